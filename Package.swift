@@ -1,0 +1,61 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "GatewayBackup",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gwbackup", targets: ["gwbackup"]),
+        .library(name: "BackupCore", targets: ["BackupCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+    ],
+    targets: [
+        // The core: manifests, plugins, orchestrator, stores, status. No C, no HTTP, no CLI.
+        .target(
+            name: "BackupCore",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Tar writing and secure extraction.
+        .target(name: "BackupArchive", dependencies: ["BackupCore"]),
+        // libgpgme, and its safe Swift wrapper.
+        .systemLibrary(
+            name: "CGPGME",
+            pkgConfig: "gpgme",
+            providers: [.apt(["libgpgme-dev"])]
+        ),
+        .target(name: "BackupCrypto", dependencies: ["BackupCore", "CGPGME"]),
+        // The certificates plugin and X.509 helpers (pure Swift, swift-certificates).
+        .target(
+            name: "BackupCertificates",
+            dependencies: [
+                "BackupCore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "gwbackup",
+            dependencies: [
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "BackupCoreTests",
+            dependencies: ["BackupCore", "BackupArchive"]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "gwbackup"]
+        ),
+    ]
+)

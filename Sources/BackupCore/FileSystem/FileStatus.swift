@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What `lstat` says of a path: the metadata a backup keeps.
+public struct FileStatus: Sendable, Equatable {
+    /// The kinds of entries a backup keeps.
+    public enum Kind: Sendable, Equatable {
+        case regular, directory, symlink, other
+    }
+
+    public var kind: Kind
+    /// Permission bits, including setuid, setgid and sticky.
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    public var size: UInt64
+    public var mtimeSeconds: Int64
+    public var mtimeNanoseconds: Int64
+
+    public init(kind: Kind, mode: UInt32, uid: UInt32, gid: UInt32, size: UInt64, mtimeSeconds: Int64, mtimeNanoseconds: Int64 = 0) {
+        self.kind = kind
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.size = size
+        self.mtimeSeconds = mtimeSeconds
+        self.mtimeNanoseconds = mtimeNanoseconds
+    }
+
+    /// The status of `path` without following a final symlink; nil when nothing is there.
+    public static func of(_ path: String) throws -> FileStatus? {
+        var info = stat()
+        if lstat(path, &info) != 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw SystemCall.error("lstat", path)
+        }
+        let kind: Kind
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: kind = .regular
+        case S_IFDIR: kind = .directory
+        case S_IFLNK: kind = .symlink
+        default: kind = .other
+        }
+        return FileStatus(
+            kind: kind,
+            mode: UInt32(info.st_mode & 0o7777),
+            uid: info.st_uid,
+            gid: info.st_gid,
+            size: UInt64(info.st_size),
+            mtimeSeconds: Int64(info.st_mtim.tv_sec),
+            mtimeNanoseconds: Int64(info.st_mtim.tv_nsec)
+        )
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// File-tree operations that keep what a backup must keep: modes, owners (where permitted), mtimes,
+/// and symlinks as links. No operation follows a symlink it did not mean to.
+public enum FileTree {
+    /// True when this process may give files away (`chown`), i.e. runs as root.
+    public static var canChangeOwners: Bool { geteuid() == 0 }
+
+    /// The names in a directory, sorted, without `.` and `..`.
+    public static func names(in directory: String) throws -> [String] {
+        guard let handle = opendir(directory) else { throw SystemCall.error("opendir", directory) }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Creates `path` and any missing parents with `mode` (existing directories are left alone).
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        if let status = try FileStatus.of(path) {
+            guard status.kind == .directory else {
+                throw BackupError(.system, "\(path) exists and is not a directory")
+            }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path { try makeDirectories(parent, mode: mode) }
+        if mkdir(path, mode) != 0 && errno != EEXIST { throw SystemCall.error("mkdir", path) }
+    }
+
+    /// Creates a private directory (mode 0700) that must not exist yet.
+    public static func makePrivateDirectory(_ path: String) throws {
+        if mkdir(path, 0o700) != 0 { throw SystemCall.error("mkdir", path) }
+        // mkdir's mode is filtered by the umask; make it exact.
+        try SystemCall.retrying("chmod", path) { chmod(path, 0o700) }
+    }
+
+    /// Removes `path` and everything below it, never following symlinks. Missing is fine.
+    public static func remove(_ path: String) throws {
+        guard let status = try FileStatus.of(path) else { return }
+        if status.kind == .directory {
+            for name in try names(in: path) { try remove(path + "/" + name) }
+            try SystemCall.retrying("rmdir", path) { rmdir(path) }
+        } else {
+            try SystemCall.retrying("unlink", path) { unlink(path) }
+        }
+    }
+
+    /// Copies `source` to `destination` (which must not exist), recursively, keeping metadata.
+    /// Returns the number of entries copied. Entries that are neither files, directories nor
+    /// symlinks (sockets, devices) are skipped and reported through `skipped`.
+    @discardableResult
+    public static func copy(_ source: String, to destination: String, skipped: (String) -> Void = { _ in }) throws -> Int {
+        guard let status = try FileStatus.of(source) else {
+            throw BackupError(.system, "\(source): no such file or directory")
+        }
+        switch status.kind {
+        case .directory:
+            try SystemCall.retrying("mkdir", destination) { mkdir(destination, 0o700) }
+            var count = 1
+            for name in try names(in: source) {
+                count += try copy(source + "/" + name, to: destination + "/" + name, skipped: skipped)
+            }
+            try applyMetadata(status, to: destination)
+            return count
+        case .regular:
+            try copyFileContents(source, to: destination)
+            try applyMetadata(status, to: destination)
+            return 1
+        case .symlink:
+            let target = try readLink(source)
+            try SystemCall.retrying("symlink", destination) { symlink(target, destination) }
+            try applyMetadata(status, to: destination)
+            return 1
+        case .other:
+            skipped(source)
+            return 0
+        }
+    }
+
+    /// The target of the symlink at `path`.
+    public static func readLink(_ path: String) throws -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = try SystemCall.retrying("readlink", path) { readlink(path, &buffer, buffer.count - 1) }
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Copies a regular file's bytes into a new file.
+    public static func copyFileContents(_ source: String, to destination: String) throws {
+        let input = try FileDescriptorStream.openForReading(source)
+        let output = try FileDescriptorStream.create(destination, mode: 0o600)
+        do {
+            _ = try input.copy(to: output)
+            try output.finish()
+        } catch {
+            output.closeQuietly()
+            throw error
+        }
+    }
+
+    /// Applies owner (when permitted), mode (not on symlinks) and mtime to `path`.
+    public static func applyMetadata(_ status: FileStatus, to path: String) throws {
+        if canChangeOwners {
+            try SystemCall.retrying("lchown", path) { lchown(path, status.uid, status.gid) }
+        }
+        if status.kind != .symlink {
+            try SystemCall.retrying("chmod", path) { chmod(path, mode_t(status.mode)) }
+        }
+        var times = [
+            timespec(tv_sec: Int(status.mtimeSeconds), tv_nsec: Int(status.mtimeNanoseconds)),
+            timespec(tv_sec: Int(status.mtimeSeconds), tv_nsec: Int(status.mtimeNanoseconds)),
+        ]
+        try SystemCall.retrying("utimensat", path) { utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW) }
+    }
+
+    /// Renames atomically, replacing a file (not a non-empty directory) at `destination`.
+    public static func rename(_ source: String, to destination: String) throws {
+        try SystemCall.retrying("rename", source) { Glibc.rename(source, destination) }
+    }
+
+    /// Flushes a directory's entries to disk, so a rename inside it survives a crash.
+    public static func syncDirectory(_ path: String) throws {
+        let fd = try SystemCall.retrying("open", path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(fd) }
+        try SystemCall.retrying("fsync", path) { fsync(fd) }
+    }
+
+    /// Writes `data` to `path` atomically: a temporary file in the same directory, fsync, rename.
+    public static func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        let temporary = directory + "/.tmp-" + UUID().uuidString + "-" + (path as NSString).lastPathComponent
+        let output = try FileDescriptorStream.create(temporary, mode: mode)
+        do {
+            try data.withUnsafeBytes { try output.write($0) }
+            try output.finish()
+            try rename(temporary, to: path)
+        } catch {
+            output.closeQuietly()
+            unlink(temporary)
+            throw error
+        }
+        try syncDirectory(directory.isEmpty ? "." : directory)
+    }
+
+    /// Reads a whole small file (manifests, status, descriptors).
+    public static func readFile(_ path: String, limit: Int = 16 << 20) throws -> Data {
+        let input = try FileDescriptorStream.openForReading(path)
+        var data = Data()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = try input.read(into: buffer)
+            if count == 0 { return data }
+            data.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            if data.count > limit { throw BackupError(.invalidInput, "\(path) is larger than \(limit) bytes") }
+        }
+    }
+}

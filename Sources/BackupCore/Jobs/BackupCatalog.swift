@@ -1,0 +1,67 @@
+/// The backups under a backup path: the complete ones, oldest first, and what was ignored and why.
+public struct BackupCatalog: Sendable {
+    /// A complete backup and its index.
+    public struct Entry: Sendable {
+        public var name: String
+        public var index: BackupIndex
+    }
+
+    /// An entry under the backup path that is not a usable backup.
+    public struct Ignored: Sendable, Equatable, CustomStringConvertible {
+        public var name: String
+        public var reason: String
+        public var description: String { "\(self.name) (\(self.reason))" }
+    }
+
+    /// Complete backups, oldest first.
+    public var backups: [Entry]
+    public var ignored: [Ignored]
+
+    /// Reads the listing and every complete backup's index. Blocking.
+    public static func read(_ store: any BackupStore) throws -> BackupCatalog {
+        var backups: [Entry] = []
+        var ignored: [Ignored] = []
+        for entry in try store.listEntries() {
+            switch entry.kind {
+            case .temporary:
+                ignored.append(Ignored(name: entry.name, reason: "temporary: a backup being written or interrupted"))
+            case .incomplete:
+                ignored.append(Ignored(name: entry.name, reason: "incomplete: no \(BackupIndex.fileName)"))
+            case .foreign:
+                ignored.append(Ignored(name: entry.name, reason: "not a backup directory"))
+            case .complete:
+                do {
+                    let index = try BackupIndex.decode(try store.readIndex(backup: entry.name), backup: entry.name)
+                    backups.append(Entry(name: entry.name, index: index))
+                } catch {
+                    ignored.append(Ignored(name: entry.name, reason: "unreadable \(BackupIndex.fileName): \(BackupError.wrap(error).message)"))
+                }
+            }
+        }
+        backups.sort { ($0.index.createdEpoch, $0.name) < ($1.index.createdEpoch, $1.name) }
+        return BackupCatalog(backups: backups, ignored: ignored)
+    }
+
+    /// The backup called `name`, or the newest complete one.
+    public func choose(_ name: String?, store: any BackupStore) throws -> Entry {
+        if let name {
+            guard let entry = self.backups.first(where: { $0.name == name }) else {
+                if let ignored = self.ignored.first(where: { $0.name == name }) {
+                    throw BackupError(.notFound, "\(name) in \(store.displayName) is not a complete backup: \(ignored.reason)")
+                }
+                throw BackupError(.notFound, "no backup called \(name) in \(store.displayName)")
+            }
+            return entry
+        }
+        guard let newest = self.backups.last else {
+            let note = self.ignored.isEmpty ? "" : "; ignored: " + self.ignored.map(\.description).joined(separator: ", ")
+            throw BackupError(.notFound, "no complete backup in \(store.displayName)\(note)")
+        }
+        return newest
+    }
+
+    /// A sentence about ignored entries, or nil when there were none.
+    public var ignoredNote: String? {
+        self.ignored.isEmpty ? nil : "ignored " + self.ignored.map(\.description).joined(separator: ", ")
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Logging
+
+/// A backup that holds the job lock. `run()` collects, archives, encrypts and stores every component,
+/// then commits the backup atomically; it records each step in the status store.
+public struct BackupJob: Sendable {
+    let orchestrator: Orchestrator
+    let request: BackupRequest
+    let lock: JobLock
+
+    /// Runs the backup to its end and returns the final record (`COMPLETED` or `ERROR`). Never throws:
+    /// every failure is in the record. Releases the job lock.
+    public func run() async -> JobRecord {
+        defer { self.lock.release() }
+        let manifest = self.request.manifest
+        let started = Orchestrator.now()
+        var status = (try? self.orchestrator.status.backupStatus()) ?? BackupStatus()
+        var record = JobRecord(
+            host: self.request.target.host, username: self.request.target.username, path: self.request.target.path,
+            timeStamp: started, status: .executing,
+            components: manifest.components.map { ComponentResult(name: $0.name, status: .pending) },
+            progress: .init(completedComponents: 0, totalComponents: manifest.components.count, bytes: 0))
+        var logger = self.orchestrator.logger
+        logger[metadataKey: "job"] = "backup"
+        func save() {
+            status.running = record
+            do { try self.orchestrator.status.save(status) } catch {
+                logger.error("cannot save backup status", metadata: ["error": "\(error)"])
+            }
+        }
+        save()
+
+        let baseName = Self.backupName(appliance: manifest.appliance, date: Date(timeIntervalSince1970: TimeInterval(started)))
+        logger.info("backup started", metadata: ["store": "\(self.request.store.displayName)"])
+
+        let staging: StagingArea
+        let writer: any BackupWriter
+        let name: String
+        do {
+            staging = try StagingArea(base: self.orchestrator.stagingBase, kind: "backup")
+            let store = self.request.store
+            (name, writer) = try await Blocking.run { () -> (String, any BackupWriter) in
+                // Two backups in one second get -1, -2, …: names stay unique and still sort by time.
+                let taken = Set(((try? store.listEntries()) ?? []).map(\.name))
+                var name = baseName
+                var suffix = 1
+                while taken.contains(name) {
+                    name = "\(baseName)-\(suffix)"
+                    suffix += 1
+                }
+                return (name, try store.beginBackup(name: name))
+            }
+            record.backup = name
+            logger[metadataKey: "backup"] = "\(name)"
+        } catch {
+            return self.fail(&record, status: &status, error: BackupError.wrap(error, as: .storage), logger: logger)
+        }
+        defer { staging.remove() }
+
+        var indexComponents: [BackupIndex.Component] = []
+        var warnings: [String] = []
+        var totalBytes: UInt64 = 0
+        for (position, component) in manifest.components.enumerated() {
+            record.components[position].status = .running
+            save()
+            do {
+                let stored = try await self.store(component, position: position, staging: staging, writer: writer, logger: logger)
+                indexComponents.append(stored)
+                totalBytes += stored.size ?? 0
+                record.components[position].status = stored.warnings.isEmpty ? .ok : .warning
+                record.components[position].message = stored.warnings.joined(separator: "; ")
+                record.components[position].bytes = stored.size
+                warnings += stored.warnings.map { "\(component.name): \($0)" }
+            } catch {
+                let failure = BackupError.wrap(error, as: .pluginFailed, component: component.name)
+                record.components[position].status = .failed
+                record.components[position].message = failure.message
+                guard component.optional else {
+                    writer.abort()
+                    return self.fail(&record, status: &status, error: failure, logger: logger)
+                }
+                logger.warning("optional component failed", metadata: ["component": "\(component.name)", "error": "\(failure.message)"])
+                warnings.append("optional component \(component.name) was not backed up: \(failure.message)")
+                let plugin = self.orchestrator.registry.plugin(id: component.plugin)
+                indexComponents.append(BackupIndex.Component(
+                    name: component.name, plugin: component.plugin, pluginVersion: plugin?.version ?? "", tags: component.tags,
+                    optional: true, outcome: "failed", message: failure.message))
+            }
+            record.progress = .init(completedComponents: position + 1, totalComponents: manifest.components.count, bytes: totalBytes)
+            save()
+        }
+
+        let index = BackupIndex(
+            formatVersion: BackupIndex.currentFormat, tool: "gwbackup", toolVersion: GatewayBackupVersion.current, name: name,
+            created: ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(started))),
+            createdEpoch: started, sourceHost: ProcessInfo.processInfo.hostName, applianceRoot: self.orchestrator.applianceRoot,
+            encryption: .openPGPSymmetric, manifest: manifest, components: indexComponents)
+        do {
+            let bytes = [UInt8](try JSONCoding.encoder().encode(index))
+            try await Blocking.run { try writer.commit(index: bytes) }
+        } catch {
+            writer.abort()
+            return self.fail(&record, status: &status, error: BackupError.wrap(error, as: .storage), logger: logger)
+        }
+        record.status = .completed
+        record.subdir = self.request.store.location(of: name)
+        record.message = warnings.joined(separator: "; ")
+        record.finished = Orchestrator.now()
+        status.lastSuccessful = record
+        save()
+        logger.info("backup completed", metadata: ["bytes": "\(totalBytes)", "warnings": "\(warnings.count)"])
+        return record
+    }
+
+    /// Collects one component and streams it, archived and encrypted, into the backup.
+    private func store(_ component: ManifestComponent, position: Int, staging: StagingArea, writer: any BackupWriter, logger: Logger) async throws -> BackupIndex.Component {
+        guard let plugin = self.orchestrator.registry.plugin(id: component.plugin) else {
+            throw BackupError(.pluginFailed, "unknown plugin '\(component.plugin)'")
+        }
+        let total = self.request.manifest.components.count
+        let progress = self.orchestrator.onProgress
+        progress(JobProgress(job: "backup", phase: "collecting", component: component.name, completedComponents: position, totalComponents: total, bytes: 0))
+        let directory = try staging.makeDirectory(component.name)
+        let report = try await plugin.collect(self.orchestrator.context(for: component, staging: directory))
+
+        let file = component.name + ".tar.gpg"
+        let archive = self.orchestrator.archive
+        let cipher = self.orchestrator.cipher
+        let passphrase = self.request.securityPassword
+        let name = component.name
+        let (summary, size, digest) = try await Blocking.run("gwbackup.encrypt") { () -> (ArchiveSummary, UInt64, String) in
+            let sink = try writer.createComponent(file: file)
+            let hashing = HashingSink(sink) { bytes in
+                progress(JobProgress(job: "backup", phase: "encrypting", component: name, completedComponents: position, totalComponents: total, bytes: bytes))
+            }
+            let (summary, _) = try StreamPipe.run(
+                produce: { pipe in try archive.archive(directory: URL(fileURLWithPath: directory), to: pipe) },
+                consume: { source in try cipher.encrypt(from: source, to: hashing, passphrase: passphrase) })
+            try hashing.finish()
+            return (summary, hashing.byteCount, hashing.hexDigest())
+        }
+        // The plaintext copy is no longer needed; free the space before the next component.
+        try? FileTree.remove(directory)
+        logger.info("component stored", metadata: ["component": "\(component.name)", "bytes": "\(size)", "entries": "\(summary.entryCount)"])
+        return BackupIndex.Component(
+            name: component.name, plugin: plugin.id, pluginVersion: plugin.version, tags: component.tags, optional: component.optional,
+            outcome: "ok", file: file, size: size, sha256: digest, fileCount: summary.entryCount, contentBytes: summary.contentBytes,
+            warnings: report.warnings)
+    }
+
+    private func fail(_ record: inout JobRecord, status: inout BackupStatus, error: BackupError, logger: Logger) -> JobRecord {
+        record.status = .error
+        record.message = "backup failed: \(error.description); nothing was committed"
+        record.finished = Orchestrator.now()
+        status.running = record
+        do { try self.orchestrator.status.save(status) } catch {
+            logger.error("cannot save backup status", metadata: ["error": "\(error)"])
+        }
+        logger.error("backup failed", metadata: ["error": "\(error.description)"])
+        return record
+    }
+
+    /// `<appliance>-YYYYMMDDTHHMMSSZ`: names sort by creation time.
+    public static func backupName(appliance: String, date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return "\(appliance)-\(formatter.string(from: date))"
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// Checks a stored backup without restoring anything: by checksum alone, or, given the security
+/// password, by decrypting and reading every component's archive.
+public struct BackupVerifier: Sendable {
+    /// What a verification found.
+    public struct Report: Sendable, Codable, Equatable {
+        public var backup: String
+        public var location: String
+        /// `checksum` or `decrypt`.
+        public var mode: String
+        public var ok: Bool
+        public var components: [ComponentResult]
+        public var ignored: [String]
+    }
+
+    public var store: any BackupStore
+    public var cipher: any PayloadCipher
+    public var archive: any ArchiveFormat
+
+    public init(store: any BackupStore, cipher: any PayloadCipher, archive: any ArchiveFormat) {
+        self.store = store
+        self.cipher = cipher
+        self.archive = archive
+    }
+
+    /// Verifies `backup` (the newest complete one when nil). Throws only when no backup can be read.
+    public func verify(backup: String?, passphrase: Secret?) async throws -> Report {
+        let store = self.store
+        let catalog = try await Blocking.run { try BackupCatalog.read(store) }
+        let entry = try catalog.choose(backup, store: store)
+        var results: [ComponentResult] = []
+        for component in entry.index.components {
+            guard component.outcome == "ok" else {
+                results.append(ComponentResult(name: component.name, status: .skipped, message: "not in this backup: \(component.message ?? "failed at backup time")"))
+                continue
+            }
+            do {
+                try await self.check(component, backup: entry.name, passphrase: passphrase)
+                results.append(ComponentResult(name: component.name, status: .ok, bytes: component.size))
+            } catch {
+                results.append(ComponentResult(name: component.name, status: .failed, message: BackupError.wrap(error).message, bytes: component.size))
+            }
+        }
+        return Report(
+            backup: entry.name, location: store.location(of: entry.name), mode: passphrase == nil ? "checksum" : "decrypt",
+            ok: !results.contains { $0.status == .failed }, components: results, ignored: catalog.ignored.map(\.description))
+    }
+
+    private func check(_ component: BackupIndex.Component, backup: String, passphrase: Secret?) async throws {
+        let decryptor = ComponentDecryptor(store: self.store, cipher: self.cipher, passphrase: passphrase ?? Secret(""))
+        guard passphrase != nil else {
+            try await Blocking.run { try decryptor.checksum(backup: backup, component: component) }
+            return
+        }
+        let archive = self.archive
+        let summary = try await Blocking.run("gwbackup.verify") { () -> ArchiveSummary in
+            try StreamPipe.run(
+                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe) },
+                consume: { source in try archive.validate(from: source) }).1
+        }
+        if let expected = component.fileCount, expected != summary.entryCount {
+            throw BackupError(.corrupted, "the archive holds \(summary.entryCount) entries but the backup recorded \(expected)")
+        }
+    }
+}

@@ -1,0 +1,62 @@
+/// Reads one component file of a backup, checks it against the size and SHA-256 the backup recorded,
+/// and decrypts it. The checksum is judged before the cipher's error, so a damaged file is reported
+/// as damaged rather than as a wrong password.
+public struct ComponentDecryptor: Sendable {
+    public var store: any BackupStore
+    public var cipher: any PayloadCipher
+    public var passphrase: Secret
+
+    public init(store: any BackupStore, cipher: any PayloadCipher, passphrase: Secret) {
+        self.store = store
+        self.cipher = cipher
+        self.passphrase = passphrase
+    }
+
+    /// Decrypts `component` of `backup` into `sink` (not finished). Blocking. `sink` may have received
+    /// unverified plaintext when this throws.
+    public func decrypt(backup: String, component: BackupIndex.Component, into sink: any ByteSink) throws {
+        let (file, expectedSize, expectedDigest) = try Self.recorded(component, backup: backup)
+        let hashing = HashingSource(try self.store.openComponent(backup: backup, file: file))
+        var cipherError: (any Error)?
+        do {
+            try self.cipher.decrypt(from: hashing, to: sink, passphrase: self.passphrase)
+        } catch {
+            cipherError = error
+        }
+        // Read what the cipher left, so the checksum covers the whole file.
+        _ = try hashing.copy(to: NullSink())
+        try Self.check(size: hashing.byteCount, digest: hashing.hexDigest(), expectedSize: expectedSize, expectedDigest: expectedDigest, file: file)
+        if let cipherError { throw BackupError.wrap(cipherError, as: .cryptoFailed) }
+    }
+
+    /// Checks `component`'s file by checksum only (no password). Blocking.
+    public func checksum(backup: String, component: BackupIndex.Component) throws {
+        let (file, expectedSize, expectedDigest) = try Self.recorded(component, backup: backup)
+        let hashing = HashingSource(try self.store.openComponent(backup: backup, file: file))
+        _ = try hashing.copy(to: NullSink())
+        try Self.check(size: hashing.byteCount, digest: hashing.hexDigest(), expectedSize: expectedSize, expectedDigest: expectedDigest, file: file)
+    }
+
+    private static func recorded(_ component: BackupIndex.Component, backup: String) throws -> (String, UInt64, String) {
+        guard let file = component.file, let size = component.size, let digest = component.sha256 else {
+            throw BackupError(.corrupted, "backup \(backup) records no file for component \(component.name)")
+        }
+        return (file, size, digest)
+    }
+
+    private static func check(size: UInt64, digest: String, expectedSize: UInt64, expectedDigest: String, file: String) throws {
+        if size != expectedSize {
+            throw BackupError(.corrupted, "\(file) is \(size) bytes but the backup recorded \(expectedSize): the file is truncated or altered")
+        }
+        if digest != expectedDigest {
+            throw BackupError(.corrupted, "\(file) does not match the SHA-256 the backup recorded: the file is damaged or altered")
+        }
+    }
+}
+
+/// A sink that discards everything.
+public final class NullSink: ByteSink {
+    public init() {}
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {}
+    public func finish() throws {}
+}

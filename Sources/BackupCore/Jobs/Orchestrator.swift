@@ -1,0 +1,127 @@
+import Foundation
+import Logging
+
+/// Runs backups, restores and verifications: plugins collect and restore, the archive format and
+/// the cipher turn staged trees into encrypted streams, a store keeps them, and the status store
+/// records every step.
+///
+/// The core knows the cipher, archive format and stores only through protocols; the executable and
+/// the API wire in GPGME, tar and SFTP.
+public struct Orchestrator: Sendable {
+    public var registry: PluginRegistry
+    public var cipher: any PayloadCipher
+    public var archive: any ArchiveFormat
+    public var status: StatusStore
+    /// The appliance root; component paths are relative to it.
+    public var applianceRoot: String
+    public var logger: Logger
+    /// Called with progress events (from any thread).
+    public var onProgress: @Sendable (JobProgress) -> Void
+
+    public init(registry: PluginRegistry, cipher: any PayloadCipher, archive: any ArchiveFormat, status: StatusStore, applianceRoot: String, logger: Logger, onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }) {
+        self.registry = registry
+        self.cipher = cipher
+        self.archive = archive
+        self.status = status
+        self.applianceRoot = applianceRoot
+        self.logger = logger
+        self.onProgress = onProgress
+    }
+
+    /// Where staging areas live.
+    var stagingBase: String { self.status.directory + "/staging" }
+
+    /// Validates the request, takes the job lock and records `EXECUTING`. Throws (`.busy`,
+    /// `.invalidManifest`, …) without touching the status when the job cannot start.
+    public func beginBackup(_ request: BackupRequest) throws -> BackupJob {
+        let issues = ManifestValidator(registry: self.registry).validate(request.manifest)
+        if !issues.isEmpty {
+            throw BackupError(.invalidManifest, issues.map(\.description).joined(separator: "; "))
+        }
+        guard !request.securityPassword.isEmpty else {
+            throw BackupError(.invalidInput, "the security password must not be empty")
+        }
+        let lock = try self.lockForJob("backup to \(request.store.displayName)")
+        return BackupJob(orchestrator: self, request: request, lock: lock)
+    }
+
+    /// Takes the job lock and records `EXECUTING` for a restore.
+    public func beginRestore(_ request: RestoreRequest) throws -> RestoreJob {
+        guard !request.securityPassword.isEmpty else {
+            throw BackupError(.invalidInput, "the security password must not be empty")
+        }
+        let lock = try self.lockForJob("restore from \(request.store.displayName)")
+        return RestoreJob(orchestrator: self, request: request, lock: lock)
+    }
+
+    /// Runs a whole backup: begin, then run.
+    public func backup(_ request: BackupRequest) async throws -> JobRecord {
+        try await self.beginBackup(request).run()
+    }
+
+    /// Runs a whole restore: begin, then run.
+    public func restore(_ request: RestoreRequest) async throws -> JobRecord {
+        try await self.beginRestore(request).run()
+    }
+
+    private func lockForJob(_ description: String) throws -> JobLock {
+        try self.status.prepare()
+        let lock = try JobLock.acquire(stateDirectory: self.status.directory, description: description)
+        // With the lock held, whatever a killed job left behind is ours to clean up.
+        try self.status.recoverInterrupted()
+        StagingArea.removeLeftovers(base: self.stagingBase, kinds: ["backup", "restore"])
+        return lock
+    }
+
+    /// The plugin context for a component.
+    func context(for component: ManifestComponent, staging: String, rollback: Bool = false) -> PluginContext {
+        var logger = self.logger
+        logger[metadataKey: "component"] = "\(component.name)"
+        return PluginContext(
+            component: component.name, applianceRoot: self.applianceRoot, stagingDirectory: staging,
+            parameters: component.parameters, isRollback: rollback, logger: logger)
+    }
+
+    /// The current time in epoch seconds.
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+}
+
+/// What a backup needs.
+public struct BackupRequest: Sendable {
+    public var target: StorageTarget
+    public var store: any BackupStore
+    public var manifest: Manifest
+    public var securityPassword: Secret
+
+    public init(target: StorageTarget, store: any BackupStore, manifest: Manifest, securityPassword: Secret) {
+        self.target = target
+        self.store = store
+        self.manifest = manifest
+        self.securityPassword = securityPassword
+    }
+}
+
+/// What a restore needs.
+public struct RestoreRequest: Sendable {
+    public var target: StorageTarget
+    public var store: any BackupStore
+    public var securityPassword: Secret
+    /// Skip every component tagged `cert` (restore onto replacement hardware).
+    public var noCert: Bool
+    /// Restore only these components (all when empty).
+    public var components: [String]
+    /// Decrypt and verify everything, change nothing.
+    public var dryRun: Bool
+    /// A backup by name, instead of the newest complete one.
+    public var backup: String?
+
+    public init(target: StorageTarget, store: any BackupStore, securityPassword: Secret, noCert: Bool = false, components: [String] = [], dryRun: Bool = false, backup: String? = nil) {
+        self.target = target
+        self.store = store
+        self.securityPassword = securityPassword
+        self.noCert = noCert
+        self.components = components
+        self.dryRun = dryRun
+        self.backup = backup
+    }
+}

@@ -1,0 +1,228 @@
+import Foundation
+import Logging
+
+/// A restore that holds the job lock. `run()` picks the backup, decrypts and verifies every selected
+/// component into staging, and only then changes the appliance; if a restorer fails, every component
+/// already restored is put back as it was.
+public struct RestoreJob: Sendable {
+    let orchestrator: Orchestrator
+    let request: RestoreRequest
+    let lock: JobLock
+
+    /// A component chosen for restore, with its plugin and staging directories.
+    struct Selected {
+        var position: Int
+        var record: BackupIndex.Component
+        var component: ManifestComponent
+        var plugin: any ComponentPlugin
+        var data: String = ""
+        var rollback: String = ""
+    }
+
+    /// Runs the restore to its end and returns the final record. Never throws. Releases the job lock.
+    public func run() async -> JobRecord {
+        defer { self.lock.release() }
+        var record = JobRecord(
+            host: self.request.target.host, username: self.request.target.username, path: self.request.target.path,
+            timeStamp: Orchestrator.now(), status: .executing)
+        var logger = self.orchestrator.logger
+        logger[metadataKey: "job"] = "restore"
+        let statusStore = self.orchestrator.status
+        func save() {
+            do { try statusStore.saveRestore(record) } catch {
+                logger.error("cannot save restore status", metadata: ["error": "\(error)"])
+            }
+        }
+        save()
+        let staging: StagingArea
+        do {
+            staging = try StagingArea(base: self.orchestrator.stagingBase, kind: "restore")
+        } catch {
+            return self.finish(&record, error: BackupError.wrap(error), logger: logger)
+        }
+        var keepStaging = false
+        defer { if !keepStaging { staging.remove() } }
+
+        // 1. Choose the backup and the components.
+        let store = self.request.store
+        let catalog: BackupCatalog
+        let chosen: BackupCatalog.Entry
+        var notes: [String] = []
+        var selected: [Selected]
+        do {
+            catalog = try await Blocking.run { try BackupCatalog.read(store) }
+            chosen = try catalog.choose(self.request.backup, store: store)
+            if let note = catalog.ignoredNote { notes.append(note) }
+            record.backup = chosen.name
+            record.path = store.location(of: chosen.name)
+            record.subdir = record.path
+            logger[metadataKey: "backup"] = "\(chosen.name)"
+            selected = try self.select(from: chosen.index, record: &record, notes: &notes)
+        } catch {
+            return self.finish(&record, error: BackupError.wrap(error), notes: notes, logger: logger)
+        }
+        save()
+        logger.info("restore started", metadata: ["store": "\(store.displayName)", "components": "\(selected.map(\.component.name))"])
+
+        // 2. Decrypt, verify and unpack every selected component before touching the appliance.
+        let total = selected.count
+        for index in selected.indices {
+            let item = selected[index]
+            record.components[item.position].status = .running
+            save()
+            do {
+                selected[index].data = try staging.makeDirectory(item.component.name + "/data")
+                selected[index].rollback = try staging.makeDirectory(item.component.name + "/rollback")
+                let bytes = try await self.unpack(item, backup: chosen.name, into: selected[index].data, completed: index, total: total)
+                let report = try await item.plugin.verify(self.orchestrator.context(for: item.component, staging: selected[index].data))
+                record.components[item.position].bytes = bytes
+                record.components[item.position].message = report.warnings.joined(separator: "; ")
+                notes += report.warnings.map { "\(item.component.name): \($0)" }
+                record.components[item.position].status = .pending
+            } catch {
+                let failure = BackupError.wrap(error, component: item.component.name)
+                record.components[item.position].status = .failed
+                record.components[item.position].message = failure.message
+                return self.finish(&record, error: failure, notes: notes + ["the appliance was not changed"], logger: logger)
+            }
+        }
+        if self.request.dryRun {
+            for item in selected { record.components[item.position].status = .ok }
+            notes.insert("dry run: \(selected.count) component(s) decrypted and verified; nothing was restored", at: 0)
+            return self.finish(&record, error: nil, notes: notes, logger: logger)
+        }
+
+        // 3. Apply, keeping a copy of each component's current state to roll back to.
+        var applied: [Selected] = []
+        for (index, item) in selected.enumerated() {
+            self.orchestrator.onProgress(JobProgress(job: "restore", phase: "applying", component: item.component.name, completedComponents: index, totalComponents: total, bytes: 0))
+            record.components[item.position].status = .running
+            save()
+            do {
+                _ = try await item.plugin.collect(self.orchestrator.context(for: item.component, staging: item.rollback, rollback: true))
+            } catch {
+                let failure = BackupError.wrap(error, component: item.component.name)
+                record.components[item.position].status = .failed
+                record.components[item.position].message = "could not save the current state: \(failure.message)"
+                let rollbackNotes = await self.rollBack(applied, record: &record, staging: staging, keep: &keepStaging, logger: logger)
+                return self.finish(&record, error: failure, notes: notes + rollbackNotes, logger: logger)
+            }
+            applied.append(item)
+            do {
+                let report = try await item.plugin.restore(self.orchestrator.context(for: item.component, staging: item.data))
+                record.components[item.position].status = report.warnings.isEmpty ? .ok : .warning
+                notes += report.warnings.map { "\(item.component.name): \($0)" }
+            } catch {
+                let failure = BackupError.wrap(error, as: .pluginFailed, component: item.component.name)
+                record.components[item.position].message = failure.message
+                let rollbackNotes = await self.rollBack(applied, record: &record, staging: staging, keep: &keepStaging, logger: logger)
+                return self.finish(&record, error: failure, notes: notes + rollbackNotes, logger: logger)
+            }
+            record.progress = .init(completedComponents: index + 1, totalComponents: total, bytes: 0)
+            save()
+        }
+        return self.finish(&record, error: nil, notes: notes, logger: logger)
+    }
+
+    /// The components to restore, in manifest order; fills `record.components` and notes skips.
+    private func select(from index: BackupIndex, record: inout JobRecord, notes: inout [String]) throws -> [Selected] {
+        let names = Set(index.components.map(\.name))
+        let unknown = self.request.components.filter { !names.contains($0) }
+        if !unknown.isEmpty {
+            throw BackupError(.invalidInput, "the backup has no component \(unknown.joined(separator: ", ")) (it has: \(index.components.map(\.name).joined(separator: ", ")))")
+        }
+        var selected: [Selected] = []
+        var skippedCert: [String] = []
+        for component in index.components {
+            let position = record.components.count
+            if !self.request.components.isEmpty && !self.request.components.contains(component.name) {
+                record.components.append(ComponentResult(name: component.name, status: .skipped, message: "not selected"))
+                continue
+            }
+            if self.request.noCert && component.tags.contains(ManifestComponent.certificateTag) {
+                record.components.append(ComponentResult(name: component.name, status: .skipped, message: "no_cert: certificate-bound component not restored"))
+                skippedCert.append(component.name)
+                continue
+            }
+            if component.outcome != "ok" {
+                record.components.append(ComponentResult(name: component.name, status: .skipped, message: "not in this backup: \(component.message ?? "it failed at backup time")"))
+                notes.append("\(component.name) is not in this backup (it failed at backup time) and was not restored")
+                continue
+            }
+            guard let manifestComponent = index.manifest.component(named: component.name) else {
+                throw BackupError(.corrupted, "the backup's manifest does not describe component \(component.name)")
+            }
+            guard let plugin = self.orchestrator.registry.plugin(id: component.plugin) else {
+                throw BackupError(.pluginFailed, "component \(component.name) needs plugin '\(component.plugin)', which is not installed")
+            }
+            record.components.append(ComponentResult(name: component.name, status: .pending))
+            selected.append(Selected(position: position, record: component, component: manifestComponent, plugin: plugin))
+        }
+        if !skippedCert.isEmpty { notes.append("no_cert: skipped \(skippedCert.joined(separator: ", "))") }
+        if selected.isEmpty { throw BackupError(.invalidInput, "nothing to restore: every component was skipped") }
+        record.progress = .init(completedComponents: 0, totalComponents: selected.count, bytes: 0)
+        return selected
+    }
+
+    /// Decrypts one component straight into the archive extractor, inside staging. Returns bytes read.
+    private func unpack(_ item: Selected, backup: String, into directory: String, completed: Int, total: Int) async throws -> UInt64 {
+        let decryptor = ComponentDecryptor(store: self.request.store, cipher: self.orchestrator.cipher, passphrase: self.request.securityPassword)
+        let archive = self.orchestrator.archive
+        let component = item.record
+        self.orchestrator.onProgress(JobProgress(job: "restore", phase: "decrypting", component: component.name, completedComponents: completed, totalComponents: total, bytes: 0))
+        let summary = try await Blocking.run("gwbackup.decrypt") { () -> ArchiveSummary in
+            let (_, summary) = try StreamPipe.run(
+                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe) },
+                consume: { source in try archive.extract(from: source, into: URL(fileURLWithPath: directory)) })
+            return summary
+        }
+        if let expected = component.fileCount, expected != summary.entryCount {
+            throw BackupError(.corrupted, "the archive holds \(summary.entryCount) entries but the backup recorded \(expected)")
+        }
+        return component.size ?? 0
+    }
+
+    /// Puts back every applied component, newest first. Returns notes for the message.
+    private func rollBack(_ applied: [Selected], record: inout JobRecord, staging: StagingArea, keep: inout Bool, logger: Logger) async -> [String] {
+        var notes: [String] = []
+        var failed: [String] = []
+        for item in applied.reversed() {
+            do {
+                _ = try await item.plugin.restore(self.orchestrator.context(for: item.component, staging: item.rollback, rollback: true))
+                if record.components[item.position].status != .failed {
+                    record.components[item.position].status = .rolledBack
+                }
+            } catch {
+                failed.append("\(item.component.name) (\(BackupError.wrap(error).message))")
+                logger.critical("rollback failed", metadata: ["component": "\(item.component.name)", "error": "\(error)"])
+            }
+        }
+        if failed.isEmpty {
+            notes.append("the appliance was rolled back to its state before the restore")
+        } else {
+            // Keep the pre-restore copies where the next job's clean-up will not remove them.
+            keep = true
+            let kept = self.orchestrator.status.directory + "/kept-" + (staging.path as NSString).lastPathComponent
+            let location = (try? FileTree.rename(staging.path, to: kept)) != nil ? kept : staging.path
+            notes.append("ROLLBACK FAILED for \(failed.joined(separator: ", ")); the pre-restore copies are kept in \(location)")
+        }
+        return notes
+    }
+
+    private func finish(_ record: inout JobRecord, error: BackupError?, notes: [String] = [], logger: Logger) -> JobRecord {
+        record.finished = Orchestrator.now()
+        if let error {
+            record.status = .error
+            record.message = (["restore failed: \(error.description)"] + notes).joined(separator: "; ")
+            logger.error("restore failed", metadata: ["error": "\(error.description)"])
+        } else {
+            record.status = .completed
+            record.message = notes.joined(separator: "; ")
+            logger.info("restore completed")
+        }
+        do { try self.orchestrator.status.saveRestore(record) } catch {
+            logger.error("cannot save restore status", metadata: ["error": "\(error)"])
+        }
+        return record
+    }
+}

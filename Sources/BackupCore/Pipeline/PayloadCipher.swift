@@ -1,0 +1,9 @@
+/// Encrypts and decrypts a component's archive as a stream. `BackupCrypto` implements it with GPGME;
+/// the core only knows this protocol, so it stays free of C.
+public protocol PayloadCipher: Sendable {
+    /// Encrypts everything from `source` into `sink` with `passphrase`. Blocking.
+    func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws
+    /// Decrypts `source` into `sink`. Throws `.wrongPassword` or `.corrupted` when the message does
+    /// not open or fails its integrity check; `sink` may then hold unverified plaintext. Blocking.
+    func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws
+}

@@ -1,0 +1,120 @@
+import Foundation
+
+/// A plugin run as a child process: `plugin.json` plus an executable in any language.
+///
+/// The protocol (version 1, `docs/plugins.md`): one JSON request on stdin, one JSON response on
+/// stdout, exit status 0 for success. The request names the action, component, appliance root,
+/// staging directory and parameters; the same values arrive as `GWBACKUP_*` environment variables
+/// for shell scripts. No secret is ever passed to a plugin, in arguments, environment or stdin.
+public struct ExternalPlugin: ComponentPlugin {
+    /// The request written to the plugin's stdin.
+    public struct Request: Codable, Sendable {
+        public var `protocol`: Int
+        public var action: String
+        public var component: String
+        public var applianceRoot: String
+        public var stagingDirectory: String
+        public var parameters: [String: JSONValue]
+        public var rollback: Bool
+    }
+
+    /// The response read from the plugin's stdout.
+    public struct Response: Codable, Sendable {
+        public var `protocol`: Int
+        public var status: String
+        public var message: String?
+        public var warnings: [String]?
+    }
+
+    public let descriptor: ExternalPluginDescriptor
+    public let directory: String
+
+    public init(descriptor: ExternalPluginDescriptor, directory: String) {
+        self.descriptor = descriptor
+        self.directory = directory
+    }
+
+    public var id: String { self.descriptor.id }
+    public var version: String { self.descriptor.version }
+    public var summary: String { self.descriptor.description ?? "external plugin" }
+    public var origin: PluginOrigin { .external(directory: self.directory) }
+    public var parameterSchema: ParameterSchema { self.descriptor.parameters ?? ParameterSchema([:]) }
+
+    public func collect(_ context: PluginContext) async throws -> PluginReport {
+        try await self.run("collect", context)
+    }
+
+    public func verify(_ context: PluginContext) async throws -> PluginReport {
+        guard self.descriptor.implements("verify") else { return PluginReport() }
+        return try await self.run("verify", context)
+    }
+
+    public func restore(_ context: PluginContext) async throws -> PluginReport {
+        try await self.run("restore", context)
+    }
+
+    private func run(_ action: String, _ context: PluginContext) async throws -> PluginReport {
+        let request = Request(
+            protocol: ExternalPluginDescriptor.protocolVersion, action: action, component: context.component,
+            applianceRoot: context.applianceRoot, stagingDirectory: context.stagingDirectory,
+            parameters: context.parameters, rollback: context.isRollback)
+        let input = try JSONCoding.compactEncoder().encode(request)
+        var environment = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": context.stagingDirectory,
+            "GWBACKUP_PROTOCOL": String(ExternalPluginDescriptor.protocolVersion),
+            "GWBACKUP_ACTION": action,
+            "GWBACKUP_COMPONENT": context.component,
+            "GWBACKUP_ROOT": context.applianceRoot,
+            "GWBACKUP_STAGING": context.stagingDirectory,
+            "GWBACKUP_ROLLBACK": context.isRollback ? "1" : "0",
+        ]
+        for (name, value) in context.parameters {
+            let key = "GWBACKUP_PARAM_" + name.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+            if let text = value.stringValue {
+                environment[key] = text
+            } else if let list = value.stringArrayValue {
+                environment[key] = list.joined(separator: "\n")
+            }
+        }
+        let child = ChildProcess(
+            executable: self.directory + "/" + self.descriptor.executable,
+            environment: environment,
+            workingDirectory: self.directory,
+            timeout: .milliseconds(Int64((self.descriptor.timeoutSeconds ?? 600) * 1000)))
+        context.logger.debug("running external plugin", metadata: ["plugin": "\(self.id)", "action": "\(action)"])
+        let outcome = try await Blocking.run("gwbackup.plugin") { try child.run(input: input) }
+        return try self.interpret(outcome, action: action)
+    }
+
+    /// Turns a finished child into a report or an error that says what went wrong and what it printed.
+    func interpret(_ outcome: ChildProcess.Outcome, action: String) throws -> PluginReport {
+        let stderrText = String(decoding: outcome.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let stderrSuffix = stderrText.isEmpty ? "" : "; stderr: \(stderrText)"
+        let name = "plugin '\(self.id)' \(action)"
+        if outcome.timedOut {
+            let timeout = self.descriptor.timeoutSeconds ?? 600
+            throw BackupError(.pluginFailed, "\(name) timed out after \(timeout.formatted())s and was killed\(stderrSuffix)")
+        }
+        if outcome.signalled {
+            throw BackupError(.pluginFailed, "\(name) was killed by signal \(outcome.status)\(stderrSuffix)")
+        }
+        let response = try? JSONDecoder().decode(Response.self, from: outcome.stdout)
+        if outcome.status != 0 {
+            let message = response?.message.map { ": \($0)" } ?? ""
+            throw BackupError(.pluginFailed, "\(name) failed with exit status \(outcome.status)\(message)\(stderrSuffix)")
+        }
+        guard let response else {
+            let text = String(decoding: outcome.stdout.prefix(200), as: UTF8.self)
+            throw BackupError(.pluginFailed, "\(name) did not answer with a protocol response on stdout (got '\(text)')\(stderrSuffix)")
+        }
+        guard response.protocol == ExternalPluginDescriptor.protocolVersion else {
+            throw BackupError(.pluginFailed, "\(name) answered with protocol \(response.protocol); expected \(ExternalPluginDescriptor.protocolVersion)")
+        }
+        guard response.status == "ok" else {
+            throw BackupError(.pluginFailed, "\(name) reported \(response.status): \(response.message ?? "no message")\(stderrSuffix)")
+        }
+        return PluginReport(warnings: response.warnings ?? [])
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+/// The `plugin.json` of an external plugin. Documented in `docs/plugins.md`.
+public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
+    /// The plugin protocol version this build speaks.
+    public static let protocolVersion = 1
+
+    public var id: String
+    public var version: String
+    /// The protocol version the plugin speaks; must equal `protocolVersion`.
+    public var `protocol`: Int
+    /// The program to run, relative to the plugin's directory.
+    public var executable: String
+    public var description: String?
+    /// Seconds a step may take before the child is killed.
+    public var timeoutSeconds: Double?
+    /// The parameters the plugin takes.
+    public var parameters: ParameterSchema?
+    /// The optional actions it implements besides `collect` and `restore` (today: `verify`).
+    public var actions: [String]?
+
+    /// True when the plugin asked to be called for `action`.
+    public func implements(_ action: String) -> Bool {
+        action == "collect" || action == "restore" || (self.actions ?? []).contains(action)
+    }
+
+    /// Reads and checks `directory/plugin.json`.
+    public static func load(directory: String) throws -> ExternalPluginDescriptor {
+        let path = directory + "/plugin.json"
+        guard try FileStatus.of(path) != nil else {
+            throw BackupError(.pluginFailed, "no plugin.json")
+        }
+        let descriptor: ExternalPluginDescriptor
+        do {
+            descriptor = try JSONDecoder().decode(ExternalPluginDescriptor.self, from: try FileTree.readFile(path, limit: 1 << 20))
+        } catch {
+            throw BackupError(.pluginFailed, "plugin.json: \(JSONCoding.describe(error))")
+        }
+        try descriptor.check(directory: directory)
+        return descriptor
+    }
+
+    /// Checks the fields and that the executable exists and may be run.
+    public func check(directory: String) throws {
+        guard !self.id.isEmpty, self.id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw BackupError(.pluginFailed, "plugin.json: field 'id' must be letters, digits, '-', '_' or '.'")
+        }
+        guard self.protocol == Self.protocolVersion else {
+            throw BackupError(.pluginFailed, "plugin.json: protocol \(self.protocol) is not supported (this build speaks \(Self.protocolVersion))")
+        }
+        if let problem = RelativePath.problem(self.executable) {
+            throw BackupError(.pluginFailed, "plugin.json: field 'executable' \(problem)")
+        }
+        if let timeout = self.timeoutSeconds, !(timeout > 0) {
+            throw BackupError(.pluginFailed, "plugin.json: field 'timeoutSeconds' must be positive")
+        }
+        let executablePath = directory + "/" + self.executable
+        guard FileManager.default.isExecutableFile(atPath: executablePath) else {
+            throw BackupError(.pluginFailed, "executable \(executablePath) is missing or not executable")
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One job at a time, across processes: an exclusive `flock` on `STATE/job.lock`. The kernel drops
+/// the lock when its holder dies, so a killed job never blocks the next one.
+public final class JobLock: @unchecked Sendable {
+    private var fd: Int32
+    private let path: String
+
+    private init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit {
+        self.release()
+    }
+
+    /// Takes the lock for `description` (e.g. "backup to local /x"), or throws `.busy` naming the holder.
+    public static func acquire(stateDirectory: String, description: String) throws -> JobLock {
+        let path = stateDirectory + "/job.lock"
+        let fd = try SystemCall.retrying("open", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            let holder = (try? FileTree.readFile(path, limit: 4096)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            close(fd)
+            if code == EWOULDBLOCK {
+                let detail = holder.trimmingCharacters(in: .whitespacesAndNewlines)
+                throw BackupError(.busy, "another job is running\(detail.isEmpty ? "" : ": \(detail)")")
+            }
+            throw SystemCall.error("flock", path, errno: code)
+        }
+        let text = "\(description) (pid \(getpid()))\n"
+        ftruncate(fd, 0)
+        _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+        return JobLock(fd: fd, path: path)
+    }
+
+    /// True when some process holds the lock now.
+    public static func isHeld(stateDirectory: String) -> Bool {
+        let path = stateDirectory + "/job.lock"
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return false
+        }
+        return true
+    }
+
+    /// Releases the lock. Safe to call twice.
+    public func release() {
+        guard self.fd >= 0 else { return }
+        ftruncate(self.fd, 0)
+        flock(self.fd, LOCK_UN)
+        close(self.fd)
+        self.fd = -1
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+
+/// Keeps the backup and restore status in the state directory, written atomically so that a crash
+/// leaves the previous or the next version, never a torn one.
+public struct StatusStore: Sendable {
+    /// The state directory (status files, job lock, staging, known hosts).
+    public let directory: String
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    private var backupPath: String { self.directory + "/backup-status.json" }
+    private var restorePath: String { self.directory + "/restore-status.json" }
+
+    /// Creates the state directory (0700) if needed.
+    public func prepare() throws {
+        try FileTree.makeDirectories(self.directory, mode: 0o700)
+    }
+
+    /// The backup status; the empty status before the first backup.
+    public func backupStatus() throws -> BackupStatus {
+        try self.load(BackupStatus.self, from: self.backupPath) ?? BackupStatus()
+    }
+
+    /// The restore status; `NONE` before the first restore.
+    public func restoreStatus() throws -> JobRecord {
+        try self.load(JobRecord.self, from: self.restorePath) ?? .none
+    }
+
+    /// Saves the backup status.
+    public func save(_ status: BackupStatus) throws {
+        try self.prepare()
+        try FileTree.writeAtomically(try JSONCoding.encoder().encode(status), to: self.backupPath)
+    }
+
+    /// Saves the restore status.
+    public func saveRestore(_ record: JobRecord) throws {
+        try self.prepare()
+        try FileTree.writeAtomically(try JSONCoding.encoder().encode(record), to: self.restorePath)
+    }
+
+    /// Marks a job left `EXECUTING` by a process that died as `ERROR` ("interrupted"). Does nothing
+    /// while a live process holds the job lock. Returns true when it changed something.
+    @discardableResult
+    public func recoverInterrupted(now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Bool {
+        guard try FileStatus.of(self.directory) != nil, !JobLock.isHeld(stateDirectory: self.directory) else { return false }
+        var changed = false
+        var backup = try self.backupStatus()
+        if backup.running.status == .executing {
+            Self.markInterrupted(&backup.running, now: now)
+            try self.save(backup)
+            changed = true
+        }
+        var restore = try self.restoreStatus()
+        if restore.status == .executing {
+            Self.markInterrupted(&restore, now: now)
+            try self.saveRestore(restore)
+            changed = true
+        }
+        return changed
+    }
+
+    private static func markInterrupted(_ record: inout JobRecord, now: Int64) {
+        record.status = .error
+        record.finished = now
+        record.message = "interrupted: the process running this job stopped before it finished" + (record.message.isEmpty ? "" : " (\(record.message))")
+        for index in record.components.indices where record.components[index].status == .running || record.components[index].status == .pending {
+            record.components[index].status = .failed
+            record.components[index].message = "interrupted"
+        }
+    }
+
+    private func load<T: Decodable>(_ type: T.Type, from path: String) throws -> T? {
+        guard try FileStatus.of(path) != nil else { return nil }
+        do {
+            return try JSONDecoder().decode(T.self, from: try FileTree.readFile(path))
+        } catch {
+            throw BackupError(.corrupted, "status file \(path) is unreadable: \(JSONCoding.describe(error))")
+        }
+    }
+}

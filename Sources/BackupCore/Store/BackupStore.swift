@@ -1,0 +1,52 @@
+/// Where backups live: a local directory or a remote host. Implementations: `LocalBackupStore`,
+/// and the SFTP store in `BackupSFTP`. Methods block; call them off the cooperative pool.
+public protocol BackupStore: Sendable {
+    /// For messages: `local /mnt/data/flowgateway-backup`, `sftp mazu@host:path`.
+    var displayName: String { get }
+    /// The location of `backup` as the status reports it (`subdir`).
+    func location(of backup: String) -> String
+    /// Every entry under the backup path, classified.
+    func listEntries() throws -> [StoredEntry]
+    /// Starts a new backup called `name`, invisible until committed.
+    func beginBackup(name: String) throws -> any BackupWriter
+    /// Reads the `manifest.json` of a committed backup.
+    func readIndex(backup: String) throws -> [UInt8]
+    /// Opens a component file of a committed backup.
+    func openComponent(backup: String, file: String) throws -> any ByteSource
+}
+
+/// A backup being written. Nothing is visible under its final name until `commit`.
+public protocol BackupWriter: AnyObject, Sendable {
+    /// Creates a component file for writing.
+    func createComponent(file: String) throws -> any ByteSink
+    /// Writes `manifest.json` last and moves the backup to its final name.
+    func commit(index: [UInt8]) throws
+    /// Removes what was written, as far as the store still allows.
+    func abort()
+}
+
+/// An entry under the backup path, and whether it is a backup.
+public struct StoredEntry: Sendable, Equatable {
+    /// What the entry is.
+    public enum Kind: String, Sendable, Equatable {
+        /// A committed backup: a directory with `manifest.json`.
+        case complete
+        /// A backup still being written, or left by an interrupted one.
+        case temporary
+        /// A directory without `manifest.json`.
+        case incomplete
+        /// A file or anything else that is not a backup.
+        case foreign
+    }
+
+    public var name: String
+    public var kind: Kind
+
+    public init(name: String, kind: Kind) {
+        self.name = name
+        self.kind = kind
+    }
+
+    /// The prefix under which stores write backups that are not committed yet.
+    public static let temporaryPrefix = ".partial-"
+}
