@@ -41,10 +41,20 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The demo appliance: realistic files for the five components.
+        .target(name: "BackupDemo", dependencies: ["BackupCore", "BackupCertificates"]),
+        // Wiring shared by the CLI and the API: shipped resources, plugin registry, stores, orchestrator.
+        .target(
+            name: "BackupRuntime",
+            dependencies: [
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "gwbackup",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates",
+                "BackupCore", "BackupRuntime", "BackupDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -55,7 +65,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "gwbackup"]
+            dependencies: ["BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupDemo", "BackupRuntime", "gwbackup"]
         ),
     ]
 )

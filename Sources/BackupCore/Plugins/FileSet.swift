@@ -163,7 +163,7 @@ public struct FileSet: Sendable {
     }
 
     /// `path` under `root`; a root of `/` gives `/path`.
-    static func join(_ root: String, _ path: String) -> String {
+    public static func join(_ root: String, _ path: String) -> String {
         let base = root.hasSuffix("/") ? String(root.dropLast()) : root
         return path.isEmpty ? base + "/" : base + "/" + path
     }

@@ -1,0 +1,148 @@
+public import BackupCore
+public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The archive format of backups: POSIX tar (ustar with pax extensions), readable by stock `tar`.
+///
+/// Extraction is defensive: every entry must stay inside the target directory. Absolute paths, `..`,
+/// writing through a symlink, symlinks pointing outside, hard links and device files are refused.
+public struct TarArchive: ArchiveFormat {
+    public init() {}
+
+    public func archive(directory: URL, to sink: any ByteSink) throws -> ArchiveSummary {
+        var writer = TarWriter(sink: sink)
+        try writer.writeTree(root: directory.path)
+        try writer.finish()
+        return writer.summary
+    }
+
+    public func extract(from source: any ByteSource, into directory: URL) throws -> ArchiveSummary {
+        try self.read(source, into: directory.path)
+    }
+
+    public func validate(from source: any ByteSource) throws -> ArchiveSummary {
+        try self.read(source, into: nil)
+    }
+
+    /// Reads every entry, checking it; writes it below `root` unless `root` is nil.
+    private func read(_ source: any ByteSource, into root: String?) throws -> ArchiveSummary {
+        let reader = TarReader(source: source)
+        var summary = ArchiveSummary(entryCount: 0, contentBytes: 0)
+        var directories: [(String, FileStatus)] = []
+        let owners = FileTree.canChangeOwners
+        while let entry = try reader.next() {
+            let header = entry.header
+            guard let path = RelativePath.normalized(header.name) else {
+                throw BackupError(.unsafeArchive, "archive entry '\(header.name)' \(RelativePath.problem(header.name) ?? "is unsafe"); nothing outside the target is written")
+            }
+            let status = FileStatus(
+                kind: .other, mode: header.mode & 0o7777, uid: header.uid, gid: header.gid, size: header.size,
+                mtimeSeconds: header.mtime)
+            let target = root.map { $0 + "/" + path }
+            if let root { try Self.checkParents(of: path, root: root) }
+            switch entry.type {
+            case .directory:
+                if let target {
+                    if try FileStatus.of(target)?.kind != .directory {
+                        try Self.removeExisting(target)
+                        try SystemCall.retrying("mkdir", target) { mkdir(target, 0o700) }
+                    }
+                    var directoryStatus = status
+                    directoryStatus.kind = .directory
+                    directories.append((target, directoryStatus))
+                }
+            case .regular, .contiguous, nil:
+                if let target {
+                    try Self.removeExisting(target)
+                    let output = try FileDescriptorStream.create(target, mode: 0o600)
+                    do {
+                        try reader.readContent(into: output)
+                        try output.finish()
+                    } catch {
+                        output.closeQuietly()
+                        throw error
+                    }
+                    var fileStatus = status
+                    fileStatus.kind = .regular
+                    try Self.apply(fileStatus, to: target, owners: owners)
+                } else {
+                    try reader.readContent(into: NullSink())
+                }
+                summary.contentBytes += header.size
+            case .symlink:
+                if let problem = Self.symlinkProblem(path: path, target: header.linkName) {
+                    throw BackupError(.unsafeArchive, "archive entry '\(path)' is a symlink \(problem)")
+                }
+                if let target {
+                    try Self.removeExisting(target)
+                    try SystemCall.retrying("symlink", target) { symlink(header.linkName, target) }
+                    var linkStatus = status
+                    linkStatus.kind = .symlink
+                    try Self.apply(linkStatus, to: target, owners: owners)
+                }
+            case .hardLink:
+                throw BackupError(.unsafeArchive, "archive entry '\(path)' is a hard link, which backups never contain")
+            default:
+                throw BackupError(.unsafeArchive, "archive entry '\(path)' is a device or special file, which backups never contain")
+            }
+            summary.entryCount += 1
+        }
+        try reader.drain()
+        // Directory modes and mtimes last, deepest first: writing children changed their mtimes.
+        for (path, status) in directories.reversed() {
+            try Self.apply(status, to: path, owners: owners)
+        }
+        return summary
+    }
+
+    /// Refuses an entry whose parent directories include a symlink (writing through it could land
+    /// anywhere); creates missing parents privately.
+    private static func checkParents(of path: String, root: String) throws {
+        var current = root
+        for component in path.split(separator: "/").dropLast() {
+            current += "/" + component
+            switch try FileStatus.of(current)?.kind {
+            case nil:
+                try SystemCall.retrying("mkdir", current) { mkdir(current, 0o700) }
+            case .directory:
+                continue
+            case .symlink:
+                throw BackupError(.unsafeArchive, "archive entry '\(path)' would be written through the symlink '\(current.dropFirst(root.count + 1))'")
+            default:
+                throw BackupError(.unsafeArchive, "archive entry '\(path)' is below '\(current.dropFirst(root.count + 1))', which is not a directory")
+            }
+        }
+    }
+
+    /// Why a symlink at `path` pointing to `target` is unsafe, or nil. The target must be relative and,
+    /// resolved from the link's directory, stay inside the archive.
+    static func symlinkProblem(path: String, target: String) -> String? {
+        if target.isEmpty { return "with an empty target" }
+        if target.hasPrefix("/") { return "to the absolute path '\(target)'" }
+        var depth = path.split(separator: "/").count - 1
+        for component in target.split(separator: "/") {
+            switch component {
+            case ".": continue
+            case "..":
+                depth -= 1
+                if depth < 0 { return "pointing outside the archive ('\(target)')" }
+            default: depth += 1
+            }
+        }
+        return nil
+    }
+
+    private static func removeExisting(_ path: String) throws {
+        guard let existing = try FileStatus.of(path) else { return }
+        if existing.kind == .directory {
+            throw BackupError(.unsafeArchive, "archive entry '\(path)' would replace a directory")
+        }
+        try SystemCall.retrying("unlink", path) { unlink(path) }
+    }
+
+    private static func apply(_ status: FileStatus, to path: String, owners: Bool) throws {
+        try FileTree.applyMetadata(status, to: path)
+    }
+}

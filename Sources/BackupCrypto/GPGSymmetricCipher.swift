@@ -1,0 +1,40 @@
+public import BackupCore
+import CGPGME
+
+/// Encrypts component archives as OpenPGP symmetric messages (AES-256, integrity-protected) with
+/// GPGME, streaming: what `gpg --decrypt` opens with the security password.
+public struct GPGSymmetricCipher: PayloadCipher {
+    public init() {}
+
+    /// The GPGME library version, for `gwbackup --version` and diagnostics.
+    public static var libraryVersion: String { GPGME.version }
+
+    public func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
+        let context = try GPGContext(passphrase: passphrase)
+        let plain = try GPGDataStream(source: source)
+        let cipher = try GPGDataStream(sink: sink)
+        let status = gpgme_op_encrypt(context.handle, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
+        // An error of our own stream (a full disk, a dropped connection) explains GPGME's better.
+        if let error = plain.endpoint.error ?? cipher.endpoint.error { throw error }
+        try GPGME.check(status, "gpgme_op_encrypt")
+    }
+
+    public func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
+        let context = try GPGContext(passphrase: passphrase)
+        let cipher = try GPGDataStream(source: source)
+        let plain = try GPGDataStream(sink: sink)
+        let status = gpgme_op_decrypt(context.handle, cipher.handle, plain.handle)
+        if let error = cipher.endpoint.error ?? plain.endpoint.error { throw error }
+        guard status != 0 else { return }
+        switch cgpgme_err_code(status) {
+        case cgpgme_code_canceled(), cgpgme_code_bad_passphrase(), cgpgme_code_no_seckey():
+            throw BackupError(.wrongPassword, "the security password does not open this backup")
+        case cgpgme_code_decrypt_failed():
+            throw BackupError(.corrupted, "decryption failed: the data is damaged, altered, or the security password is wrong (\(GPGME.message(status)))")
+        case cgpgme_code_no_data():
+            throw BackupError(.corrupted, "the file is not an OpenPGP message (\(GPGME.message(status)))")
+        default:
+            throw GPGME.error(status, "gpgme_op_decrypt")
+        }
+    }
+}

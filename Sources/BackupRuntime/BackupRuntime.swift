@@ -1,0 +1,92 @@
+public import BackupCore
+import BackupArchive
+import BackupCertificates
+import BackupCrypto
+import Foundation
+public import Logging
+
+/// The parts a command or the API needs, wired together: plugins, cipher, archive format, stores,
+/// status. The one place that knows which concrete implementation serves each core protocol.
+public struct BackupRuntime: Sendable {
+    /// Settings common to every entry point.
+    public struct Settings: Sendable {
+        public var stateDirectory: String
+        public var applianceRoot: String
+        public var pluginDirectories: [String]
+        public var resources: ShippedResources
+
+        public init(stateDirectory: String, applianceRoot: String, pluginDirectories: [String] = [], resources: ShippedResources = .locate()) {
+            self.stateDirectory = stateDirectory
+            self.applianceRoot = applianceRoot
+            self.pluginDirectories = pluginDirectories
+            self.resources = resources
+        }
+    }
+
+    /// The state directory used when none is given.
+    public static let defaultStateDirectory = "/var/lib/gwbackup"
+    /// The local backup directory of the API (`hostname: "localhost"`).
+    public static let defaultBackupDirectory = "/mnt/data/flowgateway-backup"
+    /// The user name reported for local backups.
+    public static let defaultUser = "mazu"
+
+    /// The plugins compiled into the binary, in one list.
+    public static let builtInPlugins: [any ComponentPlugin] = [FileSetPlugin(), CertificatesPlugin()]
+
+    public let settings: Settings
+    public let registry: PluginRegistry
+    public let logger: Logger
+
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        let directories = [settings.resources.pluginDirectory].compactMap { $0 } + settings.pluginDirectories
+        self.registry = PluginRegistry(builtIns: Self.builtInPlugins, directories: directories)
+    }
+
+    /// The status store in the state directory.
+    public var status: StatusStore { StatusStore(directory: self.settings.stateDirectory) }
+
+    /// An orchestrator that reports progress to `onProgress`.
+    public func orchestrator(onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }) -> Orchestrator {
+        Orchestrator(
+            registry: self.registry, cipher: GPGSymmetricCipher(), archive: TarArchive(), status: self.status,
+            applianceRoot: self.settings.applianceRoot, logger: self.logger, onProgress: onProgress)
+    }
+
+    /// A verifier for `store`.
+    public func verifier(store: any BackupStore) -> BackupVerifier {
+        BackupVerifier(store: store, cipher: GPGSymmetricCipher(), archive: TarArchive())
+    }
+
+    /// The manifest at `path`, or the default one.
+    public func manifest(path: String?) throws -> Manifest {
+        if let path { return try Manifest.load(path: path) }
+        return try self.settings.resources.defaultManifest().0
+    }
+
+    /// The store for `target`. Local storage for `localhost`; remote hosts need the SFTP store.
+    public func store(for target: StorageTarget, credentials: RemoteCredentials = RemoteCredentials()) throws -> any BackupStore {
+        if target.isLocal {
+            let path = target.path.isEmpty ? Self.defaultBackupDirectory : target.path
+            guard path.hasPrefix("/") else {
+                throw BackupError(.invalidInput, "a local backup path must be absolute, got '\(path)'")
+            }
+            return LocalBackupStore(path: path)
+        }
+        throw BackupError(.invalidInput, "remote storage on \(target.host) is not available in this build: SFTP support is not compiled in")
+    }
+}
+
+/// How to log in to a remote host. Secrets stay in `Secret`s.
+public struct RemoteCredentials: Sendable {
+    public var password: Secret?
+    public var identityFile: String?
+    public var hostKeyPolicy: String
+
+    public init(password: Secret? = nil, identityFile: String? = nil, hostKeyPolicy: String = "accept-new") {
+        self.password = password
+        self.identityFile = identityFile
+        self.hostKeyPolicy = hostKeyPolicy
+    }
+}

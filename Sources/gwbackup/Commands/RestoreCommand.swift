@@ -1,0 +1,46 @@
+import ArgumentParser
+import BackupCore
+import BackupRuntime
+
+/// `gwbackup restore`: restore the newest complete backup (or a named one).
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore the appliance from the newest complete backup.",
+        discussion: "Every selected component is decrypted and verified before anything changes; a failing restorer rolls the appliance back.")
+
+    @OptionGroup var storage: StorageOptions
+    @OptionGroup var password: SecurityPasswordOptions
+    @OptionGroup var appliance: ApplianceOptions
+    @OptionGroup var state: StateOptions
+    @OptionGroup var output: OutputOptions
+
+    @Flag(name: .customLong("no-cert"), help: "Skip certificate-bound components (tagged 'cert'): for replacement hardware.")
+    var noCert = false
+
+    @Option(name: .customLong("component"), help: "Restore only this component (repeatable).")
+    var components: [String] = []
+
+    @Option(help: "Restore this backup instead of the newest complete one.")
+    var backup: String?
+
+    @Flag(name: .customLong("dry-run"), help: "Decrypt and verify everything; change nothing.")
+    var dryRun = false
+
+    func run() async throws {
+        try await CommandSupport.run {
+            let runtime = CommandSupport.runtime(state: self.state, appliance: self.appliance, output: self.output)
+            let store = try self.storage.store(runtime: runtime)
+            let secret = try self.password.read(confirm: false)
+            let progress = ProgressLine()
+            let orchestrator = runtime.orchestrator { progress.show($0) }
+            let request = RestoreRequest(
+                target: self.storage.target, store: store, securityPassword: secret, noCert: self.noCert,
+                components: self.components, dryRun: self.dryRun, backup: self.backup)
+            let record = try await orchestrator.beginRestore(request).run()
+            progress.end()
+            if self.output.json { try Format.printJSON(record) } else { print(Format.describe(record, job: "restore")) }
+            try CommandSupport.finish(record)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import BackupCore
+import BackupRuntime
+
+/// `gwbackup status`: the backup and restore status, as the API reports it.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the backup and restore status.")
+
+    @OptionGroup var state: StateOptions
+    @OptionGroup var output: OutputOptions
+
+    /// Both statuses, as `--json` prints them.
+    struct Both: Encodable {
+        var backup: BackupStatus
+        var restore: JobRecord
+    }
+
+    func run() async throws {
+        try await CommandSupport.run {
+            let runtime = CommandSupport.runtime(state: self.state, output: self.output)
+            // A job left EXECUTING by a process that died is reported as interrupted.
+            try runtime.status.recoverInterrupted()
+            let backup = try runtime.status.backupStatus()
+            let restore = try runtime.status.restoreStatus()
+            if self.output.json {
+                try Format.printJSON(Both(backup: backup, restore: restore))
+                return
+            }
+            if let last = backup.lastSuccessful {
+                print("last successful backup: \(last.backup ?? "") at \(Format.time(last.timeStamp)) in \(last.subdir)")
+            } else {
+                print("last successful backup: none")
+            }
+            print(backup.running.status == .none ? "backup: NONE" : Format.describe(backup.running, job: "backup"))
+            print(restore.status == .none ? "restore: NONE" : Format.describe(restore, job: "restore"))
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import BackupCore
+import BackupRuntime
+
+/// `gwbackup verify`: check a backup without restoring it.
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check a backup without restoring anything.",
+        discussion: "Without a security password: sizes and SHA-256 checksums. With one: every component is decrypted and its archive read.")
+
+    @OptionGroup var storage: StorageOptions
+    @OptionGroup var state: StateOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: "The backup to check (default: the newest complete one).")
+    var backup: String?
+
+    @Option(name: .customLong("security-pwd-file"), help: "File holding the security password; decrypts every component. GWBACKUP_SECURITY_PWD works too.")
+    var securityPasswordFile: String?
+
+    func run() async throws {
+        try await CommandSupport.run {
+            let runtime = CommandSupport.runtime(state: self.state, output: self.output)
+            let store = try self.storage.store(runtime: runtime)
+            let passphrase: Secret? = self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
+                ? try SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")
+                : nil
+            let report = try await runtime.verifier(store: store).verify(backup: self.backup, passphrase: passphrase)
+            if self.output.json {
+                try Format.printJSON(report)
+            } else {
+                print("verify (\(report.mode)) \(report.ok ? "OK" : "FAILED"): \(report.backup) (\(report.location))")
+                for component in report.components {
+                    print("  " + component.name.padding(toLength: 14, withPad: " ", startingAt: 0) + component.status.rawValue + (component.message.isEmpty ? "" : "  \(component.message)"))
+                }
+            }
+            if !report.ok { throw ExitCode(1) }
+        }
+    }
+}

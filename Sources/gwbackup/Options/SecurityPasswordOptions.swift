@@ -1,0 +1,19 @@
+import ArgumentParser
+import BackupCore
+
+/// The security password that encrypts backups.
+struct SecurityPasswordOptions: ParsableArguments {
+    @Option(name: .customLong("security-pwd-file"), help: "File holding the security password (or set GWBACKUP_SECURITY_PWD, or type it at the prompt).")
+    var securityPasswordFile: String?
+
+    /// Reads the password; `confirm` asks twice at a prompt (for a new backup).
+    func read(confirm: Bool) throws -> Secret {
+        try SecretInput.read(
+            file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "Security password: ", confirm: confirm)
+    }
+
+    /// True when a password was given in any way other than a prompt.
+    var isGiven: Bool {
+        self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
+    }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import BackupCore
+import BackupRuntime
+import Foundation
+import Logging
+
+/// What every command does the same way: logging, the runtime, and errors as exit codes.
+enum CommandSupport {
+    /// Sets up logging to stderr once per process.
+    static func bootstrapLogging(_ level: Logger.Level) -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "gwbackup")
+    }
+
+    static func runtime(state: StateOptions, appliance: ApplianceOptions? = nil, output: OutputOptions) -> BackupRuntime {
+        let logger = bootstrapLogging(output.logLevel)
+        return BackupRuntime(
+            settings: .init(
+                stateDirectory: state.resolvedStateDirectory,
+                applianceRoot: Paths.absolute(appliance?.root ?? "/"),
+                pluginDirectories: (appliance?.pluginDirectories ?? []).map(Paths.absolute)),
+            logger: logger)
+    }
+
+    /// The exit code for an error.
+    static func exitCode(for error: BackupError) -> Int32 {
+        switch error.code {
+        case .invalidInput, .invalidManifest: 2
+        case .busy: 3
+        case .notFound: 4
+        default: 1
+        }
+    }
+
+    /// Runs `body`, turning a `BackupError` into a message on stderr and its exit code.
+    static func run(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as BackupError {
+            FileHandle.standardError.write(Data("gwbackup: \(error.description)\n".utf8))
+            throw ExitCode(exitCode(for: error))
+        }
+    }
+
+    /// Ends the command with the exit code of a finished job.
+    static func finish(_ record: JobRecord) throws {
+        if record.status != .completed { throw ExitCode(1) }
+    }
+}
