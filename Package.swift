@@ -59,13 +59,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Helpers shared by the test targets: temporary directories, tree snapshots, in-memory streams.
+        .target(
+            name: "GatewayBackupTestSupport",
+            dependencies: ["BackupCore", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "BackupCoreTests",
-            dependencies: ["BackupCore", "BackupArchive"]
+            dependencies: ["BackupCore", "BackupArchive", "GatewayBackupTestSupport"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupDemo", "BackupRuntime", "gwbackup"]
+            dependencies: ["BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupDemo", "BackupRuntime", "GatewayBackupTestSupport", "gwbackup"]
         ),
     ]
 )

@@ -34,12 +34,19 @@ public struct TarArchive: ArchiveFormat {
         let owners = FileTree.canChangeOwners
         while let entry = try reader.next() {
             let header = entry.header
+            // Stock tar writes the root itself as "./"; there is nothing to create for it.
+            if header.name.split(separator: "/").allSatisfy({ $0 == "." }) && !header.name.isEmpty && entry.type == .directory {
+                continue
+            }
             guard let path = RelativePath.normalized(header.name) else {
                 throw BackupError(.unsafeArchive, "archive entry '\(header.name)' \(RelativePath.problem(header.name) ?? "is unsafe"); nothing outside the target is written")
             }
             let status = FileStatus(
                 kind: .other, mode: header.mode & 0o7777, uid: header.uid, gid: header.gid, size: header.size,
                 mtimeSeconds: header.mtime)
+            if entry.type == .symlink, let problem = Self.symlinkProblem(path: path, target: header.linkName) {
+                throw BackupError(.unsafeArchive, "archive entry '\(path)' is a symlink \(problem)")
+            }
             let target = root.map { $0 + "/" + path }
             if let root { try Self.checkParents(of: path, root: root) }
             switch entry.type {
@@ -72,9 +79,6 @@ public struct TarArchive: ArchiveFormat {
                 }
                 summary.contentBytes += header.size
             case .symlink:
-                if let problem = Self.symlinkProblem(path: path, target: header.linkName) {
-                    throw BackupError(.unsafeArchive, "archive entry '\(path)' is a symlink \(problem)")
-                }
                 if let target {
                     try Self.removeExisting(target)
                     try SystemCall.retrying("symlink", target) { symlink(header.linkName, target) }

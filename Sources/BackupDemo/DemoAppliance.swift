@@ -136,7 +136,7 @@ public struct DemoAppliance: Sendable {
             """
         let child = ChildProcess(
             executable: "/usr/bin/sqlite3", arguments: [path],
-            environment: ["PATH": "/usr/bin:/bin"], workingDirectory: "/", timeout: .seconds(30))
+            environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(30))
         let outcome = try child.run(input: Data(sql.utf8))
         guard outcome.status == 0, !outcome.timedOut else {
             throw BackupError(.system, "sqlite3 could not create \(path): \(String(decoding: outcome.stderr, as: UTF8.self))")

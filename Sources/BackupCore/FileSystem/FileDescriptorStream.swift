@@ -5,7 +5,8 @@ import Darwin
 #endif
 
 /// An open file descriptor used as a `ByteSource` and `ByteSink`. It owns the descriptor and closes it.
-public final class FileDescriptorStream: ByteSource, ByteSink {
+/// Sendable so it can be handed to the one thread that uses it; it is never used by two at once.
+public final class FileDescriptorStream: ByteSource, ByteSink, @unchecked Sendable {
     /// The descriptor, for handing to a library that reads or writes it directly.
     public let fd: Int32
     private let label: String

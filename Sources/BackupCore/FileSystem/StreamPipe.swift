@@ -15,7 +15,7 @@ public enum StreamPipe {
         consume: (any ByteSource) throws -> C
     ) throws -> (P, C) {
         // A consumer that fails closes the pipe; the producer must get EPIPE, not be killed by SIGPIPE.
-        signal(SIGPIPE, SIG_IGN)
+        SystemCall.ignoreBrokenPipes()
         var fds: [Int32] = [0, 0]
         try SystemCall.retrying("pipe") { pipe(&fds) }
         // Child processes (plugins) must not inherit the pipe, or the reader never sees its end.

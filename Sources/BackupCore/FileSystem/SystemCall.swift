@@ -6,6 +6,11 @@ import Darwin
 
 /// Turns failed system calls into `BackupError`s that name the call, the path and the reason.
 package enum SystemCall {
+    /// Makes writes to a closed pipe fail with EPIPE instead of killing the process. Idempotent.
+    package static func ignoreBrokenPipes() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
     /// The text of the current `errno`.
     package static func errnoText(_ code: Int32 = errno) -> String {
         String(cString: strerror(code))

@@ -1,7 +1,12 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs a program with input on stdin, capturing bounded stdout and stderr, with a timeout.
-/// Arguments never carry secrets; the environment is given explicitly.
+///
+/// The child runs in a process group of its own, so a timeout kills it *and* whatever it started.
+/// Arguments never carry secrets; the environment is given explicitly and nothing else is inherited.
 public struct ChildProcess: Sendable {
     /// How a run ended.
     public struct Outcome: Sendable {
@@ -17,79 +22,127 @@ public struct ChildProcess: Sendable {
     public var executable: String
     public var arguments: [String]
     public var environment: [String: String]
-    public var workingDirectory: String
     public var timeout: Duration
     public var stdoutLimit = 1 << 20
     public var stderrLimit = 16 << 10
 
-    public init(executable: String, arguments: [String] = [], environment: [String: String], workingDirectory: String, timeout: Duration) {
+    public init(executable: String, arguments: [String] = [], environment: [String: String], timeout: Duration) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
-        self.workingDirectory = workingDirectory
         self.timeout = timeout
     }
 
-    /// Runs the program to completion (or kills it at the timeout). Blocking.
+    /// Runs the program to completion (or kills its process group at the timeout). Blocking.
     public func run(input: Data) throws -> Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: self.executable)
-        process.arguments = self.arguments
-        process.environment = self.environment
-        process.currentDirectoryURL = URL(fileURLWithPath: self.workingDirectory)
-        let stdinPipe = Pipe(), stdoutPipe = Pipe(), stderrPipe = Pipe()
-        process.standardInput = stdinPipe
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        do {
-            try process.run()
-        } catch {
-            throw BackupError(.pluginFailed, "cannot start \(self.executable): \(error.localizedDescription)")
+        // A child that exits without reading its input must not kill us with SIGPIPE.
+        SystemCall.ignoreBrokenPipes()
+        let stdin = try Self.pipe(), stdout = try Self.pipe(), stderr = try Self.pipe()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, stdin.read, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout.write, 1)
+        posix_spawn_file_actions_adddup2(&actions, stderr.write, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // A new process group (so the whole tree can be killed), default signal handling (we ignore
+        // SIGPIPE, and ignored signals would be inherited), nothing blocked.
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGPIPE)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let argv = ([self.executable] + self.arguments).map { strdup($0) } + [nil]
+        let envp = self.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
         }
-        let stdoutBox = Self.drain(stdoutPipe.fileHandleForReading, limit: self.stdoutLimit, keepTail: false)
-        let stderrBox = Self.drain(stderrPipe.fileHandleForReading, limit: self.stderrLimit, keepTail: true)
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, self.executable, &actions, &attributes, argv, envp)
+        close(stdin.read)
+        close(stdout.write)
+        close(stderr.write)
+        guard spawned == 0 else {
+            close(stdin.write)
+            close(stdout.read)
+            close(stderr.read)
+            throw BackupError(.pluginFailed, "cannot start \(self.executable): \(SystemCall.errnoText(spawned))")
+        }
+
+        let stdoutBox = Self.drain(stdout.read, limit: self.stdoutLimit, keepTail: false)
+        let stderrBox = Self.drain(stderr.read, limit: self.stderrLimit, keepTail: true)
         // Feed stdin on its own thread: a child that never reads must not block us past the timeout.
-        let writer = stdinPipe.fileHandleForWriting
+        let writer = FileDescriptorStream(fd: stdin.write, label: "plugin stdin")
         Thread.detachNewThread {
-            signal(SIGPIPE, SIG_IGN)
-            try? writer.write(contentsOf: input)
-            try? writer.close()
+            try? input.withUnsafeBytes { try writer.write($0) }
+            writer.closeQuietly()
+        }
+        let exited = DispatchSemaphore(value: 0)
+        let waitStatus = WaitStatus()
+        let child = pid
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) == -1 && errno == EINTR {}
+            waitStatus.value = status
+            exited.signal()
         }
         let seconds = Double(self.timeout.components.seconds) + Double(self.timeout.components.attoseconds) / 1e18
         var timedOut = false
         if exited.wait(timeout: .now() + seconds) == .timedOut {
             timedOut = true
-            process.terminate()
+            kill(-pid, SIGTERM)
             if exited.wait(timeout: .now() + 3) == .timedOut {
-                kill(process.processIdentifier, SIGKILL)
+                kill(-pid, SIGKILL)
                 exited.wait()
             }
+            // Whatever the child started goes with it.
+            kill(-pid, SIGKILL)
         }
-        let stdout = stdoutBox.wait()
-        let stderr = stderrBox.wait()
+        let raw = waitStatus.value
+        let signalled = raw & 0x7F != 0
         return Outcome(
-            status: process.terminationStatus,
-            signalled: process.terminationReason == .uncaughtSignal,
+            status: signalled ? raw & 0x7F : (raw >> 8) & 0xFF,
+            signalled: signalled,
             timedOut: timedOut,
-            stdout: stdout,
-            stderr: stderr)
+            stdout: stdoutBox.wait(),
+            stderr: stderrBox.wait())
+    }
+
+    private static func pipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        try SystemCall.retrying("pipe") { Glibc.pipe(&fds) }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        return (fds[0], fds[1])
     }
 
     /// Reads a pipe to its end on a thread of its own, keeping at most `limit` bytes (head or tail).
-    private static func drain(_ handle: FileHandle, limit: Int, keepTail: Bool) -> DrainedOutput {
+    private static func drain(_ fd: Int32, limit: Int, keepTail: Bool) -> DrainedOutput {
         let box = DrainedOutput(limit: limit, keepTail: keepTail)
+        let stream = FileDescriptorStream(fd: fd, label: "plugin output")
         Thread.detachNewThread {
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }
-                box.append(chunk)
+            var buffer = [UInt8](repeating: 0, count: 64 << 10)
+            while let count = try? buffer.withUnsafeMutableBytes({ try stream.read(into: $0) }), count > 0 {
+                box.append(Data(buffer[0..<count]))
             }
+            stream.closeQuietly()
             box.finish()
         }
         return box
     }
+}
+
+/// The raw status `waitpid` reported.
+final class WaitStatus: @unchecked Sendable {
+    var value: Int32 = 0
 }
 
 /// What a drain thread has read so far.

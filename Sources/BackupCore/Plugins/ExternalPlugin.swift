@@ -69,6 +69,7 @@ public struct ExternalPlugin: ComponentPlugin {
             "GWBACKUP_ROOT": context.applianceRoot,
             "GWBACKUP_STAGING": context.stagingDirectory,
             "GWBACKUP_ROLLBACK": context.isRollback ? "1" : "0",
+            "GWBACKUP_PLUGIN_DIR": self.directory,
         ]
         for (name, value) in context.parameters {
             let key = "GWBACKUP_PARAM_" + name.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
@@ -81,7 +82,6 @@ public struct ExternalPlugin: ComponentPlugin {
         let child = ChildProcess(
             executable: self.directory + "/" + self.descriptor.executable,
             environment: environment,
-            workingDirectory: self.directory,
             timeout: .milliseconds(Int64((self.descriptor.timeoutSeconds ?? 600) * 1000)))
         context.logger.debug("running external plugin", metadata: ["plugin": "\(self.id)", "action": "\(action)"])
         let outcome = try await Blocking.run("gwbackup.plugin") { try child.run(input: input) }

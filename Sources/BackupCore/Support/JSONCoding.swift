@@ -20,7 +20,14 @@ public enum JSONCoding {
     public static func describe(_ error: any Error) -> String {
         guard let decodingError = error as? DecodingError else { return String(describing: error) }
         func path(_ keys: [any CodingKey]) -> String {
-            let joined = keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            var joined = ""
+            for key in keys {
+                if let index = key.intValue {
+                    joined += "[\(index)]"
+                } else {
+                    joined += (joined.isEmpty ? "" : ".") + key.stringValue
+                }
+            }
             return joined.isEmpty ? "top level" : joined
         }
         switch decodingError {
@@ -31,6 +38,9 @@ public enum JSONCoding {
         case .valueNotFound(let type, let context):
             return "field '\(path(context.codingPath))' is null (expected \(type))"
         case .dataCorrupted(let context):
+            if context.codingPath.isEmpty {
+                return "not valid JSON (\(context.debugDescription))"
+            }
             if let underlying = context.underlyingError as NSError? {
                 return "not valid JSON: \(underlying.userInfo[NSDebugDescriptionErrorKey] as? String ?? underlying.localizedDescription)"
             }

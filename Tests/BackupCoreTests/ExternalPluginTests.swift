@@ -1,0 +1,75 @@
+import BackupCore
+import Foundation
+import GatewayBackupTestSupport
+import Logging
+import Testing
+
+@Suite("External plugins")
+struct ExternalPluginTests {
+    /// Writes a plugin directory with a shell script and returns the registry that finds it.
+    func registry(_ directory: TemporaryDirectory, script: String, descriptor: String? = nil) throws -> PluginRegistry {
+        try directory.write("plugins/probe/run.sh", "#!/bin/sh\n" + script, mode: 0o755)
+        try directory.write("plugins/probe/plugin.json", descriptor ?? #"{"id":"probe","version":"0.1","protocol":1,"executable":"run.sh","timeoutSeconds":2}"#)
+        return PluginRegistry(builtIns: [FileSetPlugin()], directories: [directory.sub("plugins")])
+    }
+
+    func context(_ directory: TemporaryDirectory) throws -> PluginContext {
+        let staging = directory.sub("staging-\(UUID().uuidString.prefix(6))")
+        try FileTree.makePrivateDirectory(staging)
+        return PluginContext(component: "probe", applianceRoot: directory.path, stagingDirectory: staging, parameters: ["path": .string("etc/x")], logger: Logger(label: "test"))
+    }
+
+    @Test func aWellBehavedScriptReceivesTheRequestAndItsWarningsComeBack() async throws {
+        let directory = try TemporaryDirectory("ext")
+        let registry = try self.registry(directory, script: """
+            cat > "$GWBACKUP_STAGING/request.json"
+            echo "$GWBACKUP_ACTION $GWBACKUP_PARAM_PATH" > "$GWBACKUP_STAGING/env.txt"
+            echo '{"protocol":1,"status":"ok","warnings":["careful"]}'
+            """)
+        let plugin = try #require(registry.plugin(id: "probe"))
+        let context = try self.context(directory)
+        let report = try await plugin.collect(context)
+        #expect(report.warnings == ["careful"])
+        let request = try JSONDecoder().decode(ExternalPlugin.Request.self, from: FileTree.readFile(context.stagingDirectory + "/request.json"))
+        #expect(request.action == "collect" && request.parameters["path"] == .string("etc/x") && request.protocol == 1)
+        #expect(try directory.read(String(context.stagingDirectory.dropFirst(directory.path.count + 1)) + "/env.txt") == "collect etc/x\n")
+    }
+
+    @Test(arguments: [
+        ("echo 'disk on fire' >&2; exit 3", "failed with exit status 3; stderr: disk on fire"),
+        ("echo not json", "did not answer with a protocol response"),
+        (#"echo '{"protocol":9,"status":"ok"}'"#, "answered with protocol 9"),
+        (#"echo '{"protocol":1,"status":"error","message":"no database"}'"#, "reported error: no database"),
+        ("sleep 30", "timed out after 2s and was killed"),
+        ("kill -9 $$", "was killed by signal 9"),
+    ])
+    func misbehavingScriptsFailWithAClearMessage(script: String, expected: String) async throws {
+        let directory = try TemporaryDirectory("ext")
+        let plugin = try #require(try self.registry(directory, script: script).plugin(id: "probe"))
+        let context = try self.context(directory)
+        await #expect {
+            _ = try await plugin.collect(context)
+        } throws: { error in
+            let message = (error as? BackupError)?.message ?? ""
+            return message.contains(expected)
+        }
+    }
+
+    @Test func brokenDescriptorsAreReportedNotLoaded() throws {
+        let directory = try TemporaryDirectory("ext")
+        try directory.write("plugins/noexec/plugin.json", #"{"id":"noexec","version":"1","protocol":1,"executable":"missing.sh"}"#)
+        try directory.write("plugins/badjson/plugin.json", #"{"id": "#)
+        try directory.write("plugins/future/plugin.json", #"{"id":"future","version":"1","protocol":2,"executable":"x"}"#)
+        try directory.write("plugins/escape/plugin.json", #"{"id":"escape","version":"1","protocol":1,"executable":"../../bin/sh"}"#)
+        try directory.write("plugins/dup/run.sh", "#!/bin/sh\n", mode: 0o755)
+        try directory.write("plugins/dup/plugin.json", #"{"id":"fileset","version":"1","protocol":1,"executable":"run.sh"}"#)
+        let registry = PluginRegistry(builtIns: [FileSetPlugin()], directories: [directory.sub("plugins")])
+        #expect(registry.plugins.map(\.id) == ["fileset"])
+        let problems = registry.problems.map(\.description).joined(separator: "\n")
+        #expect(problems.contains("noexec: executable") && problems.contains("missing or not executable"))
+        #expect(problems.contains("badjson: plugin.json: not valid JSON"))
+        #expect(problems.contains("protocol 2 is not supported"))
+        #expect(problems.contains("escape: plugin.json: field 'executable'"))
+        #expect(problems.contains("plugin id 'fileset' is already provided by built-in"))
+    }
+}

@@ -1,0 +1,53 @@
+import BackupCore
+import Foundation
+import GatewayBackupTestSupport
+import Testing
+
+@Suite("File-set collection and restore")
+struct FileSetTests {
+    @Test func restoreMakesThePathsIdenticalToTheCollectedState() throws {
+        let directory = try TemporaryDirectory("fileset")
+        try directory.write("root/etc/app/a.conf", "a", mode: 0o640)
+        try directory.write("root/etc/app/b.conf", "b", mode: 0o600)
+        try directory.write("root/etc/app/keep.txt", "not matched", mode: 0o644)
+        try directory.write("root/etc/single", "one", mode: 0o400)
+        try directory.write("root/var/data/x/y", "nested", mode: 0o644)
+        symlink("a.conf", directory.sub("root/etc/app/link.conf"))
+        let root = directory.sub("root")
+        let staging = directory.sub("staging")
+        try FileTree.makePrivateDirectory(staging)
+        let fileSet = FileSet(patterns: ["etc/app/*.conf", "etc/single", "var/data", "etc/missing"])
+        let report = try fileSet.collect(root: root, staging: staging)
+        #expect(report.warnings == ["'etc/missing' does not exist on the appliance; recorded as absent"])
+        let before = try TreeSnapshot(root)
+
+        // Change everything the set covers, and things it does not.
+        try directory.write("root/etc/app/a.conf", "changed", mode: 0o666)
+        try FileTree.remove(directory.sub("root/etc/app/b.conf"))
+        try directory.write("root/etc/app/new.conf", "appeared since", mode: 0o644)
+        try directory.write("root/etc/missing", "appeared since", mode: 0o644)
+        try FileTree.remove(directory.sub("root/var"))
+        try directory.write("root/etc/app/keep.txt", "outside the set", mode: 0o644)
+
+        _ = try fileSet.restore(root: root, staging: staging)
+        var expected = before
+        expected.entries["etc/app/keep.txt"] = try TreeSnapshot(root).entries["etc/app/keep.txt"]
+        #expect(try TreeSnapshot(root) == expected)
+        #expect(try directory.read("root/etc/app/keep.txt") == "outside the set")
+    }
+
+    @Test func aRecordNamingAnUnsafePathIsRefused() throws {
+        let directory = try TemporaryDirectory("fileset")
+        let staging = directory.sub("staging")
+        try FileTree.makePrivateDirectory(staging)
+        try directory.write("staging/\(FileSet.recordName)", #"{"format":1,"patterns":["x"],"entries":["../../etc/passwd"],"missing":[]}"#)
+        #expect {
+            _ = try FileSet(patterns: ["x"]).restore(root: directory.sub("root"), staging: staging)
+        } throws: { ($0 as? BackupError)?.code == .unsafeArchive }
+    }
+
+    @Test func theExampleParametersOfTheBuiltInPluginAreValid() {
+        let problems = FileSetPlugin().parameterSchema.problems(in: FileSetPlugin.exampleParameters)
+        #expect(problems.isEmpty)
+    }
+}

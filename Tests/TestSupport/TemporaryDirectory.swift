@@ -1,0 +1,72 @@
+import BackupCore
+
+import Foundation
+
+/// A directory under /tmp for one test, removed when the value goes away.
+public final class TemporaryDirectory {
+    public let path: String
+
+    public init(_ label: String = "test") throws {
+        var template = Array("/tmp/gwb-\(label)-XXXXXX".utf8CString)
+        guard let created = mkdtemp(&template) else { throw BackupError(.system, "mkdtemp failed") }
+        self.path = String(cString: created)
+    }
+
+    deinit {
+        try? FileTree.remove(self.path)
+    }
+
+    public func sub(_ relative: String) -> String { self.path + "/" + relative }
+
+    /// Writes `text` at `relative`, creating parents.
+    @discardableResult
+    public func write(_ relative: String, _ text: String, mode: mode_t = 0o644) throws -> String {
+        let path = self.sub(relative)
+        try FileTree.makeDirectories((path as NSString).deletingLastPathComponent)
+        try FileTree.writeAtomically(Data(text.utf8), to: path, mode: mode)
+        chmod(path, mode)
+        return path
+    }
+
+    public func read(_ relative: String) throws -> String {
+        String(decoding: try FileTree.readFile(self.sub(relative)), as: UTF8.self)
+    }
+}
+
+/// Collects what a `ByteSink` receives.
+public final class MemorySink: ByteSink {
+    public var data = Data()
+    public init() {}
+    public func write(_ bytes: UnsafeRawBufferPointer) throws { self.data.append(contentsOf: bytes) }
+    public func finish() throws {}
+}
+
+/// Serves bytes from memory as a `ByteSource`, in small reads to exercise buffering.
+public final class MemorySource: ByteSource {
+    private let data: [UInt8]
+    private var offset = 0
+    private let chunk: Int
+
+    public init(_ data: Data, chunk: Int = 7_000) {
+        self.data = [UInt8](data)
+        self.chunk = chunk
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let count = min(buffer.count, self.chunk, self.data.count - self.offset)
+        guard count > 0 else { return 0 }
+        self.data.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[self.offset..<(self.offset + count)])) }
+        self.offset += count
+        return count
+    }
+}
+
+/// Runs a program and returns its exit status and output.
+@discardableResult
+public func shell(_ command: String, input: String = "") throws -> (status: Int32, output: String) {
+    let outcome = try ChildProcess(
+        executable: "/bin/sh", arguments: ["-c", command],
+        environment: ["PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"], timeout: .seconds(300)
+    ).run(input: Data(input.utf8))
+    return (outcome.status, String(decoding: outcome.stdout + outcome.stderr, as: UTF8.self))
+}
