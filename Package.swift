@@ -62,7 +62,11 @@ let package = Package(
         // Helpers shared by the test targets: temporary directories, tree snapshots, in-memory streams.
         .target(
             name: "GatewayBackupTestSupport",
-            dependencies: ["BackupCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "BackupCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/TestSupport"
         ),
         .testTarget(
@@ -71,7 +75,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupDemo", "BackupRuntime", "GatewayBackupTestSupport", "gwbackup"]
+            dependencies: [
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupDemo", "BackupRuntime", "GatewayBackupTestSupport", "gwbackup",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
     ]
 )

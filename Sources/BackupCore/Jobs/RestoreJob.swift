@@ -114,6 +114,7 @@ public struct RestoreJob: Sendable {
                 notes += report.warnings.map { "\(item.component.name): \($0)" }
             } catch {
                 let failure = BackupError.wrap(error, as: .pluginFailed, component: item.component.name)
+                record.components[item.position].status = .failed
                 record.components[item.position].message = failure.message
                 let rollbackNotes = await self.rollBack(applied, record: &record, staging: staging, keep: &keepStaging, logger: logger)
                 return self.finish(&record, error: failure, notes: notes + rollbackNotes, logger: logger)

@@ -1,0 +1,87 @@
+import BackupCore
+import BackupDemo
+import BackupRuntime
+import Foundation
+import GatewayBackupTestSupport
+import Logging
+
+/// A demo appliance, a backup directory, a state directory and a runtime wired with the real GPGME
+/// cipher, tar archive and the shipped plugins: one per test.
+final class Fixture {
+    static let repository: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    let directory: TemporaryDirectory
+    let password = Secret("correct horse battery staple")
+    let logLines = RecordingLogHandler.Lines()
+    var pluginDirectories: [String] = []
+
+    var root: String { self.directory.sub("appliance") }
+    var backups: String { self.directory.sub("backups") }
+    var state: String { self.directory.sub("state") }
+    var passwordFile: String { self.directory.sub("security.pwd") }
+
+    init(_ label: String = "e2e") throws {
+        self.directory = try TemporaryDirectory(label)
+        try DemoAppliance(root: self.root).write()
+        try FileTree.writeAtomically(Data((self.password.revealed + "\n").utf8), to: self.passwordFile)
+    }
+
+    var runtime: BackupRuntime {
+        BackupRuntime(
+            settings: .init(
+                stateDirectory: self.state, applianceRoot: self.root, pluginDirectories: self.pluginDirectories,
+                resources: ShippedResources(directory: Self.repository)),
+            logger: RecordingLogHandler.logger(self.logLines))
+    }
+
+    var target: StorageTarget { StorageTarget(host: "localhost", username: "mazu", path: self.backups) }
+    var store: LocalBackupStore { LocalBackupStore(path: self.backups) }
+
+    func manifest() throws -> Manifest {
+        try self.runtime.manifest(path: nil)
+    }
+
+    func backup(manifest: Manifest? = nil, password: Secret? = nil) async throws -> JobRecord {
+        let request = BackupRequest(target: self.target, store: self.store, manifest: try manifest ?? self.manifest(), securityPassword: password ?? self.password)
+        return try await self.runtime.orchestrator().backup(request)
+    }
+
+    func restore(password: Secret? = nil, noCert: Bool = false, components: [String] = [], dryRun: Bool = false) async throws -> JobRecord {
+        let request = RestoreRequest(target: self.target, store: self.store, securityPassword: password ?? self.password, noCert: noCert, components: components, dryRun: dryRun)
+        return try await self.runtime.orchestrator().restore(request)
+    }
+
+    /// The appliance as a restore must leave it.
+    func snapshot() throws -> TreeSnapshot {
+        try TreeSnapshot(self.root)
+    }
+
+    /// The one committed backup's directory.
+    func onlyBackup() throws -> String {
+        let names = try FileTree.names(in: self.backups).filter { !$0.hasPrefix(".") }
+        guard names.count == 1 else { throw BackupError(.notFound, "expected one backup, found \(names)") }
+        return self.backups + "/" + names[0]
+    }
+
+    /// Changes every component's files: content, modes, new and deleted files.
+    func mutateAppliance() throws {
+        try self.directory.write("appliance/etc/flowgateway/flowgateway.conf", "hostname = hijacked\n", mode: 0o666)
+        try self.directory.write("appliance/etc/flowgateway/rogue.conf", "appeared after the backup\n")
+        try FileTree.remove(self.directory.sub("appliance/etc/flowgateway/current.conf"))
+        try self.directory.write("appliance/etc/snmp/snmpd.conf", "rocommunity public\n", mode: 0o644)
+        try self.directory.write("appliance/etc/ntp/ntp.keys", "1 MD5 weak\n", mode: 0o644)
+        try FileTree.remove(self.directory.sub("appliance/etc/flowgateway/vault/cloak.key"))
+        try self.directory.write("appliance/etc/flowgateway/certs/server.key", "not a key\n", mode: 0o644)
+        let sql = try shell("sqlite3 \(self.root)/var/lib/flowgateway/config.db \"UPDATE settings SET value='evil' WHERE key='hostname'; DELETE FROM exporters;\"")
+        guard sql.status == 0 else { throw BackupError(.system, sql.output) }
+    }
+
+    /// The configuration database's content, as SQL.
+    func databaseDump() throws -> String {
+        try shell("sqlite3 \(self.root)/var/lib/flowgateway/config.db .dump").output
+    }
+}

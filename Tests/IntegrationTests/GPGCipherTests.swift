@@ -1,0 +1,75 @@
+import BackupCore
+import BackupCrypto
+import Foundation
+import GatewayBackupTestSupport
+import Testing
+
+@Suite("GPGME symmetric cipher")
+struct GPGCipherTests {
+    let cipher = GPGSymmetricCipher()
+    let passphrase = Secret("sesame 😀 with spaces")
+    let plaintext = Data((0..<(5 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) })
+
+    func encrypted() throws -> Data {
+        let sink = MemorySink()
+        try self.cipher.encrypt(from: MemorySource(self.plaintext, chunk: 100_000), to: sink, passphrase: self.passphrase)
+        return sink.data
+    }
+
+    @Test func roundTripStreamsAndIsAES256WithIntegrityProtection() throws {
+        let ciphertext = try self.encrypted()
+        let sink = MemorySink()
+        try self.cipher.decrypt(from: MemorySource(ciphertext), to: sink, passphrase: self.passphrase)
+        #expect(sink.data == self.plaintext)
+        let directory = try TemporaryDirectory("gpg")
+        try FileTree.writeAtomically(ciphertext, to: directory.sub("x.gpg"))
+        let packets = try shell("gpg --homedir \(directory.path) --list-packets --batch --pinentry-mode loopback --passphrase '\(self.passphrase.revealed)' \(directory.sub("x.gpg")) 2>/dev/null | head -8; gpgconf --homedir \(directory.path) --kill gpg-agent")
+        #expect(packets.output.contains("cipher 9"), "AES-256 is OpenPGP cipher 9: \(packets.output)")
+        #expect(packets.output.contains("mdc_method: 2"), "integrity protection (MDC): \(packets.output)")
+    }
+
+    @Test func aWrongPasswordIsReportedAsSuch() throws {
+        let ciphertext = try self.encrypted()
+        #expect {
+            try self.cipher.decrypt(from: MemorySource(ciphertext), to: MemorySink(), passphrase: Secret("wrong"))
+        } throws: { ($0 as? BackupError)?.code == .wrongPassword }
+        // The right one still works afterwards: nothing was cached in between, in either direction.
+        try self.cipher.decrypt(from: MemorySource(ciphertext), to: MemorySink(), passphrase: self.passphrase)
+        #expect(throws: BackupError.self) {
+            try self.cipher.decrypt(from: MemorySource(ciphertext), to: MemorySink(), passphrase: Secret("wrong again"))
+        }
+    }
+
+    @Test func tamperedOrTruncatedCiphertextFails() throws {
+        let ciphertext = try self.encrypted()
+        var flipped = ciphertext
+        flipped[ciphertext.count / 2] ^= 0x01
+        #expect(throws: BackupError.self) {
+            try self.cipher.decrypt(from: MemorySource(flipped), to: MemorySink(), passphrase: self.passphrase)
+        }
+        #expect(throws: BackupError.self) {
+            try self.cipher.decrypt(from: MemorySource(ciphertext.prefix(ciphertext.count - 100)), to: MemorySink(), passphrase: self.passphrase)
+        }
+        #expect {
+            try self.cipher.decrypt(from: MemorySource(Data("plain text, not OpenPGP".utf8)), to: MemorySink(), passphrase: self.passphrase)
+        } throws: { ($0 as? BackupError)?.code == .corrupted }
+    }
+
+    @Test func stockGPGAndThisCipherReadEachOther() throws {
+        let directory = try TemporaryDirectory("gpg")
+        try FileTree.writeAtomically(Data(self.passphrase.revealed.utf8), to: directory.sub("pw"))
+        try FileTree.writeAtomically(try self.encrypted(), to: directory.sub("ours.gpg"))
+        try FileTree.writeAtomically(self.plaintext, to: directory.sub("plain"))
+        let gpg = "gpg --homedir \(directory.path) --batch --pinentry-mode loopback --passphrase-file \(directory.sub("pw"))"
+        let result = try shell("""
+            \(gpg) --output \(directory.sub("decrypted")) --decrypt \(directory.sub("ours.gpg")) && \
+            \(gpg) --symmetric --cipher-algo AES256 --output \(directory.sub("theirs.gpg")) \(directory.sub("plain")); \
+            status=$?; gpgconf --homedir \(directory.path) --kill gpg-agent; exit $status
+            """)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(try FileTree.readFile(directory.sub("decrypted"), limit: 64 << 20) == self.plaintext)
+        let sink = MemorySink()
+        try self.cipher.decrypt(from: FileDescriptorStream.openForReading(directory.sub("theirs.gpg")), to: sink, passphrase: self.passphrase)
+        #expect(sink.data == self.plaintext)
+    }
+}
