@@ -122,17 +122,21 @@ public struct FileSet: Sendable {
         for (path, status) in created.reversed() { try FileTree.applyMetadata(status, to: path) }
     }
 
-    /// Puts a copy of `source` at `destination`, replacing what is there with a rename, so a crash
-    /// leaves either the old or the new entry, never half of one.
+    /// Puts `source` (moved, or copied across filesystems) at `destination`, replacing what is there
+    /// with a rename, so a crash leaves either the old or the new entry, never half of one.
     static func replace(_ destination: String, with source: String) throws {
         let directory = (destination as NSString).deletingLastPathComponent
         let name = (destination as NSString).lastPathComponent
         let temporary = "\(directory)/.gwbackup-new-\(UUID().uuidString.prefix(8))-\(name)"
-        do {
-            try FileTree.copy(source, to: temporary)
-        } catch {
-            try? FileTree.remove(temporary)
-            throw error
+        // Staged data is used once: move it when staging shares the filesystem, copy it otherwise.
+        if Glibc.rename(source, temporary) != 0 {
+            guard errno == EXDEV else { throw SystemCall.error("rename", source) }
+            do {
+                try FileTree.copy(source, to: temporary)
+            } catch {
+                try? FileTree.remove(temporary)
+                throw error
+            }
         }
         if let existing = try FileStatus.of(destination), existing.kind == .directory {
             let old = "\(directory)/.gwbackup-old-\(UUID().uuidString.prefix(8))-\(name)"

@@ -1,0 +1,41 @@
+# GatewayBackup: `make run` and `make test` do all the set-up on a fresh Debian machine.
+SWIFT ?= swift
+PREFIX ?= /usr/local
+
+.PHONY: all deps build run test bench install format clean
+
+all: build
+
+## deps: install the Debian packages the build, the tests and the plugins need (only what is missing)
+deps:
+	@scripts/install-deps.sh
+
+## build: debug build of gwbackup
+build: deps
+	$(SWIFT) build
+
+## run: build, write a demo appliance, back it up, change it, restore it, and show what to try next
+run: build
+	@scripts/demo.sh
+
+## test: install what is missing, start the test services, run every test
+test: deps
+	@scripts/test.sh
+
+## bench: peak memory and throughput of a 1 GiB backup and restore, against tar|gpg in the same run
+bench: deps
+	@scripts/bench.sh
+
+## install: release build installed under $(PREFIX) (binary, manifests, plugins)
+install: deps
+	$(SWIFT) build -c release
+	install -D -m 0755 .build/release/gwbackup $(PREFIX)/bin/gwbackup
+	mkdir -p $(PREFIX)/share/gwbackup
+	cp -R manifests plugins $(PREFIX)/share/gwbackup/
+
+## format: apply the checked-in swift-format configuration
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests
+
+clean:
+	rm -rf .build demo

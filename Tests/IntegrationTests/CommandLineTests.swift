@@ -1,0 +1,162 @@
+import BackupCore
+import Foundation
+import GatewayBackupTestSupport
+import Testing
+
+/// The `gwbackup` binary, run as an operator runs it.
+@Suite("gwbackup command line")
+struct CommandLineTests {
+    /// The binary built beside the test bundle.
+    static let binary: String = {
+        let tests = (try? FileTree.readLink("/proc/self/exe")) ?? ""
+        return (tests as NSString).deletingLastPathComponent + "/gwbackup"
+    }()
+
+    /// Runs gwbackup with `arguments` and extra environment; returns status, stdout, stderr.
+    @discardableResult
+    func gwbackup(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(300)) throws -> (status: Int32, stdout: String, stderr: String) {
+        let outcome = try ChildProcess(
+            executable: Self.binary, arguments: arguments,
+            environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "GWBACKUP_SHARE": Fixture.repository].merging(environment) { $1 },
+            timeout: timeout
+        ).run(input: Data())
+        return (outcome.status, String(decoding: outcome.stdout, as: UTF8.self), String(decoding: outcome.stderr, as: UTF8.self))
+    }
+
+    func common(_ fixture: Fixture) -> [String] {
+        ["--path", fixture.backups, "--root", fixture.root, "--state-dir", fixture.state]
+    }
+
+    @Test func backupListVerifyRestoreAndStatusWorkEndToEnd() throws {
+        let fixture = try Fixture("cli")
+        let environment = ["GWBACKUP_SECURITY_PWD": fixture.password.revealed]
+        let backup = try self.gwbackup(["backup"] + self.common(fixture), environment: environment)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        #expect(backup.stdout.contains("backup COMPLETED"))
+
+        let list = try self.gwbackup(["list", "--json", "--path", fixture.backups])
+        let listing = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any]
+        let backups = try #require(listing?["backups"] as? [[String: Any]])
+        #expect(backups.count == 1)
+        #expect((backups.first?["components"] as? [String]) == ["config", "cloak_key", "snmp", "ntp", "certificates"])
+
+        let checksum = try self.gwbackup(["verify", "--path", fixture.backups])
+        #expect(checksum.status == 0 && checksum.stdout.contains("verify (checksum) OK"), "\(checksum.stdout)\(checksum.stderr)")
+        let decrypt = try self.gwbackup(["verify", "--path", fixture.backups, "--security-pwd-file", fixture.passwordFile, "--json"])
+        #expect(decrypt.status == 0, "\(decrypt.stdout)\(decrypt.stderr)")
+        #expect(decrypt.stdout.contains("\"mode\" : \"decrypt\""))
+
+        try fixture.mutateAppliance()
+        let dryRun = try self.gwbackup(["restore", "--dry-run", "--security-pwd-file", fixture.passwordFile] + self.common(fixture))
+        #expect(dryRun.status == 0 && dryRun.stdout.contains("dry run"), "\(dryRun.stdout)")
+        let wrong = try self.gwbackup(["restore"] + self.common(fixture), environment: ["GWBACKUP_SECURITY_PWD": "wrong"])
+        #expect(wrong.status == 1)
+        #expect(wrong.stdout.contains("the security password does not open this backup"))
+        let restore = try self.gwbackup(["restore", "--security-pwd-file", fixture.passwordFile] + self.common(fixture))
+        #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
+
+        let status = try self.gwbackup(["status", "--json", "--state-dir", fixture.state])
+        let both = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: [String: Any]]
+        #expect((both?["backup"]?["running"] as? [String: Any])?["status"] as? String == "COMPLETED")
+        #expect((both?["restore"]?["status"] as? String) == "COMPLETED")
+        #expect(!status.stdout.contains(fixture.password.revealed))
+    }
+
+    @Test func aDamagedBackupFailsVerificationWithExitCode1() throws {
+        let fixture = try Fixture("cli")
+        #expect(try self.gwbackup(["backup", "--security-pwd-file", fixture.passwordFile] + self.common(fixture)).status == 0)
+        let file = try fixture.onlyBackup() + "/config.tar.gpg"
+        var data = try FileTree.readFile(file)
+        data[data.count - 5] ^= 0xFF
+        try FileTree.remove(file)
+        try FileTree.writeAtomically(data, to: file)
+        let verify = try self.gwbackup(["verify", "--path", fixture.backups])
+        #expect(verify.status == 1)
+        #expect(verify.stdout.contains("config") && verify.stdout.contains("does not match the SHA-256"))
+    }
+
+    @Test func badInputGetsClearErrorsAndDocumentedExitCodes() throws {
+        let fixture = try Fixture("cli")
+        try fixture.directory.write("bad.json", #"{"version":2,"appliance":"fg","components":[{"name":"x","plugin":"nosuch"},{"name":"y","plugin":"fileset","parameters":{"paths":["../etc"]}}]}"#)
+        let check = try self.gwbackup(["manifest", "check", fixture.directory.sub("bad.json")])
+        #expect(check.status == 2)
+        #expect(check.stdout.contains("field 'version': unknown manifest version 2"))
+        #expect(check.stdout.contains("component 'x', field 'plugin': unknown plugin 'nosuch'"))
+        #expect(check.stdout.contains("component 'y', field 'parameters.paths[0]'"))
+        let good = try self.gwbackup(["manifest", "check", Fixture.repository + "/manifests/flowgateway.json"])
+        #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
+
+        let noPassword = try self.gwbackup(["backup"] + self.common(fixture))
+        #expect(noPassword.status == 2 && noPassword.stderr.contains("GWBACKUP_SECURITY_PWD"))
+        let missingFile = try self.gwbackup(["backup", "--security-pwd-file", "/nonexistent"] + self.common(fixture))
+        #expect(missingFile.status == 2 && missingFile.stderr.contains("cannot read the secret file /nonexistent"))
+        let nothing = try self.gwbackup(["restore", "--security-pwd-file", fixture.passwordFile] + self.common(fixture))
+        #expect(nothing.status == 1 && nothing.stdout.contains("does not exist"), "\(nothing.stdout)")
+        let usage = try self.gwbackup(["backup", "--port", "99999"])
+        #expect(usage.status == 64)
+    }
+
+    @Test func pluginsAreListedAndBrokenOnesReported() throws {
+        let fixture = try Fixture("cli")
+        let plugins = try self.gwbackup(["plugins", "--json"])
+        #expect(plugins.status == 0)
+        for id in ["\"fileset\"", "\"certificates\"", "\"sqlite-config\""] { #expect(plugins.stdout.contains(id)) }
+        try fixture.directory.write("plugins/broken/plugin.json", #"{"id":"broken","version":"1","protocol":1,"executable":"gone.sh"}"#)
+        let broken = try self.gwbackup(["plugins", "--plugin-dir", fixture.directory.sub("plugins")])
+        #expect(broken.status == 2)
+        #expect(broken.stdout.contains("BROKEN: \(fixture.directory.sub("plugins/broken")): executable"))
+    }
+
+    @Test func aKilledBackupLeavesNoCompleteBackupAndIsReportedAsInterrupted() async throws {
+        let fixture = try Fixture("kill")
+        let environment = ["GWBACKUP_SECURITY_PWD": fixture.password.revealed]
+        #expect(try self.gwbackup(["backup"] + self.common(fixture), environment: environment).status == 0)
+        let first = try fixture.onlyBackup()
+
+        try fixture.directory.write("plugins/slow/plugin.json", #"{"id":"slow","version":"1","protocol":1,"executable":"slow.sh"}"#)
+        try fixture.directory.write("plugins/slow/slow.sh", "#!/bin/sh\nexec sleep 120\n", mode: 0o755)
+        var manifest = try fixture.manifest()
+        manifest.components.insert(ManifestComponent(name: "slow", plugin: "slow"), at: 3)
+        try FileTree.writeAtomically(try JSONCoding.encoder().encode(manifest), to: fixture.directory.sub("slow.json"))
+        // Started in the background by a shell, so the test holds no pipe to it and can kill it outright.
+        let arguments = (["backup", "--manifest", fixture.directory.sub("slow.json"), "--plugin-dir", fixture.directory.sub("plugins")] + self.common(fixture)).joined(separator: " ")
+        let started = try shell("GWBACKUP_SHARE=\(Fixture.repository) GWBACKUP_SECURITY_PWD='\(fixture.password.revealed)' \(Self.binary) \(arguments) </dev/null >/dev/null 2>&1 & echo $!")
+        let pid = try #require(Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { _ = try? shell("pkill -f 'sleep 120'") }
+        // Wait until the backup is inside the slow component, three components already stored.
+        var running = false
+        for _ in 0..<300 where !running {
+            try await Task.sleep(for: .milliseconds(100))
+            let status = try? fixture.runtime.status.backupStatus()
+            running = status?.running.components.first { $0.name == "slow" }?.status == .running
+        }
+        #expect(running)
+
+        let busy = try self.gwbackup(["backup"] + self.common(fixture), environment: environment)
+        #expect(busy.status == 3, "\(busy.stderr)")
+        #expect(busy.stderr.contains("another job is running: backup to local \(fixture.backups)"))
+
+        kill(pid, SIGKILL)
+        while kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        let entries = try FileTree.names(in: fixture.backups)
+        #expect(entries.contains { $0.hasPrefix(StoredEntry.temporaryPrefix) }, "the partial backup stays invisible")
+        let status = try self.gwbackup(["status", "--json", "--state-dir", fixture.state])
+        let both = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: [String: Any]]
+        let runningRecord = both?["backup"]?["running"] as? [String: Any]
+        #expect(runningRecord?["status"] as? String == "ERROR")
+        #expect((runningRecord?["message"] as? String)?.hasPrefix("interrupted") == true)
+        let last = both?["backup"]?["last_successful"] as? [String: Any]
+        #expect(last?["subdir"] as? String == first)
+
+        let list = try self.gwbackup(["list", "--path", fixture.backups])
+        #expect(list.stdout.contains((first as NSString).lastPathComponent))
+        #expect(list.stdout.contains("ignored: .partial-"))
+        try fixture.mutateAppliance()
+        let restore = try self.gwbackup(["restore", "--component", "ntp"] + self.common(fixture), environment: environment)
+        #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
+        #expect(restore.stdout.contains((first as NSString).lastPathComponent))
+        // The next backup cleans up the staging area the killed one left.
+        #expect(try self.gwbackup(["backup"] + self.common(fixture), environment: environment).status == 0)
+        #expect(try FileTree.names(in: fixture.state + "/staging").isEmpty)
+    }
+}

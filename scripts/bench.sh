@@ -1,0 +1,50 @@
+#!/bin/bash
+# `make bench`: peak memory and throughput of gwbackup backing up and restoring an appliance with
+# BENCH_MIB MiB of data (default 1024), against `tar | gpg` on the same data in the same run.
+# Figures are ratios to that baseline, so a noisy machine skews both sides alike.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mib="${BENCH_MIB:-1024}"
+configuration="${BENCH_CONFIGURATION:-release}"
+swift build -c "$configuration" --product gwbackup >/dev/null
+bin="$(swift build -c "$configuration" --show-bin-path)/gwbackup"
+work="$(mktemp -d /tmp/gwb-bench-XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+echo "bench-password" > "$work/pwd"
+"$bin" demo --root "$work/app" --bulk-mib "$mib" >/dev/null
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+manifest = json.load(open("manifests/flowgateway.json"))
+manifest["components"].append({"name": "flows", "plugin": "fileset", "parameters": {"paths": ["var/lib/flowgateway/flows"]}})
+json.dump(manifest, open(f"{work}/bench.json", "w"))
+PY
+measure() { # label, command...: prints seconds and peak RSS (KiB)
+  local label="$1"; shift
+  /usr/bin/time -f "%e %M" -o "$work/time.$label" "$@" >/dev/null 2>"$work/err.$label" || { cat "$work/err.$label"; exit 1; }
+  read -r seconds rss < "$work/time.$label"
+  echo "$label $seconds $rss"
+}
+sync
+baseline_backup=$(measure baseline-backup bash -c "tar -C '$work/app' -cf - . | gpg --homedir '$work' --batch --pinentry-mode loopback --passphrase-file '$work/pwd' --s2k-cipher-algo AES256 --symmetric -o '$work/baseline.tar.gpg'")
+ours_backup=$(measure gwbackup-backup "$bin" backup --manifest "$work/bench.json" --root "$work/app" --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd")
+mkdir -p "$work/baseline-restore"
+baseline_restore=$(measure baseline-restore bash -c "gpg --homedir '$work' --batch --pinentry-mode loopback --passphrase-file '$work/pwd' --decrypt '$work/baseline.tar.gpg' | tar -C '$work/baseline-restore' -xf -")
+rm -f "$work/app/var/lib/flowgateway/flows/records.dat"
+ours_restore=$(measure gwbackup-restore "$bin" restore --root "$work/app" --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd")
+gpgconf --homedir "$work" --kill gpg-agent || true
+cmp -s "$work/app/var/lib/flowgateway/flows/records.dat" "$work/baseline-restore/var/lib/flowgateway/flows/records.dat" \
+  || { echo "restored data differs"; exit 1; }
+python3 - "$mib" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" <<'PY'
+import sys
+mib = int(sys.argv[1])
+rows = [line.split() for line in sys.argv[2:]]
+print(f"{'run':<18}{'seconds':>9}{'MiB/s':>9}{'peak RSS':>12}")
+for label, seconds, rss in rows:
+    s = float(seconds)
+    print(f"{label:<18}{s:>9.2f}{mib / max(s, 0.01):>9.1f}{int(rss) / 1024:>9.1f} MiB")
+(_, bb, _), (_, ob, orss), (_, br, _), (_, orr, rrss) = rows
+print(f"backup time ratio (gwbackup / tar|gpg):  {float(ob) / max(float(bb), 0.01):.2f}")
+print(f"restore time ratio (gwbackup / gpg|tar): {float(orr) / max(float(br), 0.01):.2f}")
+print(f"peak memory: backup {int(orss) / 1024:.1f} MiB, restore {int(rrss) / 1024:.1f} MiB for {mib} MiB of data (limit 64 MiB)")
+PY
