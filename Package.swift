@@ -32,6 +32,16 @@ let package = Package(
             providers: [.apt(["libgpgme-dev"])]
         ),
         .target(name: "BackupCrypto", dependencies: ["BackupCore", "CGPGME"]),
+        // libssh2, and the SFTP store over it.
+        .systemLibrary(
+            name: "CSSH2",
+            pkgConfig: "libssh2",
+            providers: [.apt(["libssh2-1-dev"])]
+        ),
+        .target(
+            name: "BackupSFTP",
+            dependencies: ["BackupCore", "CSSH2", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // The certificates plugin and X.509 helpers (pure Swift, swift-certificates).
         .target(
             name: "BackupCertificates",
@@ -47,7 +57,7 @@ let package = Package(
         .target(
             name: "BackupRuntime",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates",
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupSFTP",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -76,7 +86,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupDemo", "BackupRuntime", "GatewayBackupTestSupport", "gwbackup",
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupDemo", "BackupRuntime", "BackupSFTP", "GatewayBackupTestSupport", "gwbackup",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -2,6 +2,7 @@ public import BackupCore
 import BackupArchive
 import BackupCertificates
 import BackupCrypto
+import BackupSFTP
 import Foundation
 public import Logging
 
@@ -65,7 +66,8 @@ public struct BackupRuntime: Sendable {
         return try self.settings.resources.defaultManifest().0
     }
 
-    /// The store for `target`. Local storage for `localhost`; remote hosts need the SFTP store.
+    /// The store for `target`: local storage for `localhost`, SFTP for any other host (host keys are
+    /// pinned in `STATE/known_hosts.json`).
     public func store(for target: StorageTarget, credentials: RemoteCredentials = RemoteCredentials()) throws -> any BackupStore {
         if target.isLocal {
             let path = target.path.isEmpty ? Self.defaultBackupDirectory : target.path
@@ -74,7 +76,22 @@ public struct BackupRuntime: Sendable {
             }
             return LocalBackupStore(path: path)
         }
-        throw BackupError(.invalidInput, "remote storage on \(target.host) is not available in this build: SFTP support is not compiled in")
+        guard !target.username.isEmpty else {
+            throw BackupError(.invalidInput, "a user name is required for remote storage on \(target.host)")
+        }
+        let authentication: SSHEndpoint.Authentication
+        if let identity = credentials.identityFile {
+            authentication = .publicKey(file: identity, passphrase: credentials.password)
+        } else if let password = credentials.password, !password.isEmpty {
+            authentication = .password(password)
+        } else {
+            throw BackupError(.invalidInput, "a password (or an identity file) is required for remote storage on \(target.host)")
+        }
+        let endpoint = SSHEndpoint(
+            host: target.host, port: target.port ?? 22, username: target.username, authentication: authentication,
+            hostKeyPolicy: try HostKeyPolicy(parsing: credentials.hostKeyPolicy),
+            knownHosts: KnownHosts(path: self.settings.stateDirectory + "/known_hosts.json"))
+        return SFTPBackupStore(endpoint: endpoint, path: target.path)
     }
 }
 

@@ -1,0 +1,156 @@
+public import BackupCore
+import Foundation
+
+/// Backups on a remote host over SFTP, with the same layout and atomic commit as `LocalBackupStore`:
+/// written under `.partial-NAME`, `manifest.json` last, then renamed to `NAME`.
+///
+/// One connection, opened on first use and reopened after a failure; calls are serialised.
+public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
+    public let endpoint: SSHEndpoint
+    /// The backup path; relative paths are relative to the remote user's home.
+    public let path: String
+    private let lock = NSLock()
+    private var client: SFTPClient?
+
+    public init(endpoint: SSHEndpoint, path: String) {
+        self.endpoint = endpoint
+        self.path = path.isEmpty ? "." : path
+    }
+
+    public var displayName: String { "sftp \(self.endpoint.username)@\(self.endpoint.host):\(self.endpoint.port):\(self.path)" }
+
+    public func location(of backup: String) -> String { self.path + "/" + backup }
+
+    /// Runs `body` with a connected client; a failed call drops the connection so the next reconnects.
+    func withClient<T>(_ body: (SFTPClient) throws -> T) throws -> T {
+        try self.lock.withLock {
+            let client = try self.client ?? SFTPClient(self.endpoint)
+            self.client = client
+            do {
+                return try body(client)
+            } catch let error as BackupError where error.code == .connection {
+                self.client = nil
+                throw error
+            }
+        }
+    }
+
+    /// Closes the connection (the next call reconnects).
+    public func disconnect() {
+        self.lock.withLock { self.client = nil }
+    }
+
+    public func listEntries() throws -> [StoredEntry] {
+        try self.withClient { client in
+            guard let root = try client.stat(self.path) else {
+                throw BackupError(.notFound, "backup path \(self.path) does not exist on \(self.endpoint.host)")
+            }
+            guard root.isDirectory else { throw BackupError(.notFound, "backup path \(self.path) on \(self.endpoint.host) is not a directory") }
+            return try client.list(self.path).map { entry in
+                if entry.name.hasPrefix(StoredEntry.temporaryPrefix) { return StoredEntry(name: entry.name, kind: .temporary) }
+                guard entry.isDirectory else { return StoredEntry(name: entry.name, kind: .foreign) }
+                let index = try client.stat(self.path + "/" + entry.name + "/" + BackupIndex.fileName)
+                return StoredEntry(name: entry.name, kind: index?.isRegularFile == true ? .complete : .incomplete)
+            }
+        }
+    }
+
+    public func beginBackup(name: String) throws -> any BackupWriter {
+        try self.withClient { client in
+            try client.makeDirectories(self.path)
+            let final = self.location(of: name)
+            if try client.stat(final) != nil { throw BackupError(.storage, "\(final) already exists on \(self.endpoint.host)") }
+            let temporary = self.path + "/" + StoredEntry.temporaryPrefix + name
+            try client.removeTree(temporary)
+            try client.makeDirectories(temporary)
+            return SFTPBackupWriter(store: self, temporary: temporary, final: final)
+        }
+    }
+
+    public func readIndex(backup: String) throws -> [UInt8] {
+        try self.withClient { client in
+            let stream = try client.openForReading(self.location(of: backup) + "/" + BackupIndex.fileName)
+            let sink = ByteCollector(limit: 16 << 20)
+            _ = try stream.copy(to: sink)
+            return sink.bytes
+        }
+    }
+
+    public func openComponent(backup: String, file: String) throws -> any ByteSource {
+        let path = self.location(of: backup) + "/" + file
+        return try self.withClient { client in
+            guard try client.stat(path) != nil else {
+                throw BackupError(.corrupted, "component file \(file) is missing from backup \(backup) on \(self.endpoint.host)")
+            }
+            return LockedSource(store: self, stream: try client.openForReading(path))
+        }
+    }
+}
+
+/// A remote backup being written.
+final class SFTPBackupWriter: BackupWriter, @unchecked Sendable {
+    private let store: SFTPBackupStore
+    private let temporary: String
+    private let final: String
+
+    init(store: SFTPBackupStore, temporary: String, final: String) {
+        self.store = store
+        self.temporary = temporary
+        self.final = final
+    }
+
+    func createComponent(file: String) throws -> any ByteSink {
+        try self.store.withClient { client in LockedSink(store: self.store, stream: try client.create(self.temporary + "/" + file)) }
+    }
+
+    func commit(index: [UInt8]) throws {
+        try self.store.withClient { client in
+            let staged = self.temporary + "/" + BackupIndex.fileName + ".tmp"
+            let stream = try client.create(staged)
+            try index.withUnsafeBytes { try stream.write($0) }
+            try stream.finish()
+            try client.rename(staged, to: self.temporary + "/" + BackupIndex.fileName)
+            try client.rename(self.temporary, to: self.final)
+        }
+    }
+
+    func abort() {
+        // Best effort: over a dropped connection this fails, and restore ignores `.partial-` anyway.
+        try? self.store.withClient { client in try client.removeTree(self.temporary) }
+    }
+}
+
+/// A remote file stream whose calls hold the store's lock, so the connection is used by one at a time.
+final class LockedSink: ByteSink {
+    let store: SFTPBackupStore
+    let stream: SFTPFileStream
+    init(store: SFTPBackupStore, stream: SFTPFileStream) {
+        self.store = store
+        self.stream = stream
+    }
+    func write(_ bytes: UnsafeRawBufferPointer) throws { try self.store.withClient { _ in try self.stream.write(bytes) } }
+    func finish() throws { try self.store.withClient { _ in try self.stream.finish() } }
+}
+
+/// See `LockedSink`.
+final class LockedSource: ByteSource {
+    let store: SFTPBackupStore
+    let stream: SFTPFileStream
+    init(store: SFTPBackupStore, stream: SFTPFileStream) {
+        self.store = store
+        self.stream = stream
+    }
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try self.store.withClient { _ in try self.stream.read(into: buffer) } }
+}
+
+/// Collects a small stream into memory, up to a limit.
+final class ByteCollector: ByteSink {
+    private(set) var bytes: [UInt8] = []
+    private let limit: Int
+    init(limit: Int) { self.limit = limit }
+    func write(_ chunk: UnsafeRawBufferPointer) throws {
+        self.bytes.append(contentsOf: chunk)
+        if self.bytes.count > self.limit { throw BackupError(.corrupted, "the file is larger than \(self.limit) bytes") }
+    }
+    func finish() throws {}
+}

@@ -1,0 +1,123 @@
+import BackupCore
+import CSSH2
+import Foundation
+
+/// An SFTP channel over an `SSHSession`: the file operations the SFTP store needs.
+/// Holds its session (a child keeps its parent alive). Blocking; one thread at a time.
+final class SFTPClient {
+    let session: SSHSession
+    let handle: OpaquePointer
+
+    /// A directory entry.
+    struct Entry {
+        var name: String
+        var isDirectory: Bool
+        var isRegularFile: Bool
+        var size: UInt64
+    }
+
+    init(_ endpoint: SSHEndpoint) throws {
+        self.session = try SSHSession(endpoint)
+        guard let sftp = libssh2_sftp_init(self.session.handle) else {
+            throw SSH2.error("libssh2_sftp_init (is the SFTP subsystem enabled on the server?)", session: self.session.handle)
+        }
+        self.handle = sftp
+    }
+
+    deinit {
+        libssh2_sftp_shutdown(self.handle)
+    }
+
+    func error(_ call: String, _ path: String) -> BackupError {
+        SSH2.sftpError(call, path: path, session: self.session.handle, sftp: self.handle)
+    }
+
+    /// The entry at `path` without following a final symlink, or nil when there is none.
+    func stat(_ path: String) throws -> Entry? {
+        var attributes = LIBSSH2_SFTP_ATTRIBUTES()
+        guard cssh2_sftp_lstat(self.handle, path, &attributes) == 0 else {
+            let error = self.error("stat", path)
+            if error.systemErrno == 2 || error.systemErrno == 10 { return nil }
+            throw error
+        }
+        return Self.entry(name: (path as NSString).lastPathComponent, attributes)
+    }
+
+    /// Creates `path` and missing parents (0700).
+    func makeDirectories(_ path: String) throws {
+        if let entry = try self.stat(path) {
+            guard entry.isDirectory else { throw BackupError(.storage, "\(path) on the remote host exists and is not a directory") }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path && parent != "/" { try self.makeDirectories(parent) }
+        guard cssh2_sftp_mkdir(self.handle, path, 0o700) == 0 else {
+            let error = self.error("mkdir", path)
+            // Another client may have made it in between.
+            if try self.stat(path)?.isDirectory == true { return }
+            throw error
+        }
+    }
+
+    /// The names in a directory, with their kinds.
+    func list(_ path: String) throws -> [Entry] {
+        guard let directory = cssh2_sftp_open(self.handle, path, 0, 0, cssh2_open_dir()) else {
+            throw self.error("opendir", path)
+        }
+        defer { libssh2_sftp_close_handle(directory) }
+        var entries: [Entry] = []
+        var buffer = [CChar](repeating: 0, count: 4096)
+        while true {
+            var attributes = LIBSSH2_SFTP_ATTRIBUTES()
+            let length = cssh2_sftp_readdir(directory, &buffer, buffer.count, &attributes)
+            if length == 0 { break }
+            guard length > 0 else { throw self.error("readdir", path) }
+            let name = String(decoding: buffer[0..<Int(length)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if name == "." || name == ".." { continue }
+            entries.append(Self.entry(name: name, attributes))
+        }
+        return entries.sorted { $0.name < $1.name }
+    }
+
+    /// Renames `source` to `destination`, which must not exist (SFTP v3 semantics).
+    func rename(_ source: String, to destination: String) throws {
+        guard cssh2_sftp_rename(self.handle, source, destination) == 0 else { throw self.error("rename", source) }
+    }
+
+    /// Removes a file or a directory tree.
+    func removeTree(_ path: String) throws {
+        guard let entry = try self.stat(path) else { return }
+        if entry.isDirectory {
+            for child in try self.list(path) { try self.removeTree(path + "/" + child.name) }
+            guard cssh2_sftp_rmdir(self.handle, path) == 0 else { throw self.error("rmdir", path) }
+        } else {
+            guard cssh2_sftp_unlink(self.handle, path) == 0 else { throw self.error("unlink", path) }
+        }
+    }
+
+    /// Opens a file for reading.
+    func openForReading(_ path: String) throws -> SFTPFileStream {
+        guard let file = cssh2_sftp_open(self.handle, path, UInt(LIBSSH2_FXF_READ), 0, cssh2_open_file()) else {
+            throw self.error("open", path)
+        }
+        return SFTPFileStream(client: self, handle: file, path: path)
+    }
+
+    /// Creates a file (which must not exist) for writing, mode 0600.
+    func create(_ path: String) throws -> SFTPFileStream {
+        let flags = UInt(LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL)
+        guard let file = cssh2_sftp_open(self.handle, path, flags, 0o600, cssh2_open_file()) else {
+            throw self.error("create", path)
+        }
+        return SFTPFileStream(client: self, handle: file, path: path)
+    }
+
+    private static func entry(name: String, _ attributes: LIBSSH2_SFTP_ATTRIBUTES) -> Entry {
+        let type = attributes.permissions & UInt(LIBSSH2_SFTP_S_IFMT)
+        return Entry(
+            name: name,
+            isDirectory: type == UInt(LIBSSH2_SFTP_S_IFDIR),
+            isRegularFile: type == UInt(LIBSSH2_SFTP_S_IFREG),
+            size: attributes.filesize)
+    }
+}

@@ -1,0 +1,50 @@
+import BackupCore
+import CSSH2
+
+/// The one place libssh2 results are checked: every failure becomes a `BackupError` naming the call,
+/// the code and libssh2's own message.
+enum SSH2 {
+    /// libssh2 must be initialised once per process before any session.
+    static let initialized: Bool = libssh2_init(0) == 0
+
+    /// libssh2's last error text for `session`.
+    static func lastError(_ session: OpaquePointer) -> (code: Int32, message: String) {
+        var message: UnsafeMutablePointer<CChar>?
+        var length: Int32 = 0
+        let code = libssh2_session_last_error(session, &message, &length, 0)
+        let text = message.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(length)), as: UTF8.self) } ?? "unknown error"
+        return (code, text)
+    }
+
+    /// The error for a failed session-level call.
+    static func error(_ call: String, session: OpaquePointer, code: BackupError.Code = .connection) -> BackupError {
+        let (number, message) = lastError(session)
+        return BackupError(code, "\(call) failed: \(message) (libssh2 error \(number))")
+    }
+
+    /// The error for a failed SFTP call on `path`, classified by the SFTP status when there is one.
+    static func sftpError(_ call: String, path: String, session: OpaquePointer, sftp: OpaquePointer) -> BackupError {
+        let (number, message) = lastError(session)
+        guard number == cssh2_error_sftp_protocol() else {
+            return BackupError(.connection, "\(call) \(path) failed: \(message) (libssh2 error \(number)); the connection may have dropped")
+        }
+        let status = libssh2_sftp_last_error(sftp)
+        let reason: String
+        switch status {
+        case 2: reason = "no such file or directory"
+        case 3: reason = "permission denied"
+        case 4: reason = "failure (the server gave no reason; a full disk is a common one)"
+        case 10: reason = "no such path"
+        case 11: reason = "already exists"
+        case 12: reason = "write protected"
+        case 14: reason = "no space left on the remote filesystem"
+        case 15: reason = "quota exceeded"
+        case 18: reason = "directory not empty"
+        case 19: reason = "not a directory"
+        default: reason = "SFTP status \(status)"
+        }
+        var error = BackupError(.storage, "\(call) \(path) on the remote host: \(reason) (\(message), SFTP status \(status))")
+        error.systemErrno = Int32(status)
+        return error
+    }
+}

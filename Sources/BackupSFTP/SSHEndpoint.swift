@@ -1,0 +1,30 @@
+public import BackupCore
+
+/// Where and how to log in over SSH.
+public struct SSHEndpoint: Sendable {
+    /// How to authenticate.
+    public enum Authentication: Sendable {
+        case password(Secret)
+        /// A private key file (and its passphrase, if it has one).
+        case publicKey(file: String, passphrase: Secret?)
+    }
+
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var authentication: Authentication
+    public var hostKeyPolicy: HostKeyPolicy
+    public var knownHosts: KnownHosts
+    /// Seconds to wait for the connection and for any single operation.
+    public var timeoutSeconds: Int
+
+    public init(host: String, port: Int = 22, username: String, authentication: Authentication, hostKeyPolicy: HostKeyPolicy = .acceptNew, knownHosts: KnownHosts, timeoutSeconds: Int = 30) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.authentication = authentication
+        self.hostKeyPolicy = hostKeyPolicy
+        self.knownHosts = knownHosts
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
