@@ -1,7 +1,14 @@
 #!/bin/bash
-# Runs every test: builds, starts the services the tests need, runs `swift test`, stops them.
+# Runs every test: builds, starts the services the tests need (OpenSSH sshd on loopback), runs
+# `swift test`, and stops the services again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/sshd-testbed.sh start
+trap 'scripts/sshd-testbed.sh stop' EXIT
 swift build --build-tests
-swift test --skip-build --parallel 2>&1 | tee .build/test-output.txt | grep -vE '^(◇|↳)|started\.$'
-exit "${PIPESTATUS[0]}"
+mkdir -p .build
+set +e
+swift test --skip-build 2>&1 | tee .build/test-output.txt | grep -vE '^(◇|↳)|started\.$'
+status=${PIPESTATUS[0]}
+set -e
+exit "$status"

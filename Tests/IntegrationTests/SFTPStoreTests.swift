@@ -1,0 +1,184 @@
+import BackupCore
+import BackupRuntime
+import BackupSFTP
+import Foundation
+import GatewayBackupTestSupport
+import Testing
+
+/// Backups over SFTP, against OpenSSH's sshd on loopback. Serialized: one test kills connections.
+@Suite("SFTP storage against a real sshd", .serialized)
+struct SFTPStoreTests {
+    let bed: SSHTestBed
+
+    init() throws {
+        self.bed = try SSHTestBed.start()
+    }
+
+    /// A remote path of its own for each test.
+    func remotePath(_ label: String) -> String { "gwb-tests/\(label)-\(UUID().uuidString.prefix(8))" }
+
+    func store(_ fixture: Fixture, path: String, password: Secret? = nil, policy: String = "accept-new", port: Int? = nil) throws -> any BackupStore {
+        try fixture.runtime.store(
+            for: StorageTarget(host: "127.0.0.1", username: self.bed.user, path: path, port: port ?? self.bed.port),
+            credentials: RemoteCredentials(password: password ?? self.bed.password, hostKeyPolicy: policy))
+    }
+
+    func backup(_ fixture: Fixture, store: any BackupStore, path: String, manifest: Manifest? = nil) async throws -> JobRecord {
+        let request = BackupRequest(target: StorageTarget(host: "127.0.0.1", username: self.bed.user, path: path, port: self.bed.port), store: store, manifest: try manifest ?? fixture.manifest(), securityPassword: fixture.password)
+        return try await fixture.runtime.orchestrator().backup(request)
+    }
+
+    func restore(_ fixture: Fixture, store: any BackupStore, path: String) async throws -> JobRecord {
+        let request = RestoreRequest(target: StorageTarget(host: "127.0.0.1", username: self.bed.user, path: path, port: self.bed.port), store: store, securityPassword: fixture.password)
+        return try await fixture.runtime.orchestrator().restore(request)
+    }
+
+    @Test func backupAndRestoreRoundTripAndTheFilesOpenWithStockTools() async throws {
+        let fixture = try Fixture("sftp")
+        let path = self.remotePath("roundtrip")
+        let before = try fixture.snapshot()
+        let dump = try fixture.databaseDump()
+        let store = try self.store(fixture, path: path)
+        let record = try await self.backup(fixture, store: store, path: path)
+        #expect(record.status == .completed, "\(record.message)")
+        #expect(record.subdir == "\(path)/\(record.backup ?? "")")
+        let known = try String(decoding: FileTree.readFile(fixture.state + "/known_hosts.json"), as: UTF8.self)
+        #expect(known.contains(self.bed.fingerprint), "the host key is recorded on first use")
+
+        // Copy the backup back with OpenSSH's sftp and open it with stock gpg and tar.
+        let local = fixture.directory.sub("fetched")
+        try FileTree.makePrivateDirectory(local)
+        let fetched = try self.bed.sftp("get -r \(path)/\(record.backup ?? "") \(local)\n")
+        #expect(fetched.status == 0, "\(fetched.output)")
+        let opened = try shell("""
+            export GNUPGHOME=\(fixture.directory.sub("gnupg")); mkdir -p -m 700 $GNUPGHOME; mkdir \(local)/x
+            gpg --batch --pinentry-mode loopback --passphrase-file \(fixture.passwordFile) --decrypt \(local)/\(record.backup ?? "")/snmp.tar.gpg | tar -xpf - -C \(local)/x
+            status=$?; gpgconf --kill gpg-agent; exit $status
+            """)
+        #expect(opened.status == 0, "\(opened.output)")
+        #expect(try FileTree.readFile(local + "/x/etc/snmp/snmpd.conf") == FileTree.readFile(fixture.root + "/etc/snmp/snmpd.conf"))
+
+        try fixture.mutateAppliance()
+        let restored = try await self.restore(fixture, store: try self.store(fixture, path: path), path: path)
+        #expect(restored.status == .completed, "\(restored.message)")
+        #expect(try fixture.databaseDump() == dump)
+        var expected = before.entries, actual = try fixture.snapshot().entries
+        expected["var/lib/flowgateway/config.db"] = nil
+        actual["var/lib/flowgateway/config.db"] = nil
+        #expect(actual == expected)
+    }
+
+    @Test func publicKeyAuthenticationWorks() async throws {
+        let fixture = try Fixture("sftp")
+        let path = self.remotePath("pubkey")
+        let store = try fixture.runtime.store(
+            for: StorageTarget(host: "127.0.0.1", username: self.bed.user, path: path, port: self.bed.port),
+            credentials: RemoteCredentials(identityFile: self.bed.clientKey))
+        let record = try await self.backup(fixture, store: store, path: path)
+        #expect(record.status == .completed, "\(record.message)")
+    }
+
+    /// A backup that must fail before anything is committed remotely.
+    func expectRefused(_ fixture: Fixture, store: any BackupStore, path: String, messageContains expected: String) async throws {
+        let record = try await self.backup(fixture, store: store, path: path)
+        #expect(record.status == .error)
+        #expect(record.message.contains(expected), "\(record.message)")
+        #expect(try self.bed.remoteNames(path).filter { !$0.hasPrefix(".") }.isEmpty, "nothing committed")
+        #expect(!record.message.contains(self.bed.password.revealed))
+    }
+
+    @Test func aWrongPasswordIsRefusedAndNothingIsCommitted() async throws {
+        let fixture = try Fixture("sftp")
+        let path = self.remotePath("wrongpw")
+        try await self.expectRefused(fixture, store: try self.store(fixture, path: path, password: Secret("not-it")), path: path, messageContains: "authentication of \(self.bed.user) on 127.0.0.1:\(self.bed.port) failed")
+    }
+
+    @Test func unknownAndChangedHostKeysAreRefusedBeforeLogin() async throws {
+        let fixture = try Fixture("sftp")
+        let path = self.remotePath("hostkey")
+        try await self.expectRefused(fixture, store: try self.store(fixture, path: path, policy: "strict"), path: path, messageContains: "is not a known host")
+        try await self.expectRefused(fixture, store: try self.store(fixture, path: path, policy: "fingerprint:SHA256:AAAAexpected"), path: path, messageContains: "not the expected SHA256:AAAAexpected")
+        try fixture.directory.write("state/known_hosts.json", #"{"127.0.0.1:\#(self.bed.port)": {"ssh-ed25519": "SHA256:oldkeyoldkeyoldkey"}}"#)
+        try await self.expectRefused(fixture, store: try self.store(fixture, path: path), path: path, messageContains: "has CHANGED: recorded ssh-ed25519 SHA256:oldkeyoldkeyoldkey, now \(self.bed.fingerprint)")
+        // Pinned to the right key, it connects.
+        let pinned = try await self.backup(fixture, store: try self.store(fixture, path: path, policy: "fingerprint:\(self.bed.fingerprint)"), path: path)
+        #expect(pinned.status == .completed, "\(pinned.message)")
+    }
+
+    @Test func anUnwritablePathAndARefusedConnectionFailClearly() async throws {
+        let fixture = try Fixture("sftp")
+        let record = try await self.backup(fixture, store: try self.store(fixture, path: "/root/not-allowed"), path: "/root/not-allowed")
+        #expect(record.status == .error)
+        #expect(record.message.contains("permission denied"), "\(record.message)")
+        let closed = try shell("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let refused = try await self.backup(fixture, store: try self.store(fixture, path: "x", port: Int(closed)), path: "x")
+        #expect(refused.status == .error)
+        #expect(refused.message.contains("cannot connect to 127.0.0.1:\(closed): Connection refused"), "\(refused.message)")
+    }
+
+    @Test func aFullRemoteDiskFailsTheBackupAndLeavesNothingBehind() async throws {
+        let fixture = try Fixture("sftp")
+        let mountPoint = self.bed.home + "/gwb-small-disk"
+        try FileTree.makeDirectories(mountPoint)
+        let mounted = try shell("mount -t tmpfs -o size=64k,mode=0700,uid=$(id -u \(self.bed.user)) tmpfs \(mountPoint)")
+        #expect(mounted.status == 0, "\(mounted.output)")
+        defer { _ = try? shell("umount \(mountPoint)") }
+        // Random bytes: gpg cannot compress them below the 64 KiB the remote disk has.
+        _ = try shell("head -c 1048576 /dev/urandom > \(fixture.root)/var/lib/flowgateway/big.db")
+        var manifest = try fixture.manifest()
+        manifest.components.insert(ManifestComponent(name: "big", plugin: "fileset", parameters: ["paths": .array([.string("var/lib/flowgateway/big.db")])]), at: 0)
+        let record = try await self.backup(fixture, store: try self.store(fixture, path: "gwb-small-disk/backups"), path: "gwb-small-disk/backups", manifest: manifest)
+        #expect(record.status == .error)
+        #expect(record.message.contains("no space left") || record.message.contains("failure"), "\(record.message)")
+        #expect(try self.bed.remoteNames("gwb-small-disk/backups").isEmpty, "the partial backup was removed")
+    }
+
+    @Test func aConnectionDroppedMidUploadLeavesNoCompleteBackupAndRestoreUsesThePreviousOne() async throws {
+        let fixture = try Fixture("sftp")
+        let path = self.remotePath("drop")
+        let first = try await self.backup(fixture, store: try self.store(fixture, path: path), path: path)
+        #expect(first.status == .completed, "\(first.message)")
+        let ntp = try fixture.directory.read("appliance/etc/ntp.conf")
+
+        // A large component makes the upload long enough to cut.
+        let bulk = Data(count: 1 << 20)
+        try FileTree.makeDirectories(fixture.root + "/var/bulk")
+        let output = try FileDescriptorStream.create(fixture.root + "/var/bulk/data.bin")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<256 {
+            var chunk = bulk
+            chunk.withUnsafeMutableBytes { raw in for index in stride(from: 0, to: raw.count, by: 8) { raw.storeBytes(of: generator.next(), toByteOffset: index, as: UInt64.self) } }
+            try chunk.withUnsafeBytes { try output.write($0) }
+        }
+        try output.finish()
+        var manifest = try fixture.manifest()
+        manifest.components.insert(ManifestComponent(name: "bulk", plugin: "fileset", parameters: ["paths": .array([.string("var/bulk")])]), at: 1)
+        let store = try self.store(fixture, path: path)
+        let statusStore = fixture.runtime.status
+        let bed = self.bed
+        let dropper = Task {
+            // Cut every connection once the upload of the large component is under way.
+            for _ in 0..<600 {
+                try await Task.sleep(for: .milliseconds(50))
+                let status = try? statusStore.backupStatus()
+                if status?.running.components.first(where: { $0.name == "bulk" })?.status == .running {
+                    try await Task.sleep(for: .milliseconds(1500))
+                    try bed.dropConnections()
+                    return
+                }
+            }
+        }
+        let second = try await self.backup(fixture, store: store, path: path, manifest: manifest)
+        try await dropper.value
+        #expect(second.status == .error)
+        #expect(second.message.contains("bulk"), "\(second.message)")
+        let complete = try self.bed.remoteNames(path).filter { !$0.hasPrefix(".") }
+        #expect(complete == [first.backup ?? ""], "only the first backup looks complete: \(complete)")
+
+        try fixture.directory.write("appliance/etc/ntp.conf", "server changed\n")
+        let restored = try await self.restore(fixture, store: try self.store(fixture, path: path), path: path)
+        #expect(restored.status == .completed, "\(restored.message)")
+        #expect(restored.backup == first.backup)
+        #expect(try fixture.directory.read("appliance/etc/ntp.conf") == ntp)
+    }
+}
