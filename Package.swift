@@ -79,6 +79,12 @@ let package = Package(
             ],
             path: "Tests/TestSupport"
         ),
+        // `make bench`: SFTP upload through the store, against OpenSSH's sftp.
+        .executableTarget(
+            name: "sftp-upload-bench",
+            dependencies: ["BackupCore", "BackupSFTP"],
+            path: "Benchmarks/SFTPUpload"
+        ),
         .testTarget(
             name: "BackupCoreTests",
             dependencies: ["BackupCore", "BackupArchive", "GatewayBackupTestSupport"]

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 mib="${BENCH_MIB:-1024}"
 configuration="${BENCH_CONFIGURATION:-release}"
 swift build -c "$configuration" --product gwbackup >/dev/null
+swift build -c "$configuration" --product sftp-upload-bench >/dev/null
 bin="$(swift build -c "$configuration" --show-bin-path)/gwbackup"
 work="$(mktemp -d /tmp/gwb-bench-XXXXXX)"
 trap 'rm -rf "$work"' EXIT
@@ -33,9 +34,18 @@ baseline_restore=$(measure baseline-restore bash -c "gpg --homedir '$work' --bat
 rm -f "$work/app/var/lib/flowgateway/flows/records.dat"
 ours_restore=$(measure gwbackup-restore "$bin" restore --root "$work/app" --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd")
 gpgconf --homedir "$work" --kill gpg-agent || true
+# SFTP: the same data uploaded through the SFTP store and by OpenSSH's sftp, against the test sshd.
+scripts/sshd-testbed.sh start >/dev/null
+source /tmp/gwbackup-sshd/testbed.env
+data="$work/app/var/lib/flowgateway/flows/records.dat"
+bench_dir="$GWB_SSHD_HOME/gwb-bench-$$"
+install -d -o "$GWB_SSHD_USER" "$bench_dir"
+sftp_ours=$(measure sftp-store-upload "$(swift build -c "$configuration" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data")
+sftp_openssh=$(measure openssh-sftp-put bash -c "echo 'put $data $bench_dir/openssh.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")
+rm -rf "$bench_dir"
 cmp -s "$work/app/var/lib/flowgateway/flows/records.dat" "$work/baseline-restore/var/lib/flowgateway/flows/records.dat" \
   || { echo "restored data differs"; exit 1; }
-python3 - "$mib" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" <<'PY'
+python3 - "$mib" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" <<'PY'
 import sys
 mib = int(sys.argv[1])
 rows = [line.split() for line in sys.argv[2:]]
@@ -43,8 +53,9 @@ print(f"{'run':<18}{'seconds':>9}{'MiB/s':>9}{'peak RSS':>12}")
 for label, seconds, rss in rows:
     s = float(seconds)
     print(f"{label:<18}{s:>9.2f}{mib / max(s, 0.01):>9.1f}{int(rss) / 1024:>9.1f} MiB")
-(_, bb, _), (_, ob, orss), (_, br, _), (_, orr, rrss) = rows
+(_, bb, _), (_, ob, orss), (_, br, _), (_, orr, rrss), (_, so, _), (_, su, ursss) = rows
 print(f"backup time ratio (gwbackup / tar|gpg):  {float(ob) / max(float(bb), 0.01):.2f}")
 print(f"restore time ratio (gwbackup / gpg|tar): {float(orr) / max(float(br), 0.01):.2f}")
+print(f"sftp upload time ratio (store / OpenSSH sftp put): {float(su) / max(float(so), 0.01):.2f}, store peak RSS {int(ursss) / 1024:.1f} MiB")
 print(f"peak memory: backup {int(orss) / 1024:.1f} MiB, restore {int(rrss) / 1024:.1f} MiB for {mib} MiB of data (limit 64 MiB)")
 PY

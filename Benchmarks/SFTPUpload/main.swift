@@ -1,0 +1,34 @@
+// sftp-upload-bench HOST PORT USER PASSWORD_FILE REMOTE_PATH FILE [download]
+// Uploads FILE through the SFTP backup store (as a one-component backup), or with `download`
+// also reads it back, so `make bench` can compare it with OpenSSH's sftp on the same file.
+import BackupCore
+import BackupSFTP
+import Foundation
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 7, let port = Int(arguments[2]) else {
+    FileHandle.standardError.write(Data("usage: sftp-upload-bench HOST PORT USER PASSWORD_FILE REMOTE_PATH FILE [download]\n".utf8))
+    exit(64)
+}
+do {
+    let password = String(decoding: try FileTree.readFile(arguments[4]), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    let endpoint = SSHEndpoint(
+        host: arguments[1], port: port, username: arguments[3], authentication: .password(Secret(password)),
+        knownHosts: KnownHosts(path: NSTemporaryDirectory() + "/sftp-bench-known-hosts-\(getpid()).json"))
+    let store = SFTPBackupStore(endpoint: endpoint, path: arguments[5])
+    let name = "bench-\(getpid())"
+    let writer = try store.beginBackup(name: name)
+    let sink = try writer.createComponent(file: "data.bin")
+    let source = try FileDescriptorStream.openForReading(arguments[6])
+    let bytes = try source.copy(to: sink)
+    try sink.finish()
+    try writer.commit(index: Array("{}".utf8))
+    if arguments.count > 7 && arguments[7] == "download" {
+        let read = try store.openComponent(backup: name, file: "data.bin").copy(to: NullSink())
+        guard read == bytes else { throw BackupError(.corrupted, "read back \(read) of \(bytes) bytes") }
+    }
+    print(bytes)
+} catch {
+    FileHandle.standardError.write(Data("sftp-upload-bench: \(error)\n".utf8))
+    exit(1)
+}
