@@ -56,7 +56,7 @@ public struct CertificatesPlugin: ComponentPlugin {
 
     /// Checks that the PEM key at `key` belongs to the PEM certificate at `certificate`; returns
     /// expiry warnings. A certificate that was absent at backup time is not checked.
-    static func check(certificate certificatePath: String, key keyPath: String, now: Date) throws -> PluginReport {
+    package static func check(certificate certificatePath: String, key keyPath: String, now: Date) throws -> PluginReport {
         guard try FileStatus.of(certificatePath) != nil else {
             return PluginReport(warnings: ["no certificate in this backup; nothing to check"])
         }

@@ -1,0 +1,46 @@
+@testable import BackupCertificates
+import BackupCore
+import BackupRuntime
+import Foundation
+import Testing
+
+@Suite("Shipped manifest and plugins")
+struct ShippedFilesTests {
+    @Test func theEmbeddedManifestIsTheShippedOne() throws {
+        let shipped = try FileTree.readFile(Fixture.repository + "/manifests/flowgateway.json")
+        #expect(String(decoding: shipped, as: UTF8.self) == EmbeddedManifest.flowgateway)
+        let embedded = try ShippedResources(directory: nil).defaultManifest()
+        #expect(embedded.source == "embedded manifest")
+        #expect(embedded.0 == (try Manifest.load(path: Fixture.repository + "/manifests/flowgateway.json")))
+    }
+
+    @Test func theShippedManifestIsValidAndTagsTheVaultAsCertificateBound() throws {
+        let runtime = try Fixture().runtime
+        #expect(runtime.registry.problems.isEmpty, "\(runtime.registry.problems)")
+        let manifest = try runtime.manifest(path: nil)
+        #expect(ManifestValidator(registry: runtime.registry).validate(manifest).isEmpty)
+        #expect(manifest.components.map(\.name) == ["config", "cloak_key", "snmp", "ntp", "certificates"])
+        #expect(manifest.components.filter(\.isCertificateBound).map(\.name) == ["cloak_key", "snmp", "ntp", "certificates"])
+    }
+
+    @Test func everyBuiltInPluginsExampleParametersAreValid() {
+        #expect(FileSetPlugin().parameterSchema.problems(in: FileSetPlugin.exampleParameters).isEmpty)
+        #expect(CertificatesPlugin().parameterSchema.problems(in: CertificatesPlugin.exampleParameters).isEmpty)
+        #expect(Set(BackupRuntime.builtInPlugins.map(\.id)) == ["fileset", "certificates"])
+    }
+
+    @Test func anExpiringCertificateWarnsAndAnExpiredOneToo() throws {
+        let directory = try Fixture().directory
+        let soon = try SelfSignedCertificate.make(commonName: "soon.example.net", days: 10)
+        try directory.write("c/soon.crt", soon.certificatePEM)
+        try directory.write("c/soon.key", soon.privateKeyPEM, mode: 0o600)
+        let report = try CertificatesPlugin.check(certificate: directory.sub("c/soon.crt"), key: directory.sub("c/soon.key"), now: Date())
+        #expect(report.warnings.count == 1 && report.warnings[0].contains("expires on"))
+        let later = try CertificatesPlugin.check(certificate: directory.sub("c/soon.crt"), key: directory.sub("c/soon.key"), now: Date().addingTimeInterval(20 * 86400))
+        #expect(later.warnings.count == 1 && later.warnings[0].contains("expired on"))
+        try directory.write("c/garbage.crt", "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+        #expect(throws: BackupError.self) {
+            _ = try CertificatesPlugin.check(certificate: directory.sub("c/garbage.crt"), key: directory.sub("c/soon.key"), now: Date())
+        }
+    }
+}
