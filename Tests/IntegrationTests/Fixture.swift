@@ -60,6 +60,14 @@ final class Fixture {
         try TreeSnapshot(self.root)
     }
 
+    /// The appliance without the database file, whose bytes sqlite rewrites on restore (same rows,
+    /// new page layout): compare it with `databaseDump()` instead.
+    func snapshotWithoutDatabase() throws -> [String: String] {
+        var entries = try self.snapshot().entries
+        entries["var/lib/flowgateway/config.db"] = nil
+        return entries
+    }
+
     /// The one committed backup's directory.
     func onlyBackup() throws -> String {
         let names = try FileTree.names(in: self.backups).filter { !$0.hasPrefix(".") }
@@ -80,8 +88,8 @@ final class Fixture {
         guard sql.status == 0 else { throw BackupError(.system, sql.output) }
     }
 
-    /// The configuration database's content, as SQL.
-    func databaseDump() throws -> String {
-        try shell("sqlite3 \(self.root)/var/lib/flowgateway/config.db .dump").output
+    /// The configuration database's content, as SQL, and its journal mode.
+    func databaseDump(_ path: String? = nil) throws -> String {
+        try shell("sqlite3 \(path ?? self.root + "/var/lib/flowgateway/config.db") .dump 'PRAGMA journal_mode'").output
     }
 }

@@ -82,7 +82,6 @@ def collect(request):
         destination = sqlite3.connect(target)
         with destination:
             source.backup(destination)
-        destination.execute("PRAGMA journal_mode=DELETE")
         destination.close()
         source.close()
         record["database"] = metadata(database)

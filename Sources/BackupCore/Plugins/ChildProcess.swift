@@ -66,7 +66,13 @@ public struct ChildProcess: Sendable {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, self.executable, &actions, &attributes, argv, envp)
+        var spawned = posix_spawn(&pid, self.executable, &actions, &attributes, argv, envp)
+        // ETXTBSY: the executable was just written and a child forked elsewhere in this process still
+        // holds it open for a moment (until its exec closes it). Wait that moment out.
+        for _ in 0..<20 where spawned == ETXTBSY {
+            usleep(50_000)
+            spawned = posix_spawn(&pid, self.executable, &actions, &attributes, argv, envp)
+        }
         close(stdin.read)
         close(stdout.write)
         close(stderr.write)
