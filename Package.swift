@@ -13,6 +13,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The core: manifests, plugins, orchestrator, stores, status. No C, no HTTP, no CLI.
@@ -61,10 +64,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The HTTPS server of the Backup/Restore API v1.0.
+        .target(
+            name: "GatewayAPI",
+            dependencies: [
+                "BackupCore", "BackupRuntime", "BackupCertificates",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "gwbackup",
             dependencies: [
-                "BackupCore", "BackupRuntime", "BackupDemo",
+                "BackupCore", "BackupRuntime", "BackupDemo", "GatewayAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -92,7 +107,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupDemo", "BackupRuntime", "BackupSFTP", "GatewayBackupTestSupport", "gwbackup",
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupDemo", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayBackupTestSupport", "gwbackup",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

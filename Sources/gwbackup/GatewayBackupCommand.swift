@@ -15,6 +15,6 @@ struct GatewayBackupCommand: AsyncParsableCommand {
         version: GatewayBackupVersion.current,
         subcommands: [
             BackupCommand.self, RestoreCommand.self, ListCommand.self, VerifyCommand.self, StatusCommand.self,
-            PluginsCommand.self, ManifestCommand.self, DemoCommand.self,
+            PluginsCommand.self, ManifestCommand.self, DemoCommand.self, ServeCommand.self, UserCommand.self,
         ])
 }

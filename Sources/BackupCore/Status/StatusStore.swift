@@ -42,9 +42,11 @@ public struct StatusStore: Sendable {
 
     /// Marks a job left `EXECUTING` by a process that died as `ERROR` ("interrupted"). Does nothing
     /// while a live process holds the job lock. Returns true when it changed something.
+    /// With `force`, marks it even though this process holds the lock: for a server shutting down
+    /// with a job still running.
     @discardableResult
-    public func recoverInterrupted(now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Bool {
-        guard try FileStatus.of(self.directory) != nil, !JobLock.isHeld(stateDirectory: self.directory) else { return false }
+    public func recoverInterrupted(force: Bool = false, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Bool {
+        guard try FileStatus.of(self.directory) != nil, force || !JobLock.isHeld(stateDirectory: self.directory) else { return false }
         var changed = false
         var backup = try self.backupStatus()
         if backup.running.status == .executing {

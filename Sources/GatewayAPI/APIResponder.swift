@@ -1,0 +1,37 @@
+import Hummingbird
+import Logging
+
+/// Wraps the router so that every failure, including unknown routes and wrong methods, answers with
+/// the API's error envelope and one of its documented IDs; nothing a client sends yields a bare 500.
+struct APIResponder: HTTPResponder {
+    let router: RouterResponder<APIRequestContext>
+
+    func respond(to request: Request, context: APIRequestContext) async throws -> Response {
+        do {
+            let response = try await self.router.respond(to: request, context: context)
+            // The router answers an unknown path or method with a bare 404/405: use the envelope.
+            switch response.status {
+            case .notFound: return APIError.badRequest("no such resource: \(request.method) \(request.uri.path)").response()
+            case .methodNotAllowed: return APIError.badRequest("method \(request.method) is not allowed on \(request.uri.path)").response()
+            default: return response
+            }
+        } catch let error as APIError {
+            return error.response()
+        } catch let error as HTTPError {
+            switch error.status {
+            case .notFound: return APIError.badRequest("no such resource: \(request.method) \(request.uri.path)").response()
+            case .methodNotAllowed: return APIError.badRequest("method \(request.method) is not allowed on \(request.uri.path)").response()
+            case .contentTooLarge: return APIError.badRequest("the request body is too large").response()
+            default:
+                if (400..<500).contains(error.status.code) {
+                    return APIError.badRequest(error.body ?? error.status.reasonPhrase).response()
+                }
+                context.logger.error("request failed", metadata: ["error": "\(error)"])
+                return APIError.internalError("internal error").response()
+            }
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            return APIError.internalError("internal error").response()
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import BackupCore
+import BackupRuntime
+import Foundation
+import Hummingbird
+import Logging
+
+/// The four endpoints of the Backup/Restore API v1.0 and the two common ones.
+struct BackupAPIController: Sendable {
+    let runtime: BackupRuntime
+    let configuration: APIConfiguration
+    let authenticator: BasicAuthenticator
+
+    func addRoutes(to router: Router<APIRequestContext>) {
+        router.get("/api/common/1.0/services") { _, _ in
+            try Self.json([["id": "common", "versions": ["1.0"]], ["id": "mgmt.gateway_backup", "versions": ["1.0"]]])
+        }
+        router.get("/api/common/1.0/auth_info") { _, _ in
+            try Self.json(["supported_methods": ["BASIC"]])
+        }
+        let api = router.group("/api/mgmt.gateway_backup/1.0")
+        api.get("backup") { request, context in
+            _ = try await self.authenticator.authenticate(request, address: context.remoteAddress)
+            return try self.backupStatus()
+        }
+        api.get("restore") { request, context in
+            _ = try await self.authenticator.authenticate(request, address: context.remoteAddress)
+            try self.runtime.status.recoverInterrupted()
+            return try Self.encoded(try self.runtime.status.restoreStatus())
+        }
+        api.post("backup") { request, context in
+            try await self.start(request, context: context, restore: false)
+        }
+        api.post("restore") { request, context in
+            try await self.start(request, context: context, restore: true)
+        }
+    }
+
+    /// `[{"last_successful": {…} or {}, "running": {…}}]`.
+    func backupStatus() throws -> Response {
+        try self.runtime.status.recoverInterrupted()
+        let status = try self.runtime.status.backupStatus()
+        let encoder = JSONCoding.encoder()
+        let running = try JSONSerialization.jsonObject(with: encoder.encode(status.running))
+        let last = try status.lastSuccessful.map { try JSONSerialization.jsonObject(with: encoder.encode($0)) } ?? [String: Any]()
+        return try Self.json([["last_successful": last, "running": running]])
+    }
+
+    /// Validates a POST, takes the job lock, starts the job in the background, answers 204.
+    func start(_ request: Request, context: APIRequestContext, restore: Bool) async throws -> Response {
+        let user = try await self.authenticator.authenticate(request, address: context.remoteAddress)
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: self.configuration.maxBodyBytes)
+        } catch {
+            throw APIError.badRequest("the request body is larger than \(self.configuration.maxBodyBytes) bytes")
+        }
+        let body = try JobRequestBody.parse(Data(buffer.readableBytesView), restore: restore)
+        let local = StorageTarget.isLocalHost(body.hostname)
+        let target = StorageTarget(
+            host: body.hostname,
+            username: body.username.flatMap { $0.isEmpty ? nil : $0 } ?? (local ? self.configuration.defaultUser : ""),
+            path: body.path.flatMap { $0.isEmpty ? nil : $0 } ?? (local ? self.configuration.backupDirectory : ""),
+            port: body.port)
+        var logger = context.logger
+        logger[metadataKey: "api_user"] = "\(user)"
+        logger[metadataKey: "job"] = "\(restore ? "restore" : "backup")"
+        do {
+            let store = try self.runtime.store(
+                for: target,
+                credentials: RemoteCredentials(password: body.password.map(Secret.init), hostKeyPolicy: self.configuration.hostKeyPolicy))
+            let orchestrator = self.runtime.orchestrator()
+            if restore {
+                let job = try orchestrator.beginRestore(RestoreRequest(target: target, store: store, securityPassword: Secret(body.securityPassword), noCert: body.noCert))
+                Task.detached { _ = await job.run() }
+            } else {
+                let manifest = try self.runtime.manifest(path: self.configuration.manifest)
+                let job = try orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: Secret(body.securityPassword)))
+                Task.detached { _ = await job.run() }
+            }
+        } catch let error as BackupError {
+            logger.notice("job refused", metadata: ["reason": "\(error.description)"])
+            throw APIError.badRequest(error.code == .busy ? "a job is already running: \(error.message)" : error.description)
+        }
+        logger.info("job started", metadata: ["host": "\(target.host)", "path": "\(target.path)"])
+        return Response(status: .noContent)
+    }
+
+    static func json(_ object: Any) throws -> Response {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func encoded(_ value: some Encodable) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONCoding.encoder().encode(value))))
+    }
+}

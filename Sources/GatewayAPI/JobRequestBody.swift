@@ -1,0 +1,69 @@
+import BackupCore
+import Foundation
+
+/// The body of `POST …/backup` and `POST …/restore`, checked field by field.
+struct JobRequestBody {
+    var hostname: String
+    var username: String?
+    var password: String?
+    var path: String?
+    var securityPassword: String
+    var noCert: Bool
+    var port: Int?
+
+    /// Parses and validates `data`; every problem is a `BAD_REQUEST` that names the field.
+    static func parse(_ data: Data, restore: Bool) throws -> JobRequestBody {
+        guard !data.isEmpty else { throw APIError.badRequest("the request body is empty; a JSON object is required") }
+        let object: [String: JSONValue]
+        do {
+            object = try JSONDecoder().decode([String: JSONValue].self, from: data)
+        } catch {
+            let isObject = (try? JSONDecoder().decode(JSONValue.self, from: data)) != nil
+            throw APIError.badRequest(isObject ? "the request body must be a JSON object" : "the request body is not valid JSON")
+        }
+        func string(_ key: String) throws -> String? {
+            switch object[key] {
+            case nil, .null?: return nil
+            case .string(let text)?: return text
+            case let other?: throw APIError.badRequest("field '\(key)' must be a string, not \(other.typeName)")
+            }
+        }
+        guard let hostname = try string("hostname"), !hostname.isEmpty else {
+            throw APIError.badRequest("field 'hostname' is required (\"localhost\" for local storage)")
+        }
+        guard let security = try string("security_pwd"), !security.isEmpty else {
+            throw APIError.badRequest("field 'security_pwd' is required and must not be empty")
+        }
+        var noCert = false
+        if restore {
+            switch object["no_cert"] {
+            case nil, .null?: break
+            case .bool(let flag)?: noCert = flag
+            case .string("true")?: noCert = true
+            case .string("false")?: noCert = false
+            default: throw APIError.badRequest("field 'no_cert' must be \"true\" or \"false\"")
+            }
+        }
+        var port: Int?
+        switch object["port"] {
+        case nil, .null?: break
+        case .number(let number)? where number == number.rounded() && (1...65535).contains(number): port = Int(number)
+        case .string(let text)? where Int(text).map({ (1...65535).contains($0) }) == true: port = Int(text)
+        default: throw APIError.badRequest("field 'port' must be a TCP port (1-65535)")
+        }
+        let body = JobRequestBody(
+            hostname: hostname, username: try string("username"), password: try string("password"), path: try string("path"),
+            securityPassword: security, noCert: noCert, port: port)
+        if !StorageTarget.isLocalHost(hostname) {
+            for (key, value) in [("username", body.username), ("password", body.password), ("path", body.path)] where (value ?? "").isEmpty {
+                throw APIError.badRequest("field '\(key)' is required for a remote host")
+            }
+            guard hostname.count <= 253, !hostname.contains(where: { $0.isWhitespace || $0 == "/" || $0 == "@" }) else {
+                throw APIError.badRequest("field 'hostname' is not a valid host name")
+            }
+        } else if let path = body.path, !path.isEmpty, !path.hasPrefix("/") {
+            throw APIError.badRequest("field 'path' must be an absolute path for local storage")
+        }
+        return body
+    }
+}

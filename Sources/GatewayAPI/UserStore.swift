@@ -1,0 +1,68 @@
+public import BackupCore
+import Foundation
+import HummingbirdBcrypt
+
+/// The API's users: names and salted bcrypt hashes in `STATE/users.json` (0600), never passwords.
+public struct UserStore: Sendable {
+    /// The bcrypt cost: slow enough to make guessing expensive.
+    static let cost: UInt8 = 11
+
+    public let path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    struct File: Codable {
+        var users: [String: String]
+    }
+
+    private func load() throws -> File {
+        guard try FileStatus.of(self.path) != nil else { return File(users: [:]) }
+        do {
+            return try JSONDecoder().decode(File.self, from: FileTree.readFile(self.path))
+        } catch {
+            throw BackupError(.invalidInput, "the users file \(self.path) is unreadable: \(JSONCoding.describe(error))")
+        }
+    }
+
+    private func save(_ file: File) throws {
+        try FileTree.makeDirectories((self.path as NSString).deletingLastPathComponent, mode: 0o700)
+        try FileTree.writeAtomically(try JSONCoding.encoder().encode(file), to: self.path, mode: 0o600)
+    }
+
+    /// The user names.
+    public func names() throws -> [String] {
+        try self.load().users.keys.sorted()
+    }
+
+    /// Adds a user or replaces a user's password.
+    public func set(_ name: String, password: Secret, mustExist: Bool? = nil) throws {
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@".contains($0) }), !name.contains(":") else {
+            throw BackupError(.invalidInput, "a user name is letters, digits, '-', '_', '.' or '@'")
+        }
+        guard password.revealed.count >= 8 else { throw BackupError(.invalidInput, "the password must have at least 8 characters") }
+        var file = try self.load()
+        if mustExist == true && file.users[name] == nil { throw BackupError(.notFound, "no user \(name)") }
+        if mustExist == false && file.users[name] != nil { throw BackupError(.invalidInput, "user \(name) exists already (use passwd)") }
+        file.users[name] = Bcrypt.hash(password.revealed, cost: Self.cost)
+        try self.save(file)
+    }
+
+    /// Removes a user.
+    public func remove(_ name: String) throws {
+        var file = try self.load()
+        guard file.users.removeValue(forKey: name) != nil else { throw BackupError(.notFound, "no user \(name)") }
+        try self.save(file)
+    }
+
+    /// True when `password` is `name`'s. Slow on purpose (bcrypt); call it off the event loop.
+    public func verify(_ name: String, password: String) throws -> Bool {
+        guard let hash = try self.load().users[name] else {
+            // Spend the same time as for a real user, so timing does not tell which names exist.
+            _ = Bcrypt.verify(password, hash: "$2b$11$abcdefghijklmnopqrstuuIqVEMgg4lW1H7ZrUSzLRkQW7mhN3D4i")
+            return false
+        }
+        return Bcrypt.verify(password, hash: hash)
+    }
+}

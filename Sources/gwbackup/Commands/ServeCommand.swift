@@ -1,0 +1,61 @@
+import ArgumentParser
+import BackupCore
+import BackupRuntime
+import Foundation
+import GatewayAPI
+
+/// `gwbackup serve`: the HTTPS server of the Backup/Restore API v1.0.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the Backup/Restore API v1.0 over HTTPS.",
+        discussion: "Settings come from --config (JSON, see docs/api.md); flags override them. Users: gwbackup user add NAME.")
+
+    @Option(help: "Configuration file (JSON).")
+    var config: String?
+
+    @Option(help: "HOST:PORT to listen on (default 0.0.0.0:8443).")
+    var listen: String?
+
+    @Option(name: .customLong("state-dir"), help: "State directory.")
+    var stateDirectory: String?
+
+    @Option(help: "Appliance root.")
+    var root: String?
+
+    @Option(help: "Manifest (default: the shipped one).")
+    var manifest: String?
+
+    @Option(name: .customLong("backup-dir"), help: "Local backup directory for hostname \"localhost\".")
+    var backupDirectory: String?
+
+    @Option(name: .customLong("plugin-dir"), help: "Another plugin directory (repeatable).")
+    var pluginDirectories: [String] = []
+
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        try await CommandSupport.run {
+            var configuration = try self.config.map { try APIConfiguration.load(path: Paths.absolute($0)) } ?? APIConfiguration()
+            if let listen { configuration.listen = listen }
+            if let stateDirectory { configuration.stateDirectory = Paths.absolute(stateDirectory) }
+            if let root { configuration.applianceRoot = Paths.absolute(root) }
+            if let manifest { configuration.manifest = Paths.absolute(manifest) }
+            if let backupDirectory { configuration.backupDirectory = Paths.absolute(backupDirectory) }
+            configuration.pluginDirectories += self.pluginDirectories.map(Paths.absolute)
+            let logger = CommandSupport.bootstrapLogging(self.output.debug ? .debug : .info)
+            let runtime = BackupRuntime(
+                settings: .init(stateDirectory: configuration.stateDirectory, applianceRoot: configuration.applianceRoot, pluginDirectories: configuration.pluginDirectories),
+                logger: logger)
+            let host = try configuration.address().host
+            let application = try GatewayServer.buildApplication(configuration: configuration, runtime: runtime, logger: logger) { port in
+                print("gwbackup serving https://\(host == "0.0.0.0" ? "localhost" : host):\(port)")
+            }
+            try await application.runService()
+            // SIGTERM or SIGINT: a job still running here will not finish; say so instead of EXECUTING.
+            if try runtime.status.recoverInterrupted(force: true) {
+                logger.warning("a running job was interrupted by the shutdown")
+            }
+        }
+    }
+}

@@ -1,0 +1,251 @@
+import BackupCore
+import BackupRuntime
+import Foundation
+import GatewayAPI
+import GatewayBackupTestSupport
+import Logging
+import Testing
+
+/// A real HTTPS server of the API on a free loopback port, driven with curl.
+final class APIServer: @unchecked Sendable {
+    let fixture: Fixture
+    let port: Int
+    private let task: Task<Void, any Error>
+    var configuration: APIConfiguration
+
+    static func start(_ fixture: Fixture, configure: (inout APIConfiguration) -> Void = { _ in }) async throws -> APIServer {
+        var configuration = APIConfiguration()
+        configuration.listen = "127.0.0.1:0"
+        configuration.stateDirectory = fixture.state
+        configuration.applianceRoot = fixture.root
+        configuration.backupDirectory = fixture.backups
+        configuration.pluginDirectories = fixture.pluginDirectories
+        configure(&configuration)
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let application = try GatewayServer.buildApplication(
+            configuration: configuration, runtime: fixture.runtime, logger: RecordingLogHandler.logger(fixture.logLines)
+        ) { port in continuation.yield(port) }
+        let task = Task { try await application.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw BackupError(.system, "the server did not start") }
+        return APIServer(fixture: fixture, port: port, task: task, configuration: configuration)
+    }
+
+    private init(fixture: Fixture, port: Int, task: Task<Void, any Error>, configuration: APIConfiguration) {
+        self.fixture = fixture
+        self.port = port
+        self.task = task
+        self.configuration = configuration
+    }
+
+    func stop() async {
+        self.task.cancel()
+        _ = try? await self.task.value
+    }
+
+    /// An answer: status, parsed JSON body (if any), raw body, content type.
+    struct Answer: Sendable {
+        var status: Int
+        var body: String
+        var contentType: String
+        var json: Any? { self.body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(self.body.utf8)) }
+        var object: [String: Any] { self.json as? [String: Any] ?? [:] }
+    }
+
+    /// Sends a request with curl, on a thread of its own: the server's handlers need the cooperative
+    /// pool that a blocking wait here would hold.
+    func call(_ method: String, _ path: String, body: String? = nil, user: String? = "operator", password: String = "operator-password") async throws -> Answer {
+        try await Blocking.run { try self.blockingCall(method, path, body: body, user: user, password: password) }
+    }
+
+    /// Sends a request with curl; credentials go in a header file, not on curl's command line.
+    private func blockingCall(_ method: String, _ path: String, body: String?, user: String?, password: String) throws -> Answer {
+        let directory = self.fixture.directory
+        let id = UUID().uuidString.prefix(8)
+        var options = "-sk -X \(method) -o \(directory.sub("answer-\(id)")) -w '%{http_code} %{content_type}'"
+        if let user {
+            let token = Data("\(user):\(password)".utf8).base64EncodedString()
+            try directory.write("headers-\(id)", "Authorization: Basic \(token)\n", mode: 0o600)
+            options += " -H @\(directory.sub("headers-\(id)"))"
+        }
+        if let body {
+            try directory.write("body-\(id)", body)
+            options += " -H 'Content-Type: application/json' --data-binary @\(directory.sub("body-\(id)"))"
+        }
+        let result = try shell("curl \(options) https://127.0.0.1:\(self.port)\(path)")
+        let parts = result.output.split(separator: " ", maxSplits: 1).map(String.init)
+        let answer = (try? FileTree.readFile(directory.sub("answer-\(id)"))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return Answer(status: Int(parts.first ?? "") ?? -1, body: answer, contentType: parts.count > 1 ? parts[1] : "")
+    }
+
+    /// Polls `GET path` until its status leaves EXECUTING.
+    func waitForJob(_ path: String) async throws -> [String: Any] {
+        for _ in 0..<600 {
+            let answer = try await self.call("GET", path)
+            let record = (path.hasSuffix("backup") ? ((answer.json as? [[String: Any]])?.first?["running"] as? [String: Any]) : answer.object) ?? [:]
+            if let status = record["status"] as? String, status != "EXECUTING", status != "NONE" { return record }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw BackupError(.system, "the job did not finish")
+    }
+}
+
+@Suite("HTTPS API", .serialized)
+struct APIServerTests {
+    static let base = "/api/mgmt.gateway_backup/1.0"
+
+    func fixture() throws -> Fixture {
+        let fixture = try Fixture("api")
+        try UserStore(path: fixture.state + "/users.json").set("operator", password: Secret("operator-password"))
+        return fixture
+    }
+
+    func expectError(_ answer: APIServer.Answer, status: Int, id: String, _ textContains: String = "") {
+        #expect(answer.status == status, "\(answer.body)")
+        #expect(answer.contentType.hasPrefix("application/json"))
+        #expect(Set(answer.object.keys) == ["error_id", "error_text"], "\(answer.body)")
+        #expect(answer.object["error_id"] as? String == id)
+        if !textContains.isEmpty {
+            #expect((answer.object["error_text"] as? String ?? "").contains(textContains), "\(answer.body)")
+        }
+    }
+
+    @Test func commonEndpointsAnswerWithoutAuthentication() async throws {
+        let server = try await APIServer.start(try self.fixture())
+        defer { Task { await server.stop() } }
+        let services = try await server.call("GET", "/api/common/1.0/services", user: nil)
+        #expect(services.status == 200)
+        let list = services.json as? [[String: Any]] ?? []
+        #expect(list.contains { $0["id"] as? String == "mgmt.gateway_backup" && ($0["versions"] as? [String]) == ["1.0"] })
+        #expect(list.allSatisfy { Set($0.keys) == ["id", "versions"] })
+        let auth = try await server.call("GET", "/api/common/1.0/auth_info", user: nil)
+        #expect(auth.status == 200 && (auth.object["supported_methods"] as? [String]) == ["BASIC"] && auth.object.count == 1)
+    }
+
+    @Test func everyProtectedEndpointRequiresValidCredentials() async throws {
+        let server = try await APIServer.start(try self.fixture())
+        defer { Task { await server.stop() } }
+        for (method, path) in [("GET", "backup"), ("POST", "backup"), ("GET", "restore"), ("POST", "restore")] {
+            self.expectError(try await server.call(method, "\(Self.base)/\(path)", body: "{}", user: nil), status: 401, id: "AUTH_REQUIRED")
+            self.expectError(try await server.call(method, "\(Self.base)/\(path)", body: "{}", password: "wrong"), status: 401, id: "AUTH_INVALID_CREDENTIALS")
+            self.expectError(try await server.call(method, "\(Self.base)/\(path)", body: "{}", user: "nobody"), status: 401, id: "AUTH_INVALID_CREDENTIALS")
+        }
+    }
+
+    @Test func beforeAnyJobTheStatusIsNoneAndLastSuccessfulIsEmpty() async throws {
+        let server = try await APIServer.start(try self.fixture())
+        defer { Task { await server.stop() } }
+        let backup = try await server.call("GET", "\(Self.base)/backup")
+        #expect(backup.status == 200 && backup.contentType.hasPrefix("application/json"))
+        let array = try #require(backup.json as? [[String: Any]])
+        #expect(array.count == 1 && Set(array[0].keys) == ["last_successful", "running"])
+        #expect((array[0]["last_successful"] as? [String: Any])?.isEmpty == true)
+        let running = try #require(array[0]["running"] as? [String: Any])
+        #expect(running["status"] as? String == "NONE")
+        for key in ["host", "username", "message", "path", "timeStamp", "status"] { #expect(running[key] != nil, "running.\(key)") }
+        let restore = try await server.call("GET", "\(Self.base)/restore")
+        #expect(restore.object["status"] as? String == "NONE")
+        for key in ["host", "username", "message", "path", "subdir", "timeStamp", "status"] { #expect(restore.object[key] != nil, "restore.\(key)") }
+    }
+
+    @Test(arguments: [
+        ("{not json", "not valid JSON"),
+        ("[1,2]", "must be a JSON object"),
+        (#"{"hostname":"localhost"}"#, "field 'security_pwd' is required"),
+        (#"{"hostname":"localhost","security_pwd":""}"#, "field 'security_pwd' is required"),
+        (#"{"security_pwd":"x"}"#, "field 'hostname' is required"),
+        (#"{"hostname":5,"security_pwd":"x"}"#, "field 'hostname' must be a string"),
+        (#"{"hostname":"localhost","security_pwd":"x","path":"relative/dir"}"#, "must be an absolute path"),
+        (#"{"hostname":"backup.example.net","security_pwd":"x","username":"u","path":"p"}"#, "field 'password' is required for a remote host"),
+        (#"{"hostname":"localhost","security_pwd":"x","no_cert":"maybe"}"#, "field 'no_cert' must be"),
+        (#"{"hostname":"localhost","security_pwd":"x","no_cert":1}"#, "field 'no_cert' must be"),
+        (#"{"hostname":"h","username":"u","password":"p","path":"x","security_pwd":"x","port":70000}"#, "field 'port'"),
+        ("", "the request body is empty"),
+    ])
+    func badBodiesAreRefusedWithBadRequest(body: String, expected: String) async throws {
+        let server = try await APIServer.start(try self.fixture())
+        defer { Task { await server.stop() } }
+        self.expectError(try await server.call("POST", "\(Self.base)/restore", body: body), status: 400, id: "BAD_REQUEST", expected)
+        #expect(try await server.call("GET", "\(Self.base)/restore").object["status"] as? String == "NONE", "no job started")
+    }
+
+    @Test func unknownRoutesWrongMethodsAndHugeBodiesGetBadRequest() async throws {
+        let server = try await APIServer.start(try self.fixture())
+        defer { Task { await server.stop() } }
+        self.expectError(try await server.call("GET", "/api/nothing/here"), status: 400, id: "BAD_REQUEST", "no such resource")
+        let wrongMethod = try await server.call("DELETE", "\(Self.base)/backup")
+        #expect(wrongMethod.status == 400 && wrongMethod.object["error_id"] as? String == "BAD_REQUEST", "\(wrongMethod.body)")
+        let huge = "{\"hostname\":\"localhost\",\"security_pwd\":\"" + String(repeating: "x", count: 200_000) + "\"}"
+        self.expectError(try await server.call("POST", "\(Self.base)/backup", body: huge), status: 400, id: "BAD_REQUEST", "larger than")
+    }
+
+    @Test func backupThenRestoreThroughTheAPIAloneAndTheStatusSurvivesARestart() async throws {
+        let fixture = try self.fixture()
+        var server = try await APIServer.start(fixture)
+        let secret = "api security password"
+        let post = try await server.call("POST", "\(Self.base)/backup", body: #"{"hostname":"localhost","security_pwd":"\#(secret)"}"#)
+        #expect(post.status == 204 && post.body.isEmpty, "\(post.body)")
+        let running = try await server.waitForJob("\(Self.base)/backup")
+        #expect(running["status"] as? String == "COMPLETED", "\(running)")
+        #expect(running["username"] as? String == "mazu" && running["host"] as? String == "localhost" && running["path"] as? String == fixture.backups)
+        #expect(running["timeStamp"] is Int)
+        let status = try #require(try await server.call("GET", "\(Self.base)/backup").json as? [[String: Any]])
+        let last = try #require(status.first?["last_successful"] as? [String: Any])
+        #expect((last["subdir"] as? String)?.hasPrefix(fixture.backups + "/flowgateway-") == true)
+
+        try fixture.mutateAppliance()
+        let dump = try fixture.databaseDump()
+        #expect(try await server.call("POST", "\(Self.base)/restore", body: #"{"hostname":"localhost","security_pwd":"\#(secret)","no_cert":"true"}"#).status == 204)
+        let restore = try await server.waitForJob("\(Self.base)/restore")
+        #expect(restore["status"] as? String == "COMPLETED", "\(restore)")
+        #expect((restore["message"] as? String)?.contains("no_cert: skipped cloak_key, snmp, ntp, certificates") == true)
+        #expect(try fixture.databaseDump() != dump, "the configuration was restored")
+
+        await server.stop()
+        server = try await APIServer.start(fixture)
+        let again = try #require(try await server.call("GET", "\(Self.base)/backup").json as? [[String: Any]])
+        #expect((again.first?["last_successful"] as? [String: Any])?["subdir"] as? String == last["subdir"] as? String)
+        #expect(try await server.call("GET", "\(Self.base)/restore").object["status"] as? String == "COMPLETED")
+        await server.stop()
+
+        let everything = try shell("grep -rIl -e '\(secret)' -e 'operator-password' \(fixture.state) \(fixture.backups)").output
+        #expect(everything.isEmpty, "secret in \(everything)")
+        let logs = fixture.logLines.all.joined(separator: "\n")
+        #expect(logs.contains("job started") && !logs.contains(secret) && !logs.contains("operator-password"))
+    }
+
+    @Test func twoConcurrentPostsStartExactlyOneJob() async throws {
+        let fixture = try self.fixture()
+        try fixture.directory.write("plugins/slow/plugin.json", #"{"id":"slow","version":"1","protocol":1,"executable":"slow.sh"}"#)
+        try fixture.directory.write("plugins/slow/slow.sh", "#!/bin/sh\nsleep 2\necho '{\"protocol\":1,\"status\":\"ok\"}'\n", mode: 0o755)
+        fixture.pluginDirectories = [fixture.directory.sub("plugins")]
+        var manifest = try fixture.manifest()
+        manifest.components.insert(ManifestComponent(name: "slow", plugin: "slow"), at: 0)
+        try FileTree.writeAtomically(try JSONCoding.encoder().encode(manifest), to: fixture.directory.sub("slow.json"))
+        let server = try await APIServer.start(fixture) { $0.manifest = fixture.directory.sub("slow.json") }
+        defer { Task { await server.stop() } }
+        let body = #"{"hostname":"localhost","security_pwd":"pw"}"#
+        async let first = server.call("POST", "\(Self.base)/backup", body: body)
+        async let second = server.call("POST", "\(Self.base)/restore", body: body)
+        let answers = try await [first, second]
+        #expect(answers.filter { $0.status == 204 }.count == 1, "\(answers.map(\.body))")
+        let refused = try #require(answers.first { $0.status == 400 })
+        self.expectError(refused, status: 400, id: "BAD_REQUEST", "a job is already running")
+        // Whichever job won runs to its end (the restore fails: there is no backup yet).
+        let winner = answers[0].status == 204 ? "backup" : "restore"
+        let finished = try await server.waitForJob("\(Self.base)/\(winner)")
+        #expect(finished["status"] as? String == (winner == "backup" ? "COMPLETED" : "ERROR"), "\(finished)")
+    }
+
+    @Test func aBackupOverSFTPThroughTheAPI() async throws {
+        let bed = try SSHTestBed.start()
+        let fixture = try self.fixture()
+        let server = try await APIServer.start(fixture)
+        defer { Task { await server.stop() } }
+        let body = #"{"hostname":"127.0.0.1","port":\#(bed.port),"username":"\#(bed.user)","password":"\#(bed.password.revealed)","path":"gwb-tests/api-\#(UUID().uuidString.prefix(6))","security_pwd":"pw"}"#
+        #expect(try await server.call("POST", "\(Self.base)/backup", body: body).status == 204)
+        let running = try await server.waitForJob("\(Self.base)/backup")
+        #expect(running["status"] as? String == "COMPLETED", "\(running)")
+        #expect(!(try await server.call("GET", "\(Self.base)/backup").body.contains(bed.password.revealed)))
+    }
+}
