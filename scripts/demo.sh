@@ -47,3 +47,21 @@ Try next:
   $bin plugins
   $bin --help
 TXT
+
+# The API server on the demo appliance, unless SERVE=0.
+[ "${SERVE:-1}" = "1" ] || exit 0
+port="${PORT:-8443}"
+api_password="$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+"$bin" user remove demo --state-dir "$demo/state" >/dev/null 2>&1 || true
+echo "$api_password" | "$bin" user add demo --password-stdin --state-dir "$demo/state" >/dev/null
+(umask 077; printf '{"hostname":"localhost","security_pwd":"%s"}\n' "$(cat "$demo/security.pwd")" > "$demo/backup-request.json")
+cat <<TXT
+
+== the API server (Ctrl-C stops it)
+API user: demo   password: $api_password   (shown once; change it with: $bin user passwd demo --state-dir $demo/state)
+  curl -k -u demo https://localhost:$port/api/mgmt.gateway_backup/1.0/backup
+  curl -k -u demo -X POST -H 'Content-Type: application/json' -d @$demo/backup-request.json \
+       https://localhost:$port/api/mgmt.gateway_backup/1.0/backup
+  curl -k -u demo https://localhost:$port/api/mgmt.gateway_backup/1.0/restore
+TXT
+exec "$bin" serve --listen "0.0.0.0:$port" --state-dir "$demo/state" --root "$demo/appliance" --backup-dir "$demo/backups"
