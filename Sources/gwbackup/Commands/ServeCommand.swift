@@ -49,7 +49,8 @@ struct ServeCommand: AsyncParsableCommand {
                 logger: logger)
             let host = try configuration.address().host
             let application = try GatewayServer.buildApplication(configuration: configuration, runtime: runtime, logger: logger) { port in
-                print("gwbackup serving https://\(host == "0.0.0.0" ? "localhost" : host):\(port)")
+                // Unbuffered: scripts and service managers wait for this line.
+                FileHandle.standardOutput.write(Data("gwbackup serving https://\(host == "0.0.0.0" ? "localhost" : host):\(port)\n".utf8))
             }
             try await application.runService()
             // SIGTERM or SIGINT: a job still running here will not finish; say so instead of EXECUTING.
