@@ -44,7 +44,7 @@ public struct TarArchive: ArchiveFormat {
             let status = FileStatus(
                 kind: .other, mode: header.mode & 0o7777, uid: header.uid, gid: header.gid, size: header.size,
                 mtimeSeconds: header.mtime)
-            if entry.type == .symlink, let problem = Self.symlinkProblem(path: path, target: header.linkName) {
+            if entry.type == .symlink, let problem = RelativePath.symlinkProblem(path: path, target: header.linkName) {
                 throw BackupError(.unsafeArchive, "archive entry '\(path)' is a symlink \(problem)")
             }
             let target = root.map { $0 + "/" + path }
@@ -118,24 +118,6 @@ public struct TarArchive: ArchiveFormat {
                 throw BackupError(.unsafeArchive, "archive entry '\(path)' is below '\(current.dropFirst(root.count + 1))', which is not a directory")
             }
         }
-    }
-
-    /// Why a symlink at `path` pointing to `target` is unsafe, or nil. The target must be relative and,
-    /// resolved from the link's directory, stay inside the archive.
-    static func symlinkProblem(path: String, target: String) -> String? {
-        if target.isEmpty { return "with an empty target" }
-        if target.hasPrefix("/") { return "to the absolute path '\(target)'" }
-        var depth = path.split(separator: "/").count - 1
-        for component in target.split(separator: "/") {
-            switch component {
-            case ".": continue
-            case "..":
-                depth -= 1
-                if depth < 0 { return "pointing outside the archive ('\(target)')" }
-            default: depth += 1
-            }
-        }
-        return nil
     }
 
     private static func removeExisting(_ path: String) throws {

@@ -36,6 +36,26 @@ struct FileSetTests {
         #expect(try directory.read("root/etc/app/keep.txt") == "outside the set")
     }
 
+    @Test func symlinksThatCouldNotBeRestoredAreLeftOutWithAWarning() throws {
+        let directory = try TemporaryDirectory("fileset")
+        try directory.write("root/etc/zone/data", "UTC")
+        symlink("/usr/share/zoneinfo/UTC", directory.sub("root/etc/localtime"))
+        symlink("../../../outside", directory.sub("root/etc/zone/escape"))
+        symlink("data", directory.sub("root/etc/zone/fine"))
+        let staging = directory.sub("staging")
+        try FileTree.makePrivateDirectory(staging)
+        let report = try FileSet(patterns: ["etc/localtime", "etc/zone"]).collect(root: directory.sub("root"), staging: staging)
+        #expect(report.warnings.contains("left out etc/localtime: a symlink to the absolute path '/usr/share/zoneinfo/UTC' cannot be restored safely"))
+        #expect(report.warnings.contains { $0.hasPrefix("left out etc/zone/escape: a symlink pointing outside") })
+        #expect(try FileStatus.of(staging + "/etc/localtime") == nil)
+        #expect(try FileStatus.of(staging + "/etc/zone/fine")?.kind == .symlink)
+        // The restore leaves the left-out top-level link alone and restores the rest.
+        try FileTree.remove(directory.sub("root/etc/zone/data"))
+        _ = try FileSet(patterns: ["etc/localtime", "etc/zone"]).restore(root: directory.sub("root"), staging: staging)
+        #expect(try FileTree.readLink(directory.sub("root/etc/localtime")) == "/usr/share/zoneinfo/UTC")
+        #expect(try directory.read("root/etc/zone/data") == "UTC")
+    }
+
     @Test func aRecordNamingAnUnsafePathIsRefused() throws {
         let directory = try TemporaryDirectory("fileset")
         let staging = directory.sub("staging")
