@@ -31,7 +31,6 @@ public struct TarArchive: ArchiveFormat {
         let reader = TarReader(source: source)
         var summary = ArchiveSummary(entryCount: 0, contentBytes: 0)
         var directories: [(String, FileStatus)] = []
-        let owners = FileTree.canChangeOwners
         while let entry = try reader.next() {
             let header = entry.header
             // Stock tar writes the root itself as "./"; there is nothing to create for it.
@@ -73,7 +72,7 @@ public struct TarArchive: ArchiveFormat {
                     }
                     var fileStatus = status
                     fileStatus.kind = .regular
-                    try Self.apply(fileStatus, to: target, owners: owners)
+                    try FileTree.applyMetadata(fileStatus, to: target)
                 } else {
                     try reader.readContent(into: NullSink())
                 }
@@ -84,7 +83,7 @@ public struct TarArchive: ArchiveFormat {
                     try SystemCall.retrying("symlink", target) { symlink(header.linkName, target) }
                     var linkStatus = status
                     linkStatus.kind = .symlink
-                    try Self.apply(linkStatus, to: target, owners: owners)
+                    try FileTree.applyMetadata(linkStatus, to: target)
                 }
             case .hardLink:
                 throw BackupError(.unsafeArchive, "archive entry '\(path)' is a hard link, which backups never contain")
@@ -96,7 +95,7 @@ public struct TarArchive: ArchiveFormat {
         try reader.drain()
         // Directory modes and mtimes last, deepest first: writing children changed their mtimes.
         for (path, status) in directories.reversed() {
-            try Self.apply(status, to: path, owners: owners)
+            try FileTree.applyMetadata(status, to: path)
         }
         return summary
     }
@@ -128,7 +127,4 @@ public struct TarArchive: ArchiveFormat {
         try SystemCall.retrying("unlink", path) { unlink(path) }
     }
 
-    private static func apply(_ status: FileStatus, to path: String, owners: Bool) throws {
-        try FileTree.applyMetadata(status, to: path)
-    }
 }

@@ -49,12 +49,6 @@ public enum JSONValue: Codable, Sendable, Hashable {
         return strings.count == values.count ? strings : nil
     }
 
-    /// The number, if this is one.
-    public var numberValue: Double? {
-        if case .number(let value) = self { return value }
-        return nil
-    }
-
     /// A name for the JSON type, for error messages.
     public var typeName: String {
         switch self {

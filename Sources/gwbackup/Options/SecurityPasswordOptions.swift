@@ -11,9 +11,4 @@ struct SecurityPasswordOptions: ParsableArguments {
         try SecretInput.read(
             file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "Security password: ", confirm: confirm)
     }
-
-    /// True when a password was given in any way other than a prompt.
-    var isGiven: Bool {
-        self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
-    }
 }
