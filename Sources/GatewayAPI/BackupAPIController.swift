@@ -69,20 +69,25 @@ struct BackupAPIController: Sendable {
             let store = try self.runtime.store(
                 for: target,
                 credentials: RemoteCredentials(password: body.password.map(Secret.init), hostKeyPolicy: self.configuration.hostKeyPolicy))
-            let orchestrator = self.runtime.orchestrator()
+            // The job logs with this request's id, user and job kind, so its lines lead back to the request.
+            var orchestrator = self.runtime.orchestrator()
+            orchestrator.logger = logger
+            let jobID: String
             if restore {
                 let job = try orchestrator.beginRestore(RestoreRequest(target: target, store: store, securityPassword: Secret(body.securityPassword), noCert: body.noCert))
+                jobID = job.id
                 Task.detached { _ = await job.run() }
             } else {
                 let manifest = try self.runtime.manifest(path: self.configuration.manifest)
                 let job = try orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: Secret(body.securityPassword)))
+                jobID = job.id
                 Task.detached { _ = await job.run() }
             }
+            logger.info("job started", metadata: ["job_id": "\(jobID)", "host": "\(target.host)", "path": "\(target.path)"])
         } catch let error as BackupError {
             logger.notice("job refused", metadata: ["reason": "\(error.description)"])
             throw APIError.badRequest(error.code == .busy ? "a job is already running: \(error.message)" : error.description)
         }
-        logger.info("job started", metadata: ["host": "\(target.host)", "path": "\(target.path)"])
         return Response(status: .noContent)
     }
 

@@ -7,6 +7,8 @@ public struct BackupJob: Sendable {
     let orchestrator: Orchestrator
     let request: BackupRequest
     let lock: JobLock
+    /// The job's id, as its record and its log lines carry it.
+    public let id: String
 
     /// Runs the backup to its end and returns the final record (`COMPLETED` or `ERROR`). Never throws:
     /// every failure is in the record. Releases the job lock.
@@ -17,11 +19,12 @@ public struct BackupJob: Sendable {
         var status = (try? self.orchestrator.status.backupStatus()) ?? BackupStatus()
         var record = JobRecord(
             host: self.request.target.host, username: self.request.target.username, path: self.request.target.path,
-            timeStamp: started, status: .executing,
+            timeStamp: started, status: .executing, id: self.id,
             components: manifest.components.map { ComponentResult(name: $0.name, status: .pending) },
             progress: .init(completedComponents: 0, totalComponents: manifest.components.count, bytes: 0))
         var logger = self.orchestrator.logger
         logger[metadataKey: "job"] = "backup"
+        logger[metadataKey: "job_id"] = "\(self.id)"
         func save() {
             status.running = record
             do { try self.orchestrator.status.save(status) } catch {

@@ -42,7 +42,7 @@ public struct Orchestrator: Sendable {
             throw BackupError(.invalidInput, "the security password must not be empty")
         }
         let lock = try self.lockForJob("backup to \(request.store.displayName)")
-        return BackupJob(orchestrator: self, request: request, lock: lock)
+        return BackupJob(orchestrator: self, request: request, lock: lock, id: Self.newJobID())
     }
 
     /// Takes the job lock and records `EXECUTING` for a restore.
@@ -51,7 +51,7 @@ public struct Orchestrator: Sendable {
             throw BackupError(.invalidInput, "the security password must not be empty")
         }
         let lock = try self.lockForJob("restore from \(request.store.displayName)")
-        return RestoreJob(orchestrator: self, request: request, lock: lock)
+        return RestoreJob(orchestrator: self, request: request, lock: lock, id: Self.newJobID())
     }
 
     /// Runs a whole backup: begin, then run.
@@ -62,6 +62,11 @@ public struct Orchestrator: Sendable {
     /// Runs a whole restore: begin, then run.
     public func restore(_ request: RestoreRequest) async throws -> JobRecord {
         try await self.beginRestore(request).run()
+    }
+
+    /// A short random id for a job: unique enough to tell jobs apart, short enough for log lines.
+    static func newJobID() -> String {
+        String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12))
     }
 
     private func lockForJob(_ description: String) throws -> JobLock {

@@ -8,6 +8,8 @@ public struct RestoreJob: Sendable {
     let orchestrator: Orchestrator
     let request: RestoreRequest
     let lock: JobLock
+    /// The job's id, as its record and its log lines carry it.
+    public let id: String
 
     /// A component chosen for restore, with its plugin and staging directories.
     struct Selected {
@@ -24,9 +26,10 @@ public struct RestoreJob: Sendable {
         defer { self.lock.release() }
         var record = JobRecord(
             host: self.request.target.host, username: self.request.target.username, path: self.request.target.path,
-            timeStamp: Orchestrator.now(), status: .executing)
+            timeStamp: Orchestrator.now(), status: .executing, id: self.id)
         var logger = self.orchestrator.logger
         logger[metadataKey: "job"] = "restore"
+        logger[metadataKey: "job_id"] = "\(self.id)"
         let statusStore = self.orchestrator.status
         func save() {
             do { try statusStore.saveRestore(record) } catch {

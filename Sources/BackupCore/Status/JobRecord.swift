@@ -12,6 +12,9 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// Epoch seconds when the job started.
     public var timeStamp: Int64
     public var status: JobState
+    /// Names this job among all others (a backup and a restore in the same second differ here); a
+    /// client that started a job waits for a record with a new id.
+    public var id: String?
     /// The backup's name, once known.
     public var backup: String?
     /// Epoch seconds when the job ended.
@@ -34,10 +37,10 @@ public struct JobRecord: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case host, username, message, path, subdir, timeStamp, status, backup, finished, components, progress
+        case host, username, message, path, subdir, timeStamp, status, id, backup, finished, components, progress
     }
 
-    public init(host: String, username: String, message: String = "", path: String, subdir: String = "", timeStamp: Int64, status: JobState, backup: String? = nil, finished: Int64? = nil, components: [ComponentResult] = [], progress: Progress? = nil) {
+    public init(host: String, username: String, message: String = "", path: String, subdir: String = "", timeStamp: Int64, status: JobState, id: String? = nil, backup: String? = nil, finished: Int64? = nil, components: [ComponentResult] = [], progress: Progress? = nil) {
         self.host = host
         self.username = username
         self.message = message
@@ -45,10 +48,36 @@ public struct JobRecord: Codable, Sendable, Equatable {
         self.subdir = subdir
         self.timeStamp = timeStamp
         self.status = status
+        self.id = id
         self.backup = backup
         self.finished = finished
         self.components = components
         self.progress = progress
+    }
+
+    /// Decodes a record; only `timeStamp` is required, since other servers of this API family send
+    /// only the documented fields: `last_successful` has no `status`, `message` is optional, and the
+    /// document types `timeStamp` as a string while its examples send a number (both are read).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.host = try container.decodeIfPresent(String.self, forKey: .host) ?? ""
+        self.username = try container.decodeIfPresent(String.self, forKey: .username) ?? ""
+        self.message = try container.decodeIfPresent(String.self, forKey: .message) ?? ""
+        self.path = try container.decodeIfPresent(String.self, forKey: .path) ?? ""
+        self.subdir = try container.decodeIfPresent(String.self, forKey: .subdir) ?? ""
+        if let number = try? container.decode(Int64.self, forKey: .timeStamp) {
+            self.timeStamp = number
+        } else if let number = Int64(try container.decode(String.self, forKey: .timeStamp)) {
+            self.timeStamp = number
+        } else {
+            throw DecodingError.dataCorruptedError(forKey: .timeStamp, in: container, debugDescription: "timeStamp is not a number of seconds")
+        }
+        self.status = try container.decodeIfPresent(JobState.self, forKey: .status) ?? .none
+        self.id = try container.decodeIfPresent(String.self, forKey: .id)
+        self.backup = try container.decodeIfPresent(String.self, forKey: .backup)
+        self.finished = try container.decodeIfPresent(Int64.self, forKey: .finished)
+        self.components = try container.decodeIfPresent([ComponentResult].self, forKey: .components) ?? []
+        self.progress = try container.decodeIfPresent(Progress.self, forKey: .progress)
     }
 
     /// The record before any job ran.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupRuntime
+import GatewayClient
 
 /// `gwbackup backup`: collect, encrypt and store every component of the manifest.
 struct BackupCommand: AsyncParsableCommand {
@@ -12,9 +13,20 @@ struct BackupCommand: AsyncParsableCommand {
     @OptionGroup var appliance: ApplianceOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
+    @ParentCommand var root: GatewayBackupCommand
+
+    @Flag(help: "With --server: follow the job to its end (progress, exit code from its status).")
+    var wait = false
 
     func run() async throws {
         try await CommandSupport.run {
+            if self.root.server.isRemote {
+                try self.appliance.refuseForServer()
+                try self.state.refuseForServer()
+                let request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: true))
+                try await RemoteJob.run(.backup, request, server: self.root.server, wait: self.wait, output: self.output)
+                return
+            }
             let runtime = CommandSupport.runtime(state: self.state, appliance: self.appliance, output: self.output)
             let manifest = try runtime.manifest(path: self.appliance.manifest.map(Paths.absolute))
             let store = try self.storage.store(runtime: runtime)

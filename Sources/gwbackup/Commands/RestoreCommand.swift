@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupRuntime
+import GatewayClient
 
 /// `gwbackup restore`: restore the newest complete backup (or a named one).
 struct RestoreCommand: AsyncParsableCommand {
@@ -27,8 +28,24 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Decrypt and verify everything; change nothing.")
     var dryRun = false
 
+    @Flag(help: "With --server: follow the job to its end (progress, exit code from its status).")
+    var wait = false
+
+    @ParentCommand var root: GatewayBackupCommand
+
     func run() async throws {
         try await CommandSupport.run {
+            if self.root.server.isRemote {
+                try self.appliance.refuseForServer()
+                try self.state.refuseForServer()
+                // The API restores the newest complete backup, whole: it has no fields for these.
+                if !self.components.isEmpty || self.backup != nil || self.dryRun {
+                    throw ValidationError("--component, --backup and --dry-run work on this machine only; the API restores the newest complete backup")
+                }
+                let request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: false), noCert: self.noCert)
+                try await RemoteJob.run(.restore, request, server: self.root.server, wait: self.wait, output: self.output)
+                return
+            }
             let runtime = CommandSupport.runtime(state: self.state, appliance: self.appliance, output: self.output)
             let store = try self.storage.store(runtime: runtime)
             let secret = try self.password.read(confirm: false)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupRuntime
+import GatewayClient
 
 /// `gwbackup status`: the backup and restore status, as the API reports it.
 struct StatusCommand: AsyncParsableCommand {
@@ -8,6 +9,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
+    @ParentCommand var root: GatewayBackupCommand
 
     /// Both statuses, as `--json` prints them.
     struct Both: Encodable {
@@ -17,22 +19,41 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await CommandSupport.run {
-            let runtime = CommandSupport.runtime(state: self.state, output: self.output)
-            // A job left EXECUTING by a process that died is reported as interrupted.
-            try runtime.status.recoverInterrupted()
-            let backup = try runtime.status.backupStatus()
-            let restore = try runtime.status.restoreStatus()
-            if self.output.json {
-                try Format.printJSON(Both(backup: backup, restore: restore))
-                return
-            }
-            if let last = backup.lastSuccessful {
-                print("last successful backup: \(last.backup ?? "") at \(Format.time(last.timeStamp)) in \(last.subdir)")
+            let backup: BackupStatus
+            let restore: JobRecord
+            if self.root.server.isRemote {
+                try self.state.refuseForServer()
+                let client = try self.root.server.client()
+                do {
+                    backup = try await client.backupStatus()
+                    restore = try await client.restoreStatus()
+                    await client.shutdown()
+                } catch {
+                    await client.shutdown()
+                    throw error
+                }
             } else {
-                print("last successful backup: none")
+                let runtime = CommandSupport.runtime(state: self.state, output: self.output)
+                // A job left EXECUTING by a process that died is reported as interrupted.
+                try runtime.status.recoverInterrupted()
+                backup = try runtime.status.backupStatus()
+                restore = try runtime.status.restoreStatus()
             }
-            print(backup.running.status == .none ? "backup: NONE" : Format.describe(backup.running, job: "backup"))
-            print(restore.status == .none ? "restore: NONE" : Format.describe(restore, job: "restore"))
+            try self.show(backup: backup, restore: restore)
         }
+    }
+
+    private func show(backup: BackupStatus, restore: JobRecord) throws {
+        if self.output.json {
+            try Format.printJSON(Both(backup: backup, restore: restore))
+            return
+        }
+        if let last = backup.lastSuccessful {
+            print("last successful backup: \(last.backup ?? "") at \(Format.time(last.timeStamp)) in \(last.subdir)")
+        } else {
+            print("last successful backup: none")
+        }
+        print(backup.running.status == .none ? "backup: NONE" : Format.describe(backup.running, job: "backup"))
+        print(restore.status == .none ? "restore: NONE" : Format.describe(restore, job: "restore"))
     }
 }

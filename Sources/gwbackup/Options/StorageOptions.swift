@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupRuntime
+import GatewayClient
 
 /// Where backups are stored: the local directory, or a remote host over SFTP.
 struct StorageOptions: ParsableArguments {
@@ -23,7 +24,7 @@ struct StorageOptions: ParsableArguments {
     var identity: String?
 
     @Option(name: .customLong("host-key-policy"), help: "accept-new (default), strict, or fingerprint:SHA256:…")
-    var hostKeyPolicy: String = "accept-new"
+    var hostKeyPolicy: String?
 
     func validate() throws {
         if let port, !(1...65535).contains(port) { throw ValidationError("--port must be between 1 and 65535") }
@@ -37,10 +38,28 @@ struct StorageOptions: ParsableArguments {
             host: self.host, username: self.user ?? (local ? BackupRuntime.defaultUser : ""), path: path, port: self.port)
     }
 
+    /// The request body for a server: the host, and the SSH password it needs for a remote one.
+    /// Options that only this machine can act on are refused, not ignored.
+    func jobStartRequest(securityPassword: Secret, noCert: Bool? = nil) throws -> JobStartRequest {
+        if self.identity != nil { throw ValidationError("--identity: the API takes an SSH password only; the server uses its own keys") }
+        if self.hostKeyPolicy != nil { throw ValidationError("--host-key-policy: the server's configuration sets its host-key policy") }
+        let local = StorageTarget.isLocalHost(self.host)
+        var password: Secret?
+        if !local {
+            guard self.user != nil, self.path != nil else { throw ValidationError("a remote --host needs --user and --path") }
+            password = try SecretInput.read(
+                file: self.passwordFile, environment: "GWBACKUP_PASSWORD", prompt: "SSH password for \(self.user ?? "")@\(self.host): ")
+        }
+        // Paths are the server's: passed as given, never made absolute against this directory.
+        return JobStartRequest(
+            hostname: self.host, port: self.port, username: self.user, password: password, path: self.path,
+            securityPassword: securityPassword, noCert: noCert)
+    }
+
     /// The store for the target, reading the SSH password if one is needed.
     func store(runtime: BackupRuntime) throws -> any BackupStore {
         let target = self.target
-        var credentials = RemoteCredentials(identityFile: self.identity, hostKeyPolicy: self.hostKeyPolicy)
+        var credentials = RemoteCredentials(identityFile: self.identity, hostKeyPolicy: self.hostKeyPolicy ?? "accept-new")
         if !target.isLocal && self.identity == nil {
             credentials.password = try SecretInput.read(
                 file: self.passwordFile, environment: "GWBACKUP_PASSWORD", prompt: "SSH password for \(target.username)@\(target.host): ")

@@ -29,7 +29,7 @@ enum CommandSupport {
     /// The exit code for an error.
     static func exitCode(for error: BackupError) -> Int32 {
         switch error.code {
-        case .invalidInput, .invalidManifest: 2
+        case .invalidInput, .invalidManifest, .authentication: 2
         case .busy: 3
         case .notFound: 4
         default: 1

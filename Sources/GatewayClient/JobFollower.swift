@@ -1,0 +1,64 @@
+public import BackupCore
+
+/// Starts a job on the server and follows it to its end by polling its status, the way the API
+/// intends (a POST answers 204 at once; the job runs in the background).
+public struct JobFollower: Sendable {
+    public let client: APIClient
+    /// Time between two polls.
+    public var pollInterval: Duration = .seconds(1)
+    /// Polls in a row that may fail to reach the server (a restart, a dropped connection) before
+    /// giving up.
+    public var toleratedFailures = 10
+    /// How long an accepted job may take to show in the status.
+    public var appearTimeout: Duration = .seconds(30)
+
+    public init(client: APIClient) {
+        self.client = client
+    }
+
+    /// Starts the job and returns the record it replaces, which `wait` needs to tell the new job
+    /// from the previous one.
+    public func start(_ kind: JobKind, _ request: JobStartRequest) async throws -> JobRecord {
+        let previous = try await self.client.status(of: kind)
+        try await self.client.start(kind, request)
+        return previous
+    }
+
+    /// Polls until the job that replaced `previous` has ended; `onUpdate` sees each new state.
+    /// Returns the final record (`COMPLETED` or `ERROR`).
+    public func wait(_ kind: JobKind, after previous: JobRecord, onUpdate: (JobRecord) -> Void = { _ in }) async throws -> JobRecord {
+        let clock = ContinuousClock()
+        let appearDeadline = clock.now + self.appearTimeout
+        var failures = 0
+        while true {
+            let record: JobRecord
+            do {
+                record = try await self.client.status(of: kind)
+                failures = 0
+            } catch let error as BackupError where error.code == .connection {
+                failures += 1
+                if failures > self.toleratedFailures {
+                    throw BackupError(
+                        .connection,
+                        "lost contact with the server while waiting for the \(kind.rawValue) (\(error.message)); it may still be running: ask with 'gwbackup --server \(self.client.configuration.baseURL) status'")
+                }
+                try await Task.sleep(for: self.pollInterval)
+                continue
+            }
+            if Self.isNewJob(record, previous: previous) {
+                onUpdate(record)
+                if record.status != .executing { return record }
+            } else if clock.now > appearDeadline {
+                throw BackupError(.system, "the server accepted the \(kind.rawValue) but its status has not shown it for \(self.appearTimeout)")
+            }
+            try await Task.sleep(for: self.pollInterval)
+        }
+    }
+
+    /// True when `record` belongs to a later job than `previous`: by id where the server gives one,
+    /// else by any change (servers that report only the documented fields).
+    static func isNewJob(_ record: JobRecord, previous: JobRecord) -> Bool {
+        if let id = record.id { return id != previous.id }
+        return record != previous
+    }
+}
