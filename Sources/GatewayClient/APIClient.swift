@@ -37,6 +37,9 @@ public final class APIClient: Sendable {
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(10), read: .seconds(30)))
         http.httpVersion = .http1Only
+        // A refused connection fails the request at once; the follower decides about retrying, so a
+        // server that is down is reported in seconds rather than after the request timeout.
+        http.connectionPool.retryConnectionEstablishment = false
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
         self.authorization = "Basic " + Data("\(configuration.user):\(configuration.password.revealed)".utf8).base64EncodedString()
     }

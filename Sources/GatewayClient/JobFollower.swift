@@ -57,7 +57,7 @@ public struct JobFollower: Sendable {
 
     /// True when `record` belongs to a later job than `previous`: by id where the server gives one,
     /// else by any change (servers that report only the documented fields).
-    static func isNewJob(_ record: JobRecord, previous: JobRecord) -> Bool {
+    public static func isNewJob(_ record: JobRecord, previous: JobRecord) -> Bool {
         if let id = record.id { return id != previous.id }
         return record != previous
     }

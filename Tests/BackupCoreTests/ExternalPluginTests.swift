@@ -73,3 +73,26 @@ struct ExternalPluginTests {
         #expect(problems.contains("plugin id 'fileset' is already provided by built-in"))
     }
 }
+
+@Suite("Child processes")
+struct ChildProcessTests {
+    @Test func aChildInheritsOnlyItsThreeStandardDescriptors() throws {
+        // A descriptor without close-on-exec, as a listening socket or a lock file may be.
+        let directory = try TemporaryDirectory("fds")
+        try directory.write("held", "x")
+        let held = open(directory.sub("held"), O_RDONLY)
+        #expect(held >= 3)
+        let high = dup2(held, 200)
+        defer {
+            close(held)
+            close(high)
+        }
+        #expect(fcntl(200, F_GETFD) & FD_CLOEXEC == 0, "the test descriptor would be inherited by a plain fork and exec")
+        let outcome = try ChildProcess(
+            executable: "/bin/sh", arguments: ["-c", "[ -e /proc/$$/fd/200 ] && echo inherited; [ -e /proc/$$/fd/\(held) ] && echo inherited-low; echo checked"],
+            environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(10)
+        ).run(input: Data())
+        #expect(outcome.status == 0)
+        #expect(String(decoding: outcome.stdout, as: UTF8.self) == "checked\n")
+    }
+}

@@ -216,13 +216,8 @@ struct APIServerTests {
 
     @Test func twoConcurrentPostsStartExactlyOneJob() async throws {
         let fixture = try self.fixture()
-        try fixture.directory.write("plugins/slow/plugin.json", #"{"id":"slow","version":"1","protocol":1,"executable":"slow.sh"}"#)
-        try fixture.directory.write("plugins/slow/slow.sh", "#!/bin/sh\nsleep 2\necho '{\"protocol\":1,\"status\":\"ok\"}'\n", mode: 0o755)
-        fixture.pluginDirectories = [fixture.directory.sub("plugins")]
-        var manifest = try fixture.manifest()
-        manifest.components.insert(ManifestComponent(name: "slow", plugin: "slow"), at: 0)
-        try FileTree.writeAtomically(try JSONCoding.encoder().encode(manifest), to: fixture.directory.sub("slow.json"))
-        let server = try await APIServer.start(fixture) { $0.manifest = fixture.directory.sub("slow.json") }
+        let manifest = try fixture.slowManifest(script: "sleep 2\necho '{\"protocol\":1,\"status\":\"ok\"}'")
+        let server = try await APIServer.start(fixture) { $0.manifest = manifest }
         defer { Task { await server.stop() } }
         let body = #"{"hostname":"localhost","security_pwd":"pw"}"#
         async let first = server.call("POST", "\(Self.base)/backup", body: body)

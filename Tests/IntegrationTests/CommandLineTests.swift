@@ -168,25 +168,10 @@ struct ServeCommandTests {
     @Test func aSIGTERMDuringAJobMarksItInterrupted() async throws {
         let fixture = try Fixture("serve")
         try UserStore(path: fixture.state + "/users.json").set("operator", password: Secret("operator-password"))
-        try fixture.directory.write("plugins/slow/plugin.json", #"{"id":"slow","version":"1","protocol":1,"executable":"slow.sh"}"#)
-        try fixture.directory.write("plugins/slow/slow.sh", "#!/bin/sh\nexec sleep 60\n", mode: 0o755)
-        var manifest = try fixture.manifest()
-        manifest.components.insert(ManifestComponent(name: "slow", plugin: "slow"), at: 1)
-        try FileTree.writeAtomically(try JSONCoding.encoder().encode(manifest), to: fixture.directory.sub("slow.json"))
-        let started = try shell("""
-            GWBACKUP_SHARE=\(Fixture.repository) \(CommandLineTests.binary) serve --listen 127.0.0.1:0 --state-dir \(fixture.state) \
-              --root \(fixture.root) --backup-dir \(fixture.backups) --manifest \(fixture.directory.sub("slow.json")) \
-              --plugin-dir \(fixture.directory.sub("plugins")) </dev/null >\(fixture.directory.sub("serve.out")) 2>&1 & echo $!
-            """)
-        let pid = try #require(Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)))
-        defer { kill(pid, SIGKILL); _ = try? shell("pkill -f 'sleep 60'") }
-        var port: Int?
-        for _ in 0..<100 where port == nil {
-            try await Task.sleep(for: .milliseconds(100))
-            let output = (try? fixture.directory.read("serve.out")) ?? ""
-            port = output.split(separator: "\n").first { $0.hasPrefix("gwbackup serving") }.flatMap { Int($0.split(separator: ":").last ?? "") }
-        }
-        let serverPort = try #require(port)
+        let manifest = try fixture.slowManifest(script: "exec sleep 60")
+        let server = try await ServeProcess(fixture, manifest: manifest)
+        defer { _ = try? shell("pkill -f 'sleep 60'") }
+        let serverPort = server.port
         try fixture.directory.write("auth", "Authorization: Basic \(Data("operator:operator-password".utf8).base64EncodedString())\n", mode: 0o600)
         try fixture.directory.write("body.json", #"{"hostname":"localhost","security_pwd":"pw"}"#, mode: 0o600)
         let post = try shell("curl -sk -o /dev/null -w '%{http_code}' -H @\(fixture.directory.sub("auth")) -H 'Content-Type: application/json' --data-binary @\(fixture.directory.sub("body.json")) https://127.0.0.1:\(serverPort)/api/mgmt.gateway_backup/1.0/backup")
@@ -197,8 +182,7 @@ struct ServeCommandTests {
             running = (try? fixture.runtime.status.backupStatus())?.running.components.first { $0.name == "slow" }?.status == .running
         }
         #expect(running)
-        kill(pid, SIGTERM)
-        for _ in 0..<100 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        try await server.stop(SIGTERM)
         let status = try fixture.runtime.status.backupStatus().running
         #expect(status.status == .error)
         #expect(status.message.hasPrefix("interrupted"), "\(status.message)")

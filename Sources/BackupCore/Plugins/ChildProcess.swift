@@ -33,6 +33,13 @@ public struct ChildProcess: Sendable {
         self.timeout = timeout
     }
 
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later). Swift's Glibc module does
+    /// not export it (it sits behind `_GNU_SOURCE`), so it is looked up by name.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
+
     /// Runs the program to completion (or kills its process group at the timeout). Blocking.
     public func run(input: Data) throws -> Outcome {
         // A child that exits without reading its input must not kill us with SIGPIPE.
@@ -44,6 +51,10 @@ public struct ChildProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, stdin.read, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout.write, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr.write, 2)
+        // Nothing else crosses into the plugin: not the server's listening socket or its clients'
+        // connections (a plugin that outlives the server would keep accepting them), not another
+        // job's pipes, not the state directory's lock.
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -125,6 +136,7 @@ public struct ChildProcess: Sendable {
     private static func pipe() throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [0, 0]
         try SystemCall.retrying("pipe") { Glibc.pipe(&fds) }
+        // A plugin spawned meanwhile by another thread closes them anyway (`addclosefrom` below).
         _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         return (fds[0], fds[1])

@@ -1,0 +1,213 @@
+import BackupCore
+import Foundation
+import GatewayAPI
+import GatewayBackupTestSupport
+import GatewayClient
+import Testing
+
+/// `gwbackup --server …`: the CLI as a client of a real HTTPS server on a free loopback port.
+@Suite("gwbackup --server", .serialized)
+struct RemoteCommandLineTests {
+    static let apiPassword = "operator-password"
+
+    func fixture() throws -> Fixture {
+        let fixture = try Fixture("remote")
+        try UserStore(path: fixture.state + "/users.json").set("operator", password: Secret(Self.apiPassword))
+        try fixture.directory.write("api.pwd", Self.apiPassword + "\n", mode: 0o600)
+        return fixture
+    }
+
+    /// Runs the CLI on a thread of its own (the in-process server needs the cooperative pool).
+    func gwbackup(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await Blocking.run { try CommandLineTests().gwbackup(arguments, environment: environment, timeout: .seconds(120)) }
+    }
+
+    /// The options that reach the server at `port` as the test user.
+    func server(_ fixture: Fixture, port: Int, host: String = "127.0.0.1", trust: [String] = ["--insecure"]) -> [String] {
+        ["--server", "https://\(host):\(port)", "--api-user", "operator", "--api-password-file", fixture.directory.sub("api.pwd")] + trust
+    }
+
+    /// Waits (up to 20 s) until the job's `slow` component runs; false if it never does.
+    func slowComponentRuns(_ fixture: Fixture) async throws -> Bool {
+        for _ in 0..<200 {
+            if (try? fixture.runtime.status.backupStatus())?.running.components.first(where: { $0.name == "slow" })?.status == .running { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    func json(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    @Test func backupAndRestoreWithWaitEndWithTheServersFinalStatus() async throws {
+        let fixture = try self.fixture()
+        let server = try await APIServer.start(fixture)
+        defer { Task { await server.stop() } }
+        let remote = self.server(fixture, port: server.port)
+
+        let backup = try await self.gwbackup(remote + ["backup", "--security-pwd-file", fixture.passwordFile, "--wait", "--json"])
+        #expect(backup.status == 0, "\(backup.stdout)\(backup.stderr)")
+        let record = self.json(backup.stdout)
+        #expect(record["status"] as? String == "COMPLETED" && record["id"] is String, "\(backup.stdout)")
+        #expect((record["subdir"] as? String)?.hasPrefix(fixture.backups + "/flowgateway-") == true)
+        #expect((record["components"] as? [[String: Any]])?.count == 5)
+
+        // The server's status, through the CLI, in both argument orders.
+        let status = try await self.gwbackup(["status", "--json"] + remote)
+        #expect(status.status == 0, "\(status.stderr)")
+        let both = self.json(status.stdout)
+        let last = (both["backup"] as? [String: Any])?["last_successful"] as? [String: Any]
+        #expect(last?["subdir"] as? String == record["subdir"] as? String)
+        #expect(last?["id"] as? String == record["id"] as? String)
+
+        // A wrong security password: the job fails on the server, the CLI says why and exits 1.
+        try fixture.directory.write("wrong.pwd", "not the password\n", mode: 0o600)
+        let wrong = try await self.gwbackup(remote + ["restore", "--security-pwd-file", fixture.directory.sub("wrong.pwd"), "--wait"])
+        #expect(wrong.status == 1, "\(wrong.stdout)\(wrong.stderr)")
+        #expect(wrong.stdout.contains("restore ERROR") && wrong.stdout.contains("security password"), "\(wrong.stdout)")
+
+        // A restore without the certificate-bound components, trusting the server's own certificate.
+        try fixture.mutateAppliance()
+        let trusted = self.server(fixture, port: server.port, host: "localhost", trust: ["--ca-cert", fixture.state + "/tls/server.crt"])
+        let restore = try await self.gwbackup(trusted + ["restore", "--no-cert", "--wait"], environment: ["GWBACKUP_SECURITY_PWD": fixture.password.revealed])
+        #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
+        #expect(restore.stdout.contains("restore COMPLETED") && restore.stdout.contains("no_cert: skipped cloak_key, snmp, ntp, certificates"), "\(restore.stdout)")
+
+        for output in [backup, status, wrong, restore] {
+            let text = output.stdout + output.stderr
+            #expect(!text.contains(Self.apiPassword) && !text.contains(fixture.password.revealed), "a secret in the CLI's output")
+        }
+    }
+
+    @Test func withoutWaitTheJobIsStartedAndASecondOneIsRefusedAsBusy() async throws {
+        let fixture = try self.fixture()
+        let manifest = try fixture.slowManifest(script: "sleep 3\necho '{\"protocol\":1,\"status\":\"ok\"}'")
+        let server = try await APIServer.start(fixture) { $0.manifest = manifest }
+        defer { Task { await server.stop() } }
+        let remote = self.server(fixture, port: server.port)
+        let environment = ["GWBACKUP_SECURITY_PWD": "pw"]
+        let first = try await self.gwbackup(remote + ["backup"], environment: environment)
+        #expect(first.status == 0 && first.stdout.contains("backup started on https://127.0.0.1:\(server.port)"), "\(first.stdout)\(first.stderr)")
+        let second = try await self.gwbackup(remote + ["restore"], environment: environment)
+        #expect(second.status == 3, "\(second.stdout)\(second.stderr)")
+        #expect(second.stderr.contains("BAD_REQUEST: a job is already running"), "\(second.stderr)")
+        let finished = try await server.waitForJob("\(APIServerTests.base)/backup")
+        #expect(finished["status"] as? String == "COMPLETED")
+    }
+
+    @Test func refusedCredentialsUntrustedCertificatesAndUnreachableServersAreClearErrors() async throws {
+        let fixture = try self.fixture()
+        let server = try await APIServer.start(fixture)
+        defer { Task { await server.stop() } }
+        try fixture.directory.write("bad.pwd", "guess\n", mode: 0o600)
+        var remote = self.server(fixture, port: server.port)
+        remote[remote.firstIndex(of: fixture.directory.sub("api.pwd"))!] = fixture.directory.sub("bad.pwd")
+        let refused = try await self.gwbackup(remote + ["status"])
+        #expect(refused.status == 2 && refused.stderr.contains("AUTH_INVALID_CREDENTIALS"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("guess"))
+
+        let untrusted = try await self.gwbackup(self.server(fixture, port: server.port, trust: []) + ["status"])
+        #expect(untrusted.status == 1 && untrusted.stderr.contains("certificate is not trusted") && untrusted.stderr.contains("--ca-cert"), "\(untrusted.stderr)")
+
+        let wrongName = try await self.gwbackup(self.server(fixture, port: server.port, trust: ["--ca-cert", fixture.state + "/tls/server.crt"]) + ["status"])
+        #expect(wrongName.status == 1, "the certificate names localhost, not 127.0.0.1: \(wrongName.stderr)")
+
+        await server.stop()
+        let gone = try await self.gwbackup(self.server(fixture, port: server.port) + ["status"])
+        #expect(gone.status == 1 && gone.stderr.contains("cannot reach https://127.0.0.1:\(server.port)"), "\(gone.stderr)")
+    }
+
+    @Test(arguments: [
+        (["--server", "http://127.0.0.1:1", "--api-user", "u", "status"], 2, "must be an https:// URL"),
+        (["--server", "https://127.0.0.1:1/api", "--api-user", "u", "status"], 2, "without a path"),
+        (["--server", "https://127.0.0.1:1", "status"], 2, "needs --api-user"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "list"], 64, "works with status, backup and restore only"),
+        (["--insecure", "status"], 64, "go with --server"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "--insecure", "--ca-cert", "x", "status"], 64, "contradict"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "backup", "--root", "/tmp"], 64, "are the server's settings"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "backup", "--state-dir", "/tmp"], 64, "is the server's setting"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "backup", "--identity", "/k"], 64, "SSH password only"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "backup", "--host", "nas"], 64, "needs --user and --path"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "restore", "--component", "config"], 64, "this machine only"),
+    ])
+    func badOptionsAreRefusedBeforeAnyRequest(arguments: [String], status: Int32, message: String) async throws {
+        let outcome = try await self.gwbackup(
+            arguments, environment: ["GWBACKUP_API_PASSWORD": "p", "GWBACKUP_SECURITY_PWD": "s", "GWBACKUP_PASSWORD": "x"])
+        #expect(outcome.status == status, "\(outcome.stderr)")
+        #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
+    }
+
+    @Test func aServerKilledAndRestartedDuringWaitEndsInErrorInterrupted() async throws {
+        let fixture = try self.fixture()
+        let manifest = try fixture.slowManifest(script: "exec sleep 60")
+        defer { _ = try? shell("pkill -f 'sleep 60'") }
+        var server = try await ServeProcess(fixture, manifest: manifest)
+        let port = server.port
+        let arguments = self.server(fixture, port: port) + ["backup", "--wait"]
+        async let waiting = self.gwbackup(arguments, environment: ["GWBACKUP_SECURITY_PWD": "pw"])
+        #expect(try await self.slowComponentRuns(fixture))
+        try await server.stop(SIGKILL)
+        _ = try? shell("pkill -f 'sleep 60'")
+        try await Task.sleep(for: .seconds(2))
+        server = try await ServeProcess(fixture, port: port, manifest: manifest)
+        let outcome = try await waiting
+        #expect(outcome.status == 1, "\(outcome.stdout)\(outcome.stderr)")
+        #expect(outcome.stdout.contains("backup ERROR") && outcome.stdout.contains("interrupted"), "\(outcome.stdout)\(outcome.stderr)")
+        try await server.stop()
+    }
+
+    @Test func aServerThatStaysDownDuringWaitEndsInLostContact() async throws {
+        let fixture = try self.fixture()
+        let manifest = try fixture.slowManifest(script: "exec sleep 60")
+        defer { _ = try? shell("pkill -f 'sleep 60'") }
+        let server = try await ServeProcess(fixture, manifest: manifest)
+        let arguments = self.server(fixture, port: server.port) + ["backup", "--wait"]
+        async let waiting = self.gwbackup(arguments, environment: ["GWBACKUP_SECURITY_PWD": "pw"])
+        #expect(try await self.slowComponentRuns(fixture))
+        try await server.stop(SIGKILL)
+        let outcome = try await waiting
+        #expect(outcome.status == 1, "\(outcome.stdout)\(outcome.stderr)")
+        #expect(outcome.stderr.contains("lost contact with the server") && outcome.stderr.contains("status"), "\(outcome.stderr)")
+    }
+}
+
+/// Answers shaped exactly as the API document's examples, as other servers of the family send them.
+@Suite("API answers")
+struct APIAnswerDecodingTests {
+    @Test func theDocumentsBackupExampleDecodes() throws {
+        let example = #"""
+            [{"last_successful": {"host": "dummyHost", "message": "", "path": "path/to/store/backup/directory",
+              "subdir": "path/to/store/backup/directory/backup_name", "timeStamp": 1659006593, "username": "mazu"},
+              "running": {"host": "dummyHost", "message": "", "path": "path/to/store/backup/directory",
+              "status": "COMPLETED", "timeStamp": 1659006593, "username": "mazu"}}]
+            """#
+        let status = try BackupStatusAnswer.decode(Data(example.utf8))
+        #expect(status.lastSuccessful?.status == .completed && status.lastSuccessful?.subdir == "path/to/store/backup/directory/backup_name")
+        #expect(status.running.status == .completed && status.running.timeStamp == 1659006593 && status.running.id == nil)
+    }
+
+    @Test func aTimeStampAsAStringAndAnEmptyLastSuccessfulDecode() throws {
+        let answer = #"[{"last_successful": {}, "running": {"host": "h", "path": "p", "status": "EXECUTING", "timeStamp": "1659006593", "username": "u"}}]"#
+        let status = try BackupStatusAnswer.decode(Data(answer.utf8))
+        #expect(status.lastSuccessful == nil && status.running.timeStamp == 1659006593 && status.running.message == "")
+    }
+
+    @Test(arguments: ["[]", "{}", #"[{"running": {"status": "COMPLETED"}}]"#, #"[{"running": {"timeStamp": "soon"}}]"#, "not json"])
+    func answersThatAreNotAStatusAreRefused(answer: String) {
+        #expect(throws: (any Error).self) { try BackupStatusAnswer.decode(Data(answer.utf8)) }
+    }
+
+    @Test func aNewJobIsToldApartByIdOrElseByAnyChange() {
+        let previous = JobRecord(host: "h", username: "u", path: "p", timeStamp: 10, status: .completed, id: "a")
+        var next = previous
+        #expect(!JobFollower.isNewJob(next, previous: previous))
+        next.id = "b"
+        #expect(JobFollower.isNewJob(next, previous: previous))
+        var documented = JobRecord(host: "h", username: "u", path: "p", timeStamp: 10, status: .completed)
+        let before = documented
+        #expect(!JobFollower.isNewJob(documented, previous: before))
+        documented.status = .executing
+        #expect(JobFollower.isNewJob(documented, previous: before))
+    }
+}
