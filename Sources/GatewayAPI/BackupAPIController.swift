@@ -9,6 +9,7 @@ struct BackupAPIController: Sendable {
     let runtime: BackupRuntime
     let configuration: APIConfiguration
     let authenticator: BasicAuthenticator
+    let supervisor: JobSupervisor
 
     func addRoutes(to router: Router<APIRequestContext>) {
         router.get("/api/common/1.0/services") { _, _ in
@@ -76,12 +77,12 @@ struct BackupAPIController: Sendable {
             if restore {
                 let job = try orchestrator.beginRestore(RestoreRequest(target: target, store: store, securityPassword: Secret(body.securityPassword), noCert: body.noCert))
                 jobID = job.id
-                Task.detached { _ = await job.run() }
+                self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             } else {
                 let manifest = try self.runtime.manifest(path: self.configuration.manifest)
                 let job = try orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: Secret(body.securityPassword)))
                 jobID = job.id
-                Task.detached { _ = await job.run() }
+                self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             }
             logger.info("job started", metadata: ["job_id": "\(jobID)", "host": "\(target.host)", "path": "\(target.path)"])
         } catch let error as BackupError {

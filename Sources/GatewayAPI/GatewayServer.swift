@@ -22,15 +22,19 @@ public enum GatewayServer {
         let tls = try self.tlsConfiguration(configuration)
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: RequestLogMiddleware())
+        let supervisor = JobSupervisor(logger: logger)
         BackupAPIController(
             runtime: runtime, configuration: configuration,
-            authenticator: BasicAuthenticator(users: UserStore(path: configuration.resolvedUsersFile))
+            authenticator: BasicAuthenticator(users: UserStore(path: configuration.resolvedUsersFile)),
+            supervisor: supervisor
         ).addRoutes(to: router)
         let (host, port) = try configuration.address()
         return Application(
             responder: APIResponder(router: router.buildResponder()),
             server: try .tls(.http1(), tlsConfiguration: tls),
             configuration: .init(address: .hostname(host, port: port), serverName: "gwbackup"),
+            // Shut down after the HTTP server: no new job can start while the running one stops.
+            services: [supervisor],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }

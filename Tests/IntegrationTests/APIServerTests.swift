@@ -212,6 +212,14 @@ struct APIServerTests {
         #expect(everything.isEmpty, "secret in \(everything)")
         let logs = fixture.logLines.all.joined(separator: "\n")
         #expect(logs.contains("job started") && !logs.contains(secret) && !logs.contains("operator-password"))
+        // The job's own lines lead back to the request that started it, and to the job.
+        let jobLines = fixture.logLines.all.filter { $0.contains("backup started") || $0.contains("restore started") || $0.contains("restore completed") }
+        #expect(!jobLines.isEmpty)
+        for line in jobLines {
+            #expect(line.contains("request_id") && line.contains("job_id") && line.contains("\"api_user\": operator"), "\(line)")
+        }
+        let started = try #require(fixture.logLines.all.first { $0.contains("backup started") })
+        #expect(started.contains("\"job_id\": \(running["id"] as? String ?? "-")"), "\(started)")
     }
 
     @Test func twoConcurrentPostsStartExactlyOneJob() async throws {

@@ -162,30 +162,80 @@ struct CommandLineTests {
     }
 }
 
-/// `gwbackup serve` as an operator runs it: a SIGTERM during a job leaves ERROR, not EXECUTING.
-@Suite("gwbackup serve")
+/// `gwbackup serve` as an operator runs it: a SIGTERM during a job stops the job cleanly and leaves
+/// ERROR, never EXECUTING.
+@Suite("gwbackup serve", .serialized)
 struct ServeCommandTests {
-    @Test func aSIGTERMDuringAJobMarksItInterrupted() async throws {
+    /// POSTs `body` to the API of `server` with curl (credentials and body from files, never argv).
+    func post(_ server: ServeProcess, _ job: String, body: String) throws -> String {
+        let fixture = server.fixture
+        try fixture.directory.write("auth", "Authorization: Basic \(Data("operator:operator-password".utf8).base64EncodedString())\n", mode: 0o600)
+        try fixture.directory.write("body.json", body, mode: 0o600)
+        return try shell("curl -sk -o /dev/null -w '%{http_code}' -H @\(fixture.directory.sub("auth")) -H 'Content-Type: application/json' --data-binary @\(fixture.directory.sub("body.json")) https://127.0.0.1:\(server.port)/api/mgmt.gateway_backup/1.0/\(job)").output
+    }
+
+    /// Waits (up to 20 s) until `slow` runs in the latest backup, or in a restore once config is
+    /// applied (it also shows as running while it is verified, before anything is applied).
+    func slowRuns(_ fixture: Fixture, restore: Bool) async throws -> Bool {
+        for _ in 0..<200 {
+            let record = restore ? try? fixture.runtime.status.restoreStatus() : (try? fixture.runtime.status.backupStatus())?.running
+            let slow = record?.components.first { $0.name == "slow" }?.status
+            let config = record?.components.first { $0.name == "config" }?.status
+            if slow == .running && (!restore || config == .ok) { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    /// True when a process runs `sleep SECONDS` (the bracket keeps pgrep from matching its own shell).
+    func pluginStillRuns(seconds: Int) throws -> Bool {
+        try shell("pgrep -f 'slee[p] \(seconds)'").status == 0
+    }
+
+    @Test func aSIGTERMDuringABackupStopsItsPluginAndMarksItInterrupted() async throws {
         let fixture = try Fixture("serve")
         try UserStore(path: fixture.state + "/users.json").set("operator", password: Secret("operator-password"))
-        let manifest = try fixture.slowManifest(script: "exec sleep 60")
+        let manifest = try fixture.slowManifest(script: "exec sleep 61")
         let server = try await ServeProcess(fixture, manifest: manifest)
-        defer { _ = try? shell("pkill -f 'sleep 60'") }
-        let serverPort = server.port
-        try fixture.directory.write("auth", "Authorization: Basic \(Data("operator:operator-password".utf8).base64EncodedString())\n", mode: 0o600)
-        try fixture.directory.write("body.json", #"{"hostname":"localhost","security_pwd":"pw"}"#, mode: 0o600)
-        let post = try shell("curl -sk -o /dev/null -w '%{http_code}' -H @\(fixture.directory.sub("auth")) -H 'Content-Type: application/json' --data-binary @\(fixture.directory.sub("body.json")) https://127.0.0.1:\(serverPort)/api/mgmt.gateway_backup/1.0/backup")
-        #expect(post.output == "204")
-        var running = false
-        for _ in 0..<100 where !running {
-            try await Task.sleep(for: .milliseconds(100))
-            running = (try? fixture.runtime.status.backupStatus())?.running.components.first { $0.name == "slow" }?.status == .running
-        }
-        #expect(running)
+        defer { _ = try? shell("pkill -f 'sleep 61'") }
+        #expect(try self.post(server, "backup", body: #"{"hostname":"localhost","security_pwd":"pw"}"#) == "204")
+        #expect(try await self.slowRuns(fixture, restore: false))
         try await server.stop(SIGTERM)
         let status = try fixture.runtime.status.backupStatus().running
         #expect(status.status == .error)
-        #expect(status.message.hasPrefix("interrupted"), "\(status.message)")
-        #expect(try FileTree.names(in: fixture.backups).allSatisfy { $0.hasPrefix(StoredEntry.temporaryPrefix) }, "nothing committed")
+        #expect(status.message.contains("interrupted: the server is shutting down"), "\(status.message)")
+        #expect(status.components.first { $0.name == "slow" }?.status == .failed)
+        #expect(!(try self.pluginStillRuns(seconds: 61)), "the plugin's process group was killed")
+        #expect(try FileTree.names(in: fixture.backups).isEmpty, "nothing committed, nothing left behind")
+        #expect(try FileTree.names(in: fixture.state + "/staging").isEmpty)
+        let log = try String(decoding: FileTree.readFile(server.output), as: UTF8.self)
+        #expect(log.contains("the running job was stopped for the shutdown"), "\(log)")
+    }
+
+    @Test func aSIGTERMDuringARestoreRollsBackWhatItChanged() async throws {
+        let fixture = try Fixture("serve-restore")
+        try UserStore(path: fixture.state + "/users.json").set("operator", password: Secret("operator-password"))
+        // `slow` comes after config: config is applied, then slow's restore hangs until the shutdown.
+        let script = """
+            if [ "$GWBACKUP_ACTION" = restore ] && [ "$GWBACKUP_ROLLBACK" = 0 ]; then exec sleep 62; fi
+            echo '{"protocol":1,"status":"ok"}'
+            """
+        let manifestPath = try fixture.slowManifest(script: script, position: 1)
+        let manifest = try fixture.runtime.manifest(path: manifestPath)
+        #expect(try await fixture.backup(manifest: manifest).status == .completed)
+        try fixture.mutateAppliance()
+        let mutated = try fixture.databaseDump()
+        let server = try await ServeProcess(fixture, manifest: manifestPath)
+        defer { _ = try? shell("pkill -f 'sleep 62'") }
+        #expect(try self.post(server, "restore", body: #"{"hostname":"localhost","security_pwd":"\#(fixture.password.revealed)"}"#) == "204")
+        #expect(try await self.slowRuns(fixture, restore: true))
+        try await server.stop(SIGTERM)
+        let record = try fixture.runtime.status.restoreStatus()
+        #expect(record.status == .error)
+        #expect(record.message.contains("interrupted: the server is shutting down"), "\(record.message)")
+        #expect(record.message.contains("rolled back to its state before the restore"), "\(record.message)")
+        #expect(record.components.first { $0.name == "config" }?.status == .rolledBack, "\(record.components)")
+        #expect(try fixture.databaseDump() == mutated, "the configuration is as it was before the restore")
+        #expect(!(try self.pluginStillRuns(seconds: 62)))
     }
 }

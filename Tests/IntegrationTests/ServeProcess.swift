@@ -52,14 +52,15 @@ final class ServeProcess {
 }
 
 extension Fixture {
-    /// A manifest with an external component `slow`, placed first, whose plugin runs `script`; its
+    /// A manifest with an external component `slow` at `position`, whose plugin runs `script`; its
     /// plugin directory joins `pluginDirectories`. Returns the manifest's path.
-    func slowManifest(script: String) throws -> String {
+    @discardableResult
+    func slowManifest(script: String, position: Int = 0) throws -> String {
         try self.directory.write("plugins/slow/plugin.json", #"{"id":"slow","version":"1","protocol":1,"executable":"slow.sh"}"#)
         try self.directory.write("plugins/slow/slow.sh", "#!/bin/sh\n\(script)\n", mode: 0o755)
         self.pluginDirectories = [self.directory.sub("plugins")]
         var manifest = try self.manifest()
-        manifest.components.insert(ManifestComponent(name: "slow", plugin: "slow"), at: 0)
+        manifest.components.insert(ManifestComponent(name: "slow", plugin: "slow"), at: position)
         let path = self.directory.sub("slow.json")
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(manifest), to: path)
         return path

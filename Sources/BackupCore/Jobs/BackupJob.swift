@@ -10,6 +10,9 @@ public struct BackupJob: Sendable {
     /// The job's id, as its record and its log lines carry it.
     public let id: String
 
+    /// Fire it to stop the job (see `JobCancellation`).
+    public var cancellation: JobCancellation { self.orchestrator.cancellation }
+
     /// Runs the backup to its end and returns the final record (`COMPLETED` or `ERROR`). Never throws:
     /// every failure is in the record. Releases the job lock.
     public func run() async -> JobRecord {
@@ -64,6 +67,11 @@ public struct BackupJob: Sendable {
         var warnings: [String] = []
         var totalBytes: UInt64 = 0
         for (position, component) in manifest.components.enumerated() {
+            // Checked here, not only in the catch below: an optional component must not swallow it.
+            if let interrupted = self.cancellation.error {
+                writer.abort()
+                return self.fail(&record, status: &status, error: interrupted, logger: logger)
+            }
             record.components[position].status = .running
             save()
             do {

@@ -17,6 +17,8 @@ public struct Orchestrator: Sendable {
     public var logger: Logger
     /// Called with progress events (from any thread).
     public var onProgress: @Sendable (JobProgress) -> Void
+    /// Stops the jobs this orchestrator runs when fired (the server's shutdown).
+    public var cancellation = JobCancellation()
 
     public init(registry: PluginRegistry, cipher: any PayloadCipher, archive: any ArchiveFormat, status: StatusStore, applianceRoot: String, logger: Logger, onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }) {
         self.registry = registry
@@ -78,13 +80,15 @@ public struct Orchestrator: Sendable {
         return lock
     }
 
-    /// The plugin context for a component.
+    /// The plugin context for a component. Saving and putting back the pre-restore state
+    /// (`rollback`) is not interruptible: an interrupted restore must still be able to undo itself.
     func context(for component: ManifestComponent, staging: String, rollback: Bool = false) -> PluginContext {
         var logger = self.logger
         logger[metadataKey: "component"] = "\(component.name)"
         return PluginContext(
             component: component.name, applianceRoot: self.applianceRoot, stagingDirectory: staging,
-            parameters: component.parameters, isRollback: rollback, logger: logger)
+            parameters: component.parameters, isRollback: rollback, logger: logger,
+            cancellation: rollback ? nil : self.cancellation)
     }
 
     /// The current time in epoch seconds.

@@ -11,6 +11,9 @@ public struct RestoreJob: Sendable {
     /// The job's id, as its record and its log lines carry it.
     public let id: String
 
+    /// Fire it to stop the job (see `JobCancellation`); applied components are rolled back.
+    public var cancellation: JobCancellation { self.orchestrator.cancellation }
+
     /// A component chosen for restore, with its plugin and staging directories.
     struct Selected {
         var position: Int
@@ -70,6 +73,9 @@ public struct RestoreJob: Sendable {
         // 2. Decrypt, verify and unpack every selected component before touching the appliance.
         let total = selected.count
         for index in selected.indices {
+            if let interrupted = self.cancellation.error {
+                return self.finish(&record, error: interrupted, notes: notes + ["the appliance was not changed"], logger: logger)
+            }
             let item = selected[index]
             record.components[item.position].status = .running
             save()
@@ -98,6 +104,10 @@ public struct RestoreJob: Sendable {
         // 3. Apply, keeping a copy of each component's current state to roll back to.
         var applied: [Selected] = []
         for (index, item) in selected.enumerated() {
+            if let interrupted = self.cancellation.error {
+                let rollbackNotes = await self.rollBack(applied, record: &record, staging: staging, keep: &keepStaging, logger: logger)
+                return self.finish(&record, error: interrupted, notes: notes + rollbackNotes, logger: logger)
+            }
             self.orchestrator.onProgress(JobProgress(job: "restore", phase: "applying", component: item.component.name, completedComponents: index, totalComponents: total, bytes: 0))
             record.components[item.position].status = .running
             save()
@@ -188,6 +198,7 @@ public struct RestoreJob: Sendable {
 
     /// Puts back every applied component, newest first. Returns notes for the message.
     private func rollBack(_ applied: [Selected], record: inout JobRecord, staging: StagingArea, keep: inout Bool, logger: Logger) async -> [String] {
+        if applied.isEmpty { return ["the appliance was not changed"] }
         var notes: [String] = []
         var failed: [String] = []
         for item in applied.reversed() {

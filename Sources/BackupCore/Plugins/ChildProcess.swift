@@ -14,6 +14,8 @@ public struct ChildProcess: Sendable {
         public var status: Int32
         public var signalled: Bool
         public var timedOut: Bool
+        /// Killed because its `cancellation` fired.
+        public var cancelled: Bool
         public var stdout: Data
         /// The last `stderrLimit` bytes of stderr.
         public var stderr: Data
@@ -25,6 +27,8 @@ public struct ChildProcess: Sendable {
     public var timeout: Duration
     public var stdoutLimit = 1 << 20
     public var stderrLimit = 16 << 10
+    /// When it fires, the child's process group is killed as at the timeout.
+    public var cancellation: JobCancellation?
 
     public init(executable: String, arguments: [String] = [], environment: [String: String], timeout: Duration) {
         self.executable = executable
@@ -112,9 +116,17 @@ public struct ChildProcess: Sendable {
             exited.signal()
         }
         let seconds = Double(self.timeout.components.seconds) + Double(self.timeout.components.attoseconds) / 1e18
+        let deadline = DispatchTime.now() + seconds
         var timedOut = false
-        if exited.wait(timeout: .now() + seconds) == .timedOut {
-            timedOut = true
+        var cancelled = false
+        // Wait in short slices so that a cancellation is seen within a tenth of a second.
+        var running = exited.wait(timeout: min(deadline, .now() + 0.1)) == .timedOut
+        while running && DispatchTime.now() < deadline && !(self.cancellation?.isCancelled ?? false) {
+            running = exited.wait(timeout: min(deadline, .now() + 0.1)) == .timedOut
+        }
+        if running {
+            cancelled = self.cancellation?.isCancelled ?? false
+            timedOut = !cancelled
             kill(-pid, SIGTERM)
             if exited.wait(timeout: .now() + 3) == .timedOut {
                 kill(-pid, SIGKILL)
@@ -129,6 +141,7 @@ public struct ChildProcess: Sendable {
             status: signalled ? raw & 0x7F : (raw >> 8) & 0xFF,
             signalled: signalled,
             timedOut: timedOut,
+            cancelled: cancelled,
             stdout: stdoutBox.wait(),
             stderr: stderrBox.wait())
     }

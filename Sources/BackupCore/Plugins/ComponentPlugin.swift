@@ -37,14 +37,18 @@ public struct PluginContext: Sendable {
     public var isRollback: Bool
     /// Where the plugin logs; carries the component as metadata.
     public var logger: Logger
+    /// Set while the step may be interrupted (a server shutting down); nil for a rollback, which
+    /// must run to its end. An external plugin's process group is killed when it fires.
+    public var cancellation: JobCancellation?
 
-    public init(component: String, applianceRoot: String, stagingDirectory: String, parameters: [String: JSONValue], isRollback: Bool = false, logger: Logger) {
+    public init(component: String, applianceRoot: String, stagingDirectory: String, parameters: [String: JSONValue], isRollback: Bool = false, logger: Logger, cancellation: JobCancellation? = nil) {
         self.component = component
         self.applianceRoot = applianceRoot
         self.stagingDirectory = stagingDirectory
         self.parameters = parameters
         self.isRollback = isRollback
         self.logger = logger
+        self.cancellation = cancellation
     }
 }
 

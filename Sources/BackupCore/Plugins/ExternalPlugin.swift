@@ -79,12 +79,16 @@ public struct ExternalPlugin: ComponentPlugin {
                 environment[key] = list.joined(separator: "\n")
             }
         }
-        let child = ChildProcess(
+        var child = ChildProcess(
             executable: self.directory + "/" + self.descriptor.executable,
             environment: environment,
             timeout: .milliseconds(Int64((self.descriptor.timeoutSeconds ?? 600) * 1000)))
+        child.cancellation = context.cancellation
         context.logger.debug("running external plugin", metadata: ["plugin": "\(self.id)", "action": "\(action)"])
-        let outcome = try await Blocking.run("gwbackup.plugin") { try child.run(input: input) }
+        let outcome = try await Blocking.run("gwbackup.plugin") { [child] in try child.run(input: input) }
+        if outcome.cancelled, let interrupted = context.cancellation?.error {
+            throw BackupError(.interrupted, "plugin '\(self.id)' \(action) was stopped: \(interrupted.message)")
+        }
         return try self.interpret(outcome, action: action)
     }
 

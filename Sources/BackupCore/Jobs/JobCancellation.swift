@@ -1,0 +1,29 @@
+import Foundation
+
+/// Asks a running job to stop, for a server that is shutting down: the plugin the job is running
+/// is killed (its whole process group), and the job ends at its next step as `ERROR` with
+/// "interrupted: <reason>". A restore first rolls back what it already changed; the rollback
+/// itself is never interrupted. Shared by reference and safe from any thread.
+public final class JobCancellation: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storedReason: String?
+
+    public init() {}
+
+    /// Asks the job to stop; the first reason given is kept.
+    public func cancel(reason: String) {
+        self.lock.withLock {
+            if self.storedReason == nil { self.storedReason = reason }
+        }
+    }
+
+    /// Why the job was asked to stop, or nil while it may run on.
+    public var reason: String? { self.lock.withLock { self.storedReason } }
+
+    public var isCancelled: Bool { self.reason != nil }
+
+    /// The error a job ends with once it has been asked to stop, or nil.
+    public var error: BackupError? {
+        self.reason.map { BackupError(.interrupted, "interrupted: \($0)") }
+    }
+}

@@ -1,0 +1,61 @@
+import BackupCore
+import Foundation
+import Logging
+public import ServiceLifecycle
+
+/// Runs the API's background jobs, and stops them cleanly when the server shuts down.
+///
+/// A service of the application's service group: on graceful shutdown (SIGTERM, SIGINT) the HTTP
+/// server stops first, then this service fires the running job's cancellation: its plugin is
+/// killed, a restore rolls back what it changed, and the job records `ERROR` "interrupted: the
+/// server is shutting down". It waits up to `shutdownGrace` for that; a job still running after it
+/// is marked interrupted by `gwbackup serve` as the process ends.
+public final class JobSupervisor: Service, @unchecked Sendable {
+    /// How long a shutdown waits for the running job to wind down (below systemd's 90 s stop timeout).
+    public let shutdownGrace: Duration
+    private let logger: Logger
+    private let lock = NSLock()
+    private var running: (cancellation: JobCancellation, task: Task<JobRecord, Never>)?
+
+    public init(shutdownGrace: Duration = .seconds(60), logger: Logger) {
+        self.shutdownGrace = shutdownGrace
+        self.logger = logger
+    }
+
+    /// Starts `job` in the background. The caller holds the job lock, so at most one runs.
+    func launch(cancellation: JobCancellation, _ job: @escaping @Sendable () async -> JobRecord) {
+        let task = Task.detached { await job() }
+        self.lock.withLock { self.running = (cancellation, task) }
+    }
+
+    /// Waits for the graceful shutdown (or cancellation), then stops the running job.
+    public func run() async throws {
+        // Throws CancellationError when the group is cancelled rather than shut down: stop the job all the same.
+        try? await gracefulShutdown()
+        await self.stopRunningJob(reason: "the server is shutting down")
+    }
+
+    /// Fires the running job's cancellation and waits (up to `shutdownGrace`) for it to end.
+    func stopRunningJob(reason: String) async {
+        guard let (cancellation, task) = self.lock.withLock({ self.running }) else { return }
+        cancellation.cancel(reason: reason)
+        let ended = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                _ = await task.value
+                return true
+            }
+            group.addTask { [grace = self.shutdownGrace] in
+                try? await Task.sleep(for: grace)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if ended {
+            self.logger.notice("the running job was stopped for the shutdown")
+        } else {
+            self.logger.warning("the running job did not stop within \(self.shutdownGrace); it is marked interrupted")
+        }
+    }
+}
