@@ -7,7 +7,7 @@ import NIOCore
 /// address make its next answers slower, up to 5 s, so guessing passwords online does not pay.
 actor BasicAuthenticator {
     let users: UserStore
-    private var failures: [String: Int] = [:]
+    private var throttle = LoginThrottle()
 
     init(users: UserStore) {
         self.users = users
@@ -24,15 +24,15 @@ actor BasicAuthenticator {
         let name = String(decoded[..<colon])
         let password = String(decoded[decoded.index(after: colon)...])
         let key = address?.ipAddress ?? "unknown"
-        let delay = min(5000, 250 * (self.failures[key] ?? 0))
-        if delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
+        let delay = self.throttle.delay(for: key)
+        if delay > .zero { try await Task.sleep(for: delay) }
         let users = self.users
         let valid = try await Blocking.run("gwbackup.bcrypt") { try users.verify(name, password: password) }
         guard valid else {
-            self.failures[key, default: 0] += 1
+            self.throttle.recordFailure(from: key)
             throw APIError.invalidCredentials
         }
-        self.failures[key] = nil
+        self.throttle.recordSuccess(from: key)
         return name
     }
 }

@@ -1,7 +1,7 @@
 import BackupCore
 import BackupRuntime
 import Foundation
-import GatewayAPI
+@testable import GatewayAPI
 import GatewayBackupTestSupport
 import Logging
 import Testing
@@ -251,5 +251,28 @@ struct APIServerTests {
         let running = try await server.waitForJob("\(Self.base)/backup")
         #expect(running["status"] as? String == "COMPLETED", "\(running)")
         #expect(!(try await server.call("GET", "\(Self.base)/backup").body.contains(bed.password.revealed)))
+    }
+}
+
+/// The growing delay after failed logins, checked by its values rather than by timing answers.
+@Suite("Login throttle")
+struct LoginThrottleTests {
+    @Test func theDelayGrowsPerFailureUpToTheCapAndASuccessResetsIt() {
+        var throttle = LoginThrottle()
+        #expect(throttle.delay(for: "192.0.2.1") == .zero)
+        for _ in 0..<3 { throttle.recordFailure(from: "192.0.2.1") }
+        #expect(throttle.delay(for: "192.0.2.1") == .milliseconds(750))
+        #expect(throttle.delay(for: "192.0.2.2") == .zero, "other addresses are not slowed")
+        for _ in 0..<100 { throttle.recordFailure(from: "192.0.2.1") }
+        #expect(throttle.delay(for: "192.0.2.1") == .seconds(5))
+        throttle.recordSuccess(from: "192.0.2.1")
+        #expect(throttle.delay(for: "192.0.2.1") == .zero)
+    }
+
+    @Test func manyAddressesCannotGrowTheTableWithoutBound() {
+        var throttle = LoginThrottle(capacity: 100)
+        for index in 0..<1_000 { throttle.recordFailure(from: "10.0.\(index / 256).\(index % 256)") }
+        #expect(throttle.trackedAddresses <= 100)
+        #expect(throttle.trackedAddresses > 0)
     }
 }

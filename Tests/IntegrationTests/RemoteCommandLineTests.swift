@@ -80,6 +80,24 @@ struct RemoteCommandLineTests {
         }
     }
 
+    @Test func aBackupToAnSFTPHostDrivenThroughTheServer() async throws {
+        let bed = try SSHTestBed.start()
+        let fixture = try self.fixture()
+        let server = try await APIServer.start(fixture)
+        defer { Task { await server.stop() } }
+        try fixture.directory.write("ssh.pwd", bed.password.revealed + "\n", mode: 0o600)
+        let path = "gwb-tests/cli-\(UUID().uuidString.prefix(6))"
+        let outcome = try await self.gwbackup(self.server(fixture, port: server.port) + [
+            "backup", "--wait", "--host", "127.0.0.1", "--port", "\(bed.port)", "--user", bed.user, "--path", path,
+            "--password-file", fixture.directory.sub("ssh.pwd"), "--security-pwd-file", fixture.passwordFile,
+        ])
+        #expect(outcome.status == 0, "\(outcome.stdout)\(outcome.stderr)")
+        #expect(outcome.stdout.contains("backup COMPLETED") && outcome.stdout.contains(path), "\(outcome.stdout)")
+        #expect(!(outcome.stdout + outcome.stderr).contains(bed.password.revealed))
+        let status = try await server.call("GET", "\(APIServerTests.base)/backup")
+        #expect(status.body.contains(path) && !status.body.contains(bed.password.revealed))
+    }
+
     @Test func withoutWaitTheJobIsStartedAndASecondOneIsRefusedAsBusy() async throws {
         let fixture = try self.fixture()
         let manifest = try fixture.slowManifest(script: "sleep 3\necho '{\"protocol\":1,\"status\":\"ok\"}'")
