@@ -96,3 +96,24 @@ struct ChildProcessTests {
         #expect(String(decoding: outcome.stdout, as: UTF8.self) == "checked\n")
     }
 }
+
+extension ChildProcessTests {
+    @Test func aMissingProgramCannotStartAndSaysWhich() throws {
+        let child = ChildProcess(executable: "/nonexistent/plugin", environment: [:], timeout: .seconds(5))
+        #expect(throws: BackupError.self) { try child.run(input: Data()) }
+        do {
+            _ = try child.run(input: Data())
+        } catch let error as BackupError {
+            #expect(error.code == .pluginFailed && error.message.hasPrefix("cannot start /nonexistent/plugin: "), "\(error.message)")
+        }
+    }
+
+    @Test func aChildStillGetsItsInputAndExitStatusThroughTheDeathSignalSetter() throws {
+        let outcome = try ChildProcess(
+            executable: "/bin/sh", arguments: ["-c", "read line; echo \"got $line\"; exit 3"], environment: ["PATH": "/usr/bin:/bin"],
+            timeout: .seconds(10)
+        ).run(input: Data("hello\n".utf8))
+        #expect(outcome.status == 3 && !outcome.signalled)
+        #expect(String(decoding: outcome.stdout, as: UTF8.self) == "got hello\n")
+    }
+}

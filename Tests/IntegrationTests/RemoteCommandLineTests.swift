@@ -175,15 +175,22 @@ struct RemoteCommandLineTests {
         try await server.stop()
     }
 
-    @Test func aServerThatStaysDownDuringWaitEndsInLostContact() async throws {
+    @Test func aServerThatStaysDownDuringWaitEndsInLostContactAndItsPluginDiesWithIt() async throws {
         let fixture = try self.fixture()
-        let manifest = try fixture.slowManifest(script: "exec sleep 60")
-        defer { _ = try? shell("pkill -f 'sleep 60'") }
+        let manifest = try fixture.slowManifest(script: "exec sleep 63")
+        defer { _ = try? shell("pkill -f 'slee[p] 63'") }
         let server = try await ServeProcess(fixture, manifest: manifest)
         let arguments = self.server(fixture, port: server.port) + ["backup", "--wait"]
         async let waiting = self.gwbackup(arguments, environment: ["GWBACKUP_SECURITY_PWD": "pw"])
         #expect(try await self.slowComponentRuns(fixture))
         try await server.stop(SIGKILL)
+        // The plugin got the parent-death signal: nothing goes on changing the appliance unwatched.
+        var pluginGone = false
+        for _ in 0..<50 where !pluginGone {
+            try await Task.sleep(for: .milliseconds(100))
+            pluginGone = try shell("pgrep -f 'slee[p] 63'").status != 0
+        }
+        #expect(pluginGone, "the plugin outlived the killed server")
         let outcome = try await waiting
         #expect(outcome.status == 1, "\(outcome.stdout)\(outcome.stderr)")
         #expect(outcome.stderr.contains("lost contact with the server") && outcome.stderr.contains("status"), "\(outcome.stderr)")

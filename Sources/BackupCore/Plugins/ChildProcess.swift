@@ -29,6 +29,9 @@ public struct ChildProcess: Sendable {
     public var stderrLimit = 16 << 10
     /// When it fires, the child's process group is killed as at the timeout.
     public var cancellation: JobCancellation?
+    /// Kill the child if this process dies (even by SIGKILL), so that no plugin goes on changing the
+    /// appliance, unwatched and past its timeout, after the job that ran it is gone.
+    public var diesWithParent = true
 
     public init(executable: String, arguments: [String] = [], environment: [String: String], timeout: Duration) {
         self.executable = executable
@@ -44,8 +47,35 @@ public struct ChildProcess: Sendable {
         return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
     }()
 
+    /// util-linux's `setpriv` (essential on Debian): it sets the parent-death signal, which only the
+    /// child itself can set, then execs the program. posix_spawn has no hook to do that in between.
+    static let deathSignalSetter: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first { access($0, X_OK) == 0 }
+
     /// Runs the program to completion (or kills its process group at the timeout). Blocking.
     public func run(input: Data) throws -> Outcome {
+        guard self.diesWithParent, let setter = Self.deathSignalSetter else {
+            return try self.runOnce(executable: self.executable, arguments: self.arguments, input: input)
+        }
+        // The parent-death signal follows the thread that spawned the child; this one waits in
+        // `runOnce` for as long as the child lives.
+        let arguments = ["--pdeathsig", "KILL", "--", self.executable] + self.arguments
+        for _ in 0..<20 {
+            let outcome = try self.runOnce(executable: setter, arguments: arguments, input: input)
+            let failedExec = !outcome.signalled && (outcome.status == 126 || outcome.status == 127)
+                && String(decoding: outcome.stderr, as: UTF8.self).hasPrefix("setpriv: failed to execute")
+            guard failedExec else { return outcome }
+            let message = String(decoding: outcome.stderr, as: UTF8.self).split(separator: ":").dropFirst(2)
+                .joined(separator: ":").trimmingCharacters(in: .whitespacesAndNewlines)
+            // ETXTBSY (see `runOnce`): the same wait as for our own spawn; anything else is final.
+            guard message.contains("Text file busy") else {
+                throw BackupError(.pluginFailed, "cannot start \(self.executable): \(message)")
+            }
+            usleep(50_000)
+        }
+        return try self.runOnce(executable: setter, arguments: arguments, input: input)
+    }
+
+    private func runOnce(executable: String, arguments: [String], input: Data) throws -> Outcome {
         // A child that exits without reading its input must not kill us with SIGPIPE.
         SystemCall.ignoreBrokenPipes()
         let stdin = try Self.pipe(), stdout = try Self.pipe(), stderr = try Self.pipe()
@@ -74,19 +104,19 @@ public struct ChildProcess: Sendable {
         posix_spawnattr_setpgroup(&attributes, 0)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
-        let argv = ([self.executable] + self.arguments).map { strdup($0) } + [nil]
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = self.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        var spawned = posix_spawn(&pid, self.executable, &actions, &attributes, argv, envp)
+        var spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         // ETXTBSY: the executable was just written and a child forked elsewhere in this process still
         // holds it open for a moment (until its exec closes it). Wait that moment out.
         for _ in 0..<20 where spawned == ETXTBSY {
             usleep(50_000)
-            spawned = posix_spawn(&pid, self.executable, &actions, &attributes, argv, envp)
+            spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         }
         close(stdin.read)
         close(stdout.write)
