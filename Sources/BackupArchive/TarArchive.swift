@@ -7,7 +7,9 @@ import Glibc
 /// The archive format of backups: POSIX tar (ustar with pax extensions), readable by stock `tar`.
 ///
 /// Extraction is defensive: every entry must stay inside the target directory. Absolute paths, `..`,
-/// writing through a symlink, symlinks pointing outside, hard links and device files are refused.
+/// writing through a symlink (of the archive or already there), hard links and device files are
+/// refused. A symlink is made as a link whatever it points to (`/etc/localtime` points to an
+/// absolute path): it is never followed, neither to write below it nor to set its metadata.
 public struct TarArchive: ArchiveFormat {
     public init() {}
 
@@ -43,8 +45,8 @@ public struct TarArchive: ArchiveFormat {
             let status = FileStatus(
                 kind: .other, mode: header.mode & 0o7777, uid: header.uid, gid: header.gid, size: header.size,
                 mtimeSeconds: header.mtime)
-            if entry.type == .symlink, let problem = RelativePath.symlinkProblem(path: path, target: header.linkName) {
-                throw BackupError(.unsafeArchive, "archive entry '\(path)' is a symlink \(problem)")
+            if entry.type == .symlink, header.linkName.isEmpty {
+                throw BackupError(.unsafeArchive, "archive entry '\(path)' is a symlink with an empty target")
             }
             let target = root.map { $0 + "/" + path }
             if let root { try Self.checkParents(of: path, root: root) }

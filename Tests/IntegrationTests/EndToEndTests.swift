@@ -162,6 +162,23 @@ struct EndToEndTests {
         #expect(try fixture.snapshotWithoutDatabase() == before)
     }
 
+    @Test func linksPointingOutsideTheComponentSurviveBackupAndRestore() async throws {
+        let fixture = try Fixture()
+        try fixture.directory.write("appliance/etc/tz/zone.conf", "zone = UTC\n")
+        symlink("/usr/share/zoneinfo/UTC", fixture.directory.sub("appliance/etc/tz/localtime"))
+        symlink("../flowgateway/flowgateway.conf", fixture.directory.sub("appliance/etc/tz/main.conf"))
+        var manifest = try fixture.manifest()
+        manifest.components.append(ManifestComponent(name: "timezone", plugin: "fileset", parameters: ["paths": .array([.string("etc/tz")])]))
+        let backup = try await fixture.backup(manifest: manifest)
+        #expect(backup.status == .completed && backup.message.isEmpty, "\(backup.message)")
+        try FileTree.remove(fixture.directory.sub("appliance/etc/tz"))
+        let restore = try await fixture.restore(components: ["timezone"])
+        #expect(restore.status == .completed, "\(restore.message)")
+        #expect(try FileTree.readLink(fixture.directory.sub("appliance/etc/tz/localtime")) == "/usr/share/zoneinfo/UTC")
+        #expect(try FileTree.readLink(fixture.directory.sub("appliance/etc/tz/main.conf")) == "../flowgateway/flowgateway.conf")
+        #expect(try fixture.directory.read("appliance/etc/tz/zone.conf") == "zone = UTC\n")
+    }
+
     @Test func aPluginDroppedIntoADirectoryWorksWithoutARebuild() async throws {
         let fixture = try Fixture()
         try fixture.directory.write("appliance/opt/license/license.txt", "licensed to ACME until 2030\n", mode: 0o640)

@@ -19,25 +19,6 @@ public enum RelativePath {
             .joined(separator: "/")
     }
 
-    /// Why a symlink at `path` (relative to an archive's root) pointing to `target` could not be
-    /// extracted safely, or nil. The target must be relative and, resolved from the link's directory,
-    /// stay inside the archive. Extraction refuses such links, so collection leaves them out.
-    public static func symlinkProblem(path: String, target: String) -> String? {
-        if target.isEmpty { return "with an empty target" }
-        if target.hasPrefix("/") { return "to the absolute path '\(target)'" }
-        var depth = path.split(separator: "/").count - 1
-        for component in target.split(separator: "/") {
-            switch component {
-            case ".": continue
-            case "..":
-                depth -= 1
-                if depth < 0 { return "pointing outside the archive ('\(target)')" }
-            default: depth += 1
-            }
-        }
-        return nil
-    }
-
     /// True when `path` contains glob characters.
     public static func isPattern(_ path: String) -> Bool {
         path.contains { "*?[".contains($0) }

@@ -22,8 +22,9 @@ public struct FileSet: Sendable {
         var patterns: [String]
         var entries: [String]
         var missing: [String]
-        /// Symlinks that matched but could not be kept; a restore leaves them alone.
-        var leftOut: [String]?
+        /// Symlinks that an earlier version left out of the backup (it refused links pointing outside
+        /// the tree); a restore leaves them alone. No longer written.
+        var leftOut: [String]? = nil
     }
 
     /// The paths and glob patterns, relative to the appliance root.
@@ -53,9 +54,8 @@ public struct FileSet: Sendable {
                 missing.append(normalized)
             }
         }
-        var entries = Self.withoutNested(matches)
+        let entries = Self.withoutNested(matches)
         var createdParents: [(String, FileStatus)] = []
-        var leftOut: [String] = []
         for entry in entries {
             var prefix = ""
             for component in entry.split(separator: "/").dropLast() {
@@ -70,20 +70,9 @@ public struct FileSet: Sendable {
                 warnings.append("skipped \(skipped): not a file, directory or symlink")
             }
         }
-        // A link that extraction would refuse (absolute, or leaving the tree) would make the whole
-        // component unrestorable: leave it out and say so.
-        for link in try Self.symlinks(in: staging) {
-            if let problem = RelativePath.symlinkProblem(path: link, target: try FileTree.readLink(Self.join(staging, link))) {
-                try FileTree.remove(Self.join(staging, link))
-                // Not recorded as an entry either, so a restore leaves the appliance's link alone.
-                entries.removeAll { $0 == link }
-                leftOut.append(link)
-                warnings.append("left out \(link): a symlink \(problem) cannot be restored safely")
-            }
-        }
         // Parents get their metadata last: a read-only parent must not stop its children being written.
         for (path, status) in createdParents.reversed() { try FileTree.applyMetadata(status, to: path) }
-        let record = Record(format: 1, patterns: self.patterns, entries: entries, missing: missing, leftOut: leftOut)
+        let record = Record(format: 1, patterns: self.patterns, entries: entries, missing: missing)
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(record), to: Self.join(staging, Self.recordName))
         return PluginReport(warnings: warnings)
     }
@@ -193,20 +182,6 @@ public struct FileSet: Sendable {
             kept.append(path)
         }
         return kept
-    }
-
-    /// Every symlink below `root`, as relative paths.
-    static func symlinks(in root: String, relative: String = "") throws -> [String] {
-        var found: [String] = []
-        for name in try FileTree.names(in: relative.isEmpty ? root : root + "/" + relative) {
-            let path = relative.isEmpty ? name : relative + "/" + name
-            switch try FileStatus.of(root + "/" + path)?.kind {
-            case .symlink?: found.append(path)
-            case .directory?: found += try symlinks(in: root, relative: path)
-            default: break
-            }
-        }
-        return found
     }
 
     static func isBelow(_ path: String, anyOf ancestors: [String]) -> Bool {
