@@ -127,8 +127,3 @@ public final class APIClient: Sendable {
         return BackupError(.connection, "cannot reach \(server): \(text)")
     }
 }
-
-/// The two kinds of job the API starts.
-public enum JobKind: String, Sendable, CaseIterable {
-    case backup, restore
-}
