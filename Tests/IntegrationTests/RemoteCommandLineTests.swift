@@ -1,3 +1,4 @@
+import BackupCertificates
 import BackupCore
 import Foundation
 import GatewayAPI
@@ -141,6 +142,7 @@ struct RemoteCommandLineTests {
         (["--server", "https://127.0.0.1:1/api", "--api-user", "u", "status"], 2, "without a path"),
         (["--server", "https://127.0.0.1:1", "status"], 2, "needs --api-user"),
         (["--server", "https://127.0.0.1:1", "--api-user", "u", "list"], 64, "works with status, backup and restore only"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "--ca-cert", "/nonexistent.pem", "status"], 2, "cannot read the certificates to trust"),
         (["--insecure", "status"], 64, "go with --server"),
         (["--server", "https://127.0.0.1:1", "--api-user", "u", "--insecure", "--ca-cert", "x", "status"], 64, "contradict"),
         (["--server", "https://127.0.0.1:1", "--api-user", "u", "backup", "--root", "/tmp"], 64, "are the server's settings"),
@@ -234,5 +236,57 @@ struct APIAnswerDecodingTests {
         #expect(!JobFollower.isNewJob(documented, previous: before))
         documented.status = .executing
         #expect(JobFollower.isNewJob(documented, previous: before))
+    }
+}
+
+/// The client against another server of the API family (a Python stand-in on loopback that sends
+/// only the document's fields: no job id, a string `timeStamp`, no `status` in `last_successful`).
+@Suite("gwbackup --server against the API family", .serialized)
+struct APIFamilyClientTests {
+    /// Starts the stand-in in `mode`; returns its port and pid.
+    func start(_ directory: TemporaryDirectory, mode: String) async throws -> (port: Int, pid: Int32) {
+        let made = try SelfSignedCertificate.make(commonName: "appliance", dnsNames: ["localhost"])
+        try directory.write("tls.crt", made.certificatePEM)
+        try directory.write("tls.key", made.privateKeyPEM, mode: 0o600)
+        let script = Fixture.repository + "/Tests/Fixtures/api_family_server.py"
+        let started = try shell("python3 \(script) \(directory.sub("tls.crt")) \(directory.sub("tls.key")) \(directory.sub("port")) \(mode) </dev/null >\(directory.sub("server.log")) 2>&1 & echo $!")
+        let pid = try #require(Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+        for _ in 0..<100 {
+            if let text = try? directory.read("port"), let port = Int(text) { return (port, pid) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        kill(pid, SIGKILL)
+        throw BackupError(.system, "the stand-in server did not start: \((try? directory.read("server.log")) ?? "")")
+    }
+
+    @Test func backupWithWaitFollowsAJobThatHasNoId() async throws {
+        let directory = try TemporaryDirectory("family")
+        let (port, pid) = try await self.start(directory, mode: "appliance")
+        defer { kill(pid, SIGKILL) }
+        let remote = ["--server", "https://127.0.0.1:\(port)", "--api-user", "admin", "--insecure"]
+        let environment = ["GWBACKUP_API_PASSWORD": "admin-password", "GWBACKUP_SECURITY_PWD": "pw"]
+        let backup = try await RemoteCommandLineTests().gwbackup(remote + ["backup", "--wait"], environment: environment)
+        #expect(backup.status == 0, "\(backup.stdout)\(backup.stderr)")
+        #expect(backup.stdout.contains("backup COMPLETED"), "\(backup.stdout)")
+        let status = try await RemoteCommandLineTests().gwbackup(remote + ["status", "--json"], environment: environment)
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("/mnt/data/flowgateway-backup/backup_name"), "\(status.stdout)")
+    }
+
+    @Test func aJobTheServerNeverShowsEndsTheWaitWithAnError() async throws {
+        let directory = try TemporaryDirectory("family")
+        let (port, pid) = try await self.start(directory, mode: "silent")
+        defer { kill(pid, SIGKILL) }
+        let client = try APIClient(try APIClientConfiguration(server: "https://127.0.0.1:\(port)", user: "admin", password: Secret("x"), insecure: true))
+        var follower = JobFollower(client: client)
+        follower.appearTimeout = .seconds(2)
+        follower.pollInterval = .milliseconds(200)
+        let previous = try await follower.start(.backup, JobStartRequest(hostname: "localhost", securityPassword: Secret("pw")))
+        await #expect {
+            _ = try await follower.wait(.backup, after: previous)
+        } throws: { error in
+            (error as? BackupError)?.message.contains("has not shown it") == true
+        }
+        await client.shutdown()
     }
 }
