@@ -1,6 +1,7 @@
 import BackupCore
 import Foundation
 import GatewayBackupTestSupport
+import Logging
 import Testing
 
 @Suite("File-set collection and restore")
@@ -68,6 +69,31 @@ struct FileSetTests {
         _ = try FileSet(patterns: ["etc/localtime", "etc/zone"]).restore(root: directory.sub("root"), staging: directory.sub("staging"))
         #expect(try FileTree.readLink(directory.sub("root/etc/localtime")) == "/usr/share/zoneinfo/Europe/Paris")
         #expect(try directory.read("root/etc/zone/data") == "UTC")
+    }
+
+    @Test func aBackupLinksFilesIntoStagingAndASnapshotBeforeARestoreCopiesThem() async throws {
+        let directory = try TemporaryDirectory("fileset")
+        try directory.write("root/etc/big/data.bin", String(repeating: "x", count: 100_000), mode: 0o640)
+        func inode(_ path: String) -> UInt {
+            var status = stat()
+            return stat(path, &status) == 0 ? UInt(status.st_ino) : 0
+        }
+        let original = inode(directory.sub("root/etc/big/data.bin"))
+        for (rollback, label) in [(false, "backup"), (true, "snapshot")] {
+            let staging = directory.sub("staging-\(label)")
+            try FileTree.makePrivateDirectory(staging)
+            let context = PluginContext(
+                component: "big", applianceRoot: directory.sub("root"), stagingDirectory: staging,
+                parameters: ["paths": .array([.string("etc/big")])], isRollback: rollback, logger: Logger(label: "test"))
+            _ = try await FileSetPlugin().collect(context)
+            let staged = inode(staging + "/etc/big/data.bin")
+            #expect((staged == original) == !rollback, "\(label): linked only for a backup")
+        }
+        // A snapshot survives an in-place rewrite of the appliance's file and puts the old data back.
+        try directory.write("root/etc/big/data.bin", "rewritten in place", mode: 0o600)
+        _ = try FileSet(patterns: ["etc/big"]).restore(root: directory.sub("root"), staging: directory.sub("staging-snapshot"))
+        #expect(try directory.read("root/etc/big/data.bin") == String(repeating: "x", count: 100_000))
+        #expect(try FileStatus.of(directory.sub("root/etc/big/data.bin"))?.mode == 0o640)
     }
 
     @Test func aRecordNamingAnUnsafePathIsRefused() throws {

@@ -9,6 +9,8 @@ final class ServeProcess {
     let pid: Int32
     let port: Int
     let output: String
+    /// Set once the process is known to have ended: its pid may then belong to someone else.
+    private var ended = false
 
     /// Starts the server on `port` (0: a free one) and waits for its "serving" line.
     init(_ fixture: Fixture, port: Int = 0, manifest: String? = nil) async throws {
@@ -40,14 +42,16 @@ final class ServeProcess {
 
     /// Sends `signal` and waits (up to 10 s) for the process to end.
     func stop(_ signal: Int32 = SIGTERM) async throws {
+        guard !self.ended else { return }
         kill(self.pid, signal)
         for _ in 0..<100 where kill(self.pid, 0) == 0 {
             try await Task.sleep(for: .milliseconds(100))
         }
+        self.ended = kill(self.pid, 0) != 0
     }
 
     deinit {
-        kill(self.pid, SIGKILL)
+        if !self.ended { kill(self.pid, SIGKILL) }
     }
 }
 

@@ -59,8 +59,12 @@ public enum FileTree {
     /// Copies `source` to `destination` (which must not exist), recursively, keeping metadata.
     /// Returns the number of entries copied. Entries that are neither files, directories nor
     /// symlinks (sockets, devices) are skipped and reported through `skipped`.
+    ///
+    /// With `linkingFiles`, a regular file is hard-linked where the filesystem allows it (copied
+    /// otherwise): no second copy of the data, for a destination that is only read, or renamed
+    /// into place, never written to.
     @discardableResult
-    public static func copy(_ source: String, to destination: String, skipped: (String) -> Void = { _ in }) throws -> Int {
+    public static func copy(_ source: String, to destination: String, linkingFiles: Bool = false, skipped: (String) -> Void = { _ in }) throws -> Int {
         guard let status = try FileStatus.of(source) else {
             throw BackupError(.system, "\(source): no such file or directory")
         }
@@ -69,11 +73,14 @@ public enum FileTree {
             try SystemCall.retrying("mkdir", destination) { mkdir(destination, 0o700) }
             var count = 1
             for name in try names(in: source) {
-                count += try copy(source + "/" + name, to: destination + "/" + name, skipped: skipped)
+                count += try copy(source + "/" + name, to: destination + "/" + name, linkingFiles: linkingFiles, skipped: skipped)
             }
             try applyMetadata(status, to: destination)
             return count
         case .regular:
+            // The same inode: its metadata is already the source's. EXDEV, EPERM (protected
+            // hard links), EMLINK: copy instead.
+            if linkingFiles && link(source, destination) == 0 { return 1 }
             try copyFileContents(source, to: destination)
             try applyMetadata(status, to: destination)
             return 1

@@ -35,7 +35,12 @@ public struct FileSet: Sendable {
     }
 
     /// Copies every match from `root` into `staging`.
-    public func collect(root: String, staging: String) throws -> PluginReport {
+    ///
+    /// With `linkingFiles`, files are hard-linked into staging where the filesystem allows: no second
+    /// copy of the data, in time or in disk space. For a backup, whose staging is archived at once
+    /// (it then reads the live files, as `tar` would); not for the state saved before a restore, which
+    /// must stay as it was even if something on the appliance rewrites a file in place meanwhile.
+    public func collect(root: String, staging: String, linkingFiles: Bool = false) throws -> PluginReport {
         var warnings: [String] = []
         var matches: [String] = []
         var missing: [String] = []
@@ -66,7 +71,7 @@ public struct FileSet: Sendable {
                     if let status = try FileStatus.of(Self.join(root, prefix)) { createdParents.append((stagedParent, status)) }
                 }
             }
-            try FileTree.copy(Self.join(root, entry), to: Self.join(staging, entry)) { skipped in
+            try FileTree.copy(Self.join(root, entry), to: Self.join(staging, entry), linkingFiles: linkingFiles) { skipped in
                 warnings.append("skipped \(skipped): not a file, directory or symlink")
             }
         }

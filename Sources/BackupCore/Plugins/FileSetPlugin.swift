@@ -22,7 +22,10 @@ public struct FileSetPlugin: ComponentPlugin {
 
     public func collect(_ context: PluginContext) async throws -> PluginReport {
         let fileSet = self.fileSet(context)
-        return try await Blocking.run { try fileSet.collect(root: context.applianceRoot, staging: context.stagingDirectory) }
+        // A backup links (its staging is archived at once); a pre-restore snapshot copies.
+        return try await Blocking.run {
+            try fileSet.collect(root: context.applianceRoot, staging: context.stagingDirectory, linkingFiles: !context.isRollback)
+        }
     }
 
     public func restore(_ context: PluginContext) async throws -> PluginReport {
