@@ -2,11 +2,11 @@ import BackupCore
 
 /// Writes a directory tree as a POSIX (ustar + pax) archive that stock `tar` reads.
 struct TarWriter {
-    private let output: BufferedSink
+    private let output: WriteBehindSink
     private(set) var summary = ArchiveSummary(entryCount: 0, contentBytes: 0)
 
     init(sink: any ByteSink) {
-        self.output = BufferedSink(sink)
+        self.output = WriteBehindSink(sink)
     }
 
     /// Writes every entry below `root`, sorted by name, directories before their contents.
@@ -41,7 +41,7 @@ struct TarWriter {
         let header = TarHeader(
             name: name, mode: status.mode, uid: status.uid, gid: status.gid, size: size,
             mtime: status.mtimeSeconds, typeFlag: type.rawValue, linkName: link)
-        try self.output.write(header.encode())
+        try header.encode().withUnsafeBytes { try self.output.write($0) }
     }
 
     private mutating func writeContent(of path: String, size: UInt64) throws {
