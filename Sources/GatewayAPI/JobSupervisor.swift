@@ -24,9 +24,21 @@ public final class JobSupervisor: Service, @unchecked Sendable {
 
     /// Starts `job` in the background. The caller holds the job lock, so at most one runs.
     func launch(cancellation: JobCancellation, _ job: @escaping @Sendable () async -> JobRecord) {
-        let task = Task.detached { await job() }
-        self.lock.withLock { self.running = (cancellation, task) }
+        // Under the lock, so that a job that ends at once cannot clear its entry before it is made.
+        self.lock.withLock {
+            let task = Task.detached { [self] in
+                let record = await job()
+                self.lock.withLock {
+                    if self.running?.cancellation === cancellation { self.running = nil }
+                }
+                return record
+            }
+            self.running = (cancellation, task)
+        }
     }
+
+    /// True while a job started here runs.
+    var isRunningJob: Bool { self.lock.withLock { self.running != nil } }
 
     /// Waits for the graceful shutdown (or cancellation), then stops the running job.
     public func run() async throws {

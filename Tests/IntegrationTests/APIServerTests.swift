@@ -218,6 +218,7 @@ struct APIServerTests {
         for line in jobLines {
             #expect(line.contains("request_id") && line.contains("job_id") && line.contains("\"api_user\": operator"), "\(line)")
         }
+        #expect(!logs.contains("stopped for the shutdown"), "no job was running when the server stopped")
         let started = try #require(fixture.logLines.all.first { $0.contains("backup started") })
         #expect(started.contains("\"job_id\": \(running["id"] as? String ?? "-")"), "\(started)")
     }
