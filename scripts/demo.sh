@@ -55,19 +55,17 @@ api_password="$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
 "$bin" user remove demo --state-dir "$demo/state" >/dev/null 2>&1 || true
 echo "$api_password" | "$bin" user add demo --password-stdin --state-dir "$demo/state" >/dev/null
 (umask 077; printf '{"hostname":"localhost","security_pwd":"%s"}\n' "$(cat "$demo/security.pwd")" > "$demo/backup-request.json")
+client="$bin --server https://localhost:$port --api-user demo --ca-cert $demo/state/tls/server.crt"
 cat <<TXT
 
 == the API server (Ctrl-C stops it)
 API user: demo   password: $api_password   (shown once; change it with: $bin user passwd demo --state-dir $demo/state)
   curl -k -u demo https://localhost:$port/api/mgmt.gateway_backup/1.0/backup
-  curl -k -u demo -X POST -H 'Content-Type: application/json' -d @$demo/backup-request.json \
-       https://localhost:$port/api/mgmt.gateway_backup/1.0/backup
+  curl -k -u demo -X POST -H 'Content-Type: application/json' -d @$demo/backup-request.json https://localhost:$port/api/mgmt.gateway_backup/1.0/backup
   curl -k -u demo https://localhost:$port/api/mgmt.gateway_backup/1.0/restore
 The CLI as a client of the server (asks for the API password; trusts the server's own certificate):
-  $bin --server https://localhost:$port --api-user demo --ca-cert $demo/state/tls/server.crt status
-  $bin --server https://localhost:$port --api-user demo --ca-cert $demo/state/tls/server.crt \
-       backup --wait --security-pwd-file $demo/security.pwd
-  $bin --server https://localhost:$port --api-user demo --ca-cert $demo/state/tls/server.crt \
-       restore --no-cert --wait --security-pwd-file $demo/security.pwd
+  $client status
+  $client backup --wait --security-pwd-file $demo/security.pwd
+  $client restore --no-cert --wait --security-pwd-file $demo/security.pwd
 TXT
 exec "$bin" serve --listen "0.0.0.0:$port" --state-dir "$demo/state" --root "$demo/appliance" --backup-dir "$demo/backups"

@@ -216,7 +216,7 @@ struct APIServerTests {
         let jobLines = fixture.logLines.all.filter { $0.contains("backup started") || $0.contains("restore started") || $0.contains("restore completed") }
         #expect(!jobLines.isEmpty)
         for line in jobLines {
-            #expect(line.contains("request_id") && line.contains("job_id") && line.contains("\"api_user\": operator"), "\(line)")
+            #expect(line.contains("hb.request.id") && line.contains("job_id") && line.contains("\"api_user\": operator"), "\(line)")
         }
         #expect(!logs.contains("stopped for the shutdown"), "no job was running when the server stopped")
         let started = try #require(fixture.logLines.all.first { $0.contains("backup started") })
