@@ -11,6 +11,8 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
     public let path: String
     private let lock = NSLock()
     private var client: SFTPClient?
+    private var keepaliveStarted = false
+    private var sentKeepalives = 0
 
     public init(endpoint: SSHEndpoint, path: String) {
         self.endpoint = endpoint
@@ -26,12 +28,45 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
         try self.lock.withLock {
             let client = try self.client ?? SFTPClient(self.endpoint)
             self.client = client
+            self.startKeepaliveIfNeeded()
             do {
                 return try body(client)
             } catch let error as BackupError where error.code == .connection {
                 self.client = nil
                 throw error
             }
+        }
+    }
+
+    /// Keepalives sent so far (for tests and diagnostics).
+    public var keepalivesSent: Int { self.lock.withLock { self.sentKeepalives } }
+
+    /// Starts, once, a thread that sends a keepalive whenever the connection has been idle for
+    /// `keepaliveSeconds`: it only takes the lock when nobody holds it, so it never delays a transfer
+    /// (which keeps the connection alive by itself). It ends with the store. Called with the lock held.
+    private func startKeepaliveIfNeeded() {
+        guard !self.keepaliveStarted, self.endpoint.keepaliveSeconds > 0 else { return }
+        self.keepaliveStarted = true
+        let interval = self.endpoint.keepaliveSeconds
+        Thread.detachNewThread { [weak self] in
+            while true {
+                Thread.sleep(forTimeInterval: interval)
+                guard let store = self else { return }
+                store.keepaliveIfIdle()
+            }
+        }
+    }
+
+    private func keepaliveIfIdle() {
+        guard self.lock.try() else { return }
+        defer { self.lock.unlock() }
+        guard let client = self.client else { return }
+        do {
+            try client.session.sendKeepalive()
+            self.sentKeepalives += 1
+        } catch {
+            // The connection is gone: the next call reconnects and reports what it finds.
+            self.client = nil
         }
     }
 

@@ -17,6 +17,9 @@ public struct SSHEndpoint: Sendable {
     public var knownHosts: KnownHosts
     /// Seconds to wait for the connection and for any single operation.
     public var timeoutSeconds: Int
+    /// Seconds between SSH keepalives while the connection is idle (a plugin collecting, say), so
+    /// that a firewall or NAT between does not drop it; 0 sends none.
+    public var keepaliveSeconds: Double = 30
 
     public init(host: String, port: Int = 22, username: String, authentication: Authentication, hostKeyPolicy: HostKeyPolicy = .acceptNew, knownHosts: KnownHosts, timeoutSeconds: Int = 30) {
         self.host = host

@@ -50,6 +50,16 @@ final class SSHSession {
         close(self.socket)
     }
 
+    /// Sends an SSH keepalive (`keepalive@openssh.com`, asking for a reply, which libssh2 reads with
+    /// the next packets). Only call it while nothing else uses the session.
+    func sendKeepalive() throws {
+        libssh2_keepalive_config(self.handle, 1, 1)
+        var secondsToNext: Int32 = 0
+        guard libssh2_keepalive_send(self.handle, &secondsToNext) == 0 else {
+            throw SSH2.error("libssh2_keepalive_send to \(self.endpoint.host):\(self.endpoint.port)", session: self.handle)
+        }
+    }
+
     /// The server's host key type and its SHA-256 fingerprint, as OpenSSH prints them.
     func hostKey() throws -> (String, String) {
         var length = 0

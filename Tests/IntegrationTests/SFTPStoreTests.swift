@@ -33,6 +33,20 @@ struct SFTPStoreTests {
         return try await fixture.runtime.orchestrator().restore(request)
     }
 
+    @Test func anIdleConnectionSendsKeepalivesAndStaysUsable() async throws {
+        let fixture = try Fixture("sftp-keepalive")
+        var endpoint = try #require((try self.store(fixture, path: ".") as? SFTPBackupStore)?.endpoint)
+        endpoint.keepaliveSeconds = 0.3
+        let store = SFTPBackupStore(endpoint: endpoint, path: self.remotePath("keepalive"))
+        _ = try? store.listEntries()
+        #expect(store.keepalivesSent == 0)
+        try await Task.sleep(for: .seconds(2))
+        #expect(store.keepalivesSent >= 2, "keepalives while idle: \(store.keepalivesSent)")
+        // The replies were read and the session is intact: the next call works on the same connection.
+        let writer = try store.beginBackup(name: "after-keepalives")
+        writer.abort()
+    }
+
     @Test func backupAndRestoreRoundTripAndTheFilesOpenWithStockTools() async throws {
         let fixture = try Fixture("sftp")
         let path = self.remotePath("roundtrip")
