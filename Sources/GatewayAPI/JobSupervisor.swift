@@ -37,9 +37,6 @@ public final class JobSupervisor: Service, @unchecked Sendable {
         }
     }
 
-    /// True while a job started here runs.
-    var isRunningJob: Bool { self.lock.withLock { self.running != nil } }
-
     /// Waits for the graceful shutdown (or cancellation), then stops the running job.
     public func run() async throws {
         // Throws CancellationError when the group is cancelled rather than shut down: stop the job all the same.
