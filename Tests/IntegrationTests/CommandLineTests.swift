@@ -187,9 +187,9 @@ struct ServeCommandTests {
         return false
     }
 
-    /// True when a process runs `sleep SECONDS` (the bracket keeps pgrep from matching its own shell).
+    /// True when a process runs `sleep SECONDS` (the plugin, after its `exec`).
     func pluginStillRuns(seconds: Int) throws -> Bool {
-        try shell("pgrep -f 'slee[p] \(seconds)'").status == 0
+        processRuns(["sleep", "\(seconds)"])
     }
 
     @Test func aSIGTERMDuringABackupStopsItsPluginAndMarksItInterrupted() async throws {
@@ -200,6 +200,7 @@ struct ServeCommandTests {
         defer { _ = try? shell("pkill -f 'sleep 61'") }
         #expect(try self.post(server, "backup", body: #"{"hostname":"localhost","security_pwd":"pw"}"#) == "204")
         #expect(try await self.slowRuns(fixture, restore: false))
+        #expect(try self.pluginStillRuns(seconds: 61), "the detector sees the running plugin")
         try await server.stop(SIGTERM)
         let status = try fixture.runtime.status.backupStatus().running
         #expect(status.status == .error)
@@ -229,6 +230,7 @@ struct ServeCommandTests {
         defer { _ = try? shell("pkill -f 'sleep 62'") }
         #expect(try self.post(server, "restore", body: #"{"hostname":"localhost","security_pwd":"\#(fixture.password.revealed)"}"#) == "204")
         #expect(try await self.slowRuns(fixture, restore: true))
+        #expect(try self.pluginStillRuns(seconds: 62), "the detector sees the running plugin")
         try await server.stop(SIGTERM)
         let record = try fixture.runtime.status.restoreStatus()
         #expect(record.status == .error)

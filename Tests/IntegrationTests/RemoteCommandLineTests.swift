@@ -185,12 +185,13 @@ struct RemoteCommandLineTests {
         let arguments = self.server(fixture, port: server.port) + ["backup", "--wait"]
         async let waiting = self.gwbackup(arguments, environment: ["GWBACKUP_SECURITY_PWD": "pw"])
         #expect(try await self.slowComponentRuns(fixture))
+        #expect(processRuns(["sleep", "63"]), "the detector sees the running plugin")
         try await server.stop(SIGKILL)
         // The plugin got the parent-death signal: nothing goes on changing the appliance unwatched.
         var pluginGone = false
         for _ in 0..<50 where !pluginGone {
             try await Task.sleep(for: .milliseconds(100))
-            pluginGone = try shell("pgrep -f 'slee[p] 63'").status != 0
+            pluginGone = !processRuns(["sleep", "63"])
         }
         #expect(pluginGone, "the plugin outlived the killed server")
         let outcome = try await waiting

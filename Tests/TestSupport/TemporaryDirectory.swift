@@ -70,3 +70,14 @@ public func shell(_ command: String, input: String = "") throws -> (status: Int3
     ).run(input: Data(input.utf8))
     return (outcome.status, String(decoding: outcome.stdout + outcome.stderr, as: UTF8.self))
 }
+
+/// True when a process whose command line is exactly `arguments` runs (read from /proc, so tests
+/// need no procps).
+public func processRuns(_ arguments: [String]) -> Bool {
+    let wanted = Data((arguments.joined(separator: "\0") + "\0").utf8)
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    for name in names where name.allSatisfy(\.isNumber) {
+        if let line = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"), line == wanted { return true }
+    }
+    return false
+}
