@@ -242,16 +242,29 @@ struct APIServerTests {
         #expect(try FileTree.names(in: fixture.backups).count == 1)
     }
 
-    @Test func aBackupOverSFTPThroughTheAPI() async throws {
+    @Test func backupThenRestoreOverSFTPThroughTheAPI() async throws {
         let bed = try SSHTestBed.start()
         let fixture = try self.fixture()
         let server = try await APIServer.start(fixture)
         defer { Task { await server.stop() } }
-        let body = #"{"hostname":"127.0.0.1","port":\#(bed.port),"username":"\#(bed.user)","password":"\#(bed.password.revealed)","path":"gwb-tests/api-\#(UUID().uuidString.prefix(6))","security_pwd":"pw"}"#
+        let path = "gwb-tests/api-\(UUID().uuidString.prefix(6))"
+        let body = #"{"hostname":"127.0.0.1","port":\#(bed.port),"username":"\#(bed.user)","password":"\#(bed.password.revealed)","path":"\#(path)","security_pwd":"pw"}"#
         #expect(try await server.call("POST", "\(Self.base)/backup", body: body).status == 204)
         let running = try await server.waitForJob("\(Self.base)/backup")
         #expect(running["status"] as? String == "COMPLETED", "\(running)")
+        #expect(running["host"] as? String == "127.0.0.1" && running["path"] as? String == path && running["username"] as? String == bed.user)
         #expect(!(try await server.call("GET", "\(Self.base)/backup").body.contains(bed.password.revealed)))
+
+        try fixture.mutateAppliance()
+        let dump = try fixture.databaseDump()
+        #expect(try await server.call("POST", "\(Self.base)/restore", body: body).status == 204)
+        let restore = try await server.waitForJob("\(Self.base)/restore")
+        #expect(restore["status"] as? String == "COMPLETED", "\(restore)")
+        #expect((restore["subdir"] as? String)?.hasPrefix(path + "/flowgateway-") == true, "\(restore)")
+        #expect(try fixture.databaseDump() != dump, "the configuration came back from the SFTP backup")
+        #expect(try fixture.directory.read("appliance/etc/snmp/snmpd.conf") != "rocommunity public\n")
+        let answer = try await server.call("GET", "\(Self.base)/restore")
+        #expect(!answer.body.contains(bed.password.revealed) && !answer.body.contains("\"pw\""))
     }
 }
 
