@@ -158,6 +158,16 @@ struct RemoteCommandLineTests {
         #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
     }
 
+    @Test func aSecretFileOthersCanReadIsWarnedAbout() async throws {
+        let fixture = try self.fixture()
+        try fixture.directory.write("open.pwd", "secret\n", mode: 0o644)
+        let outcome = try await self.gwbackup(["--server", "https://127.0.0.1:1", "--api-user", "u", "--api-password-file", fixture.directory.sub("open.pwd"), "status"])
+        #expect(outcome.stderr.contains("can be read by other users (mode 644); chmod 600 it"), "\(outcome.stderr)")
+        #expect(!outcome.stderr.contains("secret\n"))
+        let closed = try await self.gwbackup(["--server", "https://127.0.0.1:1", "--api-user", "u", "--api-password-file", fixture.directory.sub("api.pwd"), "status"])
+        #expect(!closed.stderr.contains("can be read by other users"), "\(closed.stderr)")
+    }
+
     @Test func aServerKilledAndRestartedDuringWaitEndsInErrorInterrupted() async throws {
         let fixture = try self.fixture()
         let manifest = try fixture.slowManifest(script: "exec sleep 60")

@@ -10,6 +10,12 @@ enum SecretInput {
     /// The secret from `file` (its first line), else `$environment`, else a prompt on a terminal.
     static func read(file: String?, environment: String, prompt: String, confirm: Bool = false) throws -> Secret {
         if let file {
+            // As ssh does for keys: say so when others can read the secret (not fatal: it may be
+            // on a filesystem without modes).
+            if let status = try? FileStatus.of(Paths.absolute(file)), status.mode & 0o077 != 0 {
+                FileHandle.standardError.write(Data(
+                    "gwbackup: warning: \(file) can be read by other users (mode \(String(status.mode, radix: 8))); chmod 600 it\n".utf8))
+            }
             let data: Data
             do {
                 data = try FileTree.readFile(Paths.absolute(file), limit: 64 << 10)
