@@ -195,7 +195,7 @@ struct RemoteCommandLineTests {
         let arguments = self.server(fixture, port: server.port) + ["backup", "--wait"]
         async let waiting = self.gwbackup(arguments, environment: ["GWBACKUP_SECURITY_PWD": "pw"])
         #expect(try await self.slowComponentRuns(fixture))
-        #expect(processRuns(["sleep", "63"]), "the detector sees the running plugin")
+        #expect(try await processStarts(["sleep", "63"]), "the plugin runs, and the detector sees it")
         try await server.stop(SIGKILL)
         // The plugin got the parent-death signal: nothing goes on changing the appliance unwatched.
         var pluginGone = false

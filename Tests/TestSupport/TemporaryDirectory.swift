@@ -81,3 +81,12 @@ public func processRuns(_ arguments: [String]) -> Bool {
     }
     return false
 }
+
+/// Waits (up to 10 s) until a process with command line `arguments` runs; false if none shows.
+public func processStarts(_ arguments: [String]) async throws -> Bool {
+    for _ in 0..<100 {
+        if processRuns(arguments) { return true }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    return false
+}
