@@ -14,8 +14,19 @@ public struct APIClientConfiguration: Sendable {
     /// How long one request may take.
     public var requestTimeout: Duration = .seconds(30)
 
-    /// Checks the URL: HTTPS only, since Basic credentials would otherwise cross the network in clear.
     public init(server: String, user: String, password: Secret, insecure: Bool = false, trustedCertificates: String? = nil) throws {
+        guard !user.isEmpty else { throw BackupError(.invalidInput, "--api-user must not be empty") }
+        guard !user.contains(":") else { throw BackupError(.invalidInput, "--api-user must not contain ':'") }
+        self.baseURL = try Self.baseURL(server)
+        self.user = user
+        self.password = password
+        self.insecure = insecure
+        self.trustedCertificates = trustedCertificates
+    }
+
+    /// The base URL `server` names, checked: HTTPS only, since Basic credentials would otherwise
+    /// cross the network in clear; a host, and nothing after the port.
+    public static func baseURL(_ server: String) throws -> String {
         var text = server.trimmingCharacters(in: .whitespaces)
         while text.hasSuffix("/") { text.removeLast() }
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased() else {
@@ -30,12 +41,6 @@ public struct APIClientConfiguration: Sendable {
         guard url.path.isEmpty, url.query == nil, url.user == nil else {
             throw BackupError(.invalidInput, "--server takes https://HOST[:PORT] only, without a path, query or user: '\(server)'")
         }
-        guard !user.isEmpty else { throw BackupError(.invalidInput, "--api-user must not be empty") }
-        guard !user.contains(":") else { throw BackupError(.invalidInput, "--api-user must not contain ':'") }
-        self.baseURL = text
-        self.user = user
-        self.password = password
-        self.insecure = insecure
-        self.trustedCertificates = trustedCertificates
+        return text
     }
 }

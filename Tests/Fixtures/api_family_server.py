@@ -5,6 +5,8 @@ It answers only with the document's own fields (no job id, no components, no pro
 appliance does. Usage: api_family_server.py CERT KEY PORT_FILE MODE
   MODE "appliance": a POSTed job shows EXECUTING, then COMPLETED after about 1.5 s.
   MODE "silent":    a POST is accepted (204) but the status never changes.
+  MODE "garbage":   every GET answers 200 with a body that is not JSON.
+  MODE "broken":    GETs answer normally, a POST fails with a plain-text 500.
 Listens on 127.0.0.1 only, on a free port written to PORT_FILE.
 """
 import http.server
@@ -39,6 +41,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if not self.authorized():
             return
+        if mode == "garbage":
+            data = b"<html>maintenance</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         with lock:
             if self.path == BASE + "/backup":
                 self.answer(200, [{"last_successful": state["last"], "running": state["running"]}])
@@ -51,6 +61,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self.authorized():
             return
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        if mode == "broken":
+            data = b"Internal Server Error"
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         self.answer(204)
         if mode != "appliance":
             return

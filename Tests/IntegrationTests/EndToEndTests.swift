@@ -179,6 +179,27 @@ struct EndToEndTests {
         #expect(try fixture.directory.read("appliance/etc/tz/zone.conf") == "zone = UTC\n")
     }
 
+    @Test func aJobAskedToStopBeforeItsNextStepEndsInterruptedAndChangesNothing() async throws {
+        let fixture = try Fixture()
+        let backup = try fixture.runtime.orchestrator().beginBackup(
+            BackupRequest(target: fixture.target, store: fixture.store, manifest: try fixture.manifest(), securityPassword: fixture.password))
+        backup.cancellation.cancel(reason: "stop requested")
+        let stopped = await backup.run()
+        #expect(stopped.status == .error && stopped.message.contains("interrupted: stop requested") && stopped.message.contains("nothing was committed"), "\(stopped.message)")
+        #expect(try FileTree.names(in: fixture.backups).isEmpty, "no backup and no partial directory left")
+
+        #expect(try await fixture.backup().status == .completed)
+        try fixture.mutateAppliance()
+        let before = try fixture.snapshotWithoutDatabase()
+        let dump = try fixture.databaseDump()
+        let restore = try fixture.runtime.orchestrator().beginRestore(
+            RestoreRequest(target: fixture.target, store: fixture.store, securityPassword: fixture.password))
+        restore.cancellation.cancel(reason: "stop requested")
+        let record = await restore.run()
+        #expect(record.status == .error && record.message.contains("interrupted: stop requested") && record.message.contains("the appliance was not changed"), "\(record.message)")
+        #expect(try fixture.snapshotWithoutDatabase() == before && fixture.databaseDump() == dump)
+    }
+
     @Test func aPluginDroppedIntoADirectoryWorksWithoutARebuild() async throws {
         let fixture = try Fixture()
         try fixture.directory.write("appliance/opt/license/license.txt", "licensed to ACME until 2030\n", mode: 0o640)

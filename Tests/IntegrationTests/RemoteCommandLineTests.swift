@@ -284,6 +284,24 @@ struct APIFamilyClientTests {
         #expect(status.stdout.contains("/mnt/data/flowgateway-backup/backup_name"), "\(status.stdout)")
     }
 
+    @Test func answersThatAreNotThisAPIsAreClearErrors() async throws {
+        let environment = ["GWBACKUP_API_PASSWORD": "admin-password", "GWBACKUP_SECURITY_PWD": "pw"]
+        let garbageDirectory = try TemporaryDirectory("family")
+        let garbage = try await self.start(garbageDirectory, mode: "garbage")
+        defer { kill(garbage.pid, SIGKILL) }
+        let status = try await RemoteCommandLineTests().gwbackup(
+            ["--server", "https://127.0.0.1:\(garbage.port)", "--api-user", "admin", "--insecure", "status"], environment: environment)
+        #expect(status.status == 1 && status.stderr.contains("with something that is not this API's status"), "\(status.stderr)")
+
+        let brokenDirectory = try TemporaryDirectory("family")
+        let broken = try await self.start(brokenDirectory, mode: "broken")
+        defer { kill(broken.pid, SIGKILL) }
+        let backup = try await RemoteCommandLineTests().gwbackup(
+            ["--server", "https://127.0.0.1:\(broken.port)", "--api-user", "admin", "--insecure", "backup"], environment: environment)
+        #expect(backup.status == 1 && backup.stderr.contains("answered 500 Internal Server Error: Internal Server Error"), "\(backup.stderr)")
+        #expect(!backup.stderr.contains("admin-password"))
+    }
+
     @Test func aJobTheServerNeverShowsEndsTheWaitWithAnError() async throws {
         let directory = try TemporaryDirectory("family")
         let (port, pid) = try await self.start(directory, mode: "silent")

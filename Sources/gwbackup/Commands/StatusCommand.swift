@@ -23,14 +23,8 @@ struct StatusCommand: AsyncParsableCommand {
             let restore: JobRecord
             if self.root.server.isRemote {
                 try self.state.refuseForServer()
-                let client = try self.root.server.client()
-                do {
-                    backup = try await client.backupStatus()
-                    restore = try await client.restoreStatus()
-                    await client.shutdown()
-                } catch {
-                    await client.shutdown()
-                    throw error
+                (backup, restore) = try await self.root.server.withClient { client in
+                    (try await client.backupStatus(), try await client.restoreStatus())
                 }
             } else {
                 let runtime = CommandSupport.runtime(state: self.state, output: self.output)

@@ -31,17 +31,27 @@ struct ServerOptions: ParsableArguments {
         }
     }
 
-    /// A client of the server, reading the API password from its file, the environment or a prompt.
-    func client() throws -> APIClient {
+    /// Runs `body` with a client of the server, closing it afterwards whatever happens. The URL and
+    /// user are checked before the API password is read (file, environment or prompt).
+    func withClient<T>(_ body: (APIClient) async throws -> T) async throws -> T {
         guard let server else { throw BackupError(.invalidInput, "no --server given") }
         guard let user = self.apiUser ?? SecretInput.environmentValue("GWBACKUP_API_USER") else {
             throw BackupError(.invalidInput, "--server needs --api-user (or GWBACKUP_API_USER)")
         }
+        _ = try APIClientConfiguration.baseURL(server)
         let password = try SecretInput.read(
             file: self.apiPasswordFile, environment: "GWBACKUP_API_PASSWORD", prompt: "API password for \(user): ")
-        return try APIClient(
+        let client = try APIClient(
             try APIClientConfiguration(
                 server: server, user: user, password: password, insecure: self.insecure,
                 trustedCertificates: self.caCertificate.map(Paths.absolute)))
+        do {
+            let result = try await body(client)
+            await client.shutdown()
+            return result
+        } catch {
+            await client.shutdown()
+            throw error
+        }
     }
 }

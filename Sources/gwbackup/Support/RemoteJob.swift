@@ -7,13 +7,8 @@ import GatewayClient
 /// it to its end with a progress line; the exit code comes from the final status.
 enum RemoteJob {
     static func run(_ kind: JobKind, _ request: JobStartRequest, server: ServerOptions, wait: Bool, output: OutputOptions) async throws {
-        let client = try server.client()
-        do {
+        try await server.withClient { client in
             try await self.run(kind, request, client: client, wait: wait, output: output)
-            await client.shutdown()
-        } catch {
-            await client.shutdown()
-            throw error
         }
     }
 
