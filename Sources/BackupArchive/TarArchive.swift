@@ -20,16 +20,17 @@ public struct TarArchive: ArchiveFormat {
         return writer.summary
     }
 
-    public func extract(from source: any ByteSource, into directory: URL) throws -> ArchiveSummary {
-        try self.read(source, into: directory.path)
+    public func extract(from source: any ByteSource, into directory: URL, limits: ArchiveLimits) throws -> ArchiveSummary {
+        try self.read(source, into: directory.path, limits: limits)
     }
 
-    public func validate(from source: any ByteSource) throws -> ArchiveSummary {
-        try self.read(source, into: nil)
+    public func validate(from source: any ByteSource, limits: ArchiveLimits) throws -> ArchiveSummary {
+        try self.read(source, into: nil, limits: limits)
     }
 
-    /// Reads every entry, checking it; writes it below `root` unless `root` is nil.
-    private func read(_ source: any ByteSource, into root: String?) throws -> ArchiveSummary {
+    /// Reads every entry, checking it; writes it below `root` unless `root` is nil. Stops with an error
+    /// as soon as the archive holds more entries or content than `limits` allow.
+    private func read(_ source: any ByteSource, into root: String?, limits: ArchiveLimits) throws -> ArchiveSummary {
         let reader = TarReader(source: source)
         var summary = ArchiveSummary(entryCount: 0, contentBytes: 0)
         var directories: [(String, FileStatus)] = []
@@ -40,7 +41,13 @@ public struct TarArchive: ArchiveFormat {
                 continue
             }
             guard let path = RelativePath.normalized(header.name) else {
-                throw BackupError(.unsafeArchive, "archive entry '\(header.name)' \(RelativePath.problem(header.name) ?? "is unsafe"); nothing outside the target is written")
+                throw BackupError(.unsafeArchive, "archive entry '\(SafeText.escaped(header.name, limit: 200))' \(SafeText.escaped(RelativePath.problem(header.name) ?? "is unsafe", limit: 300)); nothing outside the target is written")
+            }
+            if let maximum = limits.entries, summary.entryCount >= maximum {
+                throw BackupError(.corrupted, "the archive holds more than the \(maximum) entries its index recorded; extraction stopped")
+            }
+            if let maximum = limits.contentBytes, header.size > maximum - min(maximum, summary.contentBytes) {
+                throw BackupError(.corrupted, "the archive holds more than the \(maximum) bytes of content its index recorded; extraction stopped")
             }
             let status = FileStatus(
                 kind: .other, mode: header.mode & 0o7777, uid: header.uid, gid: header.gid, size: header.size,
@@ -78,7 +85,9 @@ public struct TarArchive: ArchiveFormat {
                 } else {
                     try reader.readContent(into: NullSink())
                 }
-                summary.contentBytes += header.size
+                let (total, overflow) = summary.contentBytes.addingReportingOverflow(header.size)
+                guard !overflow else { throw BackupError(.corrupted, "the archive's content sizes add up beyond any file system") }
+                summary.contentBytes = total
             case .symlink:
                 if let target {
                     try Self.removeExisting(target)

@@ -122,9 +122,35 @@ struct TarHeader: Equatable {
             guard let value = UInt64(size) else { throw BackupError(.corrupted, "the archive has a bad pax size '\(size)'") }
             self.size = value
         }
-        if let uid = records["uid"], let value = UInt32(uid) { self.uid = value }
-        if let gid = records["gid"], let value = UInt32(gid) { self.gid = value }
-        if let mtime = records["mtime"], let value = Double(mtime) { self.mtime = Int64(value) }
+        if let uid = records["uid"] {
+            guard let value = UInt32(uid) else { throw BackupError(.corrupted, "the archive has a bad pax uid '\(SafeText.escaped(uid, limit: 40))'") }
+            self.uid = value
+        }
+        if let gid = records["gid"] {
+            guard let value = UInt32(gid) else { throw BackupError(.corrupted, "the archive has a bad pax gid '\(SafeText.escaped(gid, limit: 40))'") }
+            self.gid = value
+        }
+        if let mtime = records["mtime"] {
+            guard let value = Self.paxTime(mtime) else {
+                throw BackupError(.corrupted, "the archive has a bad pax mtime '\(SafeText.escaped(mtime, limit: 40))'")
+            }
+            self.mtime = value
+        }
+    }
+
+    /// A pax time (`[-]seconds[.fraction]`) as whole seconds, or nil when it is not one or lies beyond
+    /// ±10^12 s (about 31,700 years): never a float conversion that can trap on `1e300` or `nan`.
+    static func paxTime(_ text: String) -> Int64? {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, whole.count <= 14 else { return nil }
+        let digits = whole.hasPrefix("-") ? whole.dropFirst() : whole[...]
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let seconds = Int64(whole) else { return nil }
+        if parts.count == 2 {
+            let fraction = parts[1]
+            guard !fraction.isEmpty, fraction.count <= 9, fraction.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        }
+        guard abs(seconds) <= 1_000_000_000_000 else { return nil }
+        return seconds
     }
 
     /// Parses pax extended header data: records of the form `LEN key=value\n`.
@@ -134,7 +160,7 @@ struct TarHeader: Equatable {
         while offset < data.count {
             guard let space = data[offset...].firstIndex(of: 0x20),
                   let length = Int(String(decoding: data[offset..<space], as: UTF8.self)),
-                  length > space - offset, offset + length <= data.count, data[offset + length - 1] == 0x0A
+                  length > space - offset, length <= data.count - offset, data[offset + length - 1] == 0x0A
             else { throw BackupError(.corrupted, "the archive has a malformed pax header") }
             let record = data[(space + 1)..<(offset + length - 1)]
             guard let equals = record.firstIndex(of: 0x3D) else {

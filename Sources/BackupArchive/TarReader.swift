@@ -30,6 +30,10 @@ final class TarReader {
         var pax: [String: String] = [:]
         var longName: String?
         var longLink: String?
+        // Extended headers before one entry, bounded in number and bytes: a few KiB of compressed
+        // input must not become gigabytes of records in memory.
+        var extendedHeaders = 0
+        var extendedBytes: UInt64 = 0
         while true {
             let block = try self.readExactly(TarHeader.blockSize, what: "header")
             guard var header = try TarHeader.decode(block) else {
@@ -37,8 +41,17 @@ final class TarReader {
             }
             let type = TarHeader.EntryType(rawValue: header.typeFlag == 0 ? TarHeader.EntryType.regular.rawValue : header.typeFlag)
             switch type {
-            case .paxExtended, .gnuLongName, .gnuLongLink:
-                guard header.size <= 1 << 20 else { throw BackupError(.corrupted, "the archive has an oversized extended header") }
+            case .paxExtended, .gnuLongName, .gnuLongLink, .paxGlobal:
+                extendedHeaders += 1
+                // Checked before adding, so the sum cannot overflow.
+                extendedBytes += min(header.size, Self.extendedHeaderLimit + 1)
+                guard header.size <= Self.extendedHeaderLimit, extendedBytes <= Self.extendedHeaderLimit, extendedHeaders <= 16 else {
+                    throw BackupError(.corrupted, "the archive has oversized or too many extended headers (more than \(Self.extendedHeaderLimit) bytes or 16 headers before one entry)")
+                }
+                if type == .paxGlobal {
+                    _ = try self.readExactly(Int(header.size) + TarHeader.padding(header.size), what: "global header")
+                    continue
+                }
                 let data = try self.readExactly(Int(header.size), what: "extended header")
                 _ = try self.readExactly(TarHeader.padding(header.size), what: "padding")
                 if type == .paxExtended {
@@ -47,9 +60,6 @@ final class TarReader {
                     let text = String(decoding: data.prefix { $0 != 0 }, as: UTF8.self)
                     if type == .gnuLongName { longName = text } else { longLink = text }
                 }
-            case .paxGlobal:
-                _ = try self.readExactly(Int(min(header.size, 1 << 20)), what: "global header")
-                _ = try self.readExactly(TarHeader.padding(header.size), what: "padding")
             default:
                 if let longName { header.name = longName }
                 if let longLink { header.linkName = longLink }
@@ -75,10 +85,24 @@ final class TarReader {
         self.pendingPadding = 0
     }
 
+    /// The most bytes the extended headers before one entry may take.
+    static let extendedHeaderLimit: UInt64 = 1 << 20
+    /// The most bytes accepted after the end-of-archive marker (stock tar pads to 10 KiB records).
+    static let trailerLimit = 1 << 20
+
     /// Reads the rest of the stream, so the producer (gpg) finishes and its integrity check runs.
+    /// What follows the end marker is bounded: an endless stream after it is an error, not a hang.
     func drain() throws {
+        var trailing = self.end - self.start
         self.start = self.end
-        while try self.source.read(into: self.buffer) > 0 {}
+        while true {
+            let count = try self.source.read(into: self.buffer)
+            if count == 0 { return }
+            trailing += count
+            guard trailing <= Self.trailerLimit else {
+                throw BackupError(.corrupted, "the archive continues for more than \(Self.trailerLimit) bytes after its end marker")
+            }
+        }
     }
 
     private func skipContent() throws {

@@ -38,6 +38,7 @@ public struct CertificatesPlugin: ComponentPlugin {
         guard let certificate = context.parameters["certificate"]?.stringValue,
               let key = context.parameters["key"]?.stringValue
         else { throw BackupError(.invalidManifest, "parameters 'certificate' and 'key' are required") }
+        _ = try Self.fileSet(context.parameters).checkStaged(staging: context.stagingDirectory)
         return try Self.check(
             certificate: FileSet.join(context.stagingDirectory, certificate),
             key: FileSet.join(context.stagingDirectory, key),

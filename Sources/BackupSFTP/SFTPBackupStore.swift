@@ -104,8 +104,9 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
 
     public func readIndex(backup: String) throws -> [UInt8] {
         try self.withClient { client in
-            let stream = try client.openForReading(self.location(of: backup) + "/" + BackupIndex.fileName)
-            let sink = ByteCollector(limit: 16 << 20)
+            let path = self.location(of: backup) + "/" + BackupIndex.fileName
+            let stream = LimitedSource(try self.openRegular(client, path, backup: backup), limit: UInt64(SealedIndex.sizeLimit) + 1)
+            let sink = ByteCollector(limit: SealedIndex.sizeLimit)
             _ = try stream.copy(to: sink)
             return sink.bytes
         }
@@ -114,11 +115,34 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
     public func openComponent(backup: String, file: String) throws -> any ByteSource {
         let path = self.location(of: backup) + "/" + file
         return try self.withClient { client in
-            guard try client.stat(path) != nil else {
-                throw BackupError(.corrupted, "component file \(file) is missing from backup \(backup) on \(self.endpoint.host)")
-            }
-            return LockedSource(store: self, stream: try client.openForReading(path))
+            LockedSource(store: self, stream: try self.openRegular(client, path, backup: backup))
         }
+    }
+
+    public func sizeOfComponent(backup: String, file: String) throws -> UInt64 {
+        let path = self.location(of: backup) + "/" + file
+        return try self.withClient { client in
+            guard let entry = try client.stat(path) else {
+                throw BackupError(.notFound, "\(file) is missing from backup \(SafeText.escaped(backup)) on \(self.endpoint.host)")
+            }
+            guard entry.isRegularFile else {
+                throw BackupError(.corrupted, "\(file) in backup \(SafeText.escaped(backup)) on \(self.endpoint.host) is not a regular file")
+            }
+            return entry.size
+        }
+    }
+
+    /// Opens a file of a backup that the server says is a regular file (lstat: a symlink is refused).
+    /// Reads are bounded by the caller to the recorded size, whatever the server claims later.
+    private func openRegular(_ client: SFTPClient, _ path: String, backup: String) throws -> SFTPFileStream {
+        let file = SafeText.escaped((path as NSString).lastPathComponent)
+        guard let entry = try client.stat(path) else {
+            throw BackupError(.notFound, "\(file) is missing from backup \(SafeText.escaped(backup)) on \(self.endpoint.host)")
+        }
+        guard entry.isRegularFile else {
+            throw BackupError(.corrupted, "\(file) in backup \(SafeText.escaped(backup)) on \(self.endpoint.host) is not a regular file; refusing it")
+        }
+        return try client.openForReading(path)
     }
 }
 

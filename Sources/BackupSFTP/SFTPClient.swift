@@ -59,7 +59,13 @@ final class SFTPClient {
         }
     }
 
-    /// The names in a directory, with their kinds.
+    /// The most entries a listing may return: a server that claims more is refused, not believed.
+    static let listingLimit = 100_000
+    /// How deep `removeTree` goes: a server claiming an endless tree cannot overflow the stack.
+    static let depthLimit = 64
+
+    /// The names in a directory, with their kinds. A name too long for any file system (the server's
+    /// claim) is skipped, not a reason to fail the whole listing.
     func list(_ path: String) throws -> [Entry] {
         guard let directory = cssh2_sftp_open(self.handle, path, 0, 0, cssh2_open_dir()) else {
             throw self.error("opendir", path)
@@ -67,11 +73,20 @@ final class SFTPClient {
         defer { libssh2_sftp_close_handle(directory) }
         var entries: [Entry] = []
         var buffer = [CChar](repeating: 0, count: 4096)
+        var skipped = 0
         while true {
             var attributes = LIBSSH2_SFTP_ATTRIBUTES()
             let length = cssh2_sftp_readdir(directory, &buffer, buffer.count, &attributes)
             if length == 0 { break }
-            guard length > 0 else { throw self.error("readdir", path) }
+            if length == Int32(LIBSSH2_ERROR_BUFFER_TOO_SMALL) {
+                skipped += 1
+                guard skipped <= Self.listingLimit else { throw BackupError(.storage, "\(path) on the remote host keeps sending names too long to use") }
+                continue
+            }
+            guard length > 0, Int(length) <= buffer.count else { throw self.error("readdir", path) }
+            guard entries.count < Self.listingLimit else {
+                throw BackupError(.storage, "\(path) on the remote host lists more than \(Self.listingLimit) entries; refusing to read further")
+            }
             let name = String(decoding: buffer[0..<Int(length)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if name == "." || name == ".." { continue }
             entries.append(Self.entry(name: name, attributes))
@@ -84,11 +99,16 @@ final class SFTPClient {
         guard cssh2_sftp_rename(self.handle, source, destination) == 0 else { throw self.error("rename", source) }
     }
 
-    /// Removes a file or a directory tree.
-    func removeTree(_ path: String) throws {
+    /// Removes a file or a directory tree, at most `depthLimit` levels deep.
+    func removeTree(_ path: String, depth: Int = 0) throws {
         guard let entry = try self.stat(path) else { return }
         if entry.isDirectory {
-            for child in try self.list(path) { try self.removeTree(path + "/" + child.name) }
+            guard depth < Self.depthLimit else {
+                throw BackupError(.storage, "\(path) on the remote host is nested more than \(Self.depthLimit) levels deep; not removed")
+            }
+            for child in try self.list(path) where !child.name.contains("/") {
+                try self.removeTree(path + "/" + child.name, depth: depth + 1)
+            }
             guard cssh2_sftp_rmdir(self.handle, path) == 0 else { throw self.error("rmdir", path) }
         } else {
             guard cssh2_sftp_unlink(self.handle, path) == 0 else { throw self.error("unlink", path) }

@@ -41,8 +41,16 @@ final class SFTPFileStream: ByteSource, ByteSink {
     func finish() throws {
         try self.flush()
         guard let handle else { return }
-        // fsync@openssh.com makes the file durable before it is committed; older servers lack it.
-        _ = libssh2_sftp_fsync(handle)
+        // fsync@openssh.com makes the file durable before it is committed. Only a server without the
+        // extension is excused; a server that has it and fails it has not stored the file.
+        if libssh2_sftp_fsync(handle) != 0 {
+            let error = self.client.error("fsync", self.path)
+            if error.systemErrno != 8 {  // SSH_FX_OP_UNSUPPORTED
+                self.handle = nil
+                libssh2_sftp_close_handle(handle)
+                throw error
+            }
+        }
         self.handle = nil
         guard libssh2_sftp_close_handle(handle) == 0 else { throw self.client.error("close", self.path) }
     }

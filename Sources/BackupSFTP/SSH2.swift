@@ -28,7 +28,8 @@ enum SSH2 {
         guard number == cssh2_error_sftp_protocol() else {
             return BackupError(.connection, "\(call) \(path) failed: \(message) (libssh2 error \(number)); the connection may have dropped")
         }
-        let status = libssh2_sftp_last_error(sftp)
+        // The status is the server's word: any 32-bit value, converted without trapping.
+        let status = UInt32(truncatingIfNeeded: libssh2_sftp_last_error(sftp))
         let reason: String
         switch status {
         case 2: reason = "no such file or directory"
@@ -44,7 +45,7 @@ enum SSH2 {
         default: reason = "SFTP status \(status)"
         }
         var error = BackupError(.storage, "\(call) \(path) on the remote host: \(reason) (\(message), SFTP status \(status))")
-        error.systemErrno = Int32(status)
+        error.systemErrno = Int32(truncatingIfNeeded: status)
         return error
     }
 }

@@ -74,12 +74,13 @@ struct BackupAPIController: Sendable {
             var orchestrator = self.runtime.orchestrator()
             orchestrator.logger = logger
             let jobID: String
+            let manifest = try self.runtime.manifest(path: self.configuration.manifest)
             if restore {
-                let job = try orchestrator.beginRestore(RestoreRequest(target: target, store: store, securityPassword: Secret(body.securityPassword), noCert: body.noCert))
+                // Never an unauthenticated backup through the API: its store may be anyone's.
+                let job = try orchestrator.beginRestore(RestoreRequest(target: target, store: store, manifest: manifest, securityPassword: Secret(body.securityPassword), noCert: body.noCert))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             } else {
-                let manifest = try self.runtime.manifest(path: self.configuration.manifest)
                 let job = try orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: Secret(body.securityPassword)))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }

@@ -50,8 +50,10 @@ final class Fixture {
         return try await self.runtime.orchestrator().backup(request)
     }
 
-    func restore(password: Secret? = nil, noCert: Bool = false, components: [String] = [], dryRun: Bool = false) async throws -> JobRecord {
-        let request = RestoreRequest(target: self.target, store: self.store, securityPassword: password ?? self.password, noCert: noCert, components: components, dryRun: dryRun)
+    func restore(password: Secret? = nil, noCert: Bool = false, components: [String] = [], dryRun: Bool = false, manifest: Manifest? = nil, backup: String? = nil, allowUnauthenticated: Bool = false) async throws -> JobRecord {
+        let request = RestoreRequest(
+            target: self.target, store: self.store, manifest: try manifest ?? self.manifest(), securityPassword: password ?? self.password, noCert: noCert,
+            components: components, dryRun: dryRun, backup: backup, allowUnauthenticated: allowUnauthenticated)
         return try await self.runtime.orchestrator().restore(request)
     }
 

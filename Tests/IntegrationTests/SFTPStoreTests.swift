@@ -29,7 +29,7 @@ struct SFTPStoreTests {
     }
 
     func restore(_ fixture: Fixture, store: any BackupStore, path: String) async throws -> JobRecord {
-        let request = RestoreRequest(target: StorageTarget(host: "127.0.0.1", username: self.bed.user, path: path, port: self.bed.port), store: store, securityPassword: fixture.password)
+        let request = RestoreRequest(target: StorageTarget(host: "127.0.0.1", username: self.bed.user, path: path, port: self.bed.port), store: store, manifest: try fixture.manifest(), securityPassword: fixture.password)
         return try await fixture.runtime.orchestrator().restore(request)
     }
 

@@ -7,13 +7,21 @@ verify:  PRAGMA integrity_check on the staged database, before anything on the a
 restore: puts the database back atomically (temporary file, fsync, rename; stale -wal/-shm removed),
          the config files likewise, then runs the optional reload command.
 
+The staged record comes out of a backup and is not trusted: every file it names must lie within the
+declared `files` patterns (the appliance's manifest, not the record, says which), the staged entry
+must be of the kind the record claims, and every change is made through directory descriptors opened
+with O_NOFOLLOW, so no symlink on the way (the appliance's, or one an earlier component restored) can
+redirect it out of the declared paths. setuid/setgid bits are never restored.
+
 Request on stdin, response on stdout; see docs/plugins.md. Uses only the Python standard library.
 """
+import fnmatch
 import glob
 import json
 import os
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 
@@ -110,13 +118,16 @@ def collect(request):
 
 def load_record(staging):
     with open(os.path.join(staging, RECORD)) as handle:
-        return json.load(handle)
+        record = json.loads(handle.read(16 << 20))
+    if not isinstance(record, dict):
+        raise ValueError("the staged record is not a JSON object")
+    return record
 
 
 def verify(request):
     staging = request["stagingDirectory"]
-    record = load_record(staging)
-    if record["database"] is not None:
+    _, database_meta = checked_record(request)
+    if database_meta is not None:
         connection = sqlite3.connect(f"file:{os.path.join(staging, 'config.db')}?mode=ro", uri=True)
         result = connection.execute("PRAGMA integrity_check").fetchone()[0]
         connection.close()
@@ -125,39 +136,156 @@ def verify(request):
     respond("ok")
 
 
-def replace(staged, destination, meta, is_link):
-    directory = os.path.dirname(destination)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    temporary = os.path.join(directory, ".gwbackup-new-" + os.path.basename(destination))
-    if os.path.lexists(temporary):
-        os.unlink(temporary)
-    if is_link:
-        os.symlink(os.readlink(staged), temporary)
-    else:
-        shutil.copyfile(staged, temporary)
-        fsync_file(temporary)
-    apply_metadata(temporary, meta, is_link)
-    os.replace(temporary, destination)
+def check_meta(meta, what):
+    if not isinstance(meta, dict):
+        raise ValueError(f"the record's metadata for {what} is not an object")
+    for key in ("mode", "uid", "gid", "mtime_ns"):
+        value = meta.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or abs(value) >= 1 << 63 or (value < 0 and key != "mtime_ns"):
+            raise ValueError(f"the record's {key} for {what} is not a valid number")
+    # Never setuid/setgid, whatever the backup says.
+    return {**meta, "mode": meta["mode"] & 0o1777}
+
+
+def declared(path, patterns):
+    """True when path is a declared file, or lies below one, or matches a declared glob as glob() would."""
+    parts = path.split("/")
+    for pattern in patterns:
+        wanted = safe_relative(pattern).split("/")
+        if len(parts) < len(wanted):
+            continue
+        if all((not name.startswith(".") or glob_part.startswith(".")) and fnmatch.fnmatchcase(name, glob_part)
+               for glob_part, name in zip(wanted, parts)):
+            return True
+    return False
+
+
+def open_parent(root_fd, relative, create):
+    """The directory holding relative, reached without following any symlink, and the final name."""
+    parts = safe_relative(relative).split("/")
+    fd = os.dup(root_fd)
+    walked = []
+    try:
+        for part in parts[:-1]:
+            walked.append(part)
+            try:
+                next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    os.close(fd)
+                    return None, parts[-1]
+                os.mkdir(part, 0o755, dir_fd=fd)
+                next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                raise ValueError(f"{relative} would be reached through {'/'.join(walked)}, a symlink or not a directory; "
+                                 "a restore never follows one")
+            os.close(fd)
+            fd = next_fd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, parts[-1]
+
+
+def remove_file(root_fd, relative):
+    parent, name = open_parent(root_fd, relative, create=False)
+    if parent is None:
+        return
+    try:
+        os.unlink(name, dir_fd=parent)
+        os.fsync(parent)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(parent)
+
+
+def replace(root_fd, staged, relative, meta, is_link):
+    info = os.lstat(staged)
+    if is_link != stat.S_ISLNK(info.st_mode) or (not is_link and not stat.S_ISREG(info.st_mode)):
+        raise ValueError(f"the staged {relative} is not the {'symlink' if is_link else 'regular file'} its record says")
+    parent, name = open_parent(root_fd, relative, create=True)
+    try:
+        temporary = ".gwbackup-new-" + name[:200]
+        try:
+            os.unlink(temporary, dir_fd=parent)
+        except FileNotFoundError:
+            pass
+        if is_link:
+            os.symlink(os.readlink(staged), temporary, dir_fd=parent)
+        else:
+            source = os.open(staged, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                target = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=parent)
+                try:
+                    while True:
+                        chunk = os.read(source, 1 << 20)
+                        if not chunk:
+                            break
+                        os.write(target, chunk)
+                    os.fsync(target)
+                finally:
+                    os.close(target)
+            finally:
+                os.close(source)
+        if os.geteuid() == 0:
+            os.chown(temporary, meta["uid"], meta["gid"], dir_fd=parent, follow_symlinks=False)
+        if not is_link:
+            os.chmod(temporary, meta["mode"], dir_fd=parent)
+        os.utime(temporary, ns=(meta["mtime_ns"], meta["mtime_ns"]), dir_fd=parent, follow_symlinks=False)
+        os.replace(temporary, name, src_dir_fd=parent, dst_dir_fd=parent)
+        os.fsync(parent)
+    finally:
+        os.close(parent)
+
+
+def checked_record(request):
+    """The staged record, checked against the declared files: (files, database metadata)."""
+    staging, params = request["stagingDirectory"], request["parameters"]
+    record = load_record(staging)
+    patterns = params.get("files", [])
+    files = record.get("files")
+    if not isinstance(files, dict):
+        raise ValueError("the staged record has no file list")
+    checked = {}
+    for relative, meta in files.items():
+        if not isinstance(relative, str) or safe_relative(relative) != relative:
+            raise ValueError(f"the staged record names an unsafe path {relative!r}")
+        if not declared(relative, patterns):
+            raise ValueError(f"the backup's record names {relative!r}, which is outside this component's declared files")
+        if not isinstance(meta, dict) or not isinstance(meta.get("link"), bool):
+            raise ValueError(f"the record's entry for {relative!r} is malformed")
+        checked[relative] = check_meta(meta, relative)
+        staged = os.lstat(os.path.join(staging, "files", relative))
+        is_link = meta["link"]
+        if is_link != stat.S_ISLNK(staged.st_mode) or (not is_link and not stat.S_ISREG(staged.st_mode)):
+            raise ValueError(f"the staged {relative} is not the {'symlink' if is_link else 'regular file'} its record says")
+    database_meta = None if record.get("database") is None else check_meta(record["database"], "the database")
+    if database_meta is not None and not stat.S_ISREG(os.lstat(os.path.join(staging, "config.db")).st_mode):
+        raise ValueError("the staged database is not a regular file")
+    return checked, database_meta
 
 
 def restore(request):
     root, staging, params = request["applianceRoot"], request["stagingDirectory"], request["parameters"]
-    record = load_record(staging)
-    database = under(root, params["database"])
-    for suffix in ("-wal", "-shm", "-journal"):
-        if os.path.exists(database + suffix):
-            os.unlink(database + suffix)
-    if record["database"] is None:
-        if os.path.exists(database):
-            os.unlink(database)
-    else:
-        replace(os.path.join(staging, "config.db"), database, record["database"], False)
-    kept = set(record["files"])
-    for relative in expand(root, record.get("patterns", [])):
-        if relative not in kept and not os.path.isdir(under(root, relative)):
-            os.unlink(under(root, relative))
-    for relative, meta in sorted(record["files"].items()):
-        replace(os.path.join(staging, "files", relative), under(root, relative), meta, meta["link"])
+    checked, database_meta = checked_record(request)
+    patterns = params.get("files", [])
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        database = safe_relative(params["database"])
+        for suffix in ("-wal", "-shm", "-journal"):
+            remove_file(root_fd, database + suffix)
+        if database_meta is None:
+            remove_file(root_fd, database)
+        else:
+            replace(root_fd, os.path.join(staging, "config.db"), database, database_meta, False)
+        for relative in expand(root, patterns):
+            if relative not in checked and not os.path.isdir(under(root, relative)):
+                remove_file(root_fd, relative)
+        for relative, meta in sorted(checked.items()):
+            replace(root_fd, os.path.join(staging, "files", relative), relative, meta, meta["link"])
+    finally:
+        os.close(root_fd)
     command = params.get("reload_command")
     if command:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -179,7 +307,7 @@ def main():
         respond("error", f"unknown action {request.get('action')!r}", code=2)
     try:
         action(request)
-    except (OSError, sqlite3.Error, ValueError, KeyError) as error:
+    except (OSError, sqlite3.Error, ValueError, KeyError, TypeError) as error:
         respond("error", f"{type(error).__name__}: {error}", code=1)
 
 

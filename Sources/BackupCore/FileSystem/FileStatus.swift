@@ -30,6 +30,22 @@ public struct FileStatus: Sendable, Equatable {
         self.mtimeNanoseconds = mtimeNanoseconds
     }
 
+    /// The status `lstat`, `fstat` or `fstatat` filled in.
+    public init(_ info: stat) {
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: self.kind = .regular
+        case S_IFDIR: self.kind = .directory
+        case S_IFLNK: self.kind = .symlink
+        default: self.kind = .other
+        }
+        self.mode = UInt32(info.st_mode & 0o7777)
+        self.uid = info.st_uid
+        self.gid = info.st_gid
+        self.size = UInt64(info.st_size)
+        self.mtimeSeconds = Int64(info.st_mtim.tv_sec)
+        self.mtimeNanoseconds = Int64(info.st_mtim.tv_nsec)
+    }
+
     /// The status of `path` without following a final symlink; nil when nothing is there.
     public static func of(_ path: String) throws -> FileStatus? {
         var info = stat()
@@ -37,21 +53,6 @@ public struct FileStatus: Sendable, Equatable {
             if errno == ENOENT || errno == ENOTDIR { return nil }
             throw SystemCall.error("lstat", path)
         }
-        let kind: Kind
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: kind = .regular
-        case S_IFDIR: kind = .directory
-        case S_IFLNK: kind = .symlink
-        default: kind = .other
-        }
-        return FileStatus(
-            kind: kind,
-            mode: UInt32(info.st_mode & 0o7777),
-            uid: info.st_uid,
-            gid: info.st_gid,
-            size: UInt64(info.st_size),
-            mtimeSeconds: Int64(info.st_mtim.tv_sec),
-            mtimeNanoseconds: Int64(info.st_mtim.tv_nsec)
-        )
+        return FileStatus(info)
     }
 }

@@ -10,14 +10,19 @@ public struct BackupCatalog: Sendable {
     public struct Ignored: Sendable, Equatable, CustomStringConvertible {
         public var name: String
         public var reason: String
-        public var description: String { "\(self.name) (\(self.reason))" }
+        /// Names come from the store: escaped, so they cannot forge lines or move a terminal's cursor.
+        public var description: String { "\(SafeText.escaped(self.name, limit: 200)) (\(SafeText.escaped(self.reason)))" }
     }
 
     /// Complete backups, oldest first.
     public var backups: [Entry]
     public var ignored: [Ignored]
 
-    /// Reads the listing and every complete backup's index. Blocking.
+    /// The most entries a backup path may hold before listing it is refused (each costs a read).
+    public static let entryLimit = 10_000
+
+    /// Reads the listing and every complete backup's plain manifest. Blocking. Nothing here is
+    /// authenticated: restore and verify go on through `BackupAuthenticator`.
     public static func read(_ store: any BackupStore) throws -> BackupCatalog {
         var backups: [Entry] = []
         var ignored: [Ignored] = []
@@ -36,6 +41,9 @@ public struct BackupCatalog: Sendable {
                 } catch {
                     ignored.append(Ignored(name: entry.name, reason: "unreadable \(BackupIndex.fileName): \(BackupError.wrap(error).message)"))
                 }
+                if backups.count + ignored.count > Self.entryLimit {
+                    throw BackupError(.storage, "\(store.displayName) holds more than \(Self.entryLimit) entries; refusing to read them all")
+                }
             }
         }
         backups.sort { ($0.index.createdEpoch, $0.name) < ($1.index.createdEpoch, $1.name) }
@@ -47,9 +55,9 @@ public struct BackupCatalog: Sendable {
         if let name {
             guard let entry = self.backups.first(where: { $0.name == name }) else {
                 if let ignored = self.ignored.first(where: { $0.name == name }) {
-                    throw BackupError(.notFound, "\(name) in \(store.displayName) is not a complete backup: \(ignored.reason)")
+                    throw BackupError(.notFound, "\(SafeText.escaped(name)) in \(store.displayName) is not a complete backup: \(SafeText.escaped(ignored.reason))")
                 }
-                throw BackupError(.notFound, "no backup called \(name) in \(store.displayName)")
+                throw BackupError(.notFound, "no backup called \(SafeText.escaped(name)) in \(store.displayName)")
             }
             return entry
         }

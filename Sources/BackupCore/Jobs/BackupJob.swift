@@ -101,17 +101,51 @@ public struct BackupJob: Sendable {
             save()
         }
 
+        let created = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(started)))
         let index = BackupIndex(
             formatVersion: BackupIndex.currentFormat, tool: "gwbackup", toolVersion: GatewayBackupVersion.current, name: name,
-            created: ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(started))),
-            createdEpoch: started, sourceHost: ProcessInfo.processInfo.hostName, applianceRoot: self.orchestrator.applianceRoot,
+            created: created, createdEpoch: started, sourceHost: ProcessInfo.processInfo.hostName, applianceRoot: self.orchestrator.applianceRoot,
             encryption: .openPGPSymmetric, manifest: manifest, components: indexComponents)
+        let sealed = SealedIndex(unauthenticated: index)
+        let store = self.request.store
+        let cipher = self.orchestrator.cipher
+        let passphrase = self.request.securityPassword
         do {
-            let bytes = [UInt8](try JSONCoding.encoder().encode(index))
-            try await Blocking.run { try writer.commit(index: bytes) }
+            // The authenticated index first, then the plain manifest that commits the backup.
+            let plain = [UInt8](try JSONCoding.encoder().encode(index))
+            let sealedBytes = try JSONCoding.encoder().encode(sealed)
+            try await Blocking.run("gwbackup.encrypt") {
+                let sink = try writer.createComponent(file: SealedIndex.fileName)
+                try cipher.encrypt(from: MemoryByteSource(sealedBytes), to: sink, passphrase: passphrase)
+                try sink.finish()
+            }
+            try await Blocking.run { try writer.commit(index: plain) }
         } catch {
-            writer.abort()
-            return self.fail(&record, status: &status, error: BackupError.wrap(error, as: .storage), logger: logger)
+            let failure = BackupError.wrap(error, as: .storage)
+            // A connection lost during the commit leaves its outcome unknown: look before saying.
+            let committed = (try? await Blocking.run { Self.isCommitted(name, in: store) }) ?? nil
+            guard committed != false else {
+                writer.abort()
+                return self.fail(&record, status: &status, error: failure, logger: logger)
+            }
+            record.status = .error
+            record.message = committed == nil
+                ? "backup failed: \(failure.description); whether \(name) was committed is unknown (the store could not be read back): check with gwbackup list"
+                : "backup failed: \(failure.description); \(name) was committed nonetheless and is checked below"
+            if committed == nil {
+                record.finished = Orchestrator.now()
+                status.running = record
+                save()
+                logger.error("backup commit outcome unknown", metadata: ["error": "\(failure.description)"])
+                return record
+            }
+        }
+        // The store's word is not taken: read back what it kept before saying COMPLETED.
+        do {
+            try await Blocking.run("gwbackup.verify") { try Self.checkCommitted(name: name, sealed: sealed, store: store, cipher: cipher, passphrase: passphrase) }
+        } catch {
+            let failure = BackupError.wrap(error, as: .storage)
+            return self.fail(&record, status: &status, error: BackupError(.storage, "the store did not keep the backup as written: \(failure.message)"), logger: logger, committed: name)
         }
         record.status = .completed
         record.subdir = self.request.store.location(of: name)
@@ -155,13 +189,42 @@ public struct BackupJob: Sendable {
         logger.info("component stored", metadata: ["component": "\(component.name)", "bytes": "\(size)", "entries": "\(summary.entryCount)"])
         return BackupIndex.Component(
             name: component.name, plugin: plugin.id, pluginVersion: plugin.version, tags: component.tags, optional: component.optional,
-            outcome: "ok", file: file, size: size, sha256: digest, fileCount: summary.entryCount, contentBytes: summary.contentBytes,
+            outcome: "ok", file: file, size: size, sha256: digest, fileCount: summary.entryCount, contentBytes: summary.contentBytes, compression: "none",
             warnings: report.warnings)
     }
 
-    private func fail(_ record: inout JobRecord, status: inout BackupStatus, error: BackupError, logger: Logger) -> JobRecord {
+    /// True when `name` is listed as a complete backup, false when it is not, nil when the store cannot
+    /// be read.
+    static func isCommitted(_ name: String, in store: any BackupStore) -> Bool? {
+        guard let entries = try? store.listEntries() else { return nil }
+        return entries.contains { $0.name == name && $0.kind == .complete }
+    }
+
+    /// Reads back a committed backup: every component file has its size, the plain manifest decodes,
+    /// and the authenticated index decrypts to what was written.
+    static func checkCommitted(name: String, sealed: SealedIndex, store: any BackupStore, cipher: any PayloadCipher, passphrase: Secret) throws {
+        guard isCommitted(name, in: store) == true else {
+            throw BackupError(.storage, "\(name) is not listed as a complete backup after its commit")
+        }
+        for component in sealed.components {
+            guard let file = component.file, let size = component.size else { continue }
+            let stored = try store.sizeOfComponent(backup: name, file: file)
+            guard stored == size else {
+                throw BackupError(.storage, "\(file) holds \(stored) bytes, \(size) were written")
+            }
+        }
+        let plain = try BackupIndex.decode(try store.readIndex(backup: name), backup: name)
+        let readBack = try BackupAuthenticator(store: store, cipher: cipher, passphrase: passphrase)
+            .authenticate(BackupCatalog.Entry(name: name, index: plain), allowUnauthenticated: false)
+        guard readBack.index == sealed else {
+            throw BackupError(.storage, "its authenticated index reads back different from what was written")
+        }
+    }
+
+    private func fail(_ record: inout JobRecord, status: inout BackupStatus, error: BackupError, logger: Logger, committed: String? = nil) -> JobRecord {
         record.status = .error
-        record.message = "backup failed: \(error.description); nothing was committed"
+        record.message = committed.map { "backup failed: \(error.description); \($0) was committed but must not be trusted" }
+            ?? "backup failed: \(error.description); nothing was committed"
         record.finished = Orchestrator.now()
         status.running = record
         do { try self.orchestrator.status.save(status) } catch {

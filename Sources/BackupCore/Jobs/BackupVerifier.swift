@@ -24,15 +24,25 @@ public struct BackupVerifier: Sendable {
         self.archive = archive
     }
 
-    /// Verifies `backup` (the newest complete one when nil). Throws only when no backup can be read.
-    public func verify(backup: String?, passphrase: Secret?) async throws -> Report {
+    /// Verifies `backup` (the newest complete one when nil). Throws only when no backup can be read,
+    /// or, given the password, when its index does not authenticate (unless `allowUnauthenticated`).
+    /// Without the password only checksums from the plain manifest can be compared: that finds damage,
+    /// not tampering, and the report says so.
+    public func verify(backup: String?, passphrase: Secret?, allowUnauthenticated: Bool = false) async throws -> Report {
         let store = self.store
         let catalog = try await Blocking.run { try BackupCatalog.read(store) }
         let entry = try catalog.choose(backup, store: store)
+        let authenticated: AuthenticatedBackup
+        if let passphrase {
+            let authenticator = BackupAuthenticator(store: store, cipher: self.cipher, passphrase: passphrase)
+            authenticated = try await Blocking.run("gwbackup.verify") { try authenticator.authenticate(entry, allowUnauthenticated: allowUnauthenticated) }
+        } else {
+            authenticated = AuthenticatedBackup(name: entry.name, index: SealedIndex(unauthenticated: entry.index), plain: entry.index, isAuthenticated: false)
+        }
         var results: [ComponentResult] = []
-        for component in entry.index.components {
+        for component in authenticated.index.components {
             guard component.outcome == "ok" else {
-                results.append(ComponentResult(name: component.name, status: .skipped, message: "not in this backup: \(component.message ?? "failed at backup time")"))
+                results.append(ComponentResult(name: component.name, status: .skipped, message: "not in this backup: failed at backup time"))
                 continue
             }
             do {
@@ -42,24 +52,26 @@ public struct BackupVerifier: Sendable {
                 results.append(ComponentResult(name: component.name, status: .failed, message: BackupError.wrap(error).message, bytes: component.size))
             }
         }
+        let mode = passphrase == nil ? "checksum" : (authenticated.isAuthenticated ? "decrypt" : "decrypt (unauthenticated)")
         return Report(
-            backup: entry.name, location: store.location(of: entry.name), mode: passphrase == nil ? "checksum" : "decrypt",
+            backup: entry.name, location: store.location(of: entry.name), mode: mode,
             ok: !results.contains { $0.status == .failed }, components: results, ignored: catalog.ignored.map(\.description))
     }
 
-    private func check(_ component: BackupIndex.Component, backup: String, passphrase: Secret?) async throws {
+    private func check(_ component: SealedIndex.Component, backup: String, passphrase: Secret?) async throws {
         let decryptor = ComponentDecryptor(store: self.store, cipher: self.cipher, passphrase: passphrase ?? Secret(""))
         guard passphrase != nil else {
             try await Blocking.run { try decryptor.checksum(backup: backup, component: component) }
             return
         }
         let archive = self.archive
+        let limits = ArchiveLimits(entries: component.entries, contentBytes: component.contentBytes)
         let summary = try await Blocking.run("gwbackup.verify") { () -> ArchiveSummary in
             try StreamPipe.run(
                 produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe) },
-                consume: { source in try archive.validate(from: source) }).1
+                consume: { source in try archive.validate(from: source, limits: limits) }).1
         }
-        if let expected = component.fileCount, expected != summary.entryCount {
+        if let expected = component.entries, expected != summary.entryCount {
             throw BackupError(.corrupted, "the archive holds \(summary.entryCount) entries but the backup recorded \(expected)")
         }
     }

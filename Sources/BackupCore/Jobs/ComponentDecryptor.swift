@@ -1,6 +1,7 @@
-/// Reads one component file of a backup, checks it against the size and SHA-256 the backup recorded,
-/// and decrypts it. The checksum is judged before the cipher's error, so a damaged file is reported
-/// as damaged rather than as a wrong password.
+/// Reads one component file of a backup, checks it against the size and SHA-256 the index recorded,
+/// and decrypts it. The file is read no further than its recorded size (a file that claims to be
+/// endless cannot hold a job), and the checksum is judged before the cipher's error, so a damaged file
+/// is reported as damaged rather than as a wrong password.
 public struct ComponentDecryptor: Sendable {
     public var store: any BackupStore
     public var cipher: any PayloadCipher
@@ -14,9 +15,10 @@ public struct ComponentDecryptor: Sendable {
 
     /// Decrypts `component` of `backup` into `sink` (not finished). Blocking. `sink` may have received
     /// unverified plaintext when this throws.
-    public func decrypt(backup: String, component: BackupIndex.Component, into sink: any ByteSink) throws {
+    public func decrypt(backup: String, component: SealedIndex.Component, into sink: any ByteSink) throws {
         let (file, expectedSize, expectedDigest) = try Self.recorded(component, backup: backup)
-        let hashing = HashingSource(try self.store.openComponent(backup: backup, file: file))
+        let limited = try self.open(backup: backup, file: file, size: expectedSize)
+        let hashing = HashingSource(limited)
         var cipherError: (any Error)?
         do {
             try self.cipher.decrypt(from: hashing, to: sink, passphrase: self.passphrase)
@@ -25,26 +27,38 @@ public struct ComponentDecryptor: Sendable {
         }
         // Read what the cipher left, so the checksum covers the whole file.
         _ = try hashing.copy(to: NullSink())
-        try Self.check(size: hashing.byteCount, digest: hashing.hexDigest(), expectedSize: expectedSize, expectedDigest: expectedDigest, file: file)
+        try Self.check(size: hashing.byteCount, longer: limited.exceeded, digest: hashing.hexDigest(), expectedSize: expectedSize, expectedDigest: expectedDigest, file: file)
         if let cipherError { throw BackupError.wrap(cipherError, as: .cryptoFailed) }
     }
 
     /// Checks `component`'s file by checksum only (no password). Blocking.
-    public func checksum(backup: String, component: BackupIndex.Component) throws {
+    public func checksum(backup: String, component: SealedIndex.Component) throws {
         let (file, expectedSize, expectedDigest) = try Self.recorded(component, backup: backup)
-        let hashing = HashingSource(try self.store.openComponent(backup: backup, file: file))
+        let limited = try self.open(backup: backup, file: file, size: expectedSize)
+        let hashing = HashingSource(limited)
         _ = try hashing.copy(to: NullSink())
-        try Self.check(size: hashing.byteCount, digest: hashing.hexDigest(), expectedSize: expectedSize, expectedDigest: expectedDigest, file: file)
+        try Self.check(size: hashing.byteCount, longer: limited.exceeded, digest: hashing.hexDigest(), expectedSize: expectedSize, expectedDigest: expectedDigest, file: file)
     }
 
-    private static func recorded(_ component: BackupIndex.Component, backup: String) throws -> (String, UInt64, String) {
+    private func open(backup: String, file: String, size: UInt64) throws -> LimitedSource {
+        do {
+            return LimitedSource(try self.store.openComponent(backup: backup, file: file), limit: size)
+        } catch let error as BackupError where error.code == .notFound {
+            throw BackupError(.corrupted, error.message)
+        }
+    }
+
+    private static func recorded(_ component: SealedIndex.Component, backup: String) throws -> (String, UInt64, String) {
         guard let file = component.file, let size = component.size, let digest = component.sha256 else {
-            throw BackupError(.corrupted, "backup \(backup) records no file for component \(component.name)")
+            throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)) records no file for component \(component.name)")
         }
         return (file, size, digest)
     }
 
-    private static func check(size: UInt64, digest: String, expectedSize: UInt64, expectedDigest: String, file: String) throws {
+    private static func check(size: UInt64, longer: Bool, digest: String, expectedSize: UInt64, expectedDigest: String, file: String) throws {
+        if longer {
+            throw BackupError(.corrupted, "\(file) is longer than the \(expectedSize) bytes the backup recorded: the file is altered; it was read no further")
+        }
         if size != expectedSize {
             throw BackupError(.corrupted, "\(file) is \(size) bytes but the backup recorded \(expectedSize): the file is truncated or altered")
         }

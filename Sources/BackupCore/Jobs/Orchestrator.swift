@@ -49,6 +49,10 @@ public struct Orchestrator: Sendable {
 
     /// Takes the job lock and records `EXECUTING` for a restore.
     public func beginRestore(_ request: RestoreRequest) throws -> RestoreJob {
+        let issues = ManifestValidator(registry: self.registry).validate(request.manifest)
+        if !issues.isEmpty {
+            throw BackupError(.invalidManifest, issues.map(\.description).joined(separator: "; "))
+        }
         guard !request.securityPassword.isEmpty else {
             throw BackupError(.invalidInput, "the security password must not be empty")
         }

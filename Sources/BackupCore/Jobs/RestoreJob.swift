@@ -17,7 +17,7 @@ public struct RestoreJob: Sendable {
     /// A component chosen for restore, with its plugin and staging directories.
     struct Selected {
         var position: Int
-        var record: BackupIndex.Component
+        var record: SealedIndex.Component
         var component: ManifestComponent
         var plugin: any ComponentPlugin
         var data: String = ""
@@ -49,23 +49,30 @@ public struct RestoreJob: Sendable {
         var keepStaging = false
         defer { if !keepStaging { staging.remove() } }
 
-        // 1. Choose the backup and the components.
+        // 1. Choose the backup, authenticate its index, and choose the components.
         let store = self.request.store
         let catalog: BackupCatalog
-        let chosen: BackupCatalog.Entry
+        let chosen: AuthenticatedBackup
         var notes: [String] = []
         var selected: [Selected]
         do {
             catalog = try await Blocking.run { try BackupCatalog.read(store) }
-            chosen = try catalog.choose(self.request.backup, store: store)
+            let entry = try catalog.choose(self.request.backup, store: store)
             if let note = catalog.ignoredNote { notes.append(note) }
-            record.backup = chosen.name
-            record.path = store.location(of: chosen.name)
+            record.backup = entry.name
+            record.path = store.location(of: entry.name)
             record.subdir = record.path
-            logger[metadataKey: "backup"] = "\(chosen.name)"
+            logger[metadataKey: "backup"] = "\(SafeText.escaped(entry.name))"
+            let authenticator = BackupAuthenticator(store: store, cipher: self.orchestrator.cipher, passphrase: self.request.securityPassword)
+            let allowUnauthenticated = self.request.allowUnauthenticated
+            chosen = try await Blocking.run("gwbackup.decrypt") { try authenticator.authenticate(entry, allowUnauthenticated: allowUnauthenticated) }
+            if !chosen.isAuthenticated {
+                notes.append("backup \(SafeText.escaped(entry.name)) has no authenticated index and was restored as its plain manifest describes it (--allow-unauthenticated)")
+                logger.warning("restoring an unauthenticated backup", metadata: ["backup": "\(SafeText.escaped(entry.name))"])
+            }
             selected = try self.select(from: chosen.index, record: &record, notes: &notes)
         } catch {
-            return self.finish(&record, error: BackupError.wrap(error), notes: notes, logger: logger)
+            return self.finish(&record, error: BackupError.wrap(error), notes: notes + ["the appliance was not changed"], logger: logger)
         }
         save()
         logger.info("restore started", metadata: ["store": "\(store.displayName)", "components": "\(selected.map(\.component.name))"])
@@ -101,7 +108,20 @@ public struct RestoreJob: Sendable {
             return self.finish(&record, error: nil, notes: notes, logger: logger)
         }
 
-        // 3. Apply, keeping a copy of each component's current state to roll back to.
+        // 3. Save the current state of every selected component before the first change: the copy a
+        // rollback returns to is the appliance as it was before the restore, not half-way through it.
+        for item in selected {
+            do {
+                _ = try await item.plugin.collect(self.orchestrator.context(for: item.component, staging: item.rollback, rollback: true))
+            } catch {
+                let failure = BackupError.wrap(error, component: item.component.name)
+                record.components[item.position].status = .failed
+                record.components[item.position].message = "could not save the current state: \(failure.message)"
+                return self.finish(&record, error: failure, notes: notes + ["the appliance was not changed"], logger: logger)
+            }
+        }
+
+        // 4. Apply, in the manifest's order.
         var applied: [Selected] = []
         for (index, item) in selected.enumerated() {
             if let interrupted = self.cancellation.error {
@@ -111,15 +131,6 @@ public struct RestoreJob: Sendable {
             self.orchestrator.onProgress(JobProgress(job: "restore", phase: "applying", component: item.component.name, completedComponents: index, totalComponents: total, bytes: 0))
             record.components[item.position].status = .running
             save()
-            do {
-                _ = try await item.plugin.collect(self.orchestrator.context(for: item.component, staging: item.rollback, rollback: true))
-            } catch {
-                let failure = BackupError.wrap(error, component: item.component.name)
-                record.components[item.position].status = .failed
-                record.components[item.position].message = "could not save the current state: \(failure.message)"
-                let rollbackNotes = await self.rollBack(applied, record: &record, staging: staging, keep: &keepStaging, logger: logger)
-                return self.finish(&record, error: failure, notes: notes + rollbackNotes, logger: logger)
-            }
             applied.append(item)
             do {
                 let report = try await item.plugin.restore(self.orchestrator.context(for: item.component, staging: item.data))
@@ -138,39 +149,56 @@ public struct RestoreJob: Sendable {
         return self.finish(&record, error: nil, notes: notes, logger: logger)
     }
 
-    /// The components to restore, in manifest order; fills `record.components` and notes skips.
-    private func select(from index: BackupIndex, record: inout JobRecord, notes: inout [String]) throws -> [Selected] {
-        let names = Set(index.components.map(\.name))
-        let unknown = self.request.components.filter { !names.contains($0) }
+    /// The components to restore, in the order of the appliance's manifest; fills `record.components`
+    /// and notes skips. The manifest, not the backup, names the plugin and its parameters.
+    private func select(from index: SealedIndex, record: inout JobRecord, notes: inout [String]) throws -> [Selected] {
+        let manifest = self.request.manifest
+        let restorable = Set(manifest.components.map(\.name)).intersection(index.components.map(\.name))
+        let unknown = self.request.components.filter { !restorable.contains($0) }
         if !unknown.isEmpty {
-            throw BackupError(.invalidInput, "the backup has no component \(unknown.joined(separator: ", ")) (it has: \(index.components.map(\.name).joined(separator: ", ")))")
+            throw BackupError(
+                .invalidInput,
+                "cannot restore \(unknown.map { SafeText.escaped($0, limit: 80) }.joined(separator: ", ")): both the backup and this appliance's manifest must have it (they share: \(restorable.sorted().joined(separator: ", ")))")
         }
         var selected: [Selected] = []
         var skippedCert: [String] = []
-        for component in index.components {
+        for component in manifest.components {
             let position = record.components.count
+            guard let stored = index.component(named: component.name) else {
+                record.components.append(ComponentResult(name: component.name, status: .skipped, message: "not in this backup"))
+                notes.append("\(component.name) is not in this backup and was left as it is")
+                continue
+            }
             if !self.request.components.isEmpty && !self.request.components.contains(component.name) {
                 record.components.append(ComponentResult(name: component.name, status: .skipped, message: "not selected"))
                 continue
             }
-            if self.request.noCert && component.tags.contains(ManifestComponent.certificateTag) {
+            if self.request.noCert && component.isCertificateBound {
                 record.components.append(ComponentResult(name: component.name, status: .skipped, message: "no_cert: certificate-bound component not restored"))
                 skippedCert.append(component.name)
                 continue
             }
-            if component.outcome != "ok" {
-                record.components.append(ComponentResult(name: component.name, status: .skipped, message: "not in this backup: \(component.message ?? "it failed at backup time")"))
+            if stored.outcome != "ok" {
+                record.components.append(ComponentResult(name: component.name, status: .skipped, message: "not in this backup: it failed at backup time"))
                 notes.append("\(component.name) is not in this backup (it failed at backup time) and was not restored")
                 continue
             }
-            guard let manifestComponent = index.manifest.component(named: component.name) else {
-                throw BackupError(.corrupted, "the backup's manifest does not describe component \(component.name)")
+            guard stored.plugin == component.plugin else {
+                throw BackupError(
+                    .invalidInput,
+                    "component \(component.name) was backed up by plugin '\(SafeText.escaped(stored.plugin, limit: 80))' but this appliance's manifest restores it with '\(component.plugin)': one plugin's data is never handed to another",
+                    component: component.name)
             }
             guard let plugin = self.orchestrator.registry.plugin(id: component.plugin) else {
                 throw BackupError(.pluginFailed, "component \(component.name) needs plugin '\(component.plugin)', which is not installed")
             }
             record.components.append(ComponentResult(name: component.name, status: .pending))
-            selected.append(Selected(position: position, record: component, component: manifestComponent, plugin: plugin))
+            selected.append(Selected(position: position, record: stored, component: component, plugin: plugin))
+        }
+        // What the backup holds and this appliance does not describe is reported, never restored.
+        for stored in index.components where manifest.component(named: stored.name) == nil {
+            record.components.append(ComponentResult(name: stored.name, status: .skipped, message: "not in this appliance's manifest: not restored"))
+            notes.append("\(stored.name) is in the backup but not in this appliance's manifest, and was not restored")
         }
         if !skippedCert.isEmpty { notes.append("no_cert: skipped \(skippedCert.joined(separator: ", "))") }
         if selected.isEmpty { throw BackupError(.invalidInput, "nothing to restore: every component was skipped") }
@@ -187,10 +215,12 @@ public struct RestoreJob: Sendable {
         let summary = try await Blocking.run("gwbackup.decrypt") { () -> ArchiveSummary in
             let (_, summary) = try StreamPipe.run(
                 produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe) },
-                consume: { source in try archive.extract(from: source, into: URL(fileURLWithPath: directory)) })
+                consume: { source in
+                    try archive.extract(from: source, into: URL(fileURLWithPath: directory), limits: ArchiveLimits(entries: component.entries, contentBytes: component.contentBytes))
+                })
             return summary
         }
-        if let expected = component.fileCount, expected != summary.entryCount {
+        if let expected = component.entries, expected != summary.entryCount {
             throw BackupError(.corrupted, "the archive holds \(summary.entryCount) entries but the backup recorded \(expected)")
         }
         return component.size ?? 0
@@ -201,16 +231,28 @@ public struct RestoreJob: Sendable {
         if applied.isEmpty { return ["the appliance was not changed"] }
         var notes: [String] = []
         var failed: [String] = []
-        for item in applied.reversed() {
-            do {
-                _ = try await item.plugin.restore(self.orchestrator.context(for: item.component, staging: item.rollback, rollback: true))
-                if record.components[item.position].status != .failed {
-                    record.components[item.position].status = .rolledBack
+        // Newest first; a component that cannot be put back yet (a later one's change stands in its
+        // way, e.g. a directory it lies in) is tried again once the others are back.
+        var pending = Array(applied.reversed())
+        for pass in 1...2 {
+            var retry: [Selected] = []
+            for item in pending {
+                do {
+                    _ = try await item.plugin.restore(self.orchestrator.context(for: item.component, staging: item.rollback, rollback: true))
+                    if record.components[item.position].status != .failed {
+                        record.components[item.position].status = .rolledBack
+                    }
+                } catch {
+                    if pass == 1 {
+                        retry.append(item)
+                        continue
+                    }
+                    failed.append("\(item.component.name) (\(BackupError.wrap(error).message))")
+                    logger.critical("rollback failed", metadata: ["component": "\(item.component.name)", "error": "\(error)"])
                 }
-            } catch {
-                failed.append("\(item.component.name) (\(BackupError.wrap(error).message))")
-                logger.critical("rollback failed", metadata: ["component": "\(item.component.name)", "error": "\(error)"])
             }
+            pending = retry
+            if pending.isEmpty { break }
         }
         if failed.isEmpty {
             notes.append("the appliance was rolled back to its state before the restore")

@@ -2,6 +2,9 @@
 public struct RestoreRequest: Sendable {
     public var target: StorageTarget
     public var store: any BackupStore
+    /// The appliance's own manifest: it decides which components exist, which plugin restores each
+    /// and with which parameters. A backup only carries data.
+    public var manifest: Manifest
     public var securityPassword: Secret
     /// Skip every component tagged `cert` (restore onto replacement hardware).
     public var noCert: Bool
@@ -11,14 +14,19 @@ public struct RestoreRequest: Sendable {
     public var dryRun: Bool
     /// A backup by name, instead of the newest complete one.
     public var backup: String?
+    /// Restore a backup that has no authenticated index (format 1, or its index is missing). Off by
+    /// default, and in the API always: such a backup may have been altered by whoever controls the store.
+    public var allowUnauthenticated: Bool
 
-    public init(target: StorageTarget, store: any BackupStore, securityPassword: Secret, noCert: Bool = false, components: [String] = [], dryRun: Bool = false, backup: String? = nil) {
+    public init(target: StorageTarget, store: any BackupStore, manifest: Manifest, securityPassword: Secret, noCert: Bool = false, components: [String] = [], dryRun: Bool = false, backup: String? = nil, allowUnauthenticated: Bool = false) {
         self.target = target
         self.store = store
+        self.manifest = manifest
         self.securityPassword = securityPassword
         self.noCert = noCert
         self.components = components
         self.dryRun = dryRun
         self.backup = backup
+        self.allowUnauthenticated = allowUnauthenticated
     }
 }

@@ -39,6 +39,13 @@ public struct ManifestComponent: Codable, Sendable, Equatable {
         self.description = try container.decodeIfPresent(String.self, forKey: .description)
     }
 
+    /// True when `name` follows the component name rule: 1-64 of `a-z`, `0-9`, `-`, `_`. Names from a
+    /// backup are checked with it wherever they are read, since they become file names.
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64
+            && name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D || $0 == 0x5F }
+    }
+
     /// True when `no_cert` restores skip this component.
     public var isCertificateBound: Bool { self.tags.contains(Self.certificateTag) }
 }

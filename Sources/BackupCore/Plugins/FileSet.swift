@@ -17,21 +17,26 @@ public struct FileSet: Sendable {
     public static let recordName = ".gwbackup-fileset.json"
 
     /// What a collection saw.
-    struct Record: Codable {
-        var format: Int
-        var patterns: [String]
-        var entries: [String]
-        var missing: [String]
+    public struct Record: Codable, Sendable {
+        public var format: Int
+        public var patterns: [String]
+        public var entries: [String]
+        public var missing: [String]
         /// Symlinks that an earlier version left out of the backup (it refused links pointing outside
         /// the tree); a restore leaves them alone. No longer written.
-        var leftOut: [String]? = nil
+        public var leftOut: [String]? = nil
     }
 
     /// The paths and glob patterns, relative to the appliance root.
     public var patterns: [String]
+    /// Whether restored files may keep setuid and setgid bits; otherwise they are removed, with a warning.
+    public var allowSetID: Bool
 
-    public init(patterns: [String]) {
+    /// A file set over `patterns`, which come from the appliance's own manifest. On restore they,
+    /// and not the record inside the backup, decide what may be written or removed.
+    public init(patterns: [String], allowSetID: Bool = false) {
         self.patterns = patterns
+        self.allowSetID = allowSetID
     }
 
     /// Copies every match from `root` into `staging`.
@@ -82,77 +87,102 @@ public struct FileSet: Sendable {
         return PluginReport(warnings: warnings)
     }
 
-    /// Makes the paths under `root` identical to what `staging` holds.
-    public func restore(root: String, staging: String) throws -> PluginReport {
+    /// Checks what a backup staged before anything on the appliance changes: the record is well formed,
+    /// names only paths within the declared patterns (and removes only declared literal paths), and
+    /// every entry it names is in the archive. With `removingSetID` (restore, unless the component
+    /// allows them) setuid/setgid bits are cleared on staged files, each with a warning.
+    public func checkStaged(staging: String, removingSetID: Bool = false) throws -> (Record, [String]) {
         let record: Record
         do {
-            record = try JSONDecoder().decode(Record.self, from: try FileTree.readFile(Self.join(staging, Self.recordName)))
+            record = try JSONDecoder().decode(Record.self, from: try FileTree.readFile(Self.join(staging, Self.recordName), limit: 16 << 20))
         } catch {
-            throw BackupError(.corrupted, "the staged component has no valid \(Self.recordName): \(BackupError.wrap(error).message)")
+            throw BackupError(.corrupted, "the staged component has no valid \(Self.recordName): \(SafeText.escaped(BackupError.wrap(error).message))")
         }
-        for path in record.entries + record.missing where RelativePath.normalized(path) != path {
-            throw BackupError(.unsafeArchive, "the staged component names an unsafe path '\(path)'")
+        let declared = try self.declaredPatterns()
+        let literals = Set(declared.filter { !RelativePath.isPattern($0) })
+        for path in record.entries + record.missing + (record.leftOut ?? []) where RelativePath.normalized(path) != path {
+            throw BackupError(.unsafeArchive, "the staged component names an unsafe path '\(SafeText.escaped(path, limit: 200))'")
         }
-        // Remove what matches the patterns now but was not there at backup time.
+        for path in record.entries where !Self.isDeclared(path, by: declared) {
+            throw BackupError(.unsafeArchive, "the backup's record names '\(SafeText.escaped(path, limit: 200))', which is outside this component's declared paths (\(declared.joined(separator: ", "))); nothing was restored")
+        }
+        for path in record.missing where !literals.contains(path) {
+            throw BackupError(.unsafeArchive, "the backup's record would remove '\(SafeText.escaped(path, limit: 200))', which is not one of this component's declared paths; nothing was restored")
+        }
+        var warnings: [String] = []
+        for entry in record.entries {
+            guard try FileStatus.of(Self.join(staging, entry)) != nil else {
+                throw BackupError(.corrupted, "the backup's record names '\(SafeText.escaped(entry, limit: 200))' but its archive does not hold it")
+            }
+            if removingSetID && !self.allowSetID { try Self.removeSetID(below: staging, entry, warnings: &warnings) }
+        }
+        return (record, warnings)
+    }
+
+    /// The declared patterns, normalized.
+    func declaredPatterns() throws -> [String] {
+        try self.patterns.map { pattern in
+            guard let normalized = RelativePath.normalized(pattern) else {
+                throw BackupError(.invalidManifest, "path \(RelativePath.problem(pattern) ?? pattern)")
+            }
+            return normalized
+        }
+    }
+
+    /// Makes the declared paths under `root` identical to what `staging` holds.
+    ///
+    /// The record in staging came out of a backup: it is checked against the declared patterns before
+    /// anything is used, and every change goes through a `ConfinedDirectory`, so nothing outside the
+    /// declared paths is created, replaced or removed, and no symlink is followed on the way.
+    public func restore(root: String, staging: String) throws -> PluginReport {
+        let (record, warnings) = try self.checkStaged(staging: staging, removingSetID: true)
+        let confined = try ConfinedDirectory(path: root)
+        // Remove what matches the declared patterns now but was not there at backup time.
         let kept = Set(record.entries + (record.leftOut ?? []))
-        for pattern in record.patterns {
-            guard let normalized = RelativePath.normalized(pattern), RelativePath.isPattern(normalized) else { continue }
-            for match in try Self.expand(normalized, root: root) where !kept.contains(match) && !Self.isBelow(match, anyOf: record.entries) {
-                try FileTree.remove(Self.join(root, match))
+        for pattern in try self.declaredPatterns() where RelativePath.isPattern(pattern) {
+            for match in try Self.expand(pattern, root: root) where !kept.contains(match) && !Self.isBelow(match, anyOf: record.entries) {
+                try confined.remove(match)
             }
         }
         for absent in record.missing {
-            try FileTree.remove(Self.join(root, absent))
+            try confined.remove(absent)
         }
         for entry in record.entries {
-            try self.ensureParents(of: entry, root: root, staging: staging)
-            try Self.replace(Self.join(root, entry), with: Self.join(staging, entry))
+            try confined.install(entry, from: Self.join(staging, entry))
         }
-        return PluginReport()
+        return PluginReport(warnings: warnings)
     }
 
-    /// Creates missing parents of `entry` under `root`, with the metadata they had at backup time.
-    private func ensureParents(of entry: String, root: String, staging: String) throws {
-        var prefix = ""
-        var created: [(String, FileStatus)] = []
-        for component in entry.split(separator: "/").dropLast() {
-            prefix += (prefix.isEmpty ? "" : "/") + component
-            let target = Self.join(root, prefix)
-            if let status = try FileStatus.of(target) {
-                guard status.kind == .directory else {
-                    throw BackupError(.storage, "cannot restore \(entry): \(target) exists and is not a directory")
-                }
+    /// True when `path` is a declared literal path or below one, or it (or one of its parents)
+    /// matches a declared glob the way `glob(3)` would have found it.
+    static func isDeclared(_ path: String, by declared: [String]) -> Bool {
+        for pattern in declared {
+            if !RelativePath.isPattern(pattern) {
+                if path == pattern || path.hasPrefix(pattern + "/") { return true }
                 continue
             }
-            try SystemCall.retrying("mkdir", target) { mkdir(target, 0o755) }
-            if let staged = try FileStatus.of(Self.join(staging, prefix)) { created.append((target, staged)) }
-        }
-        for (path, status) in created.reversed() { try FileTree.applyMetadata(status, to: path) }
-    }
-
-    /// Puts `source` (moved, or copied across filesystems) at `destination`, replacing what is there
-    /// with a rename, so a crash leaves either the old or the new entry, never half of one.
-    static func replace(_ destination: String, with source: String) throws {
-        let directory = (destination as NSString).deletingLastPathComponent
-        let name = (destination as NSString).lastPathComponent
-        let temporary = "\(directory)/.gwbackup-new-\(UUID().uuidString.prefix(8))-\(name)"
-        // Staged data is used once: move it when staging shares the filesystem, copy it otherwise.
-        if Glibc.rename(source, temporary) != 0 {
-            guard errno == EXDEV else { throw SystemCall.error("rename", source) }
-            do {
-                try FileTree.copy(source, to: temporary)
-            } catch {
-                try? FileTree.remove(temporary)
-                throw error
+            var prefix = ""
+            for component in path.split(separator: "/") {
+                prefix += (prefix.isEmpty ? "" : "/") + component
+                if fnmatch(pattern, prefix, FNM_PATHNAME | FNM_PERIOD) == 0 { return true }
             }
         }
-        if let existing = try FileStatus.of(destination), existing.kind == .directory {
-            let old = "\(directory)/.gwbackup-old-\(UUID().uuidString.prefix(8))-\(name)"
-            try FileTree.rename(destination, to: old)
-            try FileTree.rename(temporary, to: destination)
-            try FileTree.remove(old)
-        } else {
-            try FileTree.rename(temporary, to: destination)
+        return false
+    }
+
+    /// Clears setuid and setgid on staged regular files below `entry` (directories keep setgid: it
+    /// only picks the group of new files).
+    static func removeSetID(below staging: String, _ entry: String, warnings: inout [String]) throws {
+        let path = Self.join(staging, entry)
+        guard let status = try FileStatus.of(path) else { return }
+        switch status.kind {
+        case .directory:
+            for name in try FileTree.names(in: path) { try removeSetID(below: staging, entry + "/" + name, warnings: &warnings) }
+        case .regular where status.mode & 0o6000 != 0:
+            try SystemCall.retrying("chmod", path) { chmod(path, mode_t(status.mode & ~0o6000)) }
+            warnings.append("\(SafeText.escaped(entry, limit: 200)): setuid/setgid removed (the component does not allow them)")
+        default:
+            break
         }
     }
 

@@ -9,6 +9,7 @@ public struct FileSetPlugin: ComponentPlugin {
     public let origin = PluginOrigin.builtIn
     public let parameterSchema = ParameterSchema([
         "paths": .init(type: .array, required: true, path: true, description: "paths or globs relative to the appliance root"),
+        "allow_setid": .init(type: .boolean, description: "keep setuid/setgid bits on restored files (default false: removed, with a warning)"),
     ])
 
     /// Parameters that a test runs, as documentation that cannot go stale.
@@ -17,7 +18,7 @@ public struct FileSetPlugin: ComponentPlugin {
     public init() {}
 
     private func fileSet(_ context: PluginContext) -> FileSet {
-        FileSet(patterns: context.parameters["paths"]?.stringArrayValue ?? [])
+        FileSet(patterns: context.parameters["paths"]?.stringArrayValue ?? [], allowSetID: context.parameters["allow_setid"] == .bool(true))
     }
 
     public func collect(_ context: PluginContext) async throws -> PluginReport {
@@ -26,6 +27,13 @@ public struct FileSetPlugin: ComponentPlugin {
         return try await Blocking.run {
             try fileSet.collect(root: context.applianceRoot, staging: context.stagingDirectory, linkingFiles: !context.isRollback)
         }
+    }
+
+    /// Checks the staged record against the declared paths before anything changes.
+    public func verify(_ context: PluginContext) async throws -> PluginReport {
+        let fileSet = self.fileSet(context)
+        _ = try await Blocking.run { try fileSet.checkStaged(staging: context.stagingDirectory) }
+        return PluginReport()
     }
 
     public func restore(_ context: PluginContext) async throws -> PluginReport {

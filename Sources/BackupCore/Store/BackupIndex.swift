@@ -1,12 +1,15 @@
 import Foundation
 
-/// A backup's `manifest.json`: written last, it is what makes a backup complete.
-/// Documented in `docs/format.md`.
+/// A backup's plain `manifest.json`: written last, it is what makes a backup complete. It serves
+/// listing and stock tools; restore and verify believe it only where it agrees with the backup's
+/// authenticated `SealedIndex`. Documented in `docs/format.md`.
 public struct BackupIndex: Codable, Sendable, Equatable {
     /// The file name in every backup directory.
     public static let fileName = "manifest.json"
-    /// The format this build writes; it reads this one only.
-    public static let currentFormat = 1
+    /// The format this build writes: 2 adds the authenticated index (`index.json.gpg`).
+    public static let currentFormat = 2
+    /// The formats this build reads. Format 1 has no authenticated index.
+    public static let readableFormats = 1...2
 
     /// One component's record.
     public struct Component: Codable, Sendable, Equatable {
@@ -27,10 +30,12 @@ public struct BackupIndex: Codable, Sendable, Equatable {
         public var fileCount: Int?
         /// Bytes of file content before encryption.
         public var contentBytes: UInt64?
+        /// What sits between tar and OpenPGP (format 2): `none`.
+        public var compression: String?
         public var message: String?
         public var warnings: [String]
 
-        public init(name: String, plugin: String, pluginVersion: String, tags: [String], optional: Bool, outcome: String, file: String? = nil, size: UInt64? = nil, sha256: String? = nil, fileCount: Int? = nil, contentBytes: UInt64? = nil, message: String? = nil, warnings: [String] = []) {
+        public init(name: String, plugin: String, pluginVersion: String, tags: [String], optional: Bool, outcome: String, file: String? = nil, size: UInt64? = nil, sha256: String? = nil, fileCount: Int? = nil, contentBytes: UInt64? = nil, compression: String? = nil, message: String? = nil, warnings: [String] = []) {
             self.name = name
             self.plugin = plugin
             self.pluginVersion = pluginVersion
@@ -42,6 +47,7 @@ public struct BackupIndex: Codable, Sendable, Equatable {
             self.sha256 = sha256
             self.fileCount = fileCount
             self.contentBytes = contentBytes
+            self.compression = compression
             self.message = message
             self.warnings = warnings
         }
@@ -68,26 +74,27 @@ public struct BackupIndex: Codable, Sendable, Equatable {
     public var sourceHost: String
     public var applianceRoot: String
     public var encryption: Encryption
-    /// The manifest the backup was taken with; restore uses its parameters.
+    /// The manifest the backup was taken with, for people and stock tools. Restore never uses it: the
+    /// appliance's own manifest decides which plugin restores a component, with which parameters.
     public var manifest: Manifest
     public var components: [Component]
 
-    /// Decodes and checks an index read from a store.
+    /// Decodes and checks a plain manifest read from a store: a known format, component names by
+    /// the manifest's rule, safe file names.
     public static func decode(_ bytes: [UInt8], backup: String) throws -> BackupIndex {
         let index: BackupIndex
         do {
             index = try JSONDecoder().decode(BackupIndex.self, from: Data(bytes))
         } catch {
-            throw BackupError(.corrupted, "backup \(backup): \(fileName) is not valid: \(JSONCoding.describe(error))")
+            throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): \(fileName) is not valid: \(SafeText.escaped(JSONCoding.describe(error)))")
         }
-        guard index.formatVersion == currentFormat else {
-            throw BackupError(.corrupted, "backup \(backup) has format \(index.formatVersion); this build reads format \(currentFormat)")
+        guard readableFormats.contains(index.formatVersion) else {
+            throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)) has format \(index.formatVersion); this build reads formats \(readableFormats.lowerBound)-\(readableFormats.upperBound)")
         }
-        for component in index.components {
-            if let file = component.file, file.contains("/") || file.hasPrefix(".") {
-                throw BackupError(.corrupted, "backup \(backup): component \(component.name) names an unsafe file '\(file)'")
-            }
-        }
+        try SealedIndex.check(index.components.map(SealedIndex.Component.init), backup: backup)
         return index
     }
+
+    /// True when this backup should carry an authenticated index.
+    public var hasSealedIndex: Bool { self.formatVersion >= 2 }
 }

@@ -11,8 +11,11 @@ public protocol BackupStore: Sendable {
     func beginBackup(name: String) throws -> any BackupWriter
     /// Reads the `manifest.json` of a committed backup.
     func readIndex(backup: String) throws -> [UInt8]
-    /// Opens a component file of a committed backup.
+    /// Opens a file of a committed backup (a component, or the authenticated index). It must be a
+    /// regular file, reached without following a symlink; throws `.notFound` when it is missing.
     func openComponent(backup: String, file: String) throws -> any ByteSource
+    /// The size of a regular file of a committed backup: after a commit, the store's copy is checked.
+    func sizeOfComponent(backup: String, file: String) throws -> UInt64
 }
 
 /// A backup being written. Nothing is visible under its final name until `commit`.

@@ -43,16 +43,47 @@ public struct LocalBackupStore: BackupStore {
     }
 
     public func readIndex(backup: String) throws -> [UInt8] {
-        let path = self.location(of: backup) + "/" + BackupIndex.fileName
-        return [UInt8](try FileTree.readFile(path, limit: 16 << 20))
+        let source = try self.openRegular(self.location(of: backup) + "/" + BackupIndex.fileName, backup: backup)
+        let sink = BoundedMemorySink(limit: SealedIndex.sizeLimit, what: "\(BackupIndex.fileName) of \(SafeText.escaped(backup))")
+        _ = try source.copy(to: sink)
+        return sink.bytes
     }
 
     public func openComponent(backup: String, file: String) throws -> any ByteSource {
-        let path = self.location(of: backup) + "/" + file
-        guard try FileStatus.of(path) != nil else {
-            throw BackupError(.corrupted, "component file \(file) is missing from backup \(backup)")
+        try self.openRegular(self.location(of: backup) + "/" + file, backup: backup)
+    }
+
+    public func sizeOfComponent(backup: String, file: String) throws -> UInt64 {
+        let stream = try self.openRegular(self.location(of: backup) + "/" + file, backup: backup)
+        var info = stat()
+        guard fstat(stream.fd, &info) == 0 else { throw SystemCall.error("fstat", file) }
+        return UInt64(info.st_size)
+    }
+
+    /// Opens a file of a backup that must be a regular file: never through a symlink (`O_NOFOLLOW`), never
+    /// a device or FIFO (`O_NONBLOCK` keeps a FIFO from blocking the open; `fstat` then refuses it).
+    private func openRegular(_ path: String, backup: String) throws -> FileDescriptorStream {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        let file = SafeText.escaped((path as NSString).lastPathComponent)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ENOENT {
+                throw BackupError(.notFound, "\(file) is missing from backup \(SafeText.escaped(backup))")
+            }
+            if code == ELOOP {
+                throw BackupError(.corrupted, "\(file) in backup \(SafeText.escaped(backup)) is a symlink, not a regular file; refusing it")
+            }
+            throw SystemCall.error("open", path, errno: code)
         }
-        return try FileDescriptorStream.openForReading(path)
+        let stream = FileDescriptorStream(fd: fd, label: path)
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw SystemCall.error("fstat", path) }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw BackupError(.corrupted, "\(file) in backup \(SafeText.escaped(backup)) is not a regular file; refusing it")
+        }
+        // Reads block from here on (the flag only mattered for the open).
+        _ = fcntl(fd, F_SETFL, O_RDONLY)
+        return stream
     }
 }
 

@@ -20,6 +20,9 @@ public struct BackupError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let wrongPassword = Code(name: "wrong security password")
         /// Stored data does not match what the backup recorded (checksum, size, format).
         public static let corrupted = Code(name: "corrupted backup")
+        /// A backup's index does not authenticate with the security password, names another backup,
+        /// or is missing (a format 1 backup, or one whose index was stripped).
+        public static let unauthenticated = Code(name: "unauthenticated backup")
         /// An archive entry would land outside its target directory.
         public static let unsafeArchive = Code(name: "unsafe archive")
         /// No usable backup was found.

@@ -48,7 +48,7 @@ struct ListCommand: AsyncParsableCommand {
             if listed.isEmpty { print("no complete backup in \(store.displayName)") }
             for backup in listed.reversed() {
                 let failed = backup.failedComponents.isEmpty ? "" : "  (not backed up: \(backup.failedComponents.joined(separator: ", ")))"
-                print("\(backup.name)  \(backup.created)  \(Format.bytes(backup.bytes))  \(backup.components.joined(separator: ","))\(failed)")
+                print("\(SafeText.escaped(backup.name))  \(SafeText.escaped(backup.created, limit: 40))  \(Format.bytes(backup.bytes))  \(backup.components.joined(separator: ","))\(SafeText.escaped(failed))")
             }
             for ignored in catalog.ignored { print("ignored: \(ignored)") }
         }

@@ -28,6 +28,9 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Decrypt and verify everything; change nothing.")
     var dryRun = false
 
+    @Flag(name: .customLong("allow-unauthenticated"), help: "Restore a backup that has no authenticated index (format 1, or its index is missing): only on purpose, since whoever controls the store could have altered it.")
+    var allowUnauthenticated = false
+
     @Flag(help: "With --server: follow the job to its end (progress, exit code from its status).")
     var wait = false
 
@@ -39,8 +42,8 @@ struct RestoreCommand: AsyncParsableCommand {
                 try self.appliance.refuseForServer()
                 try self.state.refuseForServer()
                 // The API restores the newest complete backup, whole: it has no fields for these.
-                if !self.components.isEmpty || self.backup != nil || self.dryRun {
-                    throw ValidationError("--component, --backup and --dry-run work on this machine only; the API restores the newest complete backup")
+                if !self.components.isEmpty || self.backup != nil || self.dryRun || self.allowUnauthenticated {
+                    throw ValidationError("--component, --backup, --dry-run and --allow-unauthenticated work on this machine only; the API restores the newest complete, authenticated backup")
                 }
                 let request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: false), noCert: self.noCert)
                 try await RemoteJob.run(.restore, request, server: self.root.server, wait: self.wait, output: self.output)
@@ -51,9 +54,11 @@ struct RestoreCommand: AsyncParsableCommand {
             let secret = try self.password.read(confirm: false)
             let progress = ProgressLine()
             let orchestrator = runtime.orchestrator { progress.show($0) }
+            // The appliance's manifest decides what is restored and how; the backup only carries data.
+            let manifest = try runtime.manifest(path: self.appliance.manifest)
             let request = RestoreRequest(
-                target: self.storage.target, store: store, securityPassword: secret, noCert: self.noCert,
-                components: self.components, dryRun: self.dryRun, backup: self.backup)
+                target: self.storage.target, store: store, manifest: manifest, securityPassword: secret, noCert: self.noCert,
+                components: self.components, dryRun: self.dryRun, backup: self.backup, allowUnauthenticated: self.allowUnauthenticated)
             let record = try await orchestrator.beginRestore(request).run()
             progress.end()
             if self.output.json { try Format.printJSON(record) } else { print(Format.describe(record, job: "restore")) }

@@ -19,6 +19,9 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(name: .customLong("security-pwd-file"), help: "File holding the security password; decrypts every component. GWBACKUP_SECURITY_PWD works too.")
     var securityPasswordFile: String?
 
+    @Flag(name: .customLong("allow-unauthenticated"), help: "Check a backup that has no authenticated index (format 1) with the password anyway.")
+    var allowUnauthenticated = false
+
     func run() async throws {
         try await CommandSupport.run {
             let runtime = CommandSupport.runtime(state: self.state, output: self.output)
@@ -26,13 +29,16 @@ struct VerifyCommand: AsyncParsableCommand {
             let passphrase: Secret? = self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
                 ? try SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")
                 : nil
-            let report = try await runtime.verifier(store: store).verify(backup: self.backup, passphrase: passphrase)
+            let report = try await runtime.verifier(store: store).verify(backup: self.backup, passphrase: passphrase, allowUnauthenticated: self.allowUnauthenticated)
             if self.output.json {
                 try Format.printJSON(report)
             } else {
-                print("verify (\(report.mode)) \(report.ok ? "OK" : "FAILED"): \(report.backup) (\(report.location))")
+                print("verify (\(report.mode)) \(report.ok ? "OK" : "FAILED"): \(SafeText.escaped(report.backup)) (\(SafeText.escaped(report.location)))")
+                if passphrase == nil {
+                    print("  (no security password: checksums from the plain manifest find damage, not tampering)")
+                }
                 for component in report.components {
-                    print("  " + component.name.padding(toLength: 14, withPad: " ", startingAt: 0) + component.status.rawValue + (component.message.isEmpty ? "" : "  \(component.message)"))
+                    print("  " + SafeText.escaped(component.name).padding(toLength: 14, withPad: " ", startingAt: 0) + component.status.rawValue + (component.message.isEmpty ? "" : "  \(SafeText.escaped(component.message))"))
                 }
             }
             if !report.ok { throw ExitCode(1) }

@@ -26,15 +26,16 @@ enum Format {
 
     /// A job record for people: the outcome, then a line per component.
     static func describe(_ record: JobRecord, job: String) -> String {
-        var lines = ["\(job) \(record.status.rawValue)" + (record.backup.map { ": \($0)" } ?? "") + (record.subdir.isEmpty ? "" : " (\(record.subdir))")]
+        // Names and messages can come from a backup store or a plugin: escaped before the terminal.
+        var lines = ["\(job) \(record.status.rawValue)" + (record.backup.map { ": \(SafeText.escaped($0))" } ?? "") + (record.subdir.isEmpty ? "" : " (\(SafeText.escaped(record.subdir)))")]
         for component in record.components {
             let size = component.bytes.map { Format.bytes($0) } ?? ""
-            let message = component.message.isEmpty ? "" : "  \(component.message)"
-            lines.append("  " + component.name.padding(toLength: 14, withPad: " ", startingAt: 0)
+            let message = component.message.isEmpty ? "" : "  \(SafeText.escaped(component.message, limit: 2000))"
+            lines.append("  " + SafeText.escaped(component.name, limit: 64).padding(toLength: 14, withPad: " ", startingAt: 0)
                 + component.status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
                 + size.padding(toLength: 11, withPad: " ", startingAt: 0) + message)
         }
-        if !record.message.isEmpty { lines.append(record.message) }
+        if !record.message.isEmpty { lines.append(SafeText.escaped(record.message, limit: 8000)) }
         return lines.joined(separator: "\n")
     }
 }

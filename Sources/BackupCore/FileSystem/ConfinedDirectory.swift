@@ -1,0 +1,169 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A directory tree changed only through descriptors: every path below it is walked one component at
+/// a time with `openat(O_NOFOLLOW)`, so a symlink in an intermediate component, wherever it came from
+/// (the appliance, or an earlier component of the same restore), cannot redirect a write or a removal
+/// out of the tree. The effect of Linux `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, the
+/// way libarchive's `ARCHIVE_EXTRACT_SECURE_SYMLINKS` gets it. A final symlink is replaced or
+/// removed as a link, never followed.
+public final class ConfinedDirectory {
+    /// The tree's root, for messages.
+    public let path: String
+    private let descriptor: Descriptor
+    /// How deep a removal may recurse.
+    static let depthLimit = 256
+
+    /// Opens `path`, which must be a directory. The root itself is the operator's setting and may be
+    /// reached through a symlink; nothing below it is.
+    public init(path: String) throws {
+        let fd = try SystemCall.retrying("open", path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        self.descriptor = Descriptor(fd)
+        self.path = path
+    }
+
+    /// The status of `relative` (a final symlink is not followed), or nil when nothing is there.
+    public func status(_ relative: String) throws -> FileStatus? {
+        guard let (parent, name) = try self.parent(of: relative, create: false) else { return nil }
+        var info = stat()
+        guard fstatat(parent.fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+            if errno == ENOENT { return nil }
+            throw SystemCall.error("fstatat", self.display(relative))
+        }
+        return FileStatus(info)
+    }
+
+    /// Removes `relative` and everything below it; missing is fine.
+    public func remove(_ relative: String) throws {
+        guard let (parent, name) = try self.parent(of: relative, create: false) else { return }
+        try Self.removeTree(parent: parent.fd, name: name, display: self.display(relative), depth: 0)
+        try Self.sync(parent.fd, self.display(relative))
+    }
+
+    /// Puts the staged `source` (a file, link or tree of this machine's staging area) at `relative`,
+    /// replacing what is there with renames, so a crash leaves the old or the new entry, never half of
+    /// one. Missing parents are created (0755). The parent directory is fsynced.
+    public func install(_ relative: String, from source: String) throws {
+        guard let (parent, name) = try self.parent(of: relative, create: true) else {
+            throw BackupError(.system, "cannot reach the parent of \(self.display(relative))")
+        }
+        let suffix = UUID().uuidString.prefix(8)
+        let temporary = ".gwbackup-new-\(suffix)"
+        // Staged data is used once: move it when staging shares the filesystem, copy it otherwise.
+        if renameat(AT_FDCWD, source, parent.fd, temporary) != 0 {
+            guard errno == EXDEV else { throw SystemCall.error("rename", source) }
+            do {
+                // /proc/self/fd/N names the parent by its descriptor: no path walk to redirect.
+                try FileTree.copy(source, to: "/proc/self/fd/\(parent.fd)/\(temporary)")
+            } catch {
+                try? Self.removeTree(parent: parent.fd, name: temporary, display: temporary, depth: 0)
+                throw error
+            }
+        }
+        var info = stat()
+        if fstatat(parent.fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0, info.st_mode & S_IFMT == S_IFDIR {
+            let old = ".gwbackup-old-\(suffix)"
+            try SystemCall.retrying("rename", self.display(relative)) { renameat(parent.fd, name, parent.fd, old) }
+            try SystemCall.retrying("rename", self.display(relative)) { renameat(parent.fd, temporary, parent.fd, name) }
+            try Self.removeTree(parent: parent.fd, name: old, display: self.display(relative), depth: 0)
+        } else {
+            try SystemCall.retrying("rename", self.display(relative)) { renameat(parent.fd, temporary, parent.fd, name) }
+        }
+        try Self.sync(parent.fd, self.display(relative))
+    }
+
+    /// The directory holding `relative`, opened without following any symlink on the way, and the
+    /// final name. Nil when a parent is missing and `create` is false.
+    private func parent(of relative: String, create: Bool) throws -> (Descriptor, String)? {
+        guard let normalized = RelativePath.normalized(relative) else {
+            throw BackupError(.unsafeArchive, "'\(SafeText.escaped(relative, limit: 200))' \(RelativePath.problem(relative) ?? "is unsafe")")
+        }
+        var components = normalized.split(separator: "/").map(String.init)
+        let name = components.removeLast()
+        var current = self.descriptor
+        var walked = ""
+        for component in components {
+            walked += (walked.isEmpty ? "" : "/") + component
+            var fd = openat(current.fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if fd < 0 && errno == ENOENT {
+                guard create else { return nil }
+                if mkdirat(current.fd, component, 0o755) != 0 && errno != EEXIST {
+                    throw SystemCall.error("mkdir", self.display(walked))
+                }
+                fd = openat(current.fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            }
+            guard fd >= 0 else {
+                let code = errno
+                var info = stat()
+                if fstatat(current.fd, component, &info, AT_SYMLINK_NOFOLLOW) == 0 {
+                    if info.st_mode & S_IFMT == S_IFLNK {
+                        throw BackupError(.unsafeArchive, "\(self.display(relative)) would be reached through the symlink \(self.display(walked)); a restore never follows one")
+                    }
+                    if info.st_mode & S_IFMT != S_IFDIR {
+                        throw BackupError(.unsafeArchive, "\(self.display(relative)) is below \(self.display(walked)), which is not a directory")
+                    }
+                }
+                throw SystemCall.error("open", self.display(walked), errno: code)
+            }
+            current = Descriptor(fd)
+        }
+        return (current, name)
+    }
+
+    private func display(_ relative: String) -> String {
+        SafeText.escaped(FileSet.join(self.path, relative), limit: 300)
+    }
+
+    private static func removeTree(parent: Int32, name: String, display: String, depth: Int) throws {
+        var info = stat()
+        guard fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+            if errno == ENOENT { return }
+            throw SystemCall.error("fstatat", display)
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            try SystemCall.retrying("unlink", display) { unlinkat(parent, name, 0) }
+            return
+        }
+        guard depth < depthLimit else {
+            throw BackupError(.system, "\(display) is nested more than \(depthLimit) levels deep; not removed")
+        }
+        let fd = try SystemCall.retrying("open", display) { openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        let directory = Descriptor(fd)
+        for child in try Self.names(directory.fd, display: display) {
+            try removeTree(parent: directory.fd, name: child, display: display + "/" + SafeText.escaped(child, limit: 100), depth: depth + 1)
+        }
+        try SystemCall.retrying("rmdir", display) { unlinkat(parent, name, AT_REMOVEDIR) }
+    }
+
+    private static func names(_ fd: Int32, display: String) throws -> [String] {
+        let copy = try SystemCall.retrying("dup", display) { dup(fd) }
+        guard let handle = fdopendir(copy) else {
+            close(copy)
+            throw SystemCall.error("fdopendir", display)
+        }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    private static func sync(_ fd: Int32, _ display: String) throws {
+        try SystemCall.retrying("fsync", display) { fsync(fd) }
+    }
+
+    /// One owner for an open descriptor.
+    private final class Descriptor {
+        let fd: Int32
+        init(_ fd: Int32) { self.fd = fd }
+        deinit { close(self.fd) }
+    }
+}

@@ -1,0 +1,40 @@
+/// Text from outside (a backup store, a plugin, a request) made safe to print on a terminal or in a
+/// log line: control characters, escape sequences and invalid UTF-8 cannot move the cursor, forge a
+/// line or change colours. Printable text, including non-ASCII letters, is kept as it is.
+public enum SafeText {
+    /// `text` with every control character written as `\n`, `\t`, `\u{1B}`, …, and bounded to
+    /// `limit` characters (an ellipsis marks a cut).
+    public static func escaped(_ text: String, limit: Int = 512) -> String {
+        var result = ""
+        var count = 0
+        for scalar in text.unicodeScalars {
+            if count >= limit {
+                result += "…"
+                break
+            }
+            count += 1
+            switch scalar {
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case "\\": result += "\\\\"
+            default:
+                let value = scalar.value
+                // C0, DEL, C1 controls, and the bidirectional overrides that reorder what is shown.
+                if value < 0x20 || (0x7F...0x9F).contains(value) || (0x202A...0x202E).contains(value)
+                    || (0x2066...0x2069).contains(value)
+                {
+                    result += "\\u{\(String(value, radix: 16, uppercase: true))}"
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result
+    }
+
+    /// `bytes` decoded as UTF-8 (invalid sequences become U+FFFD), then escaped.
+    public static func escaped(bytes: some Collection<UInt8>, limit: Int = 512) -> String {
+        self.escaped(String(decoding: Array(bytes), as: UTF8.self), limit: limit)
+    }
+}
