@@ -8,8 +8,12 @@ dir="${GWB_SSHD_DIR:-/tmp/gwbackup-sshd}"
 user="gwbtest"
 case "${1:-start}" in
   stop)
-    [ -f "$dir/sshd.pid" ] && kill "$(cat "$dir/sshd.pid")" 2>/dev/null || true
-    pkill -f "sshd: $user" 2>/dev/null || true
+    if [ -f "$dir/sshd.pid" ]; then
+      pid="$(cat "$dir/sshd.pid")"
+      # The listener and the sessions it started (its children, found by parent PID): never by name.
+      for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do kill "$child" 2>/dev/null || true; done
+      kill "$pid" 2>/dev/null || true
+    fi
     rm -f "$dir/sshd.pid"
     exit 0 ;;
   start) ;;

@@ -5,6 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/sshd-testbed.sh start
 trap 'scripts/sshd-testbed.sh stop' EXIT
+# paramiko (PyPI) for the lying SFTP server of the hostile-store tests, in a virtual environment of
+# its own (Debian's Python refuses system-wide pip installs).
+venv=".build/test-venv"
+[ -x "$venv/bin/python3" ] && "$venv/bin/python3" -c 'import paramiko' 2>/dev/null || {
+  rm -rf "$venv"; python3 -m venv "$venv" && "$venv/bin/pip" install -q paramiko
+}
 swift build --build-tests
 mkdir -p .build
 set +e

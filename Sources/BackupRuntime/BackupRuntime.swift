@@ -15,12 +15,18 @@ public struct BackupRuntime: Sendable {
         public var applianceRoot: String
         public var pluginDirectories: [String]
         public var resources: ShippedResources
+        /// The most a whole job may take before it is stopped (and a restore rolled back).
+        public var jobDeadlineSeconds: Double
+        /// The most one file transfer to or from a remote store may take.
+        public var transferDeadlineSeconds: Double
 
-        public init(stateDirectory: String, applianceRoot: String, pluginDirectories: [String] = [], resources: ShippedResources = .locate()) {
+        public init(stateDirectory: String, applianceRoot: String, pluginDirectories: [String] = [], resources: ShippedResources = .locate(), jobDeadlineSeconds: Double = 6 * 3600, transferDeadlineSeconds: Double = 3600) {
             self.stateDirectory = stateDirectory
             self.applianceRoot = applianceRoot
             self.pluginDirectories = pluginDirectories
             self.resources = resources
+            self.jobDeadlineSeconds = jobDeadlineSeconds
+            self.transferDeadlineSeconds = transferDeadlineSeconds
         }
     }
 
@@ -50,9 +56,11 @@ public struct BackupRuntime: Sendable {
 
     /// An orchestrator that reports progress to `onProgress`.
     public func orchestrator(onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }) -> Orchestrator {
-        Orchestrator(
+        var orchestrator = Orchestrator(
             registry: self.registry, cipher: GPGSymmetricCipher(), archive: TarArchive(), status: self.status,
             applianceRoot: self.settings.applianceRoot, logger: self.logger, onProgress: onProgress)
+        orchestrator.jobDeadlineSeconds = self.settings.jobDeadlineSeconds
+        return orchestrator
     }
 
     /// A verifier for `store`.
@@ -87,10 +95,11 @@ public struct BackupRuntime: Sendable {
         } else {
             throw BackupError(.invalidInput, "a password (or an identity file) is required for remote storage on \(target.host)")
         }
-        let endpoint = SSHEndpoint(
+        var endpoint = SSHEndpoint(
             host: target.host, port: target.port ?? 22, username: target.username, authentication: authentication,
             hostKeyPolicy: try HostKeyPolicy(parsing: credentials.hostKeyPolicy),
             knownHosts: KnownHosts(path: self.settings.stateDirectory + "/known_hosts.json"))
+        endpoint.transferDeadlineSeconds = self.settings.transferDeadlineSeconds
         return SFTPBackupStore(endpoint: endpoint, path: target.path)
     }
 }

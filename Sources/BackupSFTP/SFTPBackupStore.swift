@@ -38,6 +38,22 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the connection a transfer started on: after a reconnect, a handle of the old
+    /// connection is gone, and the transfer fails rather than read a stale handle on a new session.
+    func withSameClient<T>(_ client: SFTPClient, _ body: () throws -> T) throws -> T {
+        try self.lock.withLock {
+            guard self.client === client else {
+                throw BackupError(.connection, "the connection to \(self.endpoint.host) was lost during the transfer")
+            }
+            do {
+                return try body()
+            } catch let error as BackupError where error.code == .connection {
+                self.client = nil
+                throw error
+            }
+        }
+    }
+
     /// Keepalives sent so far (for tests and diagnostics).
     public var keepalivesSent: Int { self.lock.withLock { self.sentKeepalives } }
 
@@ -115,7 +131,7 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
     public func openComponent(backup: String, file: String) throws -> any ByteSource {
         let path = self.location(of: backup) + "/" + file
         return try self.withClient { client in
-            LockedSource(store: self, stream: try self.openRegular(client, path, backup: backup))
+            LockedSource(store: self, client: client, stream: try self.openRegular(client, path, backup: backup))
         }
     }
 
@@ -159,7 +175,7 @@ final class SFTPBackupWriter: BackupWriter, @unchecked Sendable {
     }
 
     func createComponent(file: String) throws -> any ByteSink {
-        try self.store.withClient { client in LockedSink(store: self.store, stream: try client.create(self.temporary + "/" + file)) }
+        try self.store.withClient { client in LockedSink(store: self.store, client: client, stream: try client.create(self.temporary + "/" + file)) }
     }
 
     func commit(index: [UInt8]) throws {
@@ -179,27 +195,49 @@ final class SFTPBackupWriter: BackupWriter, @unchecked Sendable {
     }
 }
 
-/// A remote file stream whose calls hold the store's lock, so the connection is used by one at a time.
+/// A remote file stream whose calls hold the store's lock, so the connection is used by one at a
+/// time; bound to the connection it was opened on and to the transfer deadline.
 final class LockedSink: ByteSink {
-    let store: SFTPBackupStore
+    let transfer: Transfer
     let stream: SFTPFileStream
-    init(store: SFTPBackupStore, stream: SFTPFileStream) {
-        self.store = store
+    init(store: SFTPBackupStore, client: SFTPClient, stream: SFTPFileStream) {
+        self.transfer = Transfer(store: store, client: client)
         self.stream = stream
     }
-    func write(_ bytes: UnsafeRawBufferPointer) throws { try self.store.withClient { _ in try self.stream.write(bytes) } }
-    func finish() throws { try self.store.withClient { _ in try self.stream.finish() } }
+    func write(_ bytes: UnsafeRawBufferPointer) throws { try self.transfer.run { try self.stream.write(bytes) } }
+    func finish() throws { try self.transfer.run { try self.stream.finish() } }
 }
 
 /// See `LockedSink`.
 final class LockedSource: ByteSource {
-    let store: SFTPBackupStore
+    let transfer: Transfer
     let stream: SFTPFileStream
-    init(store: SFTPBackupStore, stream: SFTPFileStream) {
-        self.store = store
+    init(store: SFTPBackupStore, client: SFTPClient, stream: SFTPFileStream) {
+        self.transfer = Transfer(store: store, client: client)
         self.stream = stream
     }
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try self.store.withClient { _ in try self.stream.read(into: buffer) } }
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try self.transfer.run { try self.stream.read(into: buffer) } }
+}
+
+/// One file transfer: its connection and its deadline.
+struct Transfer {
+    let store: SFTPBackupStore
+    let client: SFTPClient
+    let deadline: ContinuousClock.Instant
+
+    init(store: SFTPBackupStore, client: SFTPClient) {
+        self.store = store
+        self.client = client
+        let seconds = store.endpoint.transferDeadlineSeconds
+        self.deadline = .now + .milliseconds(Int64(seconds.isFinite ? min(max(seconds, 0), 1e9) * 1000 : 1e12))
+    }
+
+    func run<T>(_ body: () throws -> T) throws -> T {
+        guard ContinuousClock.now < self.deadline else {
+            throw BackupError(.connection, "a transfer with \(self.store.endpoint.host) took longer than its deadline of \(Int(self.store.endpoint.transferDeadlineSeconds)) s: the server is stalled or far too slow")
+        }
+        return try self.store.withSameClient(self.client, body)
+    }
 }
 
 /// Collects a small stream into memory, up to a limit.

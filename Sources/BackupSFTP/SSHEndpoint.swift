@@ -20,6 +20,9 @@ public struct SSHEndpoint: Sendable {
     /// Seconds between SSH keepalives while the connection is idle (a plugin collecting, say), so
     /// that a firewall or NAT between does not drop it; 0 sends none.
     public var keepaliveSeconds: Double = 30
+    /// The most one file transfer may take, in all (the timeout above is per wait: a server that
+    /// answers every 25 s would otherwise hold a job forever).
+    public var transferDeadlineSeconds: Double = 3600
 
     public init(host: String, port: Int = 22, username: String, authentication: Authentication, hostKeyPolicy: HostKeyPolicy = .acceptNew, knownHosts: KnownHosts, timeoutSeconds: Int = 30) {
         self.host = host

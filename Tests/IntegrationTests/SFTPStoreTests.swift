@@ -33,6 +33,43 @@ struct SFTPStoreTests {
         return try await fixture.runtime.orchestrator().restore(request)
     }
 
+    @Test func aHostileRemoteStoreCannotFeedARestore() async throws {
+        let fixture = try Fixture("sftp-hostile")
+        let path = self.remotePath("hostile")
+        let store = try self.store(fixture, path: path)
+        #expect(try await self.backup(fixture, store: store, path: path).status == .completed)
+        let names = try self.bed.remoteNames(path).filter { !$0.hasPrefix(".") }
+        let directory = self.bed.home + "/" + path + "/" + (try #require(names.first))
+        try fixture.mutateAppliance()
+        let dump = try fixture.databaseDump()
+        let before = try fixture.snapshot()
+        // A component file that is a link to an endless device on the server.
+        try FileTree.rename(directory + "/ntp.tar.gpg", to: directory + "/ntp.saved")
+        #expect(symlink("/dev/zero", directory + "/ntp.tar.gpg") == 0)
+        let endless = try await self.restore(fixture, store: store, path: path)
+        #expect(endless.status == .error && endless.message.contains("ntp.tar.gpg in backup \(names[0])") && endless.message.contains("is not a regular file"), "\(endless.message)")
+        try FileTree.remove(directory + "/ntp.tar.gpg")
+        try FileTree.rename(directory + "/ntp.saved", to: directory + "/ntp.tar.gpg")
+        // The plain manifest's copy of the manifest asks for a command: it is never used.
+        let marker = fixture.directory.sub("owned")
+        let forgery = BackupForgery(directory, password: fixture.password)
+        var plain = try forgery.plain()
+        let config = try #require(plain.manifest.components.firstIndex { $0.name == "config" })
+        plain.manifest.components[config].parameters["reload_command"] = .array([.string("/bin/sh"), .string("-c"), .string("id > \(marker)")])
+        try forgery.writePlain(plain)
+        #expect(try shell("chown --reference=\(directory) \(directory)/manifest.json").status == 0)
+        #expect(try fixture.snapshot() == before && fixture.databaseDump() == dump)
+        let restored = try await self.restore(fixture, store: store, path: path)
+        #expect(restored.status == .completed, "\(restored.message)")
+        #expect(try FileStatus.of(marker) == nil)
+        // The plain manifest says another size for a component: refused as tampered.
+        plain.components[1].size = (plain.components[1].size ?? 0) + 1
+        try forgery.writePlain(plain)
+        #expect(try shell("chown --reference=\(directory) \(directory)/manifest.json").status == 0)
+        let tampered = try await self.restore(fixture, store: store, path: path)
+        #expect(tampered.status == .error && tampered.message.contains("does not agree with its authenticated index"), "\(tampered.message)")
+    }
+
     @Test func anIdleConnectionSendsKeepalivesAndStaysUsable() async throws {
         let fixture = try Fixture("sftp-keepalive")
         var endpoint = try #require((try self.store(fixture, path: ".") as? SFTPBackupStore)?.endpoint)

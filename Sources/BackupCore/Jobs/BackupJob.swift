@@ -17,6 +17,8 @@ public struct BackupJob: Sendable {
     /// every failure is in the record. Releases the job lock.
     public func run() async -> JobRecord {
         defer { self.lock.release() }
+        let deadline = self.orchestrator.startDeadline()
+        defer { deadline.cancel() }
         let manifest = self.request.manifest
         let started = Orchestrator.now()
         var status = (try? self.orchestrator.status.backupStatus()) ?? BackupStatus()
@@ -142,7 +144,14 @@ public struct BackupJob: Sendable {
         }
         // The store's word is not taken: read back what it kept before saying COMPLETED.
         do {
-            try await Blocking.run("gwbackup.verify") { try Self.checkCommitted(name: name, sealed: sealed, store: store, cipher: cipher, passphrase: passphrase) }
+            try await Blocking.run("gwbackup.verify") {
+                do {
+                    try Self.checkCommitted(name: name, sealed: sealed, store: store, cipher: cipher, passphrase: passphrase)
+                } catch let error as BackupError where error.code == .connection {
+                    // A connection lost after the commit: look again over a new one before judging.
+                    try Self.checkCommitted(name: name, sealed: sealed, store: store, cipher: cipher, passphrase: passphrase)
+                }
+            }
         } catch {
             let failure = BackupError.wrap(error, as: .storage)
             return self.fail(&record, status: &status, error: BackupError(.storage, "the store did not keep the backup as written: \(failure.message)"), logger: logger, committed: name)

@@ -17,8 +17,11 @@ public struct Orchestrator: Sendable {
     public var logger: Logger
     /// Called with progress events (from any thread).
     public var onProgress: @Sendable (JobProgress) -> Void
-    /// Stops the jobs this orchestrator runs when fired (the server's shutdown).
+    /// Stops the jobs this orchestrator runs when fired (the server's shutdown, or the job deadline).
     public var cancellation = JobCancellation()
+    /// The most a job may run: then it is stopped as if the server shut down (its plugin killed, a
+    /// restore rolled back). A store's transfers have deadlines of their own.
+    public var jobDeadlineSeconds: Double = 6 * 3600
 
     public init(registry: PluginRegistry, cipher: any PayloadCipher, archive: any ArchiveFormat, status: StatusStore, applianceRoot: String, logger: Logger, onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }) {
         self.registry = registry
@@ -93,6 +96,18 @@ public struct Orchestrator: Sendable {
             component: component.name, applianceRoot: self.applianceRoot, stagingDirectory: staging,
             parameters: component.parameters, isRollback: rollback, logger: logger,
             cancellation: rollback ? nil : self.cancellation)
+    }
+
+    /// Fires `cancellation` once the job deadline has passed, unless the returned item is cancelled
+    /// first (when the job ends).
+    func startDeadline() -> DispatchWorkItem {
+        let cancellation = self.cancellation
+        let seconds = self.jobDeadlineSeconds.isFinite ? min(max(self.jobDeadlineSeconds, 0), 1e7) : 1e7
+        let item = DispatchWorkItem {
+            cancellation.cancel(reason: "the job ran longer than its deadline of \(Int(seconds)) s")
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: item)
+        return item
     }
 
     /// The current time in epoch seconds.

@@ -27,6 +27,8 @@ public struct RestoreJob: Sendable {
     /// Runs the restore to its end and returns the final record. Never throws. Releases the job lock.
     public func run() async -> JobRecord {
         defer { self.lock.release() }
+        let deadline = self.orchestrator.startDeadline()
+        defer { deadline.cancel() }
         var record = JobRecord(
             host: self.request.target.host, username: self.request.target.username, path: self.request.target.path,
             timeStamp: Orchestrator.now(), status: .executing, id: self.id)

@@ -13,6 +13,7 @@ struct BackupCommand: AsyncParsableCommand {
     @OptionGroup var appliance: ApplianceOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var deadlines: DeadlineOptions
     @ParentCommand var root: GatewayBackupCommand
 
     @Flag(help: "With --server: follow the job to its end (progress, exit code from its status).")
@@ -23,11 +24,12 @@ struct BackupCommand: AsyncParsableCommand {
             if self.root.server.isRemote {
                 try self.appliance.refuseForServer()
                 try self.state.refuseForServer()
+                try self.deadlines.refuseForServer()
                 let request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: true))
                 try await RemoteJob.run(.backup, request, server: self.root.server, wait: self.wait, output: self.output)
                 return
             }
-            let runtime = CommandSupport.runtime(state: self.state, appliance: self.appliance, output: self.output)
+            let runtime = CommandSupport.runtime(state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines)
             let manifest = try runtime.manifest(path: self.appliance.manifest.map(Paths.absolute))
             let store = try self.storage.store(runtime: runtime)
             let secret = try self.password.read(confirm: true)

@@ -15,6 +15,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @OptionGroup var appliance: ApplianceOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var deadlines: DeadlineOptions
 
     @Flag(name: .customLong("no-cert"), help: "Skip certificate-bound components (tagged 'cert'): for replacement hardware.")
     var noCert = false
@@ -41,6 +42,7 @@ struct RestoreCommand: AsyncParsableCommand {
             if self.root.server.isRemote {
                 try self.appliance.refuseForServer()
                 try self.state.refuseForServer()
+                try self.deadlines.refuseForServer()
                 // The API restores the newest complete backup, whole: it has no fields for these.
                 if !self.components.isEmpty || self.backup != nil || self.dryRun || self.allowUnauthenticated {
                     throw ValidationError("--component, --backup, --dry-run and --allow-unauthenticated work on this machine only; the API restores the newest complete, authenticated backup")
@@ -49,7 +51,7 @@ struct RestoreCommand: AsyncParsableCommand {
                 try await RemoteJob.run(.restore, request, server: self.root.server, wait: self.wait, output: self.output)
                 return
             }
-            let runtime = CommandSupport.runtime(state: self.state, appliance: self.appliance, output: self.output)
+            let runtime = CommandSupport.runtime(state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines)
             let store = try self.storage.store(runtime: runtime)
             let secret = try self.password.read(confirm: false)
             let progress = ProgressLine()

@@ -12,6 +12,7 @@ struct VerifyCommand: AsyncParsableCommand {
     @OptionGroup var storage: StorageOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var deadlines: DeadlineOptions
 
     @Option(help: "The backup to check (default: the newest complete one).")
     var backup: String?
@@ -24,7 +25,7 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await CommandSupport.run {
-            let runtime = CommandSupport.runtime(state: self.state, output: self.output)
+            let runtime = CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines)
             let store = try self.storage.store(runtime: runtime)
             let passphrase: Secret? = self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
                 ? try SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")

@@ -16,13 +16,16 @@ enum CommandSupport {
         return Logger(label: "gwbackup")
     }
 
-    static func runtime(state: StateOptions, appliance: ApplianceOptions? = nil, output: OutputOptions) -> BackupRuntime {
+    static func runtime(state: StateOptions, appliance: ApplianceOptions? = nil, output: OutputOptions, deadlines: DeadlineOptions? = nil) -> BackupRuntime {
         let logger = bootstrapLogging(output.logLevel)
+        let defaults = DeadlineOptions()
         return BackupRuntime(
             settings: .init(
                 stateDirectory: state.resolvedStateDirectory,
                 applianceRoot: Paths.absolute(appliance?.root ?? "/"),
-                pluginDirectories: (appliance?.pluginDirectories ?? []).map(Paths.absolute)),
+                pluginDirectories: (appliance?.pluginDirectories ?? []).map(Paths.absolute),
+                jobDeadlineSeconds: (deadlines ?? defaults).jobDeadline,
+                transferDeadlineSeconds: (deadlines ?? defaults).transferDeadline),
             logger: logger)
     }
 

@@ -1,0 +1,106 @@
+import BackupCore
+import BackupRuntime
+import BackupSFTP
+import Foundation
+import GatewayBackupTestSupport
+import Testing
+
+/// A store that lies (issue 8): an SFTP server under an attacker's control cannot crash the client,
+/// stall a job, or have a backup reported COMPLETED that it did not keep.
+@Suite("A lying SFTP server")
+struct LyingSFTPStoreTests {
+    /// A fixture, a lying server over `root` (the fixture's backup directory), and a store on it.
+    func setUp(_ mode: String, transferDeadline: Double = 3600) throws -> (Fixture, LyingSFTPServer, SFTPBackupStore, StorageTarget) {
+        let fixture = try Fixture("lying-\(mode)")
+        try FileTree.makeDirectories(fixture.backups, mode: 0o700)
+        let server = try LyingSFTPServer(root: fixture.backups, mode: mode, scratch: fixture.directory)
+        let target = StorageTarget(host: "127.0.0.1", username: "gwb", path: "/", port: server.port)
+        let generic = try fixture.runtime.store(for: target, credentials: RemoteCredentials(password: Secret(server.password), hostKeyPolicy: "accept-new"))
+        var endpoint = try #require((generic as? SFTPBackupStore)?.endpoint)
+        endpoint.transferDeadlineSeconds = transferDeadline
+        return (fixture, server, SFTPBackupStore(endpoint: endpoint, path: "/"), target)
+    }
+
+    func backup(_ fixture: Fixture, _ store: SFTPBackupStore, _ target: StorageTarget) async throws -> JobRecord {
+        try await fixture.runtime.orchestrator().backup(BackupRequest(target: target, store: store, manifest: try fixture.manifest(), securityPassword: fixture.password))
+    }
+
+    /// A restore through the lying store that must fail with `expected` and change nothing.
+    func expectRestoreRefused(_ fixture: Fixture, _ store: SFTPBackupStore, _ target: StorageTarget, _ expected: String) async throws {
+        #expect(try await fixture.backup().status == .completed, "a genuine backup, written locally into the served directory")
+        try fixture.mutateAppliance()
+        let dump = try fixture.databaseDump()
+        let before = try fixture.snapshot()
+        let record = try await fixture.runtime.orchestrator().restore(RestoreRequest(target: target, store: store, manifest: try fixture.manifest(), securityPassword: fixture.password))
+        #expect(record.status == .error, "\(record.message)")
+        #expect(record.message.contains(expected), "\(record.message)")
+        #expect(try fixture.snapshot() == before && fixture.databaseDump() == dump)
+        #expect(try FileTree.names(in: fixture.state + "/staging").isEmpty)
+    }
+
+    @Test func anHonestParamikoServerBacksUpAndRestores() async throws {
+        let (fixture, server, store, target) = try self.setUp("honest")
+        defer { withExtendedLifetime(server) {} }
+        let record = try await self.backup(fixture, store, target)
+        #expect(record.status == .completed, "\(record.message)")
+        try fixture.mutateAppliance()
+        let restored = try await fixture.runtime.orchestrator().restore(RestoreRequest(target: target, store: store, manifest: try fixture.manifest(), securityPassword: fixture.password))
+        #expect(restored.status == .completed, "\(restored.message)")
+    }
+
+    @Test func aStatusCodeBeyondInt32IsAnErrorNotACrash() async throws {
+        let (fixture, server, store, target) = try self.setUp("huge-status")
+        defer { withExtendedLifetime(server) {} }
+        try await self.expectRestoreRefused(fixture, store, target, "SFTP status 2147483653")
+    }
+
+    @Test func anEndlessDirectoryTreeIsRefusedNotFollowed() async throws {
+        let (fixture, server, store, target) = try self.setUp("endless-tree")
+        defer { withExtendedLifetime(server) {} }
+        let record = try await self.backup(fixture, store, target)
+        #expect(record.status == .error && record.message.contains("nested more than 64 levels"), "\(record.message)")
+    }
+
+    @Test func aNameTooLongToUseIsSkippedNotFatal() async throws {
+        let (fixture, server, store, target) = try self.setUp("long-name")
+        defer { withExtendedLifetime(server) {} }
+        #expect(try await fixture.backup().status == .completed)
+        let record = try await fixture.runtime.orchestrator().restore(RestoreRequest(target: target, store: store, manifest: try fixture.manifest(), securityPassword: fixture.password))
+        #expect(record.status == .completed, "\(record.message)")
+    }
+
+    @Test(arguments: [
+        ("drop-writes", "the store did not keep the backup as written"),
+        ("fake-rename", "is not listed as a complete backup after its commit"),
+        ("fsync-fails", "fsync"),
+    ])
+    func aServerThatDropsDataNeverGetsACompletedBackup(mode: String, expected: String) async throws {
+        let (fixture, server, store, target) = try self.setUp(mode)
+        defer { withExtendedLifetime(server) {} }
+        let record = try await self.backup(fixture, store, target)
+        #expect(record.status == .error, "\(record.message)")
+        #expect(record.message.contains(expected), "\(record.message)")
+        #expect(try fixture.runtime.status.backupStatus().lastSuccessful == nil, "nothing counts as the last successful backup")
+    }
+
+    @Test func aConnectionLostJustAfterTheCommitIsCheckedNotGuessed() async throws {
+        let (fixture, server, store, target) = try self.setUp("drop-after-commit")
+        defer { withExtendedLifetime(server) {} }
+        let record = try await self.backup(fixture, store, target)
+        // The rename went through before the connection dropped: the backup is there, read back, complete.
+        #expect(record.status == .completed, "\(record.message)")
+        #expect(try FileTree.names(in: fixture.backups).contains { $0.hasPrefix("flowgateway-") })
+    }
+
+    @Test func anEndlessComponentFileIsReadNoFurtherThanItsSize() async throws {
+        let (fixture, server, store, target) = try self.setUp("endless-read")
+        defer { withExtendedLifetime(server) {} }
+        try await self.expectRestoreRefused(fixture, store, target, "is longer than the")
+    }
+
+    @Test func aStalledServerMeetsTheTransferDeadline() async throws {
+        let (fixture, server, store, target) = try self.setUp("slow", transferDeadline: 2)
+        defer { withExtendedLifetime(server) {} }
+        try await self.expectRestoreRefused(fixture, store, target, "took longer than its deadline of 2 s")
+    }
+}
