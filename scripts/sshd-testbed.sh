@@ -11,7 +11,8 @@ case "${1:-start}" in
     if [ -f "$dir/sshd.pid" ]; then
       pid="$(cat "$dir/sshd.pid")"
       # The listener and the sessions it started (its children, found by parent PID): never by name.
-      for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do kill "$child" 2>/dev/null || true; done
+      children="$(cat /proc/[0-9]*/stat 2>/dev/null | sed -nE "s/^([0-9]+) \(.*\) [A-Za-z] $pid .*/\1/p")"
+      for child in $children; do kill "$child" 2>/dev/null || true; done
       kill "$pid" 2>/dev/null || true
     fi
     rm -f "$dir/sshd.pid"
