@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PREFIX ?= /usr/local
 
-.PHONY: all deps build run test bench install format clean
+.PHONY: all deps build run test bench fuzz install format clean
 
 all: build
 
@@ -25,6 +25,10 @@ test: deps
 ## bench: peak memory and throughput of a 1 GiB backup and restore, against tar|gpg in the same run
 bench: deps
 	@scripts/bench.sh
+
+## fuzz: libFuzzer campaigns on the parsers of outside input (FUZZ_RUNS, default 10^6 per target; or FUZZ_SECONDS)
+fuzz: deps
+	@scripts/fuzz.sh
 
 ## install: release build installed under $(PREFIX) (binary, manifests, plugins)
 install: deps

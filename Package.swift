@@ -76,6 +76,8 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -115,6 +117,9 @@ let package = Package(
             dependencies: ["BackupCore", "BackupSFTP"],
             path: "Benchmarks/SFTPUpload"
         ),
+        // `make fuzz`: libFuzzer targets (built with -sanitize=fuzzer -DFUZZING); plain builds replay a corpus.
+        .executableTarget(name: "archive-fuzz", dependencies: ["BackupCore", "BackupArchive"], path: "Fuzz/ArchiveFuzz"),
+        .executableTarget(name: "index-fuzz", dependencies: ["BackupCore"], path: "Fuzz/IndexFuzz"),
         .testTarget(
             name: "BackupCoreTests",
             dependencies: ["BackupCore", "BackupArchive", "GatewayBackupTestSupport"]

@@ -16,6 +16,11 @@ mkdir -p .build
 set +e
 swift test --skip-build 2>&1 | tee .build/test-output.txt | grep -vE '^(◇|↳)|started\.$'
 status=${PIPESTATUS[0]}
+# The fuzz corpora (seeds and regressions) replayed through the parsers: a crash here fails the run.
+if [ "$status" -eq 0 ]; then
+  bin="$(swift build --show-bin-path)"
+  "$bin/archive-fuzz" Fuzz/corpus/archive/* && "$bin/index-fuzz" Fuzz/corpus/index/* || status=$?
+fi
 # The OpenAPI description checked against the real server (schemathesis, in its own network namespace).
 if [ "$status" -eq 0 ] && [ "${API_FUZZ:-1}" = "1" ]; then
   echo "== API schema check (schemathesis)"

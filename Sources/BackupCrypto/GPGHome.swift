@@ -25,18 +25,52 @@ final class GPGHome {
 
             """
         try FileTree.writeAtomically(Data(configuration.utf8), to: self.path + "/gpg.conf")
+        // Who owns it: the next job removes a home whose owner died (and stops its agent).
+        try FileTree.writeAtomically(Data(Self.processIdentity(getpid()).utf8), to: self.path + "/" + Self.ownerFile)
+    }
+
+    static let prefix = "gwb-gpg-"
+    static let ownerFile = "gwbackup-owner"
+
+    /// `pid starttime` (field 22 of /proc/PID/stat): a PID reused by another process does not match.
+    static func processIdentity(_ pid: Int32) -> String {
+        guard let stat = try? FileTree.readFile("/proc/\(pid)/stat", limit: 4096) else { return "\(pid) ?" }
+        let text = String(decoding: stat, as: UTF8.self)
+        // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+        guard let close = text.lastIndex(of: ")") else { return "\(pid) ?" }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return "\(pid) \(fields.count > 19 ? String(fields[19]) : "?")"
+    }
+
+    /// Removes the homes (and stops the agents) of gwbackup processes that died: a job killed with
+    /// SIGKILL cannot stop its own. Homes of live processes, and of other users, are left alone.
+    static func removeAbandoned(now: Date = Date()) {
+        guard let names = try? FileTree.names(in: "/tmp") else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let path = "/tmp/" + name
+            guard let status = try? FileStatus.of(path), status.kind == .directory, status.uid == geteuid() else { continue }
+            if let owner = try? FileTree.readFile(path + "/" + ownerFile, limit: 256) {
+                let identity = String(decoding: owner, as: UTF8.self)
+                guard let pid = identity.split(separator: " ").first.flatMap({ Int32($0) }), processIdentity(pid) != identity else { continue }
+            } else if now.timeIntervalSince1970 - Double(status.mtimeSeconds) < 3600 {
+                // No owner yet (being created) or an older version's: only once it is old.
+                continue
+            }
+            stopAgent(home: path)
+            try? FileTree.remove(path)
+        }
     }
 
     deinit {
-        self.stopAgent()
+        Self.stopAgent(home: self.path)
         try? FileTree.remove(self.path)
     }
 
-    /// Stops the agent GPGME started for this home (it would otherwise outlive us).
-    private func stopAgent() {
+    /// Stops the agent GPGME started for `home` (it would otherwise outlive us).
+    static func stopAgent(home: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/gpgconf")
-        process.arguments = ["--homedir", self.path, "--kill", "gpg-agent"]
+        process.arguments = ["--homedir", home, "--kill", "gpg-agent"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         do {

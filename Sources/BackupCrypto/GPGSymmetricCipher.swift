@@ -6,6 +6,11 @@ import CGPGME
 public struct GPGSymmetricCipher: PayloadCipher {
     public init() {}
 
+    /// Stops the gpg-agents, and removes the homes, of gwbackup processes that died.
+    public func removeAbandonedResources() {
+        GPGHome.removeAbandoned()
+    }
+
     /// The GPGME library version, for `gwbackup --version` and diagnostics.
     public static var libraryVersion: String { GPGME.version }
 

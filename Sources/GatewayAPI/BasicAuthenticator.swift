@@ -2,37 +2,88 @@ import BackupCore
 import Foundation
 import Hummingbird
 import NIOCore
+import NIOPosix
 
-/// HTTP Basic authentication on every API request, against the user store. Failed attempts from an
-/// address make its next answers slower, up to 5 s, so guessing passwords online does not pay.
+/// HTTP Basic authentication on every API request, against the user store.
+///
+/// Guessing passwords online does not pay: from one address, password checks happen one at a time,
+/// each after the delay its address's failures earned (`LoginThrottle`, up to 5 s); an attempt that
+/// would queue behind more than `queueLimit` others is refused at once, without checking the
+/// password. bcrypt runs on a small thread pool of its own, never a thread per request, and
+/// credentials verified in the last minute are not checked again (`CredentialCache`), so a client
+/// that polls the status costs one bcrypt a minute. Other addresses are served meanwhile.
 actor BasicAuthenticator {
     let users: UserStore
-    private var throttle = LoginThrottle()
+    /// Attempts from one address that may wait behind the one being checked.
+    static let queueLimit = 8
 
-    init(users: UserStore) {
+    private var throttle = LoginThrottle()
+    private var cache = CredentialCache()
+    /// Addresses with a check in progress, and the attempts waiting behind it.
+    private var checking: Set<String> = []
+    private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+    private let pool: NIOThreadPool
+
+    init(users: UserStore, threads: Int = 2) {
         self.users = users
+        self.pool = NIOThreadPool(numberOfThreads: threads)
+        self.pool.start()
+    }
+
+    deinit {
+        self.pool.shutdownGracefully { _ in }
     }
 
     /// The authenticated user name, or throws `AUTH_REQUIRED` / `AUTH_INVALID_CREDENTIALS`.
     func authenticate(_ request: Request, address: SocketAddress?) async throws -> String {
         guard let header = request.headers[.authorization] else { throw APIError.authRequired }
         let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "basic" else { throw APIError.authRequired }
+        guard parts.count == 2, parts[0].lowercased() == "basic", parts[1].utf8.count <= 4096 else { throw APIError.authRequired }
         guard let decoded = Data(base64Encoded: String(parts[1])).map({ String(decoding: $0, as: UTF8.self) }),
               let colon = decoded.firstIndex(of: ":")
         else { throw APIError.invalidCredentials }
         let name = String(decoded[..<colon])
         let password = String(decoded[decoded.index(after: colon)...])
+        let stamp = self.users.stamp()
+        if self.cache.contains(user: name, password: password, stamp: stamp) { return name }
+
         let key = address?.ipAddress ?? "unknown"
+        guard self.enter(key) else {
+            // Over the budget: refused without a check, so a burst cannot buy parallel guesses.
+            throw APIError.invalidCredentials
+        }
+        if self.checking.contains(key) {
+            await withCheckedContinuation { self.waiting[key, default: []].append($0) }
+        } else {
+            self.checking.insert(key)
+        }
+        defer { self.leave(key) }
         let delay = self.throttle.delay(for: key)
-        if delay > .zero { try await Task.sleep(for: delay) }
+        if delay > .zero { try? await Task.sleep(for: delay) }
         let users = self.users
-        let valid = try await Blocking.run("gwbackup.bcrypt") { try users.verify(name, password: password) }
+        let valid = try await self.pool.runIfActive { try users.verify(name, password: password) }
         guard valid else {
             self.throttle.recordFailure(from: key)
             throw APIError.invalidCredentials
         }
         self.throttle.recordSuccess(from: key)
+        self.cache.remember(user: name, password: password, stamp: stamp)
         return name
+    }
+
+    /// False when `key` already has a check running and `queueLimit` attempts waiting.
+    private func enter(_ key: String) -> Bool {
+        !self.checking.contains(key) || (self.waiting[key]?.count ?? 0) < Self.queueLimit
+    }
+
+    /// Hands the address's turn to the next waiting attempt, or frees it.
+    private func leave(_ key: String) {
+        if var queue = self.waiting[key], !queue.isEmpty {
+            let next = queue.removeFirst()
+            self.waiting[key] = queue.isEmpty ? nil : queue
+            next.resume()
+        } else {
+            self.checking.remove(key)
+        }
     }
 }

@@ -56,6 +56,15 @@ public struct UserStore: Sendable {
         try self.save(file)
     }
 
+    /// What identifies the users file's current version (size and modification time): it changes
+    /// with every `set` and `remove`, since they replace the file.
+    public func stamp() -> String {
+        let found: FileStatus?
+        do { found = try FileStatus.of(self.path) } catch { return "unreadable" }
+        guard let status = found else { return "absent" }
+        return "\(status.size) \(status.mtimeSeconds).\(status.mtimeNanoseconds)"
+    }
+
     /// True when `password` is `name`'s. Slow on purpose (bcrypt); call it off the event loop.
     public func verify(_ name: String, password: String) throws -> Bool {
         guard let hash = try self.load().users[name] else {

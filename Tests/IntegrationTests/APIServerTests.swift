@@ -54,15 +54,16 @@ final class APIServer: @unchecked Sendable {
 
     /// Sends a request with curl, on a thread of its own: the server's handlers need the cooperative
     /// pool that a blocking wait here would hold.
-    func call(_ method: String, _ path: String, body: String? = nil, user: String? = "operator", password: String = "operator-password") async throws -> Answer {
-        try await Blocking.run { try self.blockingCall(method, path, body: body, user: user, password: password) }
+    func call(_ method: String, _ path: String, body: String? = nil, user: String? = "operator", password: String = "operator-password", from source: String? = nil) async throws -> Answer {
+        try await Blocking.run { try self.blockingCall(method, path, body: body, user: user, password: password, source: source) }
     }
 
     /// Sends a request with curl; credentials go in a header file, not on curl's command line.
-    private func blockingCall(_ method: String, _ path: String, body: String?, user: String?, password: String) throws -> Answer {
+    private func blockingCall(_ method: String, _ path: String, body: String?, user: String?, password: String, source: String?) throws -> Answer {
         let directory = self.fixture.directory
         let id = UUID().uuidString.prefix(8)
         var options = "-sk -X \(method) -o \(directory.sub("answer-\(id)")) -w '%{http_code} %{content_type}'"
+        if let source { options += " --interface \(source)" }
         if let user {
             let token = Data("\(user):\(password)".utf8).base64EncodedString()
             try directory.write("headers-\(id)", "Authorization: Basic \(token)\n", mode: 0o600)
@@ -271,6 +272,68 @@ struct APIServerTests {
 /// The growing delay after failed logins, checked by its values rather than by timing answers.
 @Suite("Login throttle")
 struct LoginThrottleTests {
+    @Test func parallelGuessesFromOneAddressAreCheckedOneAtATimeWhileOthersAreServed() async throws {
+        let fixture = try APIServerTests().fixture()
+        let server = try await APIServer.start(fixture)
+        let path = APIServerTests.base + "/backup"
+        // Four failures in a row: the next check from 127.0.0.1 waits 1 s first.
+        for _ in 0..<4 { #expect(try await server.call("GET", path, password: "wrong-guess").status == 401) }
+        let clock = ContinuousClock()
+        async let bystander: (Int, Duration) = {
+            let start = clock.now
+            let answer = try await server.call("GET", path, from: "127.0.0.2")
+            return (answer.status, clock.now - start)
+        }()
+        let results = try await withThrowingTaskGroup(of: (Bool, Int, Duration).self) { group in
+            for index in 0...40 {
+                group.addTask {
+                    let start = clock.now
+                    let right = index == 40
+                    let answer = try await server.call("GET", path, password: right ? "operator-password" : "guess-\(index)")
+                    return (right, answer.status, clock.now - start)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let (bystanderStatus, bystanderTime) = try await bystander
+        #expect(bystanderStatus == 200 && bystanderTime < Duration.seconds(1), "another address is served during the attack: \(bystanderStatus) after \(bystanderTime)")
+        #expect(results.filter { !$0.0 }.allSatisfy { $0.1 == 401 })
+        // One check at a time, at most 8 waiting: the rest is refused at once, unchecked.
+        let refusedAtOnce = results.filter { $0.1 == 401 && $0.2 < Duration.milliseconds(900) }.count
+        #expect(refusedAtOnce >= 40 - 1 - BasicAuthenticator.queueLimit, "\(refusedAtOnce) refused at once")
+        let right = try #require(results.first { $0.0 })
+        if right.1 == 200 {
+            #expect(right.2 >= Duration.seconds(1), "the right password waited its turn and the delay: \(right.2)")
+        } else {
+            #expect(right.1 == 401, "refused over the budget, never checked early")
+        }
+        await server.stop()
+    }
+
+    @Test func verifiedCredentialsAreCachedForAMinuteAndDroppedWhenTheUsersFileChanges() {
+        var cache = CredentialCache()
+        let now = ContinuousClock.now
+        cache.remember(user: "operator", password: "pw-1", stamp: "a", now: now)
+        #expect(cache.contains(user: "operator", password: "pw-1", stamp: "a", now: now + .seconds(59)))
+        #expect(!cache.contains(user: "operator", password: "pw-1", stamp: "a", now: now + .seconds(61)), "expired")
+        #expect(!cache.contains(user: "operator", password: "pw-2", stamp: "a", now: now), "another password")
+        #expect(!cache.contains(user: "other", password: "pw-1", stamp: "a", now: now), "another user")
+        #expect(!cache.contains(user: "operator", password: "pw-1", stamp: "b", now: now), "the users file changed")
+        var full = CredentialCache(capacity: 2)
+        for index in 0..<5 { full.remember(user: "u\(index)", password: "p", stamp: "a", now: now) }
+        #expect(full.count <= 2, "bounded")
+    }
+
+    @Test func aChangedPasswordIsNotAcceptedFromTheCache() async throws {
+        let fixture = try APIServerTests().fixture()
+        let server = try await APIServer.start(fixture)
+        #expect(try await server.call("GET", APIServerTests.base + "/backup").status == 200)
+        try UserStore(path: fixture.state + "/users.json").set("operator", password: Secret("a-new-password"))
+        #expect(try await server.call("GET", APIServerTests.base + "/backup").status == 401)
+        #expect(try await server.call("GET", APIServerTests.base + "/backup", password: "a-new-password").status == 200)
+        await server.stop()
+    }
+
     @Test func theDelayGrowsPerFailureUpToTheCapAndASuccessResetsIt() {
         var throttle = LoginThrottle()
         #expect(throttle.delay(for: "192.0.2.1") == .zero)

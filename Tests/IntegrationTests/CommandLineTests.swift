@@ -123,7 +123,6 @@ struct CommandLineTests {
         let arguments = (["backup", "--manifest", fixture.directory.sub("slow.json"), "--plugin-dir", fixture.directory.sub("plugins")] + self.common(fixture)).joined(separator: " ")
         let started = try shell("GWBACKUP_SHARE=\(Fixture.repository) GWBACKUP_SECURITY_PWD='\(fixture.password.revealed)' \(Self.binary) \(arguments) </dev/null >/dev/null 2>&1 & echo $!")
         let pid = try #require(Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)))
-        defer { _ = try? shell("pkill -f 'sleep 120'") }
         // Wait until the backup is inside the slow component, three components already stored.
         var running = false
         for _ in 0..<300 where !running {
@@ -197,7 +196,6 @@ struct ServeCommandTests {
         try UserStore(path: fixture.state + "/users.json").set("operator", password: Secret("operator-password"))
         let manifest = try fixture.slowManifest(script: "exec sleep 61")
         let server = try await ServeProcess(fixture, manifest: manifest)
-        defer { _ = try? shell("pkill -f 'sleep 61'") }
         #expect(try self.post(server, "backup", body: #"{"hostname":"localhost","security_pwd":"pw"}"#) == "204")
         #expect(try await self.slowRuns(fixture, restore: false))
         #expect(try await processStarts(["sleep", "61"]), "the plugin runs, and the detector sees it")
@@ -227,7 +225,6 @@ struct ServeCommandTests {
         try fixture.mutateAppliance()
         let mutated = try fixture.databaseDump()
         let server = try await ServeProcess(fixture, manifest: manifestPath)
-        defer { _ = try? shell("pkill -f 'sleep 62'") }
         #expect(try self.post(server, "restore", body: #"{"hostname":"localhost","security_pwd":"\#(fixture.password.revealed)"}"#) == "204")
         #expect(try await self.slowRuns(fixture, restore: true))
         #expect(try await processStarts(["sleep", "62"]), "the plugin runs, and the detector sees it")

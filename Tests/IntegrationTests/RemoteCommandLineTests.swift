@@ -171,15 +171,15 @@ struct RemoteCommandLineTests {
     @Test func aServerKilledAndRestartedDuringWaitEndsInErrorInterrupted() async throws {
         let fixture = try self.fixture()
         let manifest = try fixture.slowManifest(script: "exec sleep 60")
-        defer { _ = try? shell("pkill -f 'sleep 60'") }
         var server = try await ServeProcess(fixture, manifest: manifest)
         let port = server.port
         let arguments = self.server(fixture, port: port) + ["backup", "--wait"]
         async let waiting = self.gwbackup(arguments, environment: ["GWBACKUP_SECURITY_PWD": "pw"])
         #expect(try await self.slowComponentRuns(fixture))
         try await server.stop(SIGKILL)
-        _ = try? shell("pkill -f 'sleep 60'")
-        try await Task.sleep(for: .seconds(2))
+        // The plugin dies with its server (parent-death signal): wait for it, with a deadline.
+        for _ in 0..<100 where processRuns(["sleep", "60"]) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!processRuns(["sleep", "60"]))
         server = try await ServeProcess(fixture, port: port, manifest: manifest)
         let outcome = try await waiting
         #expect(outcome.status == 1, "\(outcome.stdout)\(outcome.stderr)")
@@ -190,7 +190,6 @@ struct RemoteCommandLineTests {
     @Test func aServerThatStaysDownDuringWaitEndsInLostContactAndItsPluginDiesWithIt() async throws {
         let fixture = try self.fixture()
         let manifest = try fixture.slowManifest(script: "exec sleep 63")
-        defer { _ = try? shell("pkill -f 'slee[p] 63'") }
         let server = try await ServeProcess(fixture, manifest: manifest)
         let arguments = self.server(fixture, port: server.port) + ["backup", "--wait"]
         async let waiting = self.gwbackup(arguments, environment: ["GWBACKUP_SECURITY_PWD": "pw"])

@@ -1,5 +1,6 @@
 import BackupCore
 import Foundation
+import Testing
 import GatewayBackupTestSupport
 
 /// The OpenSSH server the SFTP tests use, started by `scripts/sshd-testbed.sh` (which `make test`
@@ -41,8 +42,14 @@ struct SSHTestBed {
         return try FileTree.names(in: self.home + "/" + relative)
     }
 
-    /// Drops every open SSH connection of the test user (the listener stays up).
+    /// Drops every open SSH connection of the test bed (the listener stays up): SIGKILL to the
+    /// listener's children, found by parent PID, never by name.
     func dropConnections() throws {
-        _ = try shell("pkill -KILL -f 'sshd: \(self.user)'")
+        let listener = String(decoding: try FileTree.readFile(self.directory + "/sshd.pid"), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        // Each connection is a monitor (the listener's child) and its session process (the monitor's).
+        for monitor in childProcesses(of: try #require(Int32(listener))) {
+            for session in childProcesses(of: monitor) { kill(session, SIGKILL) }
+            kill(monitor, SIGKILL)
+        }
     }
 }

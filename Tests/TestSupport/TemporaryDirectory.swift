@@ -71,6 +71,19 @@ public func shell(_ command: String, input: String = "") throws -> (status: Int3
     return (outcome.status, String(decoding: outcome.stdout + outcome.stderr, as: UTF8.self))
 }
 
+/// The PIDs whose parent is `pid` (read from /proc/*/stat).
+public func childProcesses(of pid: Int32) -> [Int32] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return names.compactMap { name -> Int32? in
+        guard name.allSatisfy(\.isNumber), let stat = FileManager.default.contents(atPath: "/proc/\(name)/stat") else { return nil }
+        let text = String(decoding: stat, as: UTF8.self)
+        // Fields after the command name, which may hold spaces: state, then the parent PID.
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return fields.count > 1 && Int32(fields[1]) == pid ? Int32(name) : nil
+    }
+}
+
 /// True when a process whose command line is exactly `arguments` runs (read from /proc, so tests
 /// need no procps).
 public func processRuns(_ arguments: [String]) -> Bool {

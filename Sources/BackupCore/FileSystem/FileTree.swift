@@ -135,6 +135,36 @@ public enum FileTree {
         try SystemCall.retrying("rename", source) { Glibc.rename(source, destination) }
     }
 
+    /// Flushes every file and directory below `path` (symlinks are not followed), so a copy survives
+    /// a crash before anything relies on it.
+    public static func syncTree(_ path: String) throws {
+        guard let status = try FileStatus.of(path), status.kind != .symlink, status.kind != .other else { return }
+        if status.kind == .directory {
+            for name in try names(in: path) { try syncTree(path + "/" + name) }
+        }
+        let fd = try SystemCall.retrying("open", path) { open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+        defer { close(fd) }
+        try SystemCall.retrying("fsync", path) { fsync(fd) }
+    }
+
+    /// Flushes the whole filesystem holding `path` (`syncfs`): what any plugin wrote there is durable.
+    /// Falls back to `sync` where `syncfs` is not available.
+    public static func syncFileSystem(of path: String) throws {
+        guard let syncfs = Self.syncfs else {
+            sync()
+            return
+        }
+        let fd = try SystemCall.retrying("open", path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(fd) }
+        try SystemCall.retrying("syncfs", path) { syncfs(fd) }
+    }
+
+    /// glibc's `syncfs`, looked up by name (it is declared only under `_GNU_SOURCE`).
+    private static let syncfs: (@convention(c) (Int32) -> Int32)? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "syncfs") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int32) -> Int32).self)
+    }()
+
     /// Flushes a directory's entries to disk, so a rename inside it survives a crash.
     public static func syncDirectory(_ path: String) throws {
         let fd = try SystemCall.retrying("open", path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }

@@ -19,6 +19,9 @@ public struct BackupJob: Sendable {
         defer { self.lock.release() }
         let deadline = self.orchestrator.startDeadline()
         defer { deadline.cancel() }
+        if let note = await self.orchestrator.recoverAfterInterruption(logger: self.orchestrator.logger) {
+            self.orchestrator.logger.notice("recovered before this backup", metadata: ["recovery": "\(note)"])
+        }
         let manifest = self.request.manifest
         let started = Orchestrator.now()
         var status = (try? self.orchestrator.status.backupStatus()) ?? BackupStatus()
@@ -212,7 +215,9 @@ public struct BackupJob: Sendable {
     /// Reads back a committed backup: every component file has its size, the plain manifest decodes,
     /// and the authenticated index decrypts to what was written.
     static func checkCommitted(name: String, sealed: SealedIndex, store: any BackupStore, cipher: any PayloadCipher, passphrase: Secret) throws {
-        guard isCommitted(name, in: store) == true else {
+        // Listed directly (not through `isCommitted`): a lost connection must surface as one, so the
+        // caller can look again over a new connection.
+        guard try store.listEntries().contains(where: { $0.name == name && $0.kind == .complete }) else {
             throw BackupError(.storage, "\(name) is not listed as a complete backup after its commit")
         }
         for component in sealed.components {

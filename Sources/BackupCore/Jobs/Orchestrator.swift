@@ -81,10 +81,32 @@ public struct Orchestrator: Sendable {
     private func lockForJob(_ description: String) throws -> JobLock {
         try self.status.prepare()
         let lock = try JobLock.acquire(stateDirectory: self.status.directory, description: description)
-        // With the lock held, whatever a killed job left behind is ours to clean up.
-        try self.status.recoverInterrupted()
-        StagingArea.removeLeftovers(base: self.stagingBase, kinds: ["backup", "restore"])
+        // With the lock held, no other process runs a job here: a record still EXECUTING is a dead
+        // job's, whatever its kind (the lock is ours, so `force`).
+        try self.status.recoverInterrupted(force: true)
         return lock
+    }
+
+    /// Cleans up after a job that died, before a new one starts; call with the job lock held (every
+    /// job's `run()` does, and `recover()`). An interrupted restore is rolled back from its journal
+    /// first; then staging leftovers and abandoned cipher resources (gpg-agents) are removed.
+    /// Returns a note for the new job's log.
+    func recoverAfterInterruption(logger: Logger) async -> String? {
+        let note = await RestoreRecovery(orchestrator: self).run(logger: logger)
+        StagingArea.removeLeftovers(base: self.stagingBase, kinds: ["backup", "restore"])
+        self.cipher.removeAbandonedResources()
+        return note
+    }
+
+    /// Takes the job lock if it is free, finishes what a dead job left (an interrupted restore is
+    /// rolled back), and releases the lock: for `gwbackup serve` at start-up. Returns what it did,
+    /// nil when there was nothing to do; throws `.busy` when a job runs.
+    public func recover() async throws -> String? {
+        try self.status.prepare()
+        let lock = try JobLock.acquire(stateDirectory: self.status.directory, description: "recovery after an interrupted job")
+        defer { lock.release() }
+        try self.status.recoverInterrupted(force: true)
+        return await self.recoverAfterInterruption(logger: self.logger)
     }
 
     /// The plugin context for a component. Saving and putting back the pre-restore state

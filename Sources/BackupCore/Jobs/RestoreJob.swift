@@ -29,10 +29,13 @@ public struct RestoreJob: Sendable {
         defer { self.lock.release() }
         let deadline = self.orchestrator.startDeadline()
         defer { deadline.cancel() }
+        var logger = self.orchestrator.logger
+        if let note = await self.orchestrator.recoverAfterInterruption(logger: logger) {
+            logger.notice("recovered before this restore", metadata: ["recovery": "\(note)"])
+        }
         var record = JobRecord(
             host: self.request.target.host, username: self.request.target.username, path: self.request.target.path,
             timeStamp: Orchestrator.now(), status: .executing, id: self.id)
-        var logger = self.orchestrator.logger
         logger[metadataKey: "job"] = "restore"
         logger[metadataKey: "job_id"] = "\(self.id)"
         let statusStore = self.orchestrator.status
@@ -123,11 +126,32 @@ public struct RestoreJob: Sendable {
             }
         }
 
+        // The copies, then the journal naming them, are durable before the first change: from here
+        // on, a restore that dies is rolled back by whoever starts next.
+        let stateDirectory = self.orchestrator.status.directory
+        var journal = RestoreJournal(
+            jobID: self.id, backup: chosen.name, staging: staging.path,
+            entries: selected.map { RestoreJournal.Entry(component: $0.component, rollback: $0.rollback, applied: false) })
+        do {
+            try FileTree.syncTree(staging.path)
+            try journal.write(to: stateDirectory)
+        } catch {
+            return self.finish(&record, error: BackupError.wrap(error, as: .storage), notes: notes + ["the appliance was not changed"], logger: logger)
+        }
+        // The journal closes after the last component or after a rollback; a journal left open (a
+        // rollback that could not finish) is the next start's to finish.
+        func closeJournal() {
+            do { try RestoreJournal.close(in: stateDirectory) } catch {
+                logger.critical("cannot close the restore journal", metadata: ["error": "\(error)"])
+            }
+        }
+
         // 4. Apply, in the manifest's order.
         var applied: [Selected] = []
         for (index, item) in selected.enumerated() {
             if let interrupted = self.cancellation.error {
                 let rollbackNotes = await self.rollBack(applied, record: &record, staging: staging, keep: &keepStaging, logger: logger)
+                closeJournal()
                 return self.finish(&record, error: interrupted, notes: notes + rollbackNotes, logger: logger)
             }
             self.orchestrator.onProgress(JobProgress(job: "restore", phase: "applying", component: item.component.name, completedComponents: index, totalComponents: total, bytes: 0))
@@ -136,6 +160,10 @@ public struct RestoreJob: Sendable {
             applied.append(item)
             do {
                 let report = try await item.plugin.restore(self.orchestrator.context(for: item.component, staging: item.data))
+                // Durable before the journal calls it applied (syncfs: whatever the plugin wrote).
+                try FileTree.syncFileSystem(of: self.orchestrator.applianceRoot)
+                journal.entries[index].applied = true
+                try journal.write(to: stateDirectory)
                 record.components[item.position].status = report.warnings.isEmpty ? .ok : .warning
                 notes += report.warnings.map { "\(item.component.name): \($0)" }
             } catch {
@@ -143,11 +171,13 @@ public struct RestoreJob: Sendable {
                 record.components[item.position].status = .failed
                 record.components[item.position].message = failure.message
                 let rollbackNotes = await self.rollBack(applied, record: &record, staging: staging, keep: &keepStaging, logger: logger)
+                closeJournal()
                 return self.finish(&record, error: failure, notes: notes + rollbackNotes, logger: logger)
             }
             record.progress = .init(completedComponents: index + 1, totalComponents: total, bytes: 0)
             save()
         }
+        closeJournal()
         return self.finish(&record, error: nil, notes: notes, logger: logger)
     }
 

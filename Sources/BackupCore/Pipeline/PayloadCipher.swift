@@ -6,4 +6,11 @@ public protocol PayloadCipher: Sendable {
     /// Decrypts `source` into `sink`. Throws `.wrongPassword` or `.corrupted` when the message does
     /// not open or fails its integrity check; `sink` may then hold unverified plaintext. Blocking.
     func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws
+    /// Removes what a process that died left behind (a private gpg-agent and its home). Called with
+    /// the job lock held, before a new job starts.
+    func removeAbandonedResources()
+}
+
+extension PayloadCipher {
+    public func removeAbandonedResources() {}
 }

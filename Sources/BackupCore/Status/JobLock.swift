@@ -53,6 +53,14 @@ public final class JobLock: @unchecked Sendable {
         return true
     }
 
+    /// The PID the lock file names as its holder, or nil.
+    public static func holderPID(stateDirectory: String) -> Int32? {
+        guard let data = try? FileTree.readFile(stateDirectory + "/job.lock", limit: 4096) else { return nil }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let range = text.range(of: "(pid ", options: .backwards) else { return nil }
+        return Int32(text[range.upperBound...].prefix { $0.isNumber })
+    }
+
     /// Releases the lock. Safe to call twice.
     public func release() {
         guard self.fd >= 0 else { return }

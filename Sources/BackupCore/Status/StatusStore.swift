@@ -63,6 +63,16 @@ public struct StatusStore: Sendable {
         return changed
     }
 
+    /// For a server shutting down: marks a job left `EXECUTING` as interrupted only when it is this
+    /// process's own (it holds the lock) or nobody's (no one holds it); a job another process runs on
+    /// the same state directory is left alone.
+    @discardableResult
+    public func recoverOwnInterruptedJob() throws -> Bool {
+        guard JobLock.isHeld(stateDirectory: self.directory) else { return try self.recoverInterrupted() }
+        guard JobLock.holderPID(stateDirectory: self.directory) == getpid() else { return false }
+        return try self.recoverInterrupted(force: true)
+    }
+
     private static func markInterrupted(_ record: inout JobRecord, now: Int64) {
         record.status = .error
         record.finished = now

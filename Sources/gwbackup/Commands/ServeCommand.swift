@@ -47,6 +47,14 @@ struct ServeCommand: AsyncParsableCommand {
             let runtime = BackupRuntime(
                 settings: .init(stateDirectory: configuration.stateDirectory, applianceRoot: configuration.applianceRoot, pluginDirectories: configuration.pluginDirectories),
                 logger: logger)
+            // A restore that died midway is rolled back before the server takes requests.
+            do {
+                if let note = try await runtime.orchestrator().recover() {
+                    logger.warning("recovered after an interrupted job", metadata: ["recovery": "\(note)"])
+                }
+            } catch let error as BackupError where error.code == .busy {
+                logger.warning("a job of another process is running on this state directory; recovery left to it", metadata: ["holder": "\(error.message)"])
+            }
             let host = try configuration.address().host
             let application = try GatewayServer.buildApplication(configuration: configuration, runtime: runtime, logger: logger) { port in
                 // Unbuffered: scripts and service managers wait for this line.
@@ -54,7 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             try await application.runService()
             // SIGTERM or SIGINT: a job still running here will not finish; say so instead of EXECUTING.
-            if try runtime.status.recoverInterrupted(force: true) {
+            if try runtime.status.recoverOwnInterruptedJob() {
                 logger.warning("a running job was interrupted by the shutdown")
             }
         }

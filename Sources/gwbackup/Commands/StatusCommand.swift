@@ -15,12 +15,15 @@ struct StatusCommand: AsyncParsableCommand {
     struct Both: Encodable {
         var backup: BackupStatus
         var restore: JobRecord
+        /// Set when a restore died midway and its rollback has not run yet (local status only).
+        var recovery: String?
     }
 
     func run() async throws {
         try await CommandSupport.run {
             let backup: BackupStatus
             let restore: JobRecord
+            var recovery: String?
             if self.root.server.isRemote {
                 try self.state.refuseForServer()
                 (backup, restore) = try await self.root.server.withClient { client in
@@ -32,16 +35,29 @@ struct StatusCommand: AsyncParsableCommand {
                 try runtime.status.recoverInterrupted()
                 backup = try runtime.status.backupStatus()
                 restore = try runtime.status.restoreStatus()
+                recovery = Self.recoveryNote(stateDirectory: runtime.status.directory)
             }
-            try self.show(backup: backup, restore: restore)
+            try self.show(backup: backup, restore: restore, recovery: recovery)
         }
     }
 
-    private func show(backup: BackupStatus, restore: JobRecord) throws {
+    /// A sentence when a restore journal is open and no job runs (so nobody is rolling it back yet).
+    static func recoveryNote(stateDirectory: String) -> String? {
+        guard !JobLock.isHeld(stateDirectory: stateDirectory) else { return nil }
+        do {
+            guard let journal = try RestoreJournal.open(in: stateDirectory) else { return nil }
+            return "PENDING RECOVERY: the restore of \(SafeText.escaped(journal.backup)) (job \(journal.jobID)) stopped midway; the next job, or gwbackup serve at start, rolls back \(journal.entries.map(\.component.name).joined(separator: ", ")) from the pre-restore copies"
+        } catch {
+            return "RECOVERY FAILED: \(BackupError.wrap(error).message)"
+        }
+    }
+
+    private func show(backup: BackupStatus, restore: JobRecord, recovery: String?) throws {
         if self.output.json {
-            try Format.printJSON(Both(backup: backup, restore: restore))
+            try Format.printJSON(Both(backup: backup, restore: restore, recovery: recovery))
             return
         }
+        if let recovery { print(recovery) }
         if let last = backup.lastSuccessful {
             print("last successful backup: \(last.backup ?? "") at \(Format.time(last.timeStamp)) in \(last.subdir)")
         } else {

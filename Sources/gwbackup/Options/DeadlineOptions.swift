@@ -2,15 +2,18 @@ import ArgumentParser
 
 /// How long a job, and one transfer to or from a remote store, may take.
 struct DeadlineOptions: ParsableArguments {
+    static let defaultJobDeadline: Double = 6 * 3600
+    static let defaultTransferDeadline: Double = 3600
+
     @Option(name: .customLong("job-deadline"), help: "Stop the job after this many seconds (a restore is rolled back). Default 21600 (6 h).")
-    var jobDeadline: Double = 6 * 3600
+    var jobDeadline: Double = Self.defaultJobDeadline
 
     @Option(name: .customLong("transfer-deadline"), help: "Fail a file transfer to or from a remote store that takes longer than this many seconds. Default 3600.")
-    var transferDeadline: Double = 3600
+    var transferDeadline: Double = Self.defaultTransferDeadline
 
     /// Refuses the options for a command sent to a server, which has its own deadlines.
     func refuseForServer() throws {
-        if self.jobDeadline != 6 * 3600 || self.transferDeadline != 3600 {
+        if self.jobDeadline != Self.defaultJobDeadline || self.transferDeadline != Self.defaultTransferDeadline {
             throw ValidationError("--job-deadline and --transfer-deadline are the server's settings; they do not go with --server")
         }
     }

@@ -18,14 +18,13 @@ enum CommandSupport {
 
     static func runtime(state: StateOptions, appliance: ApplianceOptions? = nil, output: OutputOptions, deadlines: DeadlineOptions? = nil) -> BackupRuntime {
         let logger = bootstrapLogging(output.logLevel)
-        let defaults = DeadlineOptions()
         return BackupRuntime(
             settings: .init(
                 stateDirectory: state.resolvedStateDirectory,
                 applianceRoot: Paths.absolute(appliance?.root ?? "/"),
                 pluginDirectories: (appliance?.pluginDirectories ?? []).map(Paths.absolute),
-                jobDeadlineSeconds: (deadlines ?? defaults).jobDeadline,
-                transferDeadlineSeconds: (deadlines ?? defaults).transferDeadline),
+                jobDeadlineSeconds: deadlines?.jobDeadline ?? DeadlineOptions.defaultJobDeadline,
+                transferDeadlineSeconds: deadlines?.transferDeadline ?? DeadlineOptions.defaultTransferDeadline),
             logger: logger)
     }
 

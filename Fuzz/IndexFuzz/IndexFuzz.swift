@@ -1,0 +1,36 @@
+import BackupCore
+import Foundation
+
+/// libFuzzer target for what restore reads as JSON from a backup store and from the operator
+/// (`make fuzz`): the authenticated index, the plain manifest, the appliance manifest. Any bytes must
+/// decode or end in a `BackupError`, never trap. Built without `-DFUZZING` it replays its arguments.
+enum IndexFuzz {
+    static func check(_ data: Data) {
+        let bytes = [UInt8](data)
+        _ = try? SealedIndex.decode(bytes, backup: "flowgateway-20261129T051145Z")
+        if let plain = try? BackupIndex.decode(bytes, backup: "flowgateway-20261129T051145Z"),
+           let sealed = try? SealedIndex.decode(bytes, backup: plain.name) {
+            _ = try? sealed.check(agreesWith: plain)
+        }
+        _ = try? Manifest.decode(data, source: "fuzz")
+        _ = SafeText.escaped(bytes: bytes)
+    }
+}
+
+#if FUZZING
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzIndex(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
+    IndexFuzz.check(Data(bytes: bytes, count: count))
+    return 0
+}
+#else
+@main
+struct IndexFuzzReplay {
+    static func main() throws {
+        for path in CommandLine.arguments.dropFirst() {
+            IndexFuzz.check(try Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        print("replayed \(CommandLine.arguments.count - 1) input(s)")
+    }
+}
+#endif
