@@ -22,12 +22,24 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
     public var hostKeyPolicy: String = "accept-new"
     /// Largest request body accepted, in bytes.
     public var maxBodyBytes: Int = 64 << 10
+    /// Directories a request may name as a local backup `path` (itself or below): default, the backup
+    /// directory alone. Anything else is refused, so no user can have backups written to `/etc` or
+    /// restore the appliance from a directory of their choosing.
+    public var localBackupDirectories: [String]?
+    /// Seconds a connection may stay idle (no byte received) before it is closed.
+    public var idleTimeoutSeconds: Int = 30
+    /// Seconds a connection has to send a complete request head, from its start or after an answer:
+    /// a client that sends one byte a second is cut off.
+    public var requestHeadTimeoutSeconds: Int = 10
+    /// Connections open at once; more are closed as soon as they are accepted.
+    public var maxConnections: Int = 256
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case listen, certificate, privateKey, stateDirectory, usersFile, manifest, pluginDirectories, applianceRoot
         case backupDirectory, defaultUser, hostKeyPolicy, maxBodyBytes
+        case localBackupDirectories, idleTimeoutSeconds, requestHeadTimeoutSeconds, maxConnections
     }
 
     public init(from decoder: any Decoder) throws {
@@ -45,6 +57,28 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         self.defaultUser = try container.decodeIfPresent(String.self, forKey: .defaultUser) ?? defaults.defaultUser
         self.hostKeyPolicy = try container.decodeIfPresent(String.self, forKey: .hostKeyPolicy) ?? defaults.hostKeyPolicy
         self.maxBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? defaults.maxBodyBytes
+        self.localBackupDirectories = try container.decodeIfPresent([String].self, forKey: .localBackupDirectories)
+        self.idleTimeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .idleTimeoutSeconds) ?? defaults.idleTimeoutSeconds
+        self.requestHeadTimeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .requestHeadTimeoutSeconds) ?? defaults.requestHeadTimeoutSeconds
+        self.maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections) ?? defaults.maxConnections
+        for (key, value, range) in [("idleTimeoutSeconds", self.idleTimeoutSeconds, 1...86400), ("requestHeadTimeoutSeconds", self.requestHeadTimeoutSeconds, 1...3600), ("maxConnections", self.maxConnections, 1...100_000), ("maxBodyBytes", self.maxBodyBytes, 1024...(16 << 20))] where !range.contains(value) {
+            throw BackupError(.invalidInput, "\(key) must be between \(range.lowerBound) and \(range.upperBound)")
+        }
+        for directory in self.localBackupDirectories ?? [] where !directory.hasPrefix("/") {
+            throw BackupError(.invalidInput, "localBackupDirectories must hold absolute paths, not '\(directory)'")
+        }
+    }
+
+    /// The directories local backup paths must lie in.
+    public var allowedLocalDirectories: [String] { self.localBackupDirectories ?? [self.backupDirectory] }
+
+    /// True when `path` (absolute, without `.` or `..`) is an allowed directory or lies below one.
+    public func allowsLocalPath(_ path: String) -> Bool {
+        let normalized = "/" + path.split(separator: "/").joined(separator: "/")
+        return self.allowedLocalDirectories.contains { allowed in
+            let base = "/" + allowed.split(separator: "/").joined(separator: "/")
+            return normalized == base || normalized.hasPrefix(base == "/" ? "/" : base + "/")
+        }
     }
 
     /// Reads a configuration file.

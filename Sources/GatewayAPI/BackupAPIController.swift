@@ -49,6 +49,11 @@ struct BackupAPIController: Sendable {
     /// Validates a POST, takes the job lock, starts the job in the background, answers 204.
     func start(_ request: Request, context: APIRequestContext, restore: Bool) async throws -> Response {
         let user = try await self.authenticator.authenticate(request, address: context.remoteAddress)
+        // JSON only: a form another web page makes a browser send (text/plain, urlencoded) starts nothing.
+        let contentType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard contentType == "application/json" else {
+            throw APIError.badRequest("the request body must be sent as Content-Type: application/json")
+        }
         var request = request
         let buffer: ByteBuffer
         do {
@@ -58,6 +63,9 @@ struct BackupAPIController: Sendable {
         }
         let body = try JobRequestBody.parse(Data(buffer.readableBytesView), restore: restore)
         let local = StorageTarget.isLocalHost(body.hostname)
+        if local, let path = body.path, !path.isEmpty, !self.configuration.allowsLocalPath(path) {
+            throw APIError.badRequest("field 'path' must lie in \(self.configuration.allowedLocalDirectories.joined(separator: " or ")) (the server's localBackupDirectories)")
+        }
         let target = StorageTarget(
             host: body.hostname,
             username: body.username.flatMap { $0.isEmpty ? nil : $0 } ?? (local ? self.configuration.defaultUser : ""),

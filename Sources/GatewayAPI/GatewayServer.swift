@@ -3,7 +3,9 @@ import BackupCertificates
 import BackupRuntime
 import Foundation
 public import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
+import NIOCore
 public import Logging
 import NIOSSL
 
@@ -17,6 +19,10 @@ public enum GatewayServer {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         try runtime.status.prepare()
+        try Self.checkOwnership(of: configuration.stateDirectory, what: "state directory")
+        if try FileStatus.of(configuration.resolvedUsersFile) != nil {
+            try Self.checkOwnership(of: configuration.resolvedUsersFile, what: "users file")
+        }
         // A job left EXECUTING by a previous run of the server was interrupted.
         try runtime.status.recoverInterrupted()
         let tls = try self.tlsConfiguration(configuration)
@@ -29,14 +35,32 @@ public enum GatewayServer {
             supervisor: supervisor
         ).addRoutes(to: router)
         let (host, port) = try configuration.address()
+        let counter = ConnectionGuard.Counter()
+        let headTimeout = TimeAmount.seconds(Int64(configuration.requestHeadTimeoutSeconds))
+        let limit = configuration.maxConnections
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionGuard(headTimeout: headTimeout, limit: limit, counter: counter)],
+            idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))
         return Application(
             responder: APIResponder(router: router.buildResponder()),
-            server: try .tls(.http1(), tlsConfiguration: tls),
+            server: try .tls(.http1(configuration: http1), tlsConfiguration: tls),
             configuration: .init(address: .hostname(host, port: port), serverName: "gwbackup"),
             // Shut down after the HTTP server: no new job can start while the running one stops.
             services: [supervisor],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
+    }
+
+    /// Refuses a state directory or users file that another user owns or that others can write:
+    /// whoever can write there can add API users, or forge the job state.
+    static func checkOwnership(of path: String, what: String) throws {
+        guard let status = try FileStatus.of(path) else { return }
+        guard status.uid == geteuid() else {
+            throw BackupError(.invalidInput, "the \(what) \(path) belongs to user \(status.uid), not to this server's user \(geteuid()); refusing to use it")
+        }
+        guard status.mode & 0o022 == 0 else {
+            throw BackupError(.invalidInput, "the \(what) \(path) can be written by other users (mode \(String(status.mode, radix: 8))); refusing to use it: chmod go-w \(path)")
+        }
     }
 
     /// The server's TLS configuration; makes and keeps a self-signed certificate when none is set.
@@ -49,15 +73,23 @@ public enum GatewayServer {
             keyPath = directory + "/server.key"
             if try FileStatus.of(certificatePath ?? "") == nil {
                 try FileTree.makeDirectories(directory, mode: 0o700)
-                let made = try SelfSignedCertificate.make(commonName: ProcessInfo.processInfo.hostName, dnsNames: ["localhost"])
-                try FileTree.writeAtomically(Data(made.privateKeyPEM.utf8), to: keyPath ?? "", mode: 0o600)
-                try FileTree.writeAtomically(Data(made.certificatePEM.utf8), to: certificatePath ?? "", mode: 0o644)
+                // Two servers starting together make one pair: generation under a lock, the key first
+                // and the certificate (whose presence means "done") last.
+                let lock = try JobLock.acquireBlocking(path: directory + "/generate.lock")
+                defer { lock.release() }
+                if try FileStatus.of(certificatePath ?? "") == nil {
+                    let made = try SelfSignedCertificate.make(commonName: ProcessInfo.processInfo.hostName, dnsNames: ["localhost"])
+                    try FileTree.writeAtomically(Data(made.privateKeyPEM.utf8), to: keyPath ?? "", mode: 0o600)
+                    try FileTree.writeAtomically(Data(made.certificatePEM.utf8), to: certificatePath ?? "", mode: 0o644)
+                }
             }
         }
         do {
             let certificates = try NIOSSLCertificate.fromPEMFile(certificatePath ?? "")
             let key = try NIOSSLPrivateKey(file: keyPath ?? "", format: .pem)
-            return TLSConfiguration.makeServerConfiguration(certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
+            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
+            tls.minimumTLSVersion = .tlsv12
+            return tls
         } catch {
             throw BackupError(.invalidInput, "cannot load the TLS certificate \(certificatePath ?? "") or key \(keyPath ?? ""): \(error)")
         }

@@ -24,7 +24,14 @@ struct JobRequestBody {
         func string(_ key: String) throws -> String? {
             switch object[key] {
             case nil, .null?: return nil
-            case .string(let text)?: return text
+            case .string(let text)?:
+                // NUL and control characters have no place in a host, user, path or password: they
+                // forge log lines and split names (`localhost\u{0}.evil.example`).
+                guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
+                    throw APIError.badRequest("field '\(key)' contains a control character")
+                }
+                guard text.utf8.count <= 4096 else { throw APIError.badRequest("field '\(key)' is longer than 4096 bytes") }
+                return text
             case let other?: throw APIError.badRequest("field '\(key)' must be a string, not \(other.typeName)")
             }
         }
@@ -61,8 +68,11 @@ struct JobRequestBody {
             guard hostname.count <= 253, !hostname.contains(where: { $0.isWhitespace || $0 == "/" || $0 == "@" }) else {
                 throw APIError.badRequest("field 'hostname' is not a valid host name")
             }
-        } else if let path = body.path, !path.isEmpty, !path.hasPrefix("/") {
-            throw APIError.badRequest("field 'path' must be an absolute path for local storage")
+        } else if let path = body.path, !path.isEmpty {
+            guard path.hasPrefix("/") else { throw APIError.badRequest("field 'path' must be an absolute path for local storage") }
+            guard !path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
+                throw APIError.badRequest("field 'path' must not contain '.' or '..' components")
+            }
         }
         return body
     }

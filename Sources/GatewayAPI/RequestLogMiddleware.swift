@@ -1,3 +1,4 @@
+import BackupCore
 import Hummingbird
 
 /// Logs each request with its method, path and status, never a body (it may hold passwords). The
@@ -7,8 +8,16 @@ struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
 
     func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
-        let response = try await next(request, context)
-        context.logger.info("request", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(response.status.code)"])
-        return response
+        // The path is the client's: escaped, so it cannot forge lines. Refusals are logged too.
+        let path = SafeText.escaped(request.uri.path, limit: 300)
+        do {
+            let response = try await next(request, context)
+            context.logger.info("request", metadata: ["method": "\(request.method)", "path": "\(path)", "status": "\(response.status.code)"])
+            return response
+        } catch {
+            let status = (error as? APIError)?.status.code ?? (error as? any HTTPResponseError)?.status.code ?? 500
+            context.logger.notice("request", metadata: ["method": "\(request.method)", "path": "\(path)", "status": "\(status)"])
+            throw error
+        }
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 @testable import GatewayAPI
 import GatewayBackupTestSupport
 import Logging
+import ServiceLifecycle
 import Testing
 
 /// A real HTTPS server of the API on a free loopback port, driven with curl.
@@ -11,6 +12,7 @@ final class APIServer: @unchecked Sendable {
     let fixture: Fixture
     let port: Int
     private let task: Task<Void, any Error>
+    private let group: ServiceGroup
     var configuration: APIConfiguration
 
     static func start(_ fixture: Fixture, configure: (inout APIConfiguration) -> Void = { _ in }) async throws -> APIServer {
@@ -25,21 +27,24 @@ final class APIServer: @unchecked Sendable {
         let application = try GatewayServer.buildApplication(
             configuration: configuration, runtime: fixture.runtime, logger: RecordingLogHandler.logger(fixture.logLines)
         ) { port in continuation.yield(port) }
-        let task = Task { try await application.run() }
+        // Stopped as `gwbackup serve` is on SIGTERM: a graceful shutdown of its service group.
+        let group = ServiceGroup(configuration: .init(services: [application], logger: RecordingLogHandler.logger(fixture.logLines)))
+        let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw BackupError(.system, "the server did not start") }
-        return APIServer(fixture: fixture, port: port, task: task, configuration: configuration)
+        return APIServer(fixture: fixture, port: port, task: task, group: group, configuration: configuration)
     }
 
-    private init(fixture: Fixture, port: Int, task: Task<Void, any Error>, configuration: APIConfiguration) {
+    private init(fixture: Fixture, port: Int, task: Task<Void, any Error>, group: ServiceGroup, configuration: APIConfiguration) {
         self.fixture = fixture
         self.port = port
         self.task = task
+        self.group = group
         self.configuration = configuration
     }
 
     func stop() async {
-        self.task.cancel()
+        await self.group.triggerGracefulShutdown()
         _ = try? await self.task.value
     }
 

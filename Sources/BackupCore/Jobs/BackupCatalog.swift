@@ -62,7 +62,7 @@ public struct BackupCatalog: Sendable {
             return entry
         }
         guard let newest = self.backups.last else {
-            let note = self.ignored.isEmpty ? "" : "; ignored: " + self.ignored.map(\.description).joined(separator: ", ")
+            let note = self.ignoredNote.map { "; " + $0 } ?? ""
             throw BackupError(.notFound, "no complete backup in \(store.displayName)\(note)")
         }
         return newest
@@ -70,6 +70,9 @@ public struct BackupCatalog: Sendable {
 
     /// A sentence about ignored entries, or nil when there were none.
     public var ignoredNote: String? {
-        self.ignored.isEmpty ? nil : "ignored " + self.ignored.map(\.description).joined(separator: ", ")
+        guard !self.ignored.isEmpty else { return nil }
+        // Bounded: a path full of other things must not flood the status.
+        let shown = self.ignored.prefix(10).map(\.description).joined(separator: ", ")
+        return "ignored " + shown + (self.ignored.count > 10 ? " and \(self.ignored.count - 10) more" : "")
     }
 }

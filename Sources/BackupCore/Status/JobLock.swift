@@ -40,6 +40,18 @@ public final class JobLock: @unchecked Sendable {
         return JobLock(fd: fd, path: path)
     }
 
+    /// Takes an exclusive lock on `path`, waiting for another holder to release it: for short
+    /// critical sections between processes (making the server's TLS key once).
+    public static func acquireBlocking(path: String) throws -> JobLock {
+        let fd = try SystemCall.retrying("open", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
+        guard flock(fd, LOCK_EX) == 0 else {
+            let error = SystemCall.error("flock", path)
+            close(fd)
+            throw error
+        }
+        return JobLock(fd: fd, path: path)
+    }
+
     /// True when some process holds the lock now.
     public static func isHeld(stateDirectory: String) -> Bool {
         let path = stateDirectory + "/job.lock"
