@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 runs="${FUZZ_RUNS:-1000000}"
 targets=(archive-fuzz index-fuzz)
 for target in "${targets[@]}"; do
-  swift build -c release --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING --product "$target"
+  # lld: gold fails on the sanitizer objects.
+  swift build -c release --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld --product "$target"
 done
 mkdir -p Fuzz/crashes
 status=0

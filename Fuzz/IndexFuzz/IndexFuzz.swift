@@ -18,10 +18,23 @@ enum IndexFuzz {
 }
 
 #if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzIndex(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
-    IndexFuzz.check(Data(bytes: bytes, count: count))
-    return 0
+/// libFuzzer's driver, for a program that has its own `main` (SwiftPM names an executable's entry
+/// point `<module>_main`): `make fuzz` links libFuzzer with `-sanitize=fuzzer`.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+) -> Int32
+
+@_cdecl("index_fuzz_main")
+public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments) { bytes, size in
+        IndexFuzz.check(bytes.map { Data(bytes: $0, count: size) } ?? Data())
+        return 0
+    }
 }
 #else
 @main

@@ -128,6 +128,11 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
         }
     }
 
+    public func removeTemporary(name: String) throws {
+        guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { return }
+        try self.withClient { client in try client.removeTree(self.path + "/" + StoredEntry.temporaryPrefix + name) }
+    }
+
     public func openComponent(backup: String, file: String) throws -> any ByteSource {
         let path = self.location(of: backup) + "/" + file
         return try self.withClient { client in

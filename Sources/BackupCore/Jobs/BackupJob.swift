@@ -47,9 +47,19 @@ public struct BackupJob: Sendable {
         let staging: StagingArea
         let writer: any BackupWriter
         let name: String
+        let stateDirectory = self.orchestrator.status.directory
         do {
             staging = try StagingArea(base: self.orchestrator.stagingBase, kind: "backup")
             let store = self.request.store
+            // What a killed backup to this destination left is ours to remove; only that.
+            if let pending = PendingBackup.read(in: stateDirectory), pending.store == store.displayName {
+                do {
+                    try await Blocking.run { try store.removeTemporary(name: pending.name) }
+                    PendingBackup.clear(in: stateDirectory)
+                } catch {
+                    logger.warning("cannot remove what an interrupted backup left", metadata: ["partial": "\(pending.name)", "error": "\(error)"])
+                }
+            }
             (name, writer) = try await Blocking.run { () -> (String, any BackupWriter) in
                 // Two backups in one second get -1, -2, …: names stay unique and still sort by time.
                 let taken = Set(((try? store.listEntries()) ?? []).map(\.name))
@@ -59,6 +69,8 @@ public struct BackupJob: Sendable {
                     name = "\(baseName)-\(suffix)"
                     suffix += 1
                 }
+                // Recorded before the temporary directory exists, so a kill at any moment leaves a trace.
+                try PendingBackup(store: store.displayName, name: name).write(to: stateDirectory)
                 return (name, try store.beginBackup(name: name))
             }
             record.backup = name
@@ -66,7 +78,13 @@ public struct BackupJob: Sendable {
         } catch {
             return self.fail(&record, status: &status, error: BackupError.wrap(error, as: .storage), logger: logger)
         }
-        defer { staging.remove() }
+        // The trace goes once the backup is committed; after a failure it stays, and the next backup
+        // to this destination removes whatever the abort could not (a dropped connection).
+        var committed = false
+        defer {
+            staging.remove()
+            if committed { PendingBackup.clear(in: stateDirectory) }
+        }
 
         var indexComponents: [BackupIndex.Component] = []
         var warnings: [String] = []
@@ -159,6 +177,7 @@ public struct BackupJob: Sendable {
             let failure = BackupError.wrap(error, as: .storage)
             return self.fail(&record, status: &status, error: BackupError(.storage, "the store did not keep the backup as written: \(failure.message)"), logger: logger, committed: name)
         }
+        committed = true
         record.status = .completed
         record.subdir = self.request.store.location(of: name)
         record.message = warnings.joined(separator: "; ")

@@ -16,6 +16,8 @@ public protocol BackupStore: Sendable {
     func openComponent(backup: String, file: String) throws -> any ByteSource
     /// The size of a regular file of a committed backup: after a commit, the store's copy is checked.
     func sizeOfComponent(backup: String, file: String) throws -> UInt64
+    /// Removes what an interrupted backup called `name` left (its `.partial-` directory), if anything.
+    func removeTemporary(name: String) throws
 }
 
 /// A backup being written. Nothing is visible under its final name until `commit`.

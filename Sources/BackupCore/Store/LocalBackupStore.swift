@@ -49,6 +49,11 @@ public struct LocalBackupStore: BackupStore {
         return sink.bytes
     }
 
+    public func removeTemporary(name: String) throws {
+        guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { return }
+        try FileTree.remove(self.path + "/" + StoredEntry.temporaryPrefix + name)
+    }
+
     public func openComponent(backup: String, file: String) throws -> any ByteSource {
         try self.openRegular(self.location(of: backup) + "/" + file, backup: backup)
     }
