@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PREFIX ?= /usr/local
 
-.PHONY: all deps build run test bench fuzz install format clean
+.PHONY: all deps build run test bench fuzz crash-test install format clean
 
 all: build
 
@@ -29,6 +29,10 @@ bench: deps
 ## fuzz: libFuzzer campaigns on the parsers of outside input (FUZZ_RUNS, default 10^6 per target; or FUZZ_SECONDS)
 fuzz: deps
 	@scripts/fuzz.sh
+
+## crash-test: SIGKILL real backups and restores (local and SFTP) at 200 points; 0 violations expected (CRASH_POINTS per scenario)
+crash-test: deps
+	@scripts/crash-test.sh
 
 ## install: release build installed under $(PREFIX) (binary, manifests, plugins)
 install: deps

@@ -21,6 +21,11 @@ if [ "$status" -eq 0 ]; then
   bin="$(swift build --show-bin-path)"
   "$bin/archive-fuzz" Fuzz/corpus/archive/* && "$bin/index-fuzz" Fuzz/corpus/index/* || status=$?
 fi
+# A short kill-point campaign (make crash-test runs the long one): 2 points per scenario.
+if [ "$status" -eq 0 ]; then
+  echo "== kill-point campaign (short)"
+  python3 scripts/crash_campaign.py --binary "$(swift build --show-bin-path)/gwbackup" --points 2 --quick || status=$?
+fi
 # The OpenAPI description checked against the real server (schemathesis, in its own network namespace).
 if [ "$status" -eq 0 ] && [ "${API_FUZZ:-1}" = "1" ]; then
   echo "== API schema check (schemathesis)"
