@@ -55,6 +55,22 @@ struct ExternalPluginTests {
         }
     }
 
+    @Test func aPluginFloodingStderrNeitherHangsNorGrowsTheMessage() async throws {
+        let directory = try TemporaryDirectory("ext-flood")
+        // 64 MiB on stderr, then a good answer: drained as it comes, only the tail kept.
+        let script = #"head -c 67108864 /dev/zero | tr '\0' x >&2; echo '{"protocol":1,"status":"ok"}'"#
+        let plugin = try #require(try self.registry(directory, script: script).plugin(id: "probe"))
+        let report = try await plugin.collect(try self.context(directory))
+        #expect(report.warnings.isEmpty)
+        let failing = try #require(try self.registry(directory, script: #"head -c 67108864 /dev/zero | tr '\0' y >&2; exit 4"#).plugin(id: "probe"))
+        await #expect {
+            _ = try await failing.collect(try self.context(directory))
+        } throws: { error in
+            let message = (error as? BackupError)?.message ?? ""
+            return message.contains("exit status 4") && message.utf8.count < 16_384
+        }
+    }
+
     @Test func brokenDescriptorsAreReportedNotLoaded() throws {
         let directory = try TemporaryDirectory("ext")
         try directory.write("plugins/noexec/plugin.json", #"{"id":"noexec","version":"1","protocol":1,"executable":"missing.sh"}"#)

@@ -277,4 +277,27 @@ struct HostileStoreTests {
         try await self.expectRefused(fixture2, messageContains: "is not the regular file its record says")
         #expect(try !fixture2.directory.read("appliance/etc/flowgateway/flowgateway.conf").contains("outside the root"))
     }
+
+    @Test func aRollbackAlsoRemovesTheDirectoriesTheRestoreCreated() async throws {
+        let fixture = try Fixture("rollback-parents")
+        try fixture.directory.write("plugins/breaks/plugin.json", #"{"id":"breaks","version":"1.0","protocol":1,"executable":"run.sh"}"#)
+        try fixture.directory.write("plugins/breaks/run.sh", """
+            #!/bin/sh
+            if [ "$GWBACKUP_ACTION" = restore ] && [ "$GWBACKUP_ROLLBACK" = 0 ]; then echo "breaks on purpose" >&2; exit 1; fi
+            echo '{"protocol":1,"status":"ok"}'
+            """, mode: 0o755)
+        fixture.pluginDirectories = [fixture.directory.sub("plugins")]
+        var manifest = try fixture.manifest()
+        manifest.components.append(ManifestComponent(name: "last", plugin: "breaks"))
+        #expect(try await fixture.backup(manifest: manifest).status == .completed)
+        // The appliance no longer has etc/snmp at all: the restore creates it, the rollback removes it.
+        try FileTree.remove(fixture.root + "/etc/snmp")
+        let dump = try fixture.databaseDump()
+        let before = try fixture.snapshotWithoutDatabase()
+        let record = try await fixture.restore(manifest: manifest)
+        #expect(record.status == .error && record.message.contains("the appliance was rolled back"), "\(record.message)")
+        #expect(try FileStatus.of(fixture.root + "/etc/snmp") == nil, "the directory the restore made is gone again")
+        #expect(try fixture.snapshotWithoutDatabase() == before)
+        #expect(try fixture.databaseDump() == dump)
+    }
 }

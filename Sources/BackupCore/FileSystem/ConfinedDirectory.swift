@@ -44,6 +44,18 @@ public final class ConfinedDirectory {
         try Self.sync(parent.fd, self.display(relative))
     }
 
+    /// Removes the directory `relative` if it exists and is empty; leaves it (and anything else) alone
+    /// otherwise.
+    public func removeEmptyDirectory(_ relative: String) throws {
+        guard let (parent, name) = try self.parent(of: relative, create: false) else { return }
+        var info = stat()
+        guard fstatat(parent.fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0, info.st_mode & S_IFMT == S_IFDIR else { return }
+        if unlinkat(parent.fd, name, AT_REMOVEDIR) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT {
+            throw SystemCall.error("rmdir", self.display(relative))
+        }
+        try Self.sync(parent.fd, self.display(relative))
+    }
+
     /// Puts the staged `source` (a file, link or tree of this machine's staging area) at `relative`,
     /// replacing what is there with renames, so a crash leaves the old or the new entry, never half of
     /// one. Missing parents are created (0755). The parent directory is fsynced.

@@ -94,8 +94,9 @@ public struct ExternalPlugin: ComponentPlugin {
 
     /// Turns a finished child into a report or an error that says what went wrong and what it printed.
     func interpret(_ outcome: ChildProcess.Outcome, action: String) throws -> PluginReport {
-        let stderrText = String(decoding: outcome.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let stderrSuffix = stderrText.isEmpty ? "" : "; stderr: \(stderrText)"
+        // A plugin's words are outside input: the last 2,000 characters of stderr, escaped.
+        let stderrText = String(String(decoding: outcome.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).suffix(2000))
+        let stderrSuffix = stderrText.isEmpty ? "" : "; stderr: \(SafeText.escaped(stderrText, limit: 2000))"
         let name = "plugin '\(self.id)' \(action)"
         if outcome.timedOut {
             let timeout = self.descriptor.timeoutSeconds ?? 600
@@ -106,19 +107,19 @@ public struct ExternalPlugin: ComponentPlugin {
         }
         let response = try? JSONDecoder().decode(Response.self, from: outcome.stdout)
         if outcome.status != 0 {
-            let message = response?.message.map { ": \($0)" } ?? ""
+            let message = response?.message.map { ": \(SafeText.escaped($0, limit: 1000))" } ?? ""
             throw BackupError(.pluginFailed, "\(name) failed with exit status \(outcome.status)\(message)\(stderrSuffix)")
         }
         guard let response else {
-            let text = String(decoding: outcome.stdout.prefix(200), as: UTF8.self)
+            let text = SafeText.escaped(bytes: outcome.stdout.prefix(200), limit: 200)
             throw BackupError(.pluginFailed, "\(name) did not answer with a protocol response on stdout (got '\(text)')\(stderrSuffix)")
         }
         guard response.protocol == ExternalPluginDescriptor.protocolVersion else {
             throw BackupError(.pluginFailed, "\(name) answered with protocol \(response.protocol); expected \(ExternalPluginDescriptor.protocolVersion)")
         }
         guard response.status == "ok" else {
-            throw BackupError(.pluginFailed, "\(name) reported \(response.status): \(response.message ?? "no message")\(stderrSuffix)")
+            throw BackupError(.pluginFailed, "\(name) reported \(SafeText.escaped(response.status, limit: 40)): \(SafeText.escaped(response.message ?? "no message", limit: 1000))\(stderrSuffix)")
         }
-        return PluginReport(warnings: response.warnings ?? [])
+        return PluginReport(warnings: (response.warnings ?? []).prefix(100).map { SafeText.escaped($0, limit: 500) })
     }
 }

@@ -25,6 +25,10 @@ public struct FileSet: Sendable {
         /// Symlinks that an earlier version left out of the backup (it refused links pointing outside
         /// the tree); a restore leaves them alone. No longer written.
         public var leftOut: [String]? = nil
+        /// Directories above an absent path that did not exist either: a restore of this record
+        /// removes them again when they are empty, so a rollback also undoes the parents a restore
+        /// created.
+        public var absentParents: [String]? = nil
     }
 
     /// The paths and glob patterns, relative to the appliance root.
@@ -82,7 +86,15 @@ public struct FileSet: Sendable {
         }
         // Parents get their metadata last: a read-only parent must not stop its children being written.
         for (path, status) in createdParents.reversed() { try FileTree.applyMetadata(status, to: path) }
-        let record = Record(format: 1, patterns: self.patterns, entries: entries, missing: missing)
+        var absentParents: [String] = []
+        for path in missing {
+            var prefix = ""
+            for component in path.split(separator: "/").dropLast() {
+                prefix += (prefix.isEmpty ? "" : "/") + component
+                if try FileStatus.of(Self.join(root, prefix)) == nil, !absentParents.contains(prefix) { absentParents.append(prefix) }
+            }
+        }
+        let record = Record(format: 1, patterns: self.patterns, entries: entries, missing: missing, absentParents: absentParents.isEmpty ? nil : absentParents)
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(record), to: Self.join(staging, Self.recordName))
         return PluginReport(warnings: warnings)
     }
@@ -100,7 +112,7 @@ public struct FileSet: Sendable {
         }
         let declared = try self.declaredPatterns()
         let literals = Set(declared.filter { !RelativePath.isPattern($0) })
-        for path in record.entries + record.missing + (record.leftOut ?? []) where RelativePath.normalized(path) != path {
+        for path in record.entries + record.missing + (record.leftOut ?? []) + (record.absentParents ?? []) where RelativePath.normalized(path) != path {
             throw BackupError(.unsafeArchive, "the staged component names an unsafe path '\(SafeText.escaped(path, limit: 200))'")
         }
         for path in record.entries where !Self.isDeclared(path, by: declared) {
@@ -146,6 +158,11 @@ public struct FileSet: Sendable {
         }
         for absent in record.missing {
             try confined.remove(absent)
+        }
+        // Deepest first; only parents of declared paths, only when empty.
+        let parents = (record.absentParents ?? []).filter { parent in record.missing.contains { $0.hasPrefix(parent + "/") } }
+        for parent in parents.sorted(by: { $0.count > $1.count }) {
+            try confined.removeEmptyDirectory(parent)
         }
         for entry in record.entries {
             try confined.install(entry, from: Self.join(staging, entry))
