@@ -20,11 +20,11 @@ struct BackupAPIController: Sendable {
         }
         let api = router.group("/api/mgmt.gateway_backup/1.0")
         api.get("backup") { request, context in
-            _ = try await self.authenticator.authenticate(request, address: context.remoteAddress)
+            _ = try await self.authenticator.authenticate(request, address: context.remoteAddress, logger: context.logger)
             return try self.backupStatus()
         }
         api.get("restore") { request, context in
-            _ = try await self.authenticator.authenticate(request, address: context.remoteAddress)
+            _ = try await self.authenticator.authenticate(request, address: context.remoteAddress, logger: context.logger)
             try self.runtime.status.recoverInterrupted()
             return try Self.encoded(try self.runtime.status.restoreStatus())
         }
@@ -48,7 +48,7 @@ struct BackupAPIController: Sendable {
 
     /// Validates a POST, takes the job lock, starts the job in the background, answers 204.
     func start(_ request: Request, context: APIRequestContext, restore: Bool) async throws -> Response {
-        let user = try await self.authenticator.authenticate(request, address: context.remoteAddress)
+        let user = try await self.authenticator.authenticate(request, address: context.remoteAddress, logger: context.logger)
         // JSON only: a form another web page makes a browser send (text/plain, urlencoded) starts nothing.
         let contentType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
         guard contentType == "application/json" else {

@@ -1,6 +1,7 @@
 import BackupCore
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import NIOPosix
 
@@ -35,7 +36,7 @@ actor BasicAuthenticator {
     }
 
     /// The authenticated user name, or throws `AUTH_REQUIRED` / `AUTH_INVALID_CREDENTIALS`.
-    func authenticate(_ request: Request, address: SocketAddress?) async throws -> String {
+    func authenticate(_ request: Request, address: SocketAddress?, logger: Logger) async throws -> String {
         guard let header = request.headers[.authorization] else { throw APIError.authRequired }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "basic", parts[1].utf8.count <= 4096 else { throw APIError.authRequired }
@@ -50,6 +51,7 @@ actor BasicAuthenticator {
         let key = address?.ipAddress ?? "unknown"
         guard self.enter(key) else {
             // Over the budget: refused without a check, so a burst cannot buy parallel guesses.
+            logger.notice("login refused unchecked: too many attempts in flight", metadata: ["address": "\(key)"])
             throw APIError.invalidCredentials
         }
         if self.checking.contains(key) {
@@ -64,6 +66,7 @@ actor BasicAuthenticator {
         let valid = try await self.pool.runIfActive { try users.verify(name, password: password) }
         guard valid else {
             self.throttle.recordFailure(from: key)
+            logger.notice("login failed", metadata: ["address": "\(key)", "user": "\(SafeText.escaped(name, limit: 64))"])
             throw APIError.invalidCredentials
         }
         self.throttle.recordSuccess(from: key)

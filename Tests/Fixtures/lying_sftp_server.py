@@ -132,7 +132,7 @@ class LyingSFTP(paramiko.SFTPServerInterface):
             os.rename(self.real(oldpath), self.real(newpath))
         except OSError as error:
             return self.errno(error)
-        if MODE == "drop-after-commit" and ".partial-" in oldpath and not DROPPED.is_set():
+        if MODE == "drop-after-commit" and os.path.basename(oldpath.rstrip("/")).startswith(".partial-") and not DROPPED.is_set():
             DROPPED.set()
             # Close every connection right after the answer would be sent.
             threading.Timer(0.05, lambda: [t.close() for t in TRANSPORTS]).start()

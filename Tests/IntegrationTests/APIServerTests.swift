@@ -301,11 +301,17 @@ struct LoginThrottleTests {
             return try await group.reduce(into: []) { $0.append($1) }
         }
         let (bystanderStatus, bystanderTime) = try await bystander
-        #expect(bystanderStatus == 200 && bystanderTime < Duration.seconds(1), "another address is served during the attack: \(bystanderStatus) after \(bystanderTime)")
+        // Upper bounds on time are fragile on a loaded machine; the attack's own schedule is not:
+        // nine checks at 1 s, 1.25 s, … take over 18 s, and the bystander is served long before.
+        let attackEnded = results.map(\.2).max() ?? .zero
+        #expect(bystanderStatus == 200 && bystanderTime < attackEnded && bystanderTime < Duration.seconds(5), "another address is served during the attack: \(bystanderStatus) after \(bystanderTime), the attack took \(attackEnded)")
         #expect(results.filter { !$0.0 }.allSatisfy { $0.1 == 401 })
-        // One check at a time, at most 8 waiting: the rest is refused at once, unchecked.
-        let refusedAtOnce = results.filter { $0.1 == 401 && $0.2 < Duration.milliseconds(900) }.count
-        #expect(refusedAtOnce >= 40 - 1 - BasicAuthenticator.queueLimit, "\(refusedAtOnce) refused at once")
+        // One check at a time, at most 8 waiting: the rest is refused unchecked (the log says which).
+        let lines = fixture.logLines.all
+        let checked = lines.filter { $0.contains("login failed") }.count - 4
+        let unchecked = lines.filter { $0.contains("login refused unchecked") }.count
+        #expect(checked <= 1 + BasicAuthenticator.queueLimit, "\(checked) wrong passwords checked")
+        #expect(checked + unchecked >= 40, "every wrong guess was refused, \(unchecked) of them unchecked")
         let right = try #require(results.first { $0.0 })
         if right.1 == 200 {
             #expect(right.2 >= Duration.seconds(1), "the right password waited its turn and the delay: \(right.2)")
