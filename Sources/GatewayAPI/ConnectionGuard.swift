@@ -1,5 +1,7 @@
+import HTTPTypes
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// Bounds what one connection can hold: each must send a complete request head within
@@ -75,6 +77,22 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             self.startTimer(context)
         }
         context.write(data, promise: promise)
+    }
+
+    /// A request HTTP cannot parse (smuggling attempts, oversized headers, garbage) still gets the
+    /// documented error envelope, then the connection closes.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        let text = "the request is not valid HTTP/1.1 (\(parserError))"
+        let body = #"{"error_id":"BAD_REQUEST","error_text":"\#(text.replacingOccurrences(of: "\"", with: "'"))"}"#
+        let head = HTTPResponse(status: .badRequest, headerFields: [.contentType: "application/json", .contentLength: "\(body.utf8.count)", .connection: "close"])
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        context.write(self.wrapOutboundOut(.body(context.channel.allocator.buffer(string: body))), promise: nil)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
     }
 
     private func startTimer(_ context: ChannelHandlerContext) {
