@@ -121,6 +121,8 @@ let package = Package(
         // `make fuzz`: libFuzzer targets (built with -sanitize=fuzzer -DFUZZING); plain builds replay a corpus.
         .executableTarget(name: "archive-fuzz", dependencies: ["BackupCore", "BackupArchive"], path: "Fuzz/ArchiveFuzz"),
         .executableTarget(name: "index-fuzz", dependencies: ["BackupCore"], path: "Fuzz/IndexFuzz"),
+        .executableTarget(name: "plugin-fuzz", dependencies: ["BackupCore"], path: "Fuzz/PluginFuzz"),
+        .executableTarget(name: "request-fuzz", dependencies: ["GatewayAPI"], path: "Fuzz/RequestFuzz"),
         .testTarget(
             name: "BackupCoreTests",
             dependencies: ["BackupCore", "BackupArchive", "GatewayBackupTestSupport"]

@@ -1,6 +1,7 @@
 #!/bin/bash
 # libFuzzer campaigns (Swift -sanitize=fuzzer,address) for the parsers that read outside input:
-# the tar reader (archive-fuzz) and the index/manifest parsers (index-fuzz). Seeds are in
+# the tar reader (archive-fuzz), the index and manifest parsers (index-fuzz), the plugin descriptor
+# and reply parsers (plugin-fuzz) and the API request body parser (request-fuzz). Seeds are in
 # Fuzz/corpus/<target>; the working corpus grows in .build-fuzz/corpus/<target>; a crash is kept in
 # Fuzz/crashes/ and fails the run (turn it into a regression test and a seed).
 #   scripts/fuzz.sh                 10^6 executions per target (FUZZ_RUNS)
@@ -8,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${FUZZ_RUNS:-1000000}"
-targets=(archive-fuzz index-fuzz)
+targets=(archive-fuzz index-fuzz plugin-fuzz request-fuzz)
 for target in "${targets[@]}"; do
   # lld: gold fails on the sanitizer objects.
   swift build -c release --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld --product "$target"

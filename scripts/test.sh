@@ -19,7 +19,9 @@ status=${PIPESTATUS[0]}
 # The fuzz corpora (seeds and regressions) replayed through the parsers: a crash here fails the run.
 if [ "$status" -eq 0 ]; then
   bin="$(swift build --show-bin-path)"
-  "$bin/archive-fuzz" Fuzz/corpus/archive/* && "$bin/index-fuzz" Fuzz/corpus/index/* || status=$?
+  for target in archive index plugin request; do
+    "$bin/$target-fuzz" Fuzz/corpus/$target/* || status=$?
+  done
 fi
 # A short kill-point campaign (make crash-test runs the long one): 2 points per scenario.
 if [ "$status" -eq 0 ]; then

@@ -2,7 +2,7 @@ import BackupCore
 import Foundation
 
 /// The body of `POST …/backup` and `POST …/restore`, checked field by field.
-struct JobRequestBody {
+package struct JobRequestBody {
     var hostname: String
     var username: String?
     var password: String?
@@ -12,7 +12,7 @@ struct JobRequestBody {
     var port: Int?
 
     /// Parses and validates `data`; every problem is a `BAD_REQUEST` that names the field.
-    static func parse(_ data: Data, restore: Bool) throws -> JobRequestBody {
+    package static func parse(_ data: Data, restore: Bool) throws -> JobRequestBody {
         guard !data.isEmpty else { throw APIError.badRequest("the request body is empty; a JSON object is required") }
         let object: [String: JSONValue]
         do {

@@ -77,6 +77,8 @@ struct ExternalPluginTests {
         try directory.write("plugins/badjson/plugin.json", #"{"id": "#)
         try directory.write("plugins/future/plugin.json", #"{"id":"future","version":"1","protocol":2,"executable":"x"}"#)
         try directory.write("plugins/escape/plugin.json", #"{"id":"escape","version":"1","protocol":1,"executable":"../../bin/sh"}"#)
+        try directory.write("plugins/forever/run.sh", "#!/bin/sh\n", mode: 0o755)
+        try directory.write("plugins/forever/plugin.json", #"{"id":"forever","version":"1","protocol":1,"executable":"run.sh","timeoutSeconds":1e16}"#)
         try directory.write("plugins/dup/run.sh", "#!/bin/sh\n", mode: 0o755)
         try directory.write("plugins/dup/plugin.json", #"{"id":"fileset","version":"1","protocol":1,"executable":"run.sh"}"#)
         let registry = PluginRegistry(builtIns: [FileSetPlugin()], directories: [directory.sub("plugins")])
@@ -87,6 +89,7 @@ struct ExternalPluginTests {
         #expect(problems.contains("protocol 2 is not supported"))
         #expect(problems.contains("escape: plugin.json: field 'executable'"))
         #expect(problems.contains("plugin id 'fileset' is already provided by built-in"))
+        #expect(problems.contains("forever: plugin.json: field 'timeoutSeconds' must be more than 0 and at most 86400"), "\(problems)")
     }
 }
 

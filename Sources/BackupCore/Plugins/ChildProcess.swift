@@ -19,6 +19,15 @@ public struct ChildProcess: Sendable {
         public var stdout: Data
         /// The last `stderrLimit` bytes of stderr.
         public var stderr: Data
+
+        package init(status: Int32, signalled: Bool, timedOut: Bool, cancelled: Bool, stdout: Data, stderr: Data) {
+            self.status = status
+            self.signalled = signalled
+            self.timedOut = timedOut
+            self.cancelled = cancelled
+            self.stdout = stdout
+            self.stderr = stderr
+        }
     }
 
     public var executable: String

@@ -82,7 +82,7 @@ public struct ExternalPlugin: ComponentPlugin {
         var child = ChildProcess(
             executable: self.directory + "/" + self.descriptor.executable,
             environment: environment,
-            timeout: .milliseconds(Int64((self.descriptor.timeoutSeconds ?? 600) * 1000)))
+            timeout: .milliseconds(Int64(min(self.descriptor.timeoutSeconds ?? 600, ExternalPluginDescriptor.maximumTimeoutSeconds) * 1000)))
         child.cancellation = context.cancellation
         context.logger.debug("running external plugin", metadata: ["plugin": "\(self.id)", "action": "\(action)"])
         let outcome = try await Blocking.run("gwbackup.plugin") { [child] in try child.run(input: input) }
@@ -93,7 +93,7 @@ public struct ExternalPlugin: ComponentPlugin {
     }
 
     /// Turns a finished child into a report or an error that says what went wrong and what it printed.
-    func interpret(_ outcome: ChildProcess.Outcome, action: String) throws -> PluginReport {
+    package func interpret(_ outcome: ChildProcess.Outcome, action: String) throws -> PluginReport {
         // A plugin's words are outside input: the last 2,000 characters of stderr, escaped.
         let stderrText = String(String(decoding: outcome.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).suffix(2000))
         let stderrSuffix = stderrText.isEmpty ? "" : "; stderr: \(SafeText.escaped(stderrText, limit: 2000))"

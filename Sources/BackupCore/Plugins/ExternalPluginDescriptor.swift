@@ -19,6 +19,18 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
     /// The optional actions it implements besides `collect` and `restore` (today: `verify`).
     public var actions: [String]?
 
+    /// The longest step a plugin may ask for: a day.
+    public static let maximumTimeoutSeconds: Double = 86400
+
+    /// Decodes a `plugin.json` (without checking the executable): every problem names the field.
+    public static func decode(_ data: Data) throws -> ExternalPluginDescriptor {
+        do {
+            return try JSONDecoder().decode(ExternalPluginDescriptor.self, from: data)
+        } catch {
+            throw BackupError(.pluginFailed, "plugin.json: \(JSONCoding.describe(error))")
+        }
+    }
+
     /// True when the plugin asked to be called for `action`.
     public func implements(_ action: String) -> Bool {
         action == "collect" || action == "restore" || (self.actions ?? []).contains(action)
@@ -30,12 +42,7 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
         guard try FileStatus.of(path) != nil else {
             throw BackupError(.pluginFailed, "no plugin.json")
         }
-        let descriptor: ExternalPluginDescriptor
-        do {
-            descriptor = try JSONDecoder().decode(ExternalPluginDescriptor.self, from: try FileTree.readFile(path, limit: 1 << 20))
-        } catch {
-            throw BackupError(.pluginFailed, "plugin.json: \(JSONCoding.describe(error))")
-        }
+        let descriptor = try Self.decode(try FileTree.readFile(path, limit: 1 << 20))
         try descriptor.check(directory: directory)
         return descriptor
     }
@@ -51,8 +58,8 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
         if let problem = RelativePath.problem(self.executable) {
             throw BackupError(.pluginFailed, "plugin.json: field 'executable' \(problem)")
         }
-        if let timeout = self.timeoutSeconds, !(timeout > 0) {
-            throw BackupError(.pluginFailed, "plugin.json: field 'timeoutSeconds' must be positive")
+        if let timeout = self.timeoutSeconds, !(timeout > 0 && timeout <= Self.maximumTimeoutSeconds) {
+            throw BackupError(.pluginFailed, "plugin.json: field 'timeoutSeconds' must be more than 0 and at most \(Int(Self.maximumTimeoutSeconds)) (a day)")
         }
         let executablePath = directory + "/" + self.executable
         guard FileManager.default.isExecutableFile(atPath: executablePath) else {

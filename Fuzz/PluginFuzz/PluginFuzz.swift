@@ -1,0 +1,52 @@
+import BackupCore
+import Foundation
+
+/// libFuzzer target for what a plugin hands gwbackup (`make fuzz`): its `plugin.json` and its reply
+/// on stdout (with the same bytes as its stderr). Any bytes must end in a value or a `BackupError`,
+/// never trap. Built without `-DFUZZING` it replays its arguments.
+enum PluginFuzz {
+    static let plugin: ExternalPlugin? = (try? ExternalPluginDescriptor.decode(Data(#"{"id":"fuzz","version":"1","protocol":1,"executable":"run"}"#.utf8)))
+        .map { ExternalPlugin(descriptor: $0, directory: "/nonexistent") }
+
+    static func check(_ data: Data) {
+        if let descriptor = try? ExternalPluginDescriptor.decode(data) {
+            _ = try? descriptor.check(directory: "/nonexistent")
+        }
+        for (status, signalled) in [(Int32(0), false), (Int32(3), false), (Int32(9), true)] {
+            _ = try? Self.plugin?.interpret(
+                ChildProcess.Outcome(status: status, signalled: signalled, timedOut: false, cancelled: false, stdout: data, stderr: data),
+                action: "collect")
+        }
+    }
+}
+
+#if FUZZING
+/// libFuzzer's driver, for a program that has its own `main` (SwiftPM names an executable's entry
+/// point `<module>_main`): `make fuzz` links libFuzzer with `-sanitize=fuzzer`.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+) -> Int32
+
+@_cdecl("plugin_fuzz_main")
+public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments) { bytes, size in
+        PluginFuzz.check(bytes.map { Data(bytes: $0, count: size) } ?? Data())
+        return 0
+    }
+}
+#else
+@main
+struct PluginFuzzReplay {
+    static func main() throws {
+        for path in CommandLine.arguments.dropFirst() {
+            PluginFuzz.check(try Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        print("replayed \(CommandLine.arguments.count - 1) input(s)")
+    }
+}
+#endif
