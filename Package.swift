@@ -38,6 +38,13 @@ let package = Package(
             providers: [.apt(["libgpgme-dev"])]
         ),
         .target(name: "BackupCrypto", dependencies: ["BackupCore", "CGPGME"]),
+        // libzstd, and the compression stage over it (format 2).
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
+        .target(name: "BackupCompression", dependencies: ["BackupCore", "CZstd"]),
         // libssh2, and the SFTP store over it.
         .systemLibrary(
             name: "CSSH2",
@@ -63,7 +70,7 @@ let package = Package(
         .target(
             name: "BackupRuntime",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupSFTP",
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupSFTP", "BackupCompression",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -130,7 +137,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupDemo", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -33,7 +33,7 @@ cat <<TXT
 
 Everything is under $demo:
   appliance/      the demo Flow Gateway (its files, as on /)
-  backups/        the backups: one directory each, <component>.tar.gpg + manifest.json
+  backups/        the backups: one directory each, <component>.tar.zst.gpg + index.json.gpg + manifest.json
   state/          status (survives restarts), job lock, staging
   security.pwd    the security password (mode 0600)
 
@@ -43,7 +43,7 @@ Try next:
   $bin restore --no-cert ${options[*]}
   $bin restore --dry-run --component config ${options[*]}
   gpg --batch --pinentry-mode loopback --passphrase-file $demo/security.pwd \\
-      --decrypt $demo/backups/<backup>/snmp.tar.gpg | tar -tvf -
+      --decrypt $demo/backups/<backup>/snmp.tar.zst.gpg | zstd -d | tar -tvf -
   $bin plugins
   $bin --help
 TXT

@@ -18,9 +18,10 @@ final class GPGContext {
     private let holder: PassphraseHolder
     private let home: GPGHome
 
-    init(passphrase: Secret) throws {
+    /// With `compress` false, gpg stores the data as it is (it was compressed before: zstd).
+    init(passphrase: Secret, compress: Bool = true) throws {
         _ = GPGME.version
-        self.home = try GPGHome()
+        self.home = try GPGHome(compress: compress)
         self.holder = PassphraseHolder(passphrase)
         var context: gpgme_ctx_t?
         try GPGME.check(gpgme_new(&context), "gpgme_new")

@@ -11,7 +11,7 @@ final class GPGHome {
 
     /// Creates `/tmp/gwb-gpg-XXXXXX` (short: the agent's socket path has a length limit) with a
     /// gpg.conf that makes symmetric encryption AES-256 with a strong key derivation.
-    init() throws {
+    init(compress: Bool = true) throws {
         var template = Array("/tmp/gwb-gpg-XXXXXX".utf8CString)
         guard let created = mkdtemp(&template) else { throw SystemCall.error("mkdtemp", "/tmp/gwb-gpg-XXXXXX") }
         self.path = String(cString: created)
@@ -22,6 +22,7 @@ final class GPGHome {
             personal-cipher-preferences AES256
             no-greeting
             no-permission-warning
+            \(compress ? "" : "compress-algo none")
 
             """
         try FileTree.writeAtomically(Data(configuration.utf8), to: self.path + "/gpg.conf")

@@ -4,7 +4,12 @@ import CGPGME
 /// Encrypts component archives as OpenPGP symmetric messages (AES-256, integrity-protected) with
 /// GPGME, streaming: what `gpg --decrypt` opens with the security password.
 public struct GPGSymmetricCipher: PayloadCipher {
-    public init() {}
+    /// Whether gpg compresses (its zlib, one core): off when the archive was compressed before.
+    public var compress: Bool
+
+    public init(compress: Bool = true) {
+        self.compress = compress
+    }
 
     /// Stops the gpg-agents, and removes the homes, of gwbackup processes that died.
     public func removeAbandonedResources() {
@@ -15,7 +20,7 @@ public struct GPGSymmetricCipher: PayloadCipher {
     public static var libraryVersion: String { GPGME.version }
 
     public func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
-        let context = try GPGContext(passphrase: passphrase)
+        let context = try GPGContext(passphrase: passphrase, compress: self.compress)
         // GPGME moves data 4 KiB at a time: buffer both sides so pipes and files see 1 MiB.
         let output = WriteBehindSink(sink)
         let plain = try GPGDataStream(source: ReadAheadSource(source))

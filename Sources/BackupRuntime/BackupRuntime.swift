@@ -1,6 +1,7 @@
 public import BackupCore
 import BackupArchive
 import BackupCertificates
+import BackupCompression
 import BackupCrypto
 import BackupSFTP
 import Foundation
@@ -19,14 +20,18 @@ public struct BackupRuntime: Sendable {
         public var jobDeadlineSeconds: Double
         /// The most one file transfer to or from a remote store may take.
         public var transferDeadlineSeconds: Double
+        /// The zstd level backups compress with (1-19), or nil to leave compression to gpg (format 1's
+        /// way: slower, one core).
+        public var compressionLevel: Int32?
 
-        public init(stateDirectory: String, applianceRoot: String, pluginDirectories: [String] = [], resources: ShippedResources = .locate(), jobDeadlineSeconds: Double = 6 * 3600, transferDeadlineSeconds: Double = 3600) {
+        public init(stateDirectory: String, applianceRoot: String, pluginDirectories: [String] = [], resources: ShippedResources = .locate(), jobDeadlineSeconds: Double = 6 * 3600, transferDeadlineSeconds: Double = 3600, compressionLevel: Int32? = BackupRuntime.defaultCompressionLevel) {
             self.stateDirectory = stateDirectory
             self.applianceRoot = applianceRoot
             self.pluginDirectories = pluginDirectories
             self.resources = resources
             self.jobDeadlineSeconds = jobDeadlineSeconds
             self.transferDeadlineSeconds = transferDeadlineSeconds
+            self.compressionLevel = compressionLevel
         }
     }
 
@@ -34,6 +39,14 @@ public struct BackupRuntime: Sendable {
     public static let defaultStateDirectory = "/var/lib/gwbackup"
     /// The local backup directory of the API (`hostname: "localhost"`).
     public static let defaultBackupDirectory = "/mnt/data/flowgateway-backup"
+    /// zstd level 3: measured on a mixed 95 MiB archive (64 MiB random, 31 MiB config text), 2 cores:
+    /// 0.25 s against 0.20 s at level 1 and 0.63 s at 6, 0.6% smaller than level 1; gzip -6 (gpg's
+    /// own compression) took 3.5 s. See docs/performance.md.
+    public static let defaultCompressionLevel: Int32 = 3
+
+    /// What restore and verify can decompress.
+    public static let decompressors: [String: any PayloadCompression] = ["zstd": ZstdCompression()]
+
     /// The user name reported for local backups.
     public static let defaultUser = "mazu"
 
@@ -56,16 +69,20 @@ public struct BackupRuntime: Sendable {
 
     /// An orchestrator that reports progress to `onProgress`.
     public func orchestrator(onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }) -> Orchestrator {
+        let level = self.settings.compressionLevel
+        // zstd before gpg, on every core, and gpg's own (single-threaded zlib) compression off.
         var orchestrator = Orchestrator(
-            registry: self.registry, cipher: GPGSymmetricCipher(), archive: TarArchive(), status: self.status,
+            registry: self.registry, cipher: GPGSymmetricCipher(compress: level == nil), archive: TarArchive(), status: self.status,
             applianceRoot: self.settings.applianceRoot, logger: self.logger, onProgress: onProgress)
+        orchestrator.compression = level.map { ZstdCompression(level: $0, workers: Int32(max(1, ProcessInfo.processInfo.activeProcessorCount))) }
+        orchestrator.decompressors = Self.decompressors
         orchestrator.jobDeadlineSeconds = self.settings.jobDeadlineSeconds
         return orchestrator
     }
 
     /// A verifier for `store`.
     public func verifier(store: any BackupStore) -> BackupVerifier {
-        BackupVerifier(store: store, cipher: GPGSymmetricCipher(), archive: TarArchive())
+        BackupVerifier(store: store, cipher: GPGSymmetricCipher(), archive: TarArchive(), decompressors: Self.decompressors)
     }
 
     /// The manifest at `path`, or the default one.

@@ -9,7 +9,7 @@ It serves --root like an honest SFTP server, except in the one way --mode says:
   drop-writes        writes are acknowledged and discarded
   fake-rename        renames are acknowledged and not done
   fsync-fails        fsync@openssh.com is answered with a failure
-  endless-read       reads of component files (*.tar.gpg) never reach the end of the file
+  endless-read       reads of component files (*.tar.zst.gpg) never reach the end of the file
   slow               every read of a component file waits 1.5 s before it answers
   drop-after-commit  the connection is closed right after the first rename of a .partial-* directory
 
@@ -39,9 +39,9 @@ class Handle(paramiko.SFTPHandle):
 
     def read(self, offset, length):
         if self.path.endswith(".gpg"):
-            if MODE == "slow" and self.path.endswith(".tar.gpg"):
+            if MODE == "slow" and self.path.endswith(".tar.zst.gpg"):
                 time.sleep(1.5)
-            if MODE == "endless-read" and self.path.endswith(".tar.gpg"):
+            if MODE == "endless-read" and self.path.endswith(".tar.zst.gpg"):
                 return b"A" * length
         return os.pread(self.fd, length, offset)
 

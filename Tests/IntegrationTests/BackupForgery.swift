@@ -1,4 +1,5 @@
 @testable import BackupArchive
+import BackupCompression
 import BackupCore
 import BackupCrypto
 import Crypto
@@ -37,11 +38,13 @@ struct BackupForgery {
         try Self.replaceFile(self.directory + "/" + SealedIndex.fileName, with: try self.encrypt(try JSONCoding.encoder().encode(index)))
     }
 
-    /// Replaces `component`'s archive with `tar`, encrypted with the password, and records the new
-    /// file in both indexes so that it authenticates. `entries`/`contentBytes` default to the truth.
+    /// Replaces `component`'s archive with `tar`, compressed as the backup's was and encrypted with
+    /// the password, and records the new file in both indexes so that it authenticates.
+    /// `entries`/`contentBytes` default to the truth.
     func replaceComponent(_ component: String, tar: [UInt8], entries: Int? = nil, contentBytes: UInt64? = nil) throws {
-        let encrypted = try self.encrypt(Data(tar))
-        let file = component + ".tar.gpg"
+        let compressed = try self.plain().components.first { $0.name == component }?.compression == "zstd"
+        let encrypted = try self.encrypt(compressed ? try Self.zstd(Data(tar)) : Data(tar))
+        let file = component + (compressed ? ".tar.zst.gpg" : ".tar.gpg")
         try Self.replaceFile(self.directory + "/" + file, with: encrypted)
         // An archive the extractor refuses has no summary; the caller then says what the index records.
         let summary = (try? TarArchive().validate(from: MemorySource(Data(tar)))) ?? ArchiveSummary(entryCount: 0, contentBytes: 0)
@@ -70,12 +73,28 @@ struct BackupForgery {
         let tree = scratch + "/" + component + "-" + UUID().uuidString.prefix(6)
         try FileTree.makePrivateDirectory(tree)
         let sink = MemorySink()
-        try GPGSymmetricCipher().decrypt(from: MemorySource(try FileTree.readFile(self.directory + "/" + component + ".tar.gpg")), to: sink, passphrase: self.password)
+        let compressed = try self.plain().components.first { $0.name == component }?.compression == "zstd"
+        let file = self.directory + "/" + component + (compressed ? ".tar.zst.gpg" : ".tar.gpg")
+        if compressed {
+            let decompressing = try ZstdCompression().decompressor(into: sink)
+            try GPGSymmetricCipher().decrypt(from: MemorySource(try FileTree.readFile(file)), to: decompressing, passphrase: self.password)
+            try decompressing.finish()
+        } else {
+            try GPGSymmetricCipher().decrypt(from: MemorySource(try FileTree.readFile(file)), to: sink, passphrase: self.password)
+        }
         _ = try TarArchive().extract(from: MemorySource(sink.data), into: URL(fileURLWithPath: tree))
         try change(tree)
         let archived = MemorySink()
         _ = try TarArchive().archive(directory: URL(fileURLWithPath: tree), to: archived)
         try self.replaceComponent(component, tar: [UInt8](archived.data))
+    }
+
+    static func zstd(_ data: Data) throws -> Data {
+        let sink = MemorySink()
+        let compressing = try ZstdCompression().compressor(into: sink)
+        try data.withUnsafeBytes { try compressing.write($0) }
+        try compressing.finish()
+        return sink.data
     }
 
     func encrypt(_ data: Data) throws -> Data {

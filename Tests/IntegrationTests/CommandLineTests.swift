@@ -66,7 +66,7 @@ struct CommandLineTests {
     @Test func aDamagedBackupFailsVerificationWithExitCode1() throws {
         let fixture = try Fixture("cli")
         #expect(try self.gwbackup(["backup", "--security-pwd-file", fixture.passwordFile] + self.common(fixture)).status == 0)
-        let file = try fixture.onlyBackup() + "/config.tar.gpg"
+        let file = try fixture.onlyBackup() + "/config.tar.zst.gpg"
         var data = try FileTree.readFile(file)
         data[data.count - 5] ^= 0xFF
         try FileTree.remove(file)

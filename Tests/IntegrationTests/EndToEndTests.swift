@@ -1,5 +1,6 @@
 @testable import BackupArchive
 import BackupCore
+import BackupRuntime
 import BackupCrypto
 import Crypto
 import Foundation
@@ -20,7 +21,7 @@ struct EndToEndTests {
             try FileTree.makePrivateDirectory(out + "/" + component)
             let result = try shell("""
                 export GNUPGHOME=\(fixture.directory.sub("gnupg")); mkdir -p -m 700 $GNUPGHOME
-                gpg --batch --pinentry-mode loopback --passphrase-file \(fixture.passwordFile) --decrypt \(backup)/\(component).tar.gpg | tar -xpf - -C \(out)/\(component)
+                gpg --batch --pinentry-mode loopback --passphrase-file \(fixture.passwordFile) --decrypt \(backup)/\(component).tar.zst.gpg | zstd -dq | tar -xpf - -C \(out)/\(component)
                 status=$?; gpgconf --kill gpg-agent; exit $status
                 """)
             #expect(result.status == 0, "\(component): \(result.output)")
@@ -39,6 +40,40 @@ struct EndToEndTests {
         let dump = try fixture.databaseDump(out + "/config/config.db")
         #expect(dump == (try fixture.databaseDump()))
         #expect(dump.contains("fg-demo-01"))
+    }
+
+    @Test func aFormat1BackupStillVerifiesWithStockToolsAndRestoresOnPurpose() async throws {
+        let fixture = try Fixture("format1")
+        // A backup as format 1 wrote it: gpg's own compression, no index, no compression field.
+        fixture.compressionLevel = nil
+        let before = try fixture.snapshotWithoutDatabase()
+        #expect(try await fixture.backup().status == .completed)
+        let backup = try fixture.onlyBackup()
+        #expect(try FileStatus.of(backup + "/config.tar.gpg") != nil)
+        try FileTree.remove(backup + "/" + SealedIndex.fileName)
+        let forgery = BackupForgery(backup, password: fixture.password)
+        var plain = try forgery.plain()
+        plain.formatVersion = 1
+        for index in plain.components.indices { plain.components[index].compression = nil }
+        try forgery.writePlain(plain)
+        let stock = try shell("""
+            export GNUPGHOME=\(fixture.directory.sub("gnupg")); mkdir -p -m 700 $GNUPGHOME; mkdir -p \(fixture.directory.sub("out"))
+            gpg --batch --pinentry-mode loopback --passphrase-file \(fixture.passwordFile) --decrypt \(backup)/snmp.tar.gpg | tar -xpf - -C \(fixture.directory.sub("out"))
+            status=$?; gpgconf --kill gpg-agent; exit $status
+            """)
+        #expect(stock.status == 0, "\(stock.output)")
+        fixture.compressionLevel = BackupRuntime.defaultCompressionLevel
+        let verifier = fixture.runtime.verifier(store: fixture.store)
+        await #expect { _ = try await verifier.verify(backup: nil, passphrase: fixture.password) } throws: { error in
+            (error as? BackupError)?.code == .unauthenticated
+        }
+        let report = try await verifier.verify(backup: nil, passphrase: fixture.password, allowUnauthenticated: true)
+        #expect(report.ok && report.mode == "decrypt (unauthenticated)", "\(report)")
+        try fixture.mutateAppliance()
+        let record = try await fixture.restore(allowUnauthenticated: true)
+        #expect(record.status == .completed, "\(record.message)")
+        let after = try fixture.snapshotWithoutDatabase()
+        #expect(after == before, "\(after.filter { before[$0.key] != $0.value }) was \(before.filter { after[$0.key] != $0.value })")
     }
 
     @Test func restoreAfterChangesGivesBackTheBackedUpStateModesIncluded() async throws {
@@ -98,7 +133,7 @@ struct EndToEndTests {
     func aDamagedComponentFileChangesNothing(damage: String) async throws {
         let fixture = try Fixture()
         #expect(try await fixture.backup().status == .completed)
-        let file = try fixture.onlyBackup() + "/ntp.tar.gpg"
+        let file = try fixture.onlyBackup() + "/ntp.tar.zst.gpg"
         var data = try FileTree.readFile(file)
         switch damage {
         case "flip": data[data.count / 2] ^= 0x20
@@ -292,7 +327,7 @@ struct EndToEndTests {
         await #expect { _ = try await verifier.verify(backup: nil, passphrase: Secret("nope")) } throws: { error in
             (error as? BackupError)?.code == .wrongPassword
         }
-        let file = try fixture.onlyBackup() + "/certificates.tar.gpg"
+        let file = try fixture.onlyBackup() + "/certificates.tar.zst.gpg"
         var data = try FileTree.readFile(file)
         data[40] ^= 1
         try FileTree.remove(file)

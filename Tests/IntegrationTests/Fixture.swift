@@ -18,6 +18,8 @@ final class Fixture {
     let password = Secret("correct horse battery staple")
     let logLines = RecordingLogHandler.Lines()
     var pluginDirectories: [String] = []
+    /// The zstd level backups use; nil writes archives as format 1 did (gpg's own compression).
+    var compressionLevel: Int32? = BackupRuntime.defaultCompressionLevel
 
     var root: String { self.directory.sub("appliance") }
     var backups: String { self.directory.sub("backups") }
@@ -34,7 +36,7 @@ final class Fixture {
         BackupRuntime(
             settings: .init(
                 stateDirectory: self.state, applianceRoot: self.root, pluginDirectories: self.pluginDirectories,
-                resources: ShippedResources(directory: Self.repository)),
+                resources: ShippedResources(directory: Self.repository), compressionLevel: self.compressionLevel),
             logger: RecordingLogHandler.logger(self.logLines))
     }
 

@@ -71,18 +71,18 @@ struct HostileStoreTests {
 
     @Test func aComponentFileThatIsNotARegularFileIsRefusedAtOnce() async throws {
         let (fixture, forgery) = try await self.backedUp("hostile-devzero")
-        let file = forgery.directory + "/ntp.tar.gpg"
+        let file = forgery.directory + "/ntp.tar.zst.gpg"
         try FileTree.remove(file)
         #expect(symlink("/dev/zero", file) == 0)
-        try await self.expectRefused(fixture, messageContains: "ntp.tar.gpg in backup \(forgery.name) is a symlink")
+        try await self.expectRefused(fixture, messageContains: "ntp.tar.zst.gpg in backup \(forgery.name) is a symlink")
         try FileTree.remove(file)
         #expect(mkfifo(file, 0o600) == 0)
-        try await self.expectRefused(fixture, messageContains: "ntp.tar.gpg in backup \(forgery.name) is not a regular file")
+        try await self.expectRefused(fixture, messageContains: "ntp.tar.zst.gpg in backup \(forgery.name) is not a regular file")
     }
 
     @Test func aComponentFileIsReadNoFurtherThanItsRecordedSize() async throws {
         let (fixture, forgery) = try await self.backedUp("hostile-long")
-        let file = forgery.directory + "/snmp.tar.gpg"
+        let file = forgery.directory + "/snmp.tar.zst.gpg"
         var data = try FileTree.readFile(file)
         data.append(Data(repeating: 0x41, count: 5 << 20))
         try BackupForgery.replaceFile(file, with: data)
@@ -123,10 +123,10 @@ struct HostileStoreTests {
     @Test func swappedComponentFilesWithAMatchingPlainManifestAreRefused() async throws {
         let (fixture, forgery) = try await self.backedUp("hostile-swap")
         // Both files are genuine; the plain manifest is edited so that sizes and checksums match.
-        let snmp = try FileTree.readFile(forgery.directory + "/snmp.tar.gpg")
-        let ntp = try FileTree.readFile(forgery.directory + "/ntp.tar.gpg")
-        try BackupForgery.replaceFile(forgery.directory + "/snmp.tar.gpg", with: ntp)
-        try BackupForgery.replaceFile(forgery.directory + "/ntp.tar.gpg", with: snmp)
+        let snmp = try FileTree.readFile(forgery.directory + "/snmp.tar.zst.gpg")
+        let ntp = try FileTree.readFile(forgery.directory + "/ntp.tar.zst.gpg")
+        try BackupForgery.replaceFile(forgery.directory + "/snmp.tar.zst.gpg", with: ntp)
+        try BackupForgery.replaceFile(forgery.directory + "/ntp.tar.zst.gpg", with: snmp)
         var plain = try forgery.plain()
         let a = try #require(plain.components.firstIndex { $0.name == "snmp" })
         let b = try #require(plain.components.firstIndex { $0.name == "ntp" })

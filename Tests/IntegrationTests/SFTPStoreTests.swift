@@ -44,12 +44,12 @@ struct SFTPStoreTests {
         let dump = try fixture.databaseDump()
         let before = try fixture.snapshot()
         // A component file that is a link to an endless device on the server.
-        try FileTree.rename(directory + "/ntp.tar.gpg", to: directory + "/ntp.saved")
-        #expect(symlink("/dev/zero", directory + "/ntp.tar.gpg") == 0)
+        try FileTree.rename(directory + "/ntp.tar.zst.gpg", to: directory + "/ntp.saved")
+        #expect(symlink("/dev/zero", directory + "/ntp.tar.zst.gpg") == 0)
         let endless = try await self.restore(fixture, store: store, path: path)
-        #expect(endless.status == .error && endless.message.contains("ntp.tar.gpg in backup \(names[0])") && endless.message.contains("is not a regular file"), "\(endless.message)")
-        try FileTree.remove(directory + "/ntp.tar.gpg")
-        try FileTree.rename(directory + "/ntp.saved", to: directory + "/ntp.tar.gpg")
+        #expect(endless.status == .error && endless.message.contains("ntp.tar.zst.gpg in backup \(names[0])") && endless.message.contains("is not a regular file"), "\(endless.message)")
+        try FileTree.remove(directory + "/ntp.tar.zst.gpg")
+        try FileTree.rename(directory + "/ntp.saved", to: directory + "/ntp.tar.zst.gpg")
         // The plain manifest's copy of the manifest asks for a command: it is never used.
         let marker = fixture.directory.sub("owned")
         let forgery = BackupForgery(directory, password: fixture.password)
@@ -103,7 +103,7 @@ struct SFTPStoreTests {
         #expect(fetched.status == 0, "\(fetched.output)")
         let opened = try shell("""
             export GNUPGHOME=\(fixture.directory.sub("gnupg")); mkdir -p -m 700 $GNUPGHOME; mkdir \(local)/x
-            gpg --batch --pinentry-mode loopback --passphrase-file \(fixture.passwordFile) --decrypt \(local)/\(record.backup ?? "")/snmp.tar.gpg | tar -xpf - -C \(local)/x
+            gpg --batch --pinentry-mode loopback --passphrase-file \(fixture.passwordFile) --decrypt \(local)/\(record.backup ?? "")/snmp.tar.zst.gpg | tar --zstd -xpf - -C \(local)/x
             status=$?; gpgconf --kill gpg-agent; exit $status
             """)
         #expect(opened.status == 0, "\(opened.output)")

@@ -199,7 +199,8 @@ public struct BackupJob: Sendable {
         let directory = try staging.makeDirectory(component.name)
         let report = try await plugin.collect(self.orchestrator.context(for: component, staging: directory))
 
-        let file = component.name + ".tar.gpg"
+        let compression = self.orchestrator.compression
+        let file = component.name + (compression?.fileSuffix ?? ".tar") + ".gpg"
         let archive = self.orchestrator.archive
         let cipher = self.orchestrator.cipher
         let passphrase = self.request.securityPassword
@@ -210,7 +211,13 @@ public struct BackupJob: Sendable {
                 progress(JobProgress(job: "backup", phase: "encrypting", component: name, completedComponents: position, totalComponents: total, bytes: bytes))
             }
             let (summary, _) = try StreamPipe.run(
-                produce: { pipe in try archive.archive(directory: URL(fileURLWithPath: directory), to: pipe) },
+                produce: { pipe in
+                    guard let compression else { return try archive.archive(directory: URL(fileURLWithPath: directory), to: pipe) }
+                    let compressing = try compression.compressor(into: pipe)
+                    let summary = try archive.archive(directory: URL(fileURLWithPath: directory), to: compressing)
+                    try compressing.finish()
+                    return summary
+                },
                 consume: { source in try cipher.encrypt(from: source, to: hashing, passphrase: passphrase) })
             try hashing.finish()
             return (summary, hashing.byteCount, hashing.hexDigest())
@@ -220,7 +227,7 @@ public struct BackupJob: Sendable {
         logger.info("component stored", metadata: ["component": "\(component.name)", "bytes": "\(size)", "entries": "\(summary.entryCount)"])
         return BackupIndex.Component(
             name: component.name, plugin: plugin.id, pluginVersion: plugin.version, tags: component.tags, optional: component.optional,
-            outcome: "ok", file: file, size: size, sha256: digest, fileCount: summary.entryCount, contentBytes: summary.contentBytes, compression: "none",
+            outcome: "ok", file: file, size: size, sha256: digest, fileCount: summary.entryCount, contentBytes: summary.contentBytes, compression: compression?.name ?? "none",
             warnings: report.warnings)
     }
 

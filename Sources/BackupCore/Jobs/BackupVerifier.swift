@@ -17,11 +17,14 @@ public struct BackupVerifier: Sendable {
     public var store: any BackupStore
     public var cipher: any PayloadCipher
     public var archive: any ArchiveFormat
+    /// What it can decompress, by the name the index records.
+    public var decompressors: [String: any PayloadCompression]
 
-    public init(store: any BackupStore, cipher: any PayloadCipher, archive: any ArchiveFormat) {
+    public init(store: any BackupStore, cipher: any PayloadCipher, archive: any ArchiveFormat, decompressors: [String: any PayloadCompression] = [:]) {
         self.store = store
         self.cipher = cipher
         self.archive = archive
+        self.decompressors = decompressors
     }
 
     /// Verifies `backup` (the newest complete one when nil). Throws only when no backup can be read,
@@ -66,9 +69,10 @@ public struct BackupVerifier: Sendable {
         }
         let archive = self.archive
         let limits = ArchiveLimits(entries: component.entries, contentBytes: component.contentBytes)
+        let decompression = try Orchestrator.decompression(named: component.compression, in: self.decompressors)
         let summary = try await Blocking.run("gwbackup.verify") { () -> ArchiveSummary in
             try StreamPipe.run(
-                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe) },
+                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression) },
                 consume: { source in try archive.validate(from: source, limits: limits) }).1
         }
         if let expected = component.entries, expected != summary.entryCount {

@@ -15,13 +15,20 @@ public struct ComponentDecryptor: Sendable {
 
     /// Decrypts `component` of `backup` into `sink` (not finished). Blocking. `sink` may have received
     /// unverified plaintext when this throws.
-    public func decrypt(backup: String, component: SealedIndex.Component, into sink: any ByteSink) throws {
+    /// With `decompression`, the plaintext is decompressed on its way into `sink`.
+    public func decrypt(backup: String, component: SealedIndex.Component, into sink: any ByteSink, decompression: (any PayloadCompression)? = nil) throws {
         let (file, expectedSize, expectedDigest) = try Self.recorded(component, backup: backup)
         let limited = try self.open(backup: backup, file: file, size: expectedSize)
         let hashing = HashingSource(limited)
         var cipherError: (any Error)?
         do {
-            try self.cipher.decrypt(from: hashing, to: sink, passphrase: self.passphrase)
+            if let decompression {
+                let decompressing = try decompression.decompressor(into: sink)
+                try self.cipher.decrypt(from: hashing, to: decompressing, passphrase: self.passphrase)
+                try decompressing.finish()
+            } else {
+                try self.cipher.decrypt(from: hashing, to: sink, passphrase: self.passphrase)
+            }
         } catch {
             cipherError = error
         }

@@ -11,6 +11,10 @@ public struct Orchestrator: Sendable {
     public var registry: PluginRegistry
     public var cipher: any PayloadCipher
     public var archive: any ArchiveFormat
+    /// How backups compress their archives before encryption (nil: not at all; format 1's way).
+    public var compression: (any PayloadCompression)?
+    /// What restore and verify can decompress, by the name the index records.
+    public var decompressors: [String: any PayloadCompression] = [:]
     public var status: StatusStore
     /// The appliance root; component paths are relative to it.
     public var applianceRoot: String
@@ -130,6 +134,19 @@ public struct Orchestrator: Sendable {
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: item)
         return item
+    }
+
+    /// The decompression a component needs, nil for `none`; throws for one this build lacks.
+    func decompression(for component: SealedIndex.Component) throws -> (any PayloadCompression)? {
+        try Self.decompression(named: component.compression, in: self.decompressors)
+    }
+
+    static func decompression(named name: String, in decompressors: [String: any PayloadCompression]) throws -> (any PayloadCompression)? {
+        if name == "none" { return nil }
+        guard let found = decompressors[name] else {
+            throw BackupError(.corrupted, "the component is compressed with \(SafeText.escaped(name, limit: 40)), which this build cannot read")
+        }
+        return found
     }
 
     /// The current time in epoch seconds.

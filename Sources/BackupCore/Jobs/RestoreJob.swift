@@ -243,10 +243,11 @@ public struct RestoreJob: Sendable {
         let decryptor = ComponentDecryptor(store: self.request.store, cipher: self.orchestrator.cipher, passphrase: self.request.securityPassword)
         let archive = self.orchestrator.archive
         let component = item.record
+        let decompression = try self.orchestrator.decompression(for: component)
         self.orchestrator.onProgress(JobProgress(job: "restore", phase: "decrypting", component: component.name, completedComponents: completed, totalComponents: total, bytes: 0))
         let summary = try await Blocking.run("gwbackup.decrypt") { () -> ArchiveSummary in
             let (_, summary) = try StreamPipe.run(
-                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe) },
+                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression) },
                 consume: { source in
                     try archive.extract(from: source, into: URL(fileURLWithPath: directory), limits: ArchiveLimits(entries: component.entries, contentBytes: component.contentBytes))
                 })

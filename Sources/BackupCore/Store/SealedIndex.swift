@@ -29,7 +29,7 @@ public struct SealedIndex: Codable, Sendable, Equatable {
         /// Entries and bytes of file content in the archive: extraction stops beyond them.
         public var entries: Int?
         public var contentBytes: UInt64?
-        /// What sits between tar and OpenPGP: `none` (format 2 so far).
+        /// What sits between tar and OpenPGP: `zstd` (format 2's default) or `none`.
         public var compression: String
 
         public init(name: String, plugin: String, pluginVersion: String, outcome: String, file: String? = nil, size: UInt64? = nil, sha256: String? = nil, entries: Int? = nil, contentBytes: UInt64? = nil, compression: String = "none") {
@@ -118,11 +118,12 @@ public struct SealedIndex: Codable, Sendable, Equatable {
             guard component.outcome == "ok" || component.outcome == "failed" else {
                 throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): component \(component.name) has an unknown outcome")
             }
-            guard component.compression == "none" else {
+            let suffixes = ["none": ".tar.gpg", "zstd": ".tar.zst.gpg"]
+            guard let suffix = suffixes[component.compression] else {
                 throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): component \(component.name) uses compression '\(SafeText.escaped(component.compression, limit: 40))', which this build cannot read")
             }
-            if let file = component.file, file != component.name + ".tar.gpg" {
-                throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): component \(component.name) names the file '\(SafeText.escaped(file, limit: 80))' instead of \(component.name).tar.gpg")
+            if let file = component.file, file != component.name + suffix {
+                throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): component \(component.name) names the file '\(SafeText.escaped(file, limit: 80))' instead of \(component.name + suffix)")
             }
             if let entries = component.entries, entries < 0 {
                 throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): component \(component.name) has a negative entry count")

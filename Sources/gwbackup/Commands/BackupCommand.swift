@@ -16,6 +16,23 @@ struct BackupCommand: AsyncParsableCommand {
     @OptionGroup var deadlines: DeadlineOptions
     @ParentCommand var root: GatewayBackupCommand
 
+    @Option(help: "How archives are compressed before encryption: zstd (level 3), zstd:LEVEL (1-19), or none (gpg's own, format 1's way).")
+    var compression: String = "zstd"
+
+    /// The zstd level `--compression` asks for, nil for none.
+    func compressionLevel() throws -> Int32? {
+        if self.compression == "none" { return nil }
+        if self.compression == "zstd" { return BackupRuntime.defaultCompressionLevel }
+        guard self.compression.hasPrefix("zstd:"), let level = Int32(self.compression.dropFirst(5)), (1...19).contains(level) else {
+            throw ValidationError("--compression must be zstd, zstd:LEVEL (1-19) or none, not '\(self.compression)'")
+        }
+        return level
+    }
+
+    func validate() throws {
+        _ = try self.compressionLevel()
+    }
+
     @Flag(help: "With --server: follow the job to its end (progress, exit code from its status).")
     var wait = false
 
@@ -25,11 +42,13 @@ struct BackupCommand: AsyncParsableCommand {
                 try self.appliance.refuseForServer()
                 try self.state.refuseForServer()
                 try self.deadlines.refuseForServer()
+                if self.compression != "zstd" { throw ValidationError("--compression is the server's setting; it does not go with --server") }
                 let request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: true))
                 try await RemoteJob.run(.backup, request, server: self.root.server, wait: self.wait, output: self.output)
                 return
             }
-            let runtime = CommandSupport.runtime(state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines)
+            let runtime = CommandSupport.runtime(
+                state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines, compressionLevel: try self.compressionLevel())
             let manifest = try runtime.manifest(path: self.appliance.manifest.map(Paths.absolute))
             let store = try self.storage.store(runtime: runtime)
             let secret = try self.password.read(confirm: true)

@@ -16,7 +16,7 @@ enum CommandSupport {
         return Logger(label: "gwbackup")
     }
 
-    static func runtime(state: StateOptions, appliance: ApplianceOptions? = nil, output: OutputOptions, deadlines: DeadlineOptions? = nil) -> BackupRuntime {
+    static func runtime(state: StateOptions, appliance: ApplianceOptions? = nil, output: OutputOptions, deadlines: DeadlineOptions? = nil, compressionLevel: Int32? = BackupRuntime.defaultCompressionLevel) -> BackupRuntime {
         let logger = bootstrapLogging(output.logLevel)
         return BackupRuntime(
             settings: .init(
@@ -24,7 +24,8 @@ enum CommandSupport {
                 applianceRoot: Paths.absolute(appliance?.root ?? "/"),
                 pluginDirectories: (appliance?.pluginDirectories ?? []).map(Paths.absolute),
                 jobDeadlineSeconds: deadlines?.jobDeadline ?? DeadlineOptions.defaultJobDeadline,
-                transferDeadlineSeconds: deadlines?.transferDeadline ?? DeadlineOptions.defaultTransferDeadline),
+                transferDeadlineSeconds: deadlines?.transferDeadline ?? DeadlineOptions.defaultTransferDeadline,
+                compressionLevel: compressionLevel),
             logger: logger)
     }
 
