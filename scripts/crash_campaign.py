@@ -100,11 +100,20 @@ class Campaign:
 
     # --- checks -------------------------------------------------------------------------------
 
+    def json_of(self, scenario, point, command):
+        """The JSON a command prints; a command that crashes or prints garbage is a violation."""
+        result = self.run(command)
+        try:
+            return json.loads(result.stdout)
+        except ValueError:
+            self.violation(scenario, point, f"`gwbackup {command[0]}` exited {result.returncode} with unreadable output: {result.stderr[-200:]}")
+            return {}
+
     def violation(self, scenario, point, what):
         self.violations.append(f"{scenario} point {point}: {what}")
 
     def check_common(self, scenario, point, state, command_args):
-        status = json.loads(self.run(["status", "--json", "--state-dir", state]).stdout or "{}")
+        status = self.json_of(scenario, point, ["status", "--json", "--state-dir", state])
         for job, record in (("backup", status.get("backup", {}).get("running", {})), ("restore", status.get("restore", {}))):
             if record.get("status") == "EXECUTING":
                 self.violation(scenario, point, f"{job} still EXECUTING after the next job")
@@ -116,7 +125,7 @@ class Campaign:
         if os.path.exists(os.path.join(state, "restore-journal.json")):
             self.violation(scenario, point, "restore journal left open")
         last = status.get("backup", {}).get("last_successful", {})
-        listing = json.loads(self.run(["list", "--json"] + [a for a in self.storage_only(command_args)]).stdout or "{}")
+        listing = self.json_of(scenario, point, ["list", "--json"] + self.storage_only(command_args))
         names = [backup["name"] for backup in listing.get("backups", [])]
         if last.get("backup") and last["backup"] not in names:
             self.violation(scenario, point, f"last_successful {last.get('backup')} is not a complete backup")
@@ -196,7 +205,7 @@ class Campaign:
             self.check_no_partials(scenario, point, arguments)
 
     def check_no_partials(self, scenario, point, arguments):
-        listing = json.loads(self.run(["list", "--json"] + self.storage_only(arguments)).stdout or "{}")
+        listing = self.json_of(scenario, point, ["list", "--json"] + self.storage_only(arguments))
         partials = [entry for entry in listing.get("ignored", []) if entry.startswith(".partial-")]
         if partials:
             self.violation(scenario, point, f"temporary directories left on the destination after the next backup: {partials}")

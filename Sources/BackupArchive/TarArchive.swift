@@ -14,6 +14,10 @@ public struct TarArchive: ArchiveFormat {
     public init() {}
 
     public func archive(directory: URL, to sink: any ByteSink) throws -> ArchiveSummary {
+        // A plugin may have replaced its staging directory with a link to anywhere: never follow it.
+        guard try FileStatus.of(directory.path)?.kind == .directory else {
+            throw BackupError(.pluginFailed, "the staging directory \(directory.path) is not a directory (replaced by a symlink?); nothing was archived")
+        }
         var writer = TarWriter(sink: sink)
         try writer.writeTree(root: directory.path)
         try writer.finish()

@@ -25,6 +25,7 @@ struct TarWriter {
             case .symlink:
                 try self.writeHeader(path, status: status, type: .symlink, size: 0, link: try FileTree.readLink(full))
             case .other:
+                self.summary.skipped.append(path)
                 continue
             }
             self.summary.entryCount += 1

@@ -86,6 +86,11 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
         }
     }
 
+    /// Closes the connection now; the store stays usable (the next call reconnects).
+    public func close() {
+        self.disconnect()
+    }
+
     /// Closes the connection (the next call reconnects).
     public func disconnect() {
         self.lock.withLock { self.client = nil }

@@ -71,6 +71,58 @@ struct ExternalPluginTests {
         }
     }
 
+    @Test func aBackgroundChildDoesNotOutliveItsStep() async throws {
+        let directory = try TemporaryDirectory("ext-background")
+        let script = """
+            (sleep 30; touch "$GWBACKUP_STAGING/late") &
+            echo $! > "$GWBACKUP_STAGING/child.pid"
+            echo '{"protocol":1,"status":"ok"}'
+            """
+        let plugin = try #require(try self.registry(directory, script: script).plugin(id: "probe"))
+        let context = try self.context(directory)
+        _ = try await plugin.collect(context)
+        let pid = try #require(Int32(String(decoding: FileTree.readFile(context.stagingDirectory + "/child.pid"), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        var gone = false
+        for _ in 0..<100 where !gone {
+            let stat = FileManager.default.contents(atPath: "/proc/\(pid)/stat").map { String(decoding: $0, as: UTF8.self) }
+            gone = stat == nil || stat?.contains(") Z ") == true || stat?.contains("sleep") == false
+            if !gone { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(gone, "the background child was killed with its step")
+    }
+
+    @Test func aReplyOverTheLimitIsReportedAsSuch() async throws {
+        let directory = try TemporaryDirectory("ext-big")
+        let plugin = try #require(try self.registry(directory, script: "head -c 2097152 /dev/zero | tr '\\0' x").plugin(id: "probe"))
+        await #expect {
+            _ = try await plugin.collect(try self.context(directory))
+        } throws: { error in
+            (error as? BackupError)?.message.contains("more than 1048576 bytes on stdout") == true
+        }
+    }
+
+    @Test func pluginsOthersCouldChangeOrThatPointElsewhereAreNotLoaded() throws {
+        let directory = try TemporaryDirectory("ext-perm")
+        try directory.write("plugins/writable/run.sh", "#!/bin/sh\n", mode: 0o755)
+        try directory.write("plugins/writable/plugin.json", #"{"id":"writable","version":"1","protocol":1,"executable":"run.sh"}"#)
+        chmod(directory.sub("plugins/writable"), 0o777)
+        try directory.write("plugins/groupexec/run.sh", "#!/bin/sh\n", mode: 0o775)
+        try directory.write("plugins/groupexec/plugin.json", #"{"id":"groupexec","version":"1","protocol":1,"executable":"run.sh"}"#)
+        chmod(directory.sub("plugins/groupexec/run.sh"), 0o775)
+        try directory.write("plugins/escape/plugin.json", #"{"id":"escape","version":"1","protocol":1,"executable":"bin/sh"}"#)
+        #expect(symlink("/bin", directory.sub("plugins/escape/bin")) == 0)
+        try directory.write("plugins/folder/sub/keep", "")
+        chmod(directory.sub("plugins/folder/sub"), 0o755)
+        try directory.write("plugins/folder/plugin.json", #"{"id":"folder","version":"1","protocol":1,"executable":"sub"}"#)
+        let registry = PluginRegistry(builtIns: [FileSetPlugin()], directories: [directory.sub("plugins")])
+        #expect(registry.plugins.map(\.id) == ["fileset"])
+        let problems = registry.problems.map(\.description).joined(separator: "\n")
+        #expect(problems.contains("plugins/writable can be written by others (mode 777)"), "\(problems)")
+        #expect(problems.contains("groupexec/run.sh can be written by others (mode 775)"), "\(problems)")
+        #expect(problems.contains("escape/bin/sh resolves outside the plugin's directory"), "\(problems)")
+        #expect(problems.contains("folder/sub is not a regular file"), "\(problems)")
+    }
+
     @Test func brokenDescriptorsAreReportedNotLoaded() throws {
         let directory = try TemporaryDirectory("ext")
         try directory.write("plugins/noexec/plugin.json", #"{"id":"noexec","version":"1","protocol":1,"executable":"missing.sh"}"#)

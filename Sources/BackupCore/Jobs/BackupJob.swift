@@ -228,7 +228,9 @@ public struct BackupJob: Sendable {
         return BackupIndex.Component(
             name: component.name, plugin: plugin.id, pluginVersion: plugin.version, tags: component.tags, optional: component.optional,
             outcome: "ok", file: file, size: size, sha256: digest, fileCount: summary.entryCount, contentBytes: summary.contentBytes, compression: compression?.name ?? "none",
-            warnings: report.warnings)
+            warnings: report.warnings + summary.skipped.prefix(20).map {
+                "staging held \(SafeText.escaped($0, limit: 200)), which is not a file, directory or symlink: not backed up"
+            })
     }
 
     /// True when `name` is listed as a complete backup, false when it is not, nil when the store cannot

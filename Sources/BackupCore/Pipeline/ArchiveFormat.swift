@@ -6,10 +6,13 @@ public struct ArchiveSummary: Sendable, Equatable {
     public var entryCount: Int
     /// Bytes of file content.
     public var contentBytes: UInt64
+    /// Entries an archive cannot carry (FIFOs, sockets, devices), left out: reported, never dropped silently.
+    public var skipped: [String] = []
 
-    public init(entryCount: Int, contentBytes: UInt64) {
+    public init(entryCount: Int, contentBytes: UInt64, skipped: [String] = []) {
         self.entryCount = entryCount
         self.contentBytes = contentBytes
+        self.skipped = skipped
     }
 }
 

@@ -19,14 +19,17 @@ public struct ChildProcess: Sendable {
         public var stdout: Data
         /// The last `stderrLimit` bytes of stderr.
         public var stderr: Data
+        /// True when stdout held more than `stdoutLimit` bytes (only the head was kept).
+        public var stdoutOverLimit: Bool = false
 
-        package init(status: Int32, signalled: Bool, timedOut: Bool, cancelled: Bool, stdout: Data, stderr: Data) {
+        package init(status: Int32, signalled: Bool, timedOut: Bool, cancelled: Bool, stdout: Data, stderr: Data, stdoutOverLimit: Bool = false) {
             self.status = status
             self.signalled = signalled
             self.timedOut = timedOut
             self.cancelled = cancelled
             self.stdout = stdout
             self.stderr = stderr
+            self.stdoutOverLimit = stdoutOverLimit
         }
     }
 
@@ -34,7 +37,9 @@ public struct ChildProcess: Sendable {
     public var arguments: [String]
     public var environment: [String: String]
     public var timeout: Duration
-    public var stdoutLimit = 1 << 20
+    /// The most a plugin's reply may take (documented in docs/plugins.md).
+    public static let defaultStdoutLimit = 1 << 20
+    public var stdoutLimit = ChildProcess.defaultStdoutLimit
     public var stderrLimit = 16 << 10
     /// When it fires, the child's process group is killed as at the timeout.
     public var cancellation: JobCancellation?
@@ -171,9 +176,10 @@ public struct ChildProcess: Sendable {
                 kill(-pid, SIGKILL)
                 exited.wait()
             }
-            // Whatever the child started goes with it.
-            kill(-pid, SIGKILL)
         }
+        // Whatever the child started in its process group goes with it, however the step ended: a
+        // background child must not change the appliance after the step (or its rollback) reported.
+        kill(-pid, SIGKILL)
         let raw = waitStatus.value
         let signalled = raw & 0x7F != 0
         return Outcome(
@@ -182,7 +188,8 @@ public struct ChildProcess: Sendable {
             timedOut: timedOut,
             cancelled: cancelled,
             stdout: stdoutBox.wait(),
-            stderr: stderrBox.wait())
+            stderr: stderrBox.wait(),
+            stdoutOverLimit: stdoutBox.overLimit)
     }
 
     private static func pipe() throws -> (read: Int32, write: Int32) {
@@ -228,10 +235,15 @@ final class DrainedOutput: @unchecked Sendable {
         self.keepTail = keepTail
     }
 
+    /// True once more than `limit` bytes arrived.
+    var overLimit: Bool { self.lock.withLock { self.exceeded } }
+    private var exceeded = false
+
     func append(_ chunk: Data) {
         self.lock.withLock {
             self.data.append(chunk)
             if self.data.count > self.limit {
+                self.exceeded = true
                 self.data = self.keepTail ? Data(self.data.suffix(self.limit)) : Data(self.data.prefix(self.limit))
             }
         }

@@ -105,6 +105,9 @@ public struct ExternalPlugin: ComponentPlugin {
         if outcome.signalled {
             throw BackupError(.pluginFailed, "\(name) was killed by signal \(outcome.status)\(stderrSuffix)")
         }
+        if outcome.stdoutOverLimit {
+            throw BackupError(.pluginFailed, "\(name) wrote more than \(ChildProcess.defaultStdoutLimit) bytes on stdout, the limit of a reply (one JSON object; logs go to stderr)\(stderrSuffix)")
+        }
         let response = try? JSONDecoder().decode(Response.self, from: outcome.stdout)
         if outcome.status != 0 {
             let message = response?.message.map { ": \(SafeText.escaped($0, limit: 1000))" } ?? ""

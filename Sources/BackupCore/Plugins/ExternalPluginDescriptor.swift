@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `plugin.json` of an external plugin. Documented in `docs/plugins.md`.
 public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
@@ -29,6 +32,12 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
         } catch {
             throw BackupError(.pluginFailed, "plugin.json: \(JSONCoding.describe(error))")
         }
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// True when the plugin asked to be called for `action`.
@@ -64,6 +73,28 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
         let executablePath = directory + "/" + self.executable
         guard FileManager.default.isExecutableFile(atPath: executablePath) else {
             throw BackupError(.pluginFailed, "executable \(executablePath) is missing or not executable")
+        }
+        // Resolved inside the plugin's directory, a regular file, and nobody but its owner (root, or
+        // the user gwbackup runs as) can change it or the directories it is reached through, as sudo
+        // and sshd refuse: whoever can write there would run code as root.
+        guard let realDirectory = Self.realPath(directory), let realExecutable = Self.realPath(executablePath),
+              realExecutable.hasPrefix(realDirectory + "/")
+        else {
+            throw BackupError(.pluginFailed, "executable \(executablePath) resolves outside the plugin's directory")
+        }
+        guard try FileStatus.of(realExecutable)?.kind == .regular else {
+            throw BackupError(.pluginFailed, "executable \(executablePath) is not a regular file")
+        }
+        var checked = realExecutable
+        while checked.count >= realDirectory.count {
+            guard let status = try FileStatus.of(checked) else { break }
+            if status.uid != 0 && status.uid != geteuid() {
+                throw BackupError(.pluginFailed, "\(checked) belongs to user \(status.uid): a plugin must belong to root (or to the user gwbackup runs as)")
+            }
+            if status.mode & 0o022 != 0 {
+                throw BackupError(.pluginFailed, "\(checked) can be written by others (mode \(String(status.mode, radix: 8))): refusing to run a plugin anyone could change")
+            }
+            checked = (checked as NSString).deletingLastPathComponent
         }
     }
 }

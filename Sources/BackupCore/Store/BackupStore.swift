@@ -18,6 +18,13 @@ public protocol BackupStore: Sendable {
     func sizeOfComponent(backup: String, file: String) throws -> UInt64
     /// Removes what an interrupted backup called `name` left (its `.partial-` directory), if anything.
     func removeTemporary(name: String) throws
+    /// Closes any connection now, on this thread (a process must not exit while another thread still
+    /// tears a TLS/SSH session down: the crypto library's exit handlers would race it).
+    func close()
+}
+
+extension BackupStore {
+    public func close() {}
 }
 
 /// A backup being written. Nothing is visible under its final name until `commit`.

@@ -51,6 +51,7 @@ struct BackupCommand: AsyncParsableCommand {
                 state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines, compressionLevel: try self.compressionLevel())
             let manifest = try runtime.manifest(path: self.appliance.manifest.map(Paths.absolute))
             let store = try self.storage.store(runtime: runtime)
+            defer { store.close() }
             let secret = try self.password.read(confirm: true)
             let progress = ProgressLine()
             let orchestrator = runtime.orchestrator { progress.show($0) }

@@ -32,6 +32,7 @@ struct ListCommand: AsyncParsableCommand {
         try await CommandSupport.run {
             let runtime = CommandSupport.runtime(state: self.state, output: self.output)
             let store = try self.storage.store(runtime: runtime)
+            defer { store.close() }
             let catalog = try await Blocking.run { try BackupCatalog.read(store) }
             let listed = catalog.backups.map { entry in
                 Listed(

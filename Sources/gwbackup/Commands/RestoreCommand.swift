@@ -53,6 +53,7 @@ struct RestoreCommand: AsyncParsableCommand {
             }
             let runtime = CommandSupport.runtime(state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines)
             let store = try self.storage.store(runtime: runtime)
+            defer { store.close() }
             let secret = try self.password.read(confirm: false)
             let progress = ProgressLine()
             let orchestrator = runtime.orchestrator { progress.show($0) }

@@ -27,6 +27,7 @@ struct VerifyCommand: AsyncParsableCommand {
         try await CommandSupport.run {
             let runtime = CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines)
             let store = try self.storage.store(runtime: runtime)
+            defer { store.close() }
             let passphrase: Secret? = self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
                 ? try SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")
                 : nil
