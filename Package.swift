@@ -126,10 +126,11 @@ let package = Package(
             path: "Benchmarks/SFTPUpload"
         ),
         // `make fuzz`: libFuzzer targets (built with -sanitize=fuzzer -DFUZZING); plain builds replay a corpus.
-        .executableTarget(name: "archive-fuzz", dependencies: ["BackupCore", "BackupArchive"], path: "Fuzz/ArchiveFuzz"),
-        .executableTarget(name: "index-fuzz", dependencies: ["BackupCore"], path: "Fuzz/IndexFuzz"),
-        .executableTarget(name: "plugin-fuzz", dependencies: ["BackupCore"], path: "Fuzz/PluginFuzz"),
-        .executableTarget(name: "request-fuzz", dependencies: ["GatewayAPI"], path: "Fuzz/RequestFuzz"),
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
+        .executableTarget(name: "archive-fuzz", dependencies: ["BackupCore", "BackupArchive", "FuzzSupport"], path: "Fuzz/ArchiveFuzz"),
+        .executableTarget(name: "index-fuzz", dependencies: ["BackupCore", "FuzzSupport"], path: "Fuzz/IndexFuzz"),
+        .executableTarget(name: "plugin-fuzz", dependencies: ["BackupCore", "FuzzSupport"], path: "Fuzz/PluginFuzz"),
+        .executableTarget(name: "request-fuzz", dependencies: ["GatewayAPI", "FuzzSupport"], path: "Fuzz/RequestFuzz"),
         .testTarget(
             name: "BackupCoreTests",
             dependencies: ["BackupCore", "BackupArchive", "GatewayBackupTestSupport"]

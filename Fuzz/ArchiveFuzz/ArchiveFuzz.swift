@@ -1,6 +1,7 @@
 import BackupArchive
 import BackupCore
 import Foundation
+import FuzzSupport
 
 /// libFuzzer target for the tar reader (`make fuzz`): any bytes, as a decrypted component would
 /// give them, must end in a summary or a `BackupError`, never a trap, a hang or unbounded memory.
@@ -12,32 +13,15 @@ enum ArchiveFuzz {
 }
 
 #if FUZZING
-/// libFuzzer's driver, for a program that has its own `main` (SwiftPM names an executable's entry
-/// point `<module>_main`): `make fuzz` links libFuzzer with `-sanitize=fuzzer`.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<Int32>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
-) -> Int32
-
 @_cdecl("archive_fuzz_main")
 public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var arguments = argv
-    return LLVMFuzzerRunDriver(&count, &arguments) { bytes, size in
-        ArchiveFuzz.check(bytes.map { Data(bytes: $0, count: size) } ?? Data())
-        return 0
-    }
+    FuzzDriver.run(argc, argv, ArchiveFuzz.check)
 }
 #else
 @main
 struct ArchiveFuzzReplay {
     static func main() throws {
-        for path in CommandLine.arguments.dropFirst() {
-            ArchiveFuzz.check(try Data(contentsOf: URL(fileURLWithPath: path)))
-        }
-        print("replayed \(CommandLine.arguments.count - 1) input(s)")
+        try FuzzDriver.replay(ArchiveFuzz.check)
     }
 }
 #endif

@@ -1,5 +1,6 @@
 import BackupCore
 import Foundation
+import FuzzSupport
 
 /// libFuzzer target for what a plugin hands gwbackup (`make fuzz`): its `plugin.json` and its reply
 /// on stdout (with the same bytes as its stderr). Any bytes must end in a value or a `BackupError`,
@@ -21,32 +22,15 @@ enum PluginFuzz {
 }
 
 #if FUZZING
-/// libFuzzer's driver, for a program that has its own `main` (SwiftPM names an executable's entry
-/// point `<module>_main`): `make fuzz` links libFuzzer with `-sanitize=fuzzer`.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<Int32>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
-) -> Int32
-
 @_cdecl("plugin_fuzz_main")
 public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var arguments = argv
-    return LLVMFuzzerRunDriver(&count, &arguments) { bytes, size in
-        PluginFuzz.check(bytes.map { Data(bytes: $0, count: size) } ?? Data())
-        return 0
-    }
+    FuzzDriver.run(argc, argv, PluginFuzz.check)
 }
 #else
 @main
 struct PluginFuzzReplay {
     static func main() throws {
-        for path in CommandLine.arguments.dropFirst() {
-            PluginFuzz.check(try Data(contentsOf: URL(fileURLWithPath: path)))
-        }
-        print("replayed \(CommandLine.arguments.count - 1) input(s)")
+        try FuzzDriver.replay(PluginFuzz.check)
     }
 }
 #endif

@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 import GatewayAPI
 
 /// libFuzzer target for the API's request bodies (`make fuzz`): `POST …/backup` and `…/restore`.
@@ -12,32 +13,15 @@ enum RequestFuzz {
 }
 
 #if FUZZING
-/// libFuzzer's driver, for a program that has its own `main` (SwiftPM names an executable's entry
-/// point `<module>_main`): `make fuzz` links libFuzzer with `-sanitize=fuzzer`.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<Int32>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
-) -> Int32
-
 @_cdecl("request_fuzz_main")
 public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var arguments = argv
-    return LLVMFuzzerRunDriver(&count, &arguments) { bytes, size in
-        RequestFuzz.check(bytes.map { Data(bytes: $0, count: size) } ?? Data())
-        return 0
-    }
+    FuzzDriver.run(argc, argv, RequestFuzz.check)
 }
 #else
 @main
 struct RequestFuzzReplay {
     static func main() throws {
-        for path in CommandLine.arguments.dropFirst() {
-            RequestFuzz.check(try Data(contentsOf: URL(fileURLWithPath: path)))
-        }
-        print("replayed \(CommandLine.arguments.count - 1) input(s)")
+        try FuzzDriver.replay(RequestFuzz.check)
     }
 }
 #endif

@@ -59,10 +59,12 @@ struct ExternalPluginTests {
         let directory = try TemporaryDirectory("ext-flood")
         // 64 MiB on stderr, then a good answer: drained as it comes, only the tail kept.
         let script = #"head -c 67108864 /dev/zero | tr '\0' x >&2; echo '{"protocol":1,"status":"ok"}'"#
-        let plugin = try #require(try self.registry(directory, script: script).plugin(id: "probe"))
+        // A generous timeout: the point is that the flood neither blocks nor grows, not its speed.
+        let patient = #"{"id":"probe","version":"0.1","protocol":1,"executable":"run.sh","timeoutSeconds":120}"#
+        let plugin = try #require(try self.registry(directory, script: script, descriptor: patient).plugin(id: "probe"))
         let report = try await plugin.collect(try self.context(directory))
         #expect(report.warnings.isEmpty)
-        let failing = try #require(try self.registry(directory, script: #"head -c 67108864 /dev/zero | tr '\0' y >&2; exit 4"#).plugin(id: "probe"))
+        let failing = try #require(try self.registry(directory, script: #"head -c 67108864 /dev/zero | tr '\0' y >&2; exit 4"#, descriptor: patient).plugin(id: "probe"))
         await #expect {
             _ = try await failing.collect(try self.context(directory))
         } throws: { error in

@@ -121,8 +121,7 @@ struct CommandLineTests {
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(manifest), to: fixture.directory.sub("slow.json"))
         // Started in the background by a shell, so the test holds no pipe to it and can kill it outright.
         let arguments = (["backup", "--manifest", fixture.directory.sub("slow.json"), "--plugin-dir", fixture.directory.sub("plugins")] + self.common(fixture)).joined(separator: " ")
-        let started = try shell("GWBACKUP_SHARE=\(Fixture.repository) GWBACKUP_SECURITY_PWD='\(fixture.password.revealed)' \(Self.binary) \(arguments) </dev/null >/dev/null 2>&1 & echo $!")
-        let pid = try #require(Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try startInBackground("env GWBACKUP_SHARE=\(Fixture.repository) GWBACKUP_SECURITY_PWD='\(fixture.password.revealed)' \(Self.binary) \(arguments)", output: "/dev/null")
         // Wait until the backup is inside the slow component, three components already stored.
         var running = false
         for _ in 0..<300 where !running {

@@ -40,9 +40,11 @@ struct CrashRecoveryTests {
         let before = try fixture.snapshotWithoutDatabase()
         // Started by a shell in the background: the test holds no pipe to it and keeps its PID.
         let arguments = (["restore"] + plugins + self.common(fixture)).joined(separator: " ")
-        let started = try shell("GWBACKUP_SHARE=\(Fixture.repository) GWBACKUP_SECURITY_PWD='\(fixture.password.revealed)' \(CommandLineTests.binary) \(arguments) </dev/null >/dev/null 2>&1 & echo $!")
-        let pid = try #require(Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(try await self.wait { try FileStatus.of(marker) != nil }, "the restore reached the last component")
+        let pid = try startInBackground(
+            "env GWBACKUP_SHARE=\(Fixture.repository) GWBACKUP_SECURITY_PWD='\(fixture.password.revealed)' \(CommandLineTests.binary) \(arguments)",
+            output: fixture.directory.sub("restore.out"))
+        let reached = try await self.wait { try FileStatus.of(marker) != nil }
+        #expect(reached, "the restore reached the last component: \((try? fixture.directory.read("restore.out")) ?? "")")
         #expect(try RestoreJournal.open(in: fixture.state)?.entries.filter(\.applied).count == 5, "five components applied and journaled")
         #expect(try fixture.snapshotWithoutDatabase() != before, "the appliance is half restored")
         kill(pid, SIGKILL)

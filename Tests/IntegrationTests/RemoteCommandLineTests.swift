@@ -259,8 +259,7 @@ struct APIFamilyClientTests {
         try directory.write("tls.crt", made.certificatePEM)
         try directory.write("tls.key", made.privateKeyPEM, mode: 0o600)
         let script = Fixture.repository + "/Tests/Fixtures/api_family_server.py"
-        let started = try shell("python3 \(script) \(directory.sub("tls.crt")) \(directory.sub("tls.key")) \(directory.sub("port")) \(mode) </dev/null >\(directory.sub("server.log")) 2>&1 & echo $!")
-        let pid = try #require(Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try startInBackground("python3 \(script) \(directory.sub("tls.crt")) \(directory.sub("tls.key")) \(directory.sub("port")) \(mode)", output: directory.sub("server.log"))
         for _ in 0..<100 {
             if let text = try? directory.read("port"), let port = Int(text) { return (port, pid) }
             try await Task.sleep(for: .milliseconds(100))

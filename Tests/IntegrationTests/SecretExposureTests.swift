@@ -39,8 +39,7 @@ struct SecretExposureTests {
         var read: Set<Int32> = []
         for job in ["backup", "restore"] {
             let output = fixture.directory.sub("\(job).out")
-            let started = try shell("GWBACKUP_SHARE=\(Fixture.repository) \(CommandLineTests.binary) \(([job] + common).joined(separator: " ")) </dev/null >\(output) 2>&1 & echo $!")
-            let pid = try #require(Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+            let pid = try startInBackground("env GWBACKUP_SHARE=\(Fixture.repository) \(CommandLineTests.binary) \(([job] + common).joined(separator: " "))", output: output)
             // Sample until the job ends, with a deadline.
             let deadline = Date().addingTimeInterval(120)
             while kill(pid, 0) == 0 && Date() < deadline {

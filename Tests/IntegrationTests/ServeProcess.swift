@@ -17,15 +17,12 @@ final class ServeProcess {
         self.fixture = fixture
         self.output = fixture.directory.sub("serve-\(UUID().uuidString.prefix(6)).out")
         var command = """
-            GWBACKUP_SHARE=\(Fixture.repository) \(CommandLineTests.binary) serve --listen 127.0.0.1:\(port) --state-dir \(fixture.state) \
+            env GWBACKUP_SHARE=\(Fixture.repository) \(CommandLineTests.binary) serve --listen 127.0.0.1:\(port) --state-dir \(fixture.state) \
               --root \(fixture.root) --backup-dir \(fixture.backups)
             """
         if let manifest { command += " --manifest \(manifest)" }
         for directory in fixture.pluginDirectories { command += " --plugin-dir \(directory)" }
-        let started = try shell(command + " </dev/null >\(self.output) 2>&1 & echo $!")
-        guard let pid = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw BackupError(.system, "could not start gwbackup serve: \(started.output)")
-        }
+        let pid = try startInBackground(command, output: self.output)
         self.pid = pid
         var found: Int?
         for _ in 0..<150 where found == nil {

@@ -71,6 +71,27 @@ public func shell(_ command: String, input: String = "") throws -> (status: Int3
     return (outcome.status, String(decoding: outcome.stdout + outcome.stderr, as: UTF8.self))
 }
 
+/// Starts `command` (words for /bin/sh; environment as `env NAME=value …`) in the background, with
+/// stdin from /dev/null and stdout and stderr into `output`, and returns its PID. Started with
+/// Foundation's `Process` rather than `shell(… &)`: `shell` kills its whole process group when it
+/// returns (as gwbackup does with a plugin's), which a background job there would not survive.
+public func startInBackground(_ command: String, output: String) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", "exec \(command) </dev/null >\(output) 2>&1"]
+    try process.run()
+    BackgroundProcesses.shared.keep(process)
+    return process.processIdentifier
+}
+
+/// Keeps the `Process` objects of background jobs alive for the test run.
+final class BackgroundProcesses: @unchecked Sendable {
+    static let shared = BackgroundProcesses()
+    private let lock = NSLock()
+    private var processes: [Process] = []
+    func keep(_ process: Process) { self.lock.withLock { self.processes.append(process) } }
+}
+
 /// The PIDs whose parent is `pid` (read from /proc/*/stat).
 public func childProcesses(of pid: Int32) -> [Int32] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

@@ -158,14 +158,7 @@ public final class ConfinedDirectory {
             throw SystemCall.error("fdopendir", display)
         }
         defer { closedir(handle) }
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        return FileTree.names(reading: handle)
     }
 
     private static func sync(_ fd: Int32, _ display: String) throws {

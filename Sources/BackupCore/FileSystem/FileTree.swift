@@ -15,6 +15,11 @@ public enum FileTree {
     public static func names(in directory: String) throws -> [String] {
         guard let handle = opendir(directory) else { throw SystemCall.error("opendir", directory) }
         defer { closedir(handle) }
+        return names(reading: handle).sorted()
+    }
+
+    /// The names an open directory stream lists, without `.` and `..`, in the order read.
+    static func names(reading handle: OpaquePointer) -> [String] {
         var names: [String] = []
         while let entry = readdir(handle) {
             let name = withUnsafePointer(to: entry.pointee.d_name) {
@@ -22,7 +27,7 @@ public enum FileTree {
             }
             if name != "." && name != ".." { names.append(name) }
         }
-        return names.sorted()
+        return names
     }
 
     /// Creates `path` and any missing parents with `mode` (existing directories are left alone).
