@@ -304,7 +304,7 @@ struct LoginThrottleTests {
         // Upper bounds on time are fragile on a loaded machine; the attack's own schedule is not:
         // nine checks at 1 s, 1.25 s, … take over 18 s, and the bystander is served long before.
         let attackEnded = results.map(\.2).max() ?? .zero
-        #expect(bystanderStatus == 200 && bystanderTime < attackEnded && bystanderTime < Duration.seconds(5), "another address is served during the attack: \(bystanderStatus) after \(bystanderTime), the attack took \(attackEnded)")
+        #expect(bystanderStatus == 200 && bystanderTime < attackEnded / 2, "another address is served during the attack: \(bystanderStatus) after \(bystanderTime), the attack took \(attackEnded)")
         #expect(results.filter { !$0.0 }.allSatisfy { $0.1 == 401 })
         // One check at a time, at most 8 waiting: the rest is refused unchecked (the log says which).
         let lines = fixture.logLines.all
