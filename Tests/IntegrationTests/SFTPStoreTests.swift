@@ -77,7 +77,8 @@ struct SFTPStoreTests {
         let store = SFTPBackupStore(endpoint: endpoint, path: self.remotePath("keepalive"))
         _ = try? store.listEntries()
         #expect(store.keepalivesSent == 0)
-        try await Task.sleep(for: .seconds(2))
+        // Wait for the condition, with a deadline.
+        for _ in 0..<200 where store.keepalivesSent < 2 { try await Task.sleep(for: .milliseconds(50)) }
         #expect(store.keepalivesSent >= 2, "keepalives while idle: \(store.keepalivesSent)")
         // The replies were read and the session is intact: the next call works on the same connection.
         let writer = try store.beginBackup(name: "after-keepalives")
