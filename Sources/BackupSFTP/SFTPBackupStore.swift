@@ -103,10 +103,10 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
             }
             guard root.isDirectory else { throw BackupError(.notFound, "backup path \(self.path) on \(self.endpoint.host) is not a directory") }
             return try client.list(self.path).map { entry in
-                if entry.name.hasPrefix(StoredEntry.temporaryPrefix) { return StoredEntry(name: entry.name, kind: .temporary) }
-                guard entry.isDirectory else { return StoredEntry(name: entry.name, kind: .foreign) }
+                if let kind = StoredEntry.hiddenKind(of: entry.name) { return StoredEntry(name: entry.name, kind: kind, modified: entry.modified) }
+                guard entry.isDirectory else { return StoredEntry(name: entry.name, kind: .foreign, modified: entry.modified) }
                 let index = try client.stat(self.path + "/" + entry.name + "/" + BackupIndex.fileName)
-                return StoredEntry(name: entry.name, kind: index?.isRegularFile == true ? .complete : .incomplete)
+                return StoredEntry(name: entry.name, kind: index?.isRegularFile == true ? .complete : .incomplete, modified: entry.modified)
             }
         }
     }
@@ -136,6 +136,24 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
     public func removeTemporary(name: String) throws {
         guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { return }
         try self.withClient { client in try client.removeTree(self.path + "/" + StoredEntry.temporaryPrefix + name) }
+    }
+
+    public func deleteBackup(name: String) throws {
+        guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else {
+            throw BackupError(.invalidInput, "'\(SafeText.escaped(name))' is not a backup name")
+        }
+        let hidden = self.path + "/" + StoredEntry.deletingPrefix + name
+        try self.withClient { client in
+            if try client.stat(self.location(of: name)) != nil {
+                try client.rename(self.location(of: name), to: hidden)
+            }
+            try client.removeTree(hidden)
+        }
+    }
+
+    public func removeLeftover(entry: String) throws {
+        guard StoredEntry.hiddenKind(of: entry) == .temporary, !entry.contains("/") else { return }
+        try self.withClient { client in try client.removeTree(self.path + "/" + entry) }
     }
 
     public func openComponent(backup: String, file: String) throws -> any ByteSource {

@@ -14,6 +14,8 @@ final class SFTPClient {
         var isDirectory: Bool
         var isRegularFile: Bool
         var size: UInt64
+        /// Modification time, epoch seconds, when the server sent one.
+        var modified: Int64?
     }
 
     init(_ endpoint: SSHEndpoint) throws {
@@ -138,6 +140,7 @@ final class SFTPClient {
             name: name,
             isDirectory: type == UInt(LIBSSH2_SFTP_S_IFDIR),
             isRegularFile: type == UInt(LIBSSH2_SFTP_S_IFREG),
-            size: attributes.filesize)
+            size: attributes.filesize,
+            modified: attributes.flags & UInt(LIBSSH2_SFTP_ATTR_ACMODTIME) != 0 ? Int64(truncatingIfNeeded: attributes.mtime) : nil)
     }
 }

@@ -70,6 +70,22 @@ struct SFTPStoreTests {
         #expect(tampered.status == .error && tampered.message.contains("does not agree with its authenticated index"), "\(tampered.message)")
     }
 
+    @Test func pruneOverSFTPDeletesBeyondThePolicyAndLeavesTheRest() async throws {
+        let fixture = try Fixture("sftp-prune")
+        let path = self.remotePath("prune")
+        let store = try self.store(fixture, path: path)
+        let first = try await self.backup(fixture, store: store, path: path)
+        let second = try await self.backup(fixture, store: store, path: path)
+        #expect(first.status == .completed && second.status == .completed)
+        try FileTree.makeDirectories(self.bed.home + "/" + path + "/someone-elses")
+        let report = try Pruner(store: store, policy: RetentionPolicy(keepLast: 1), status: fixture.runtime.status, logger: fixture.runtime.logger).run(dryRun: false)
+        #expect(report.decisions.map(\.keep) == [true, false])
+        let left = try self.bed.remoteNames(path)
+        let kept = try #require(second.backup)
+        let deleted = try #require(first.backup)
+        #expect(left.contains(kept) && !left.contains(deleted) && left.contains("someone-elses"), "\(left)")
+    }
+
     @Test func anIdleConnectionSendsKeepalivesAndStaysUsable() async throws {
         let fixture = try Fixture("sftp-keepalive")
         var endpoint = try #require((try self.store(fixture, path: ".") as? SFTPBackupStore)?.endpoint)

@@ -18,6 +18,11 @@ public protocol BackupStore: Sendable {
     func sizeOfComponent(backup: String, file: String) throws -> UInt64
     /// Removes what an interrupted backup called `name` left (its `.partial-` directory), if anything.
     func removeTemporary(name: String) throws
+    /// Deletes the committed backup `name`: renamed out of sight (`.deleting-<name>`) first, so it is
+    /// never half a backup, then removed. Also finishes a deletion that was interrupted.
+    func deleteBackup(name: String) throws
+    /// Removes a hidden leftover entry (`.partial-…`, `.deleting-…`) by its full name.
+    func removeLeftover(entry: String) throws
     /// Closes any connection now, on this thread (a process must not exit while another thread still
     /// tears a TLS/SSH session down: the crypto library's exit handlers would race it).
     func close()

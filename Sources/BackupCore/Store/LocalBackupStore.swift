@@ -25,10 +25,11 @@ public struct LocalBackupStore: BackupStore {
         guard status.kind == .directory else { throw BackupError(.notFound, "backup path \(self.path) is not a directory") }
         return try FileTree.names(in: self.path).map { name in
             let entry = self.path + "/" + name
-            if name.hasPrefix(StoredEntry.temporaryPrefix) { return StoredEntry(name: name, kind: .temporary) }
-            guard try FileStatus.of(entry)?.kind == .directory else { return StoredEntry(name: name, kind: .foreign) }
+            let status = try FileStatus.of(entry)
+            if let kind = StoredEntry.hiddenKind(of: name) { return StoredEntry(name: name, kind: kind, modified: status?.mtimeSeconds) }
+            guard status?.kind == .directory else { return StoredEntry(name: name, kind: .foreign, modified: status?.mtimeSeconds) }
             let hasIndex = try FileStatus.of(entry + "/" + BackupIndex.fileName)?.kind == .regular
-            return StoredEntry(name: name, kind: hasIndex ? .complete : .incomplete)
+            return StoredEntry(name: name, kind: hasIndex ? .complete : .incomplete, modified: status?.mtimeSeconds)
         }
     }
 
@@ -52,6 +53,23 @@ public struct LocalBackupStore: BackupStore {
     public func removeTemporary(name: String) throws {
         guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { return }
         try FileTree.remove(self.path + "/" + StoredEntry.temporaryPrefix + name)
+    }
+
+    public func deleteBackup(name: String) throws {
+        guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else {
+            throw BackupError(.invalidInput, "'\(SafeText.escaped(name))' is not a backup name")
+        }
+        let hidden = self.path + "/" + StoredEntry.deletingPrefix + name
+        if try FileStatus.of(self.location(of: name)) != nil {
+            try FileTree.rename(self.location(of: name), to: hidden)
+            try FileTree.syncDirectory(self.path)
+        }
+        try FileTree.remove(hidden)
+    }
+
+    public func removeLeftover(entry: String) throws {
+        guard StoredEntry.hiddenKind(of: entry) == .temporary, !entry.contains("/") else { return }
+        try FileTree.remove(self.path + "/" + entry)
     }
 
     public func openComponent(backup: String, file: String) throws -> any ByteSource {

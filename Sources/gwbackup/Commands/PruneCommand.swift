@@ -1,0 +1,61 @@
+import ArgumentParser
+import BackupCore
+import BackupRuntime
+
+/// `gwbackup prune`: delete old backups by a retention policy (the newest complete one always stays).
+struct PruneCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Delete backups a retention policy no longer keeps.",
+        discussion: """
+            Only complete backups of ours count and can be deleted; the newest is always kept; other entries are never \
+            touched; leftovers of interrupted backups older than a day are removed; nothing happens while a job runs. \
+            Periods are UTC days, ISO weeks and months, counted as restic's forget does.
+            """)
+
+    @OptionGroup var storage: StorageOptions
+    @OptionGroup var state: StateOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .customLong("keep-last"), help: "Keep the newest N backups.")
+    var keepLast: Int?
+    @Option(name: .customLong("keep-daily"), help: "Keep the newest backup of each of the last N days that have one.")
+    var keepDaily: Int?
+    @Option(name: .customLong("keep-weekly"), help: "Keep the newest backup of each of the last N ISO weeks that have one.")
+    var keepWeekly: Int?
+    @Option(name: .customLong("keep-monthly"), help: "Keep the newest backup of each of the last N months that have one.")
+    var keepMonthly: Int?
+    @Flag(name: .customLong("dry-run"), help: "Say what would be deleted and why; delete nothing.")
+    var dryRun = false
+
+    var policy: RetentionPolicy {
+        RetentionPolicy(keepLast: self.keepLast, keepDaily: self.keepDaily, keepWeekly: self.keepWeekly, keepMonthly: self.keepMonthly)
+    }
+
+    func validate() throws {
+        do { try self.policy.validate() } catch let error as BackupError { throw ValidationError(error.message) }
+    }
+
+    func run() async throws {
+        try await CommandSupport.run {
+            let runtime = CommandSupport.runtime(state: self.state, output: self.output)
+            let store = try self.storage.store(runtime: runtime)
+            defer { store.close() }
+            let pruner = Pruner(store: store, policy: self.policy, status: runtime.status, logger: runtime.logger)
+            let dryRun = self.dryRun
+            let report = try await Blocking.run { try pruner.run(dryRun: dryRun) }
+            if self.output.json {
+                try Format.printJSON(report)
+                return
+            }
+            let verb = self.dryRun ? "would delete" : "deleted"
+            for decision in report.decisions {
+                print("\(decision.keep ? "keep  " : verb.padding(toLength: 6, withPad: " ", startingAt: 0))  \(SafeText.escaped(decision.name))  (\(decision.reasons.joined(separator: ", ")))")
+            }
+            for leftover in report.leftovers { print("\(self.dryRun ? "would remove" : "removed") leftover \(SafeText.escaped(leftover))") }
+            for other in report.untouched { print("left alone: \(SafeText.escaped(other)) (not a backup of ours)") }
+            let deleted = report.decisions.filter { !$0.keep }.count
+            print("\(report.decisions.count - deleted) kept, \(deleted) \(verb)\(self.dryRun ? " (dry run)" : "")")
+        }
+    }
+}
