@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${FUZZ_RUNS:-1000000}"
-targets=(archive-fuzz index-fuzz plugin-fuzz request-fuzz)
+read -r -a targets <<< "${FUZZ_TARGETS:-archive-fuzz index-fuzz plugin-fuzz request-fuzz}"
 for target in "${targets[@]}"; do
   # lld: gold fails on the sanitizer objects.
   swift build -c release --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld --product "$target"

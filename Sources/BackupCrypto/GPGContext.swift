@@ -18,10 +18,10 @@ final class GPGContext {
     private let holder: PassphraseHolder
     private let home: GPGHome
 
-    /// With `compress` false, gpg stores the data as it is (it was compressed before: zstd).
-    init(passphrase: Secret, compress: Bool = true) throws {
+    /// A context in `home` (shared by the operations of one job: one gpg-agent, not one each).
+    init(passphrase: Secret, home: GPGHome) throws {
         _ = GPGME.version
-        self.home = try GPGHome(compress: compress)
+        self.home = home
         self.holder = PassphraseHolder(passphrase)
         var context: gpgme_ctx_t?
         try GPGME.check(gpgme_new(&context), "gpgme_new")

@@ -5,10 +5,14 @@ import CGPGME
 /// GPGME, streaming: what `gpg --decrypt` opens with the security password.
 public struct GPGSymmetricCipher: PayloadCipher {
     /// Whether gpg compresses (its zlib, one core): off when the archive was compressed before.
-    public var compress: Bool
+    public let compress: Bool
+    /// One private home, so one gpg-agent, for every operation of this cipher (a job's): starting an
+    /// agent costs about 0.3 s. Safe to share: the symmetric-key cache is off in every context.
+    private let homes: GPGHomeProvider
 
     public init(compress: Bool = true) {
         self.compress = compress
+        self.homes = GPGHomeProvider(compress: compress)
     }
 
     /// Stops the gpg-agents, and removes the homes, of gwbackup processes that died.
@@ -20,7 +24,7 @@ public struct GPGSymmetricCipher: PayloadCipher {
     public static var libraryVersion: String { GPGME.version }
 
     public func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
-        let context = try GPGContext(passphrase: passphrase, compress: self.compress)
+        let context = try GPGContext(passphrase: passphrase, home: try self.homes.home())
         // GPGME moves data 4 KiB at a time: buffer both sides so pipes and files see 1 MiB.
         let output = WriteBehindSink(sink)
         let plain = try GPGDataStream(source: ReadAheadSource(source))
@@ -33,7 +37,7 @@ public struct GPGSymmetricCipher: PayloadCipher {
     }
 
     public func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
-        let context = try GPGContext(passphrase: passphrase)
+        let context = try GPGContext(passphrase: passphrase, home: try self.homes.home())
         let output = WriteBehindSink(sink)
         let cipher = try GPGDataStream(source: ReadAheadSource(source))
         let plain = try GPGDataStream(sink: output)
