@@ -210,6 +210,21 @@ struct ServeCommandTests {
         #expect(log.contains("the running job was stopped for the shutdown"), "\(log)")
     }
 
+    @Test func stoppingASecondServerOnTheSameStateLeavesTheFirstServersJobAlone() async throws {
+        let fixture = try Fixture("serve-two")
+        try UserStore(path: fixture.state + "/users.json").set("operator", password: Secret("operator-password"))
+        let manifest = try fixture.slowManifest(script: "exec sleep 64")
+        let first = try await ServeProcess(fixture, manifest: manifest)
+        #expect(try self.post(first, "backup", body: #"{"hostname":"localhost","security_pwd":"pw"}"#) == "204")
+        #expect(try await self.slowRuns(fixture, restore: false))
+        let second = try await ServeProcess(fixture, manifest: manifest)
+        try await second.stop(SIGTERM)
+        let running = try fixture.runtime.status.backupStatus().running
+        #expect(running.status == .executing, "the first server's job is not the second's to mark: \(running.message)")
+        try await first.stop(SIGTERM)
+        #expect(try fixture.runtime.status.backupStatus().running.status == .error)
+    }
+
     @Test func aSIGTERMDuringARestoreRollsBackWhatItChanged() async throws {
         let fixture = try Fixture("serve-restore")
         try UserStore(path: fixture.state + "/users.json").set("operator", password: Secret("operator-password"))

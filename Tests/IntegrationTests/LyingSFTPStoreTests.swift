@@ -43,6 +43,9 @@ struct LyingSFTPStoreTests {
         defer { withExtendedLifetime(server) {} }
         let record = try await self.backup(fixture, store, target)
         #expect(record.status == .completed, "\(record.message)")
+        let verified = try await fixture.runtime.orchestrator().backup(
+            BackupRequest(target: target, store: store, manifest: try fixture.manifest(), securityPassword: fixture.password, verifyAfterCommit: true))
+        #expect(verified.status == .completed, "read back and verified: \(verified.message)")
         try fixture.mutateAppliance()
         let restored = try await fixture.runtime.orchestrator().restore(RestoreRequest(target: target, store: store, manifest: try fixture.manifest(), securityPassword: fixture.password))
         #expect(restored.status == .completed, "\(restored.message)")
@@ -81,6 +84,19 @@ struct LyingSFTPStoreTests {
         #expect(record.status == .error, "\(record.message)")
         #expect(record.message.contains(expected), "\(record.message)")
         #expect(try fixture.runtime.status.backupStatus().lastSuccessful == nil, "nothing counts as the last successful backup")
+    }
+
+    @Test func withVerifyTheWholeBackupIsReadBackBeforeCompleted() async throws {
+        // A server whose reads of component files never end: sizes and the index check out, the
+        // component content does not.
+        let (fixture, server, store, target) = try self.setUp("endless-read")
+        defer { withExtendedLifetime(server) {} }
+        let plain = try await self.backup(fixture, store, target)
+        #expect(plain.status == .completed, "without --verify only sizes and the index are read back: \(plain.message)")
+        let request = BackupRequest(target: target, store: store, manifest: try fixture.manifest(), securityPassword: fixture.password, verifyAfterCommit: true)
+        let verified = try await fixture.runtime.orchestrator().backup(request)
+        #expect(verified.status == .error, "\(verified.message)")
+        #expect(verified.message.contains("does not verify") && verified.message.contains("is longer than"), "\(verified.message)")
     }
 
     @Test func aConnectionLostJustAfterTheCommitIsCheckedNotGuessed() async throws {

@@ -177,6 +177,20 @@ public struct BackupJob: Sendable {
             let failure = BackupError.wrap(error, as: .storage)
             return self.fail(&record, status: &status, error: BackupError(.storage, "the store did not keep the backup as written: \(failure.message)"), logger: logger, committed: name)
         }
+        if self.request.verifyAfterCommit {
+            let verifier = BackupVerifier(store: store, cipher: cipher, archive: self.orchestrator.archive, decompressors: self.orchestrator.decompressors)
+            let report: BackupVerifier.Report
+            do {
+                report = try await verifier.verify(backup: name, passphrase: passphrase)
+            } catch {
+                return self.fail(&record, status: &status, error: BackupError(.storage, "reading the backup back failed: \(BackupError.wrap(error).message)"), logger: logger, committed: name)
+            }
+            guard report.ok else {
+                let failed = report.components.filter { $0.status == .failed }.map { "\($0.name): \($0.message)" }.joined(separator: "; ")
+                return self.fail(&record, status: &status, error: BackupError(.storage, "the backup read back from the store does not verify: \(failed)"), logger: logger, committed: name)
+            }
+            logger.info("backup read back and verified", metadata: ["components": "\(report.components.count)"])
+        }
         committed = true
         record.status = .completed
         record.subdir = self.request.store.location(of: name)

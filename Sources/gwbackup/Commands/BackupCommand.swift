@@ -33,6 +33,9 @@ struct BackupCommand: AsyncParsableCommand {
         _ = try self.compressionLevel()
     }
 
+    @Flag(help: "After the commit, read the whole backup back from the store and decrypt it before reporting COMPLETED.")
+    var verify = false
+
     @Flag(help: "With --server: follow the job to its end (progress, exit code from its status).")
     var wait = false
 
@@ -42,7 +45,7 @@ struct BackupCommand: AsyncParsableCommand {
                 try self.appliance.refuseForServer()
                 try self.state.refuseForServer()
                 try self.deadlines.refuseForServer()
-                if self.compression != "zstd" { throw ValidationError("--compression is the server's setting; it does not go with --server") }
+                if self.compression != "zstd" || self.verify { throw ValidationError("--compression and --verify are the server's settings; they do not go with --server") }
                 let request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: true))
                 try await RemoteJob.run(.backup, request, server: self.root.server, wait: self.wait, output: self.output)
                 return
@@ -55,7 +58,7 @@ struct BackupCommand: AsyncParsableCommand {
             let secret = try self.password.read(confirm: true)
             let progress = ProgressLine()
             let orchestrator = runtime.orchestrator { progress.show($0) }
-            let job = try orchestrator.beginBackup(BackupRequest(target: self.storage.target, store: store, manifest: manifest, securityPassword: secret))
+            let job = try orchestrator.beginBackup(BackupRequest(target: self.storage.target, store: store, manifest: manifest, securityPassword: secret, verifyAfterCommit: self.verify))
             let record = await job.run()
             progress.end()
             if self.output.json { try Format.printJSON(record) } else { print(Format.describe(record, job: "backup")) }
