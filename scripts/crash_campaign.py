@@ -143,22 +143,39 @@ class Campaign:
                 result += [value, command_args[index + 1]]
         return result
 
-    def check_processes(self, scenario, point):
+    def suspects(self):
+        """Processes of the campaign's jobs, and gpg-agents of dead jobs, that are running (not zombies)."""
+        found = {}
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as handle:
                     command = handle.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
+                with open(f"/proc/{pid}/stat") as handle:
+                    state = handle.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state == "Z":
                 continue
             if self.work in command and "crash_campaign" not in command:
-                self.violation(scenario, point, f"process left running: {command[:160]}")
+                found[pid] = f"process left running: {command[:160]}"
             if "gpg-agent" in command and "--homedir /tmp/gwb-gpg-" in command:
                 home = command.split("--homedir ", 1)[1].split(" ", 1)[0]
                 owner = os.path.join(home, "gwbackup-owner")
                 if not os.path.exists(home) or (os.path.exists(owner) and not self.alive(open(owner).read())):
-                    self.violation(scenario, point, f"gpg-agent of a dead job left running ({home})")
+                    found[pid] = f"gpg-agent of a dead job left running ({home})"
+        return found
+
+    def check_processes(self, scenario, point):
+        # A process caught while it exits is not left behind: look again, with a deadline.
+        deadline = time.time() + 5
+        found = self.suspects()
+        while found and time.time() < deadline:
+            time.sleep(0.1)
+            found = {pid: what for pid, what in self.suspects().items() if pid in found}
+        for what in found.values():
+            self.violation(scenario, point, what)
 
     @staticmethod
     def alive(identity):

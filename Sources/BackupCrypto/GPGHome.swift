@@ -46,6 +46,7 @@ final class GPGHome {
     /// Removes the homes (and stops the agents) of gwbackup processes that died: a job killed with
     /// SIGKILL cannot stop its own. Homes of live processes, and of other users, are left alone.
     static func removeAbandoned(now: Date = Date()) {
+        defer { Self.killOrphanedAgents() }
         guard let names = try? FileTree.names(in: "/tmp") else { return }
         for name in names where name.hasPrefix(prefix) {
             let path = "/tmp/" + name
@@ -62,9 +63,49 @@ final class GPGHome {
         }
     }
 
+    private var closed = false
+    private let closing = NSLock()
+
     deinit {
+        self.close()
+    }
+
+    /// Stops the home's agent and removes the home; safe to call twice.
+    func close() {
+        let first = self.closing.withLock { () -> Bool in
+            defer { self.closed = true }
+            return !self.closed
+        }
+        guard first else { return }
         Self.stopAgent(home: self.path)
         try? FileTree.remove(self.path)
+    }
+
+    /// Kills gpg-agents whose private home is gone or belongs to a dead gwbackup process. A job killed
+    /// while gpg was starting its agent leaves one that came up after the clean-up looked (so
+    /// `gpgconf --kill` missed it); found through /proc by its unique `--homedir`, killed by PID.
+    static func killOrphanedAgents() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        for entry in entries where entry.allSatisfy(\.isNumber) {
+            guard let pid = Int32(entry), pid != getpid(),
+                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard let program = arguments.first, program.hasSuffix("gpg-agent"),
+                  let flag = arguments.firstIndex(of: "--homedir"), flag + 1 < arguments.count else { continue }
+            let home = arguments[flag + 1]
+            guard home.hasPrefix("/tmp/" + prefix), !home.dropFirst(5).contains("/") else { continue }
+            var info = stat()
+            guard stat("/proc/\(entry)", &info) == 0, info.st_uid == geteuid() else { continue }
+            let orphaned: Bool
+            if let owner = try? FileTree.readFile(home + "/" + ownerFile, limit: 256) {
+                let identity = String(decoding: owner, as: UTF8.self)
+                let ownerPID = identity.split(separator: " ").first.flatMap { Int32($0) }
+                orphaned = ownerPID.map { processIdentity($0) != identity } ?? true
+            } else {
+                orphaned = (try? FileStatus.of(home)) == nil
+            }
+            if orphaned { kill(pid, SIGKILL) }
+        }
     }
 
     /// Stops the agent GPGME started for `home` (it would otherwise outlive us).
@@ -79,6 +120,12 @@ final class GPGHome {
             process.waitUntilExit()
         } catch {
             // No gpgconf: nothing more we can do; the agent exits when its home disappears.
+            return
+        }
+        // gpgconf only asks the agent to stop; it removes its socket as it exits. Wait for that (a
+        // second at most), so the home is not removed under a still running agent.
+        for _ in 0..<40 where (try? FileStatus.of(home + "/S.gpg-agent")) != nil {
+            usleep(25_000)
         }
     }
 }

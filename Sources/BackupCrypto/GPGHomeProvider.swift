@@ -11,6 +11,15 @@ final class GPGHomeProvider: @unchecked Sendable {
         self.compress = compress
     }
 
+    /// Stops the agent and removes the home now (the next operation makes a new one).
+    func close() {
+        let home = self.lock.withLock { () -> GPGHome? in
+            defer { self.made = nil }
+            return self.made
+        }
+        home?.close()
+    }
+
     /// The home, made now if this is the first operation.
     func home() throws -> GPGHome {
         try self.lock.withLock {

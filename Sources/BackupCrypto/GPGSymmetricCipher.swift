@@ -15,6 +15,11 @@ public struct GPGSymmetricCipher: PayloadCipher {
         self.homes = GPGHomeProvider(compress: compress)
     }
 
+    /// Stops this cipher's gpg-agent and removes its home now.
+    public func releaseResources() {
+        self.homes.close()
+    }
+
     /// Stops the gpg-agents, and removes the homes, of gwbackup processes that died.
     public func removeAbandonedResources() {
         GPGHome.removeAbandoned()

@@ -19,6 +19,7 @@ public struct BackupJob: Sendable {
         defer { self.lock.release() }
         let deadline = self.orchestrator.startDeadline()
         defer { deadline.cancel() }
+        defer { self.orchestrator.cipher.releaseResources() }
         if let note = await self.orchestrator.recoverAfterInterruption(logger: self.orchestrator.logger) {
             self.orchestrator.logger.notice("recovered before this backup", metadata: ["recovery": "\(note)"])
         }

@@ -32,6 +32,7 @@ public struct BackupVerifier: Sendable {
     /// Without the password only checksums from the plain manifest can be compared: that finds damage,
     /// not tampering, and the report says so.
     public func verify(backup: String?, passphrase: Secret?, allowUnauthenticated: Bool = false) async throws -> Report {
+        defer { self.cipher.releaseResources() }
         let store = self.store
         let catalog = try await Blocking.run { try BackupCatalog.read(store) }
         let entry = try catalog.choose(backup, store: store)

@@ -29,6 +29,7 @@ public struct RestoreJob: Sendable {
         defer { self.lock.release() }
         let deadline = self.orchestrator.startDeadline()
         defer { deadline.cancel() }
+        defer { self.orchestrator.cipher.releaseResources() }
         var logger = self.orchestrator.logger
         if let note = await self.orchestrator.recoverAfterInterruption(logger: logger) {
             logger.notice("recovered before this restore", metadata: ["recovery": "\(note)"])

@@ -9,8 +9,13 @@ public protocol PayloadCipher: Sendable {
     /// Removes what a process that died left behind (a private gpg-agent and its home). Called with
     /// the job lock held, before a new job starts.
     func removeAbandonedResources()
+    /// Releases what this cipher keeps between operations (a gpg-agent) now, when a job or a
+    /// verification ends: a process may exit before it would be released otherwise. A later
+    /// operation starts afresh.
+    func releaseResources()
 }
 
 extension PayloadCipher {
     public func removeAbandonedResources() {}
+    public func releaseResources() {}
 }
