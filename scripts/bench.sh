@@ -32,7 +32,7 @@ ours_backup=$(measure gwbackup-backup "$bin" backup --manifest "$work/bench.json
 mkdir -p "$work/baseline-restore"
 baseline_restore=$(measure baseline-restore bash -c "gpg --homedir '$work' --batch --pinentry-mode loopback --passphrase-file '$work/pwd' --decrypt '$work/baseline.tar.gpg' | tar -C '$work/baseline-restore' -xf -")
 rm -f "$work/app/var/lib/flowgateway/flows/records.dat"
-ours_restore=$(measure gwbackup-restore "$bin" restore --root "$work/app" --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd")
+ours_restore=$(measure gwbackup-restore "$bin" restore --manifest "$work/bench.json" --root "$work/app" --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd")
 gpgconf --homedir "$work" --kill gpg-agent || true
 # SFTP: the same data uploaded through the SFTP store and by OpenSSH's sftp, against the test sshd.
 scripts/sshd-testbed.sh start >/dev/null

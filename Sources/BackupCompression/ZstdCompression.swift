@@ -42,6 +42,9 @@ enum Zstd {
 
 /// Compresses into a downstream sink, one zstd frame.
 final class ZstdCompressingSink: ByteSink {
+    /// Bytes each worker compresses at a time.
+    static let jobSize: Int32 = 1 << 20
+
     private let context: OpaquePointer
     private let downstream: any ByteSink
     private var output: [UInt8]
@@ -54,7 +57,11 @@ final class ZstdCompressingSink: ByteSink {
         _ = try Zstd.check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level), "ZSTD_CCtx_setParameter(level)")
         if workers > 0 {
             // A library built without threads refuses workers: it then compresses on this thread.
-            _ = ZSTD_CCtx_setParameter(context, ZSTD_c_nbWorkers, workers)
+            if ZSTD_isError(ZSTD_CCtx_setParameter(context, ZSTD_c_nbWorkers, workers)) == 0 {
+                // 1 MiB jobs: measured on 256 MiB, the default jobs took a backup's peak RSS to 146 MiB
+                // (zstd alone ~70 MiB); 1 MiB jobs keep zstd at ~16 MiB, as fast, output 0.02% smaller.
+                _ = ZSTD_CCtx_setParameter(context, ZSTD_c_jobSize, Self.jobSize)
+            }
         }
     }
 
