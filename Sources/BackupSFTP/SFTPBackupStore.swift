@@ -133,11 +133,6 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
         }
     }
 
-    public func removeTemporary(name: String) throws {
-        guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { return }
-        try self.withClient { client in try client.removeTree(self.path + "/" + StoredEntry.temporaryPrefix + name) }
-    }
-
     public func deleteBackup(name: String) throws {
         guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else {
             throw BackupError(.invalidInput, "'\(SafeText.escaped(name))' is not a backup name")

@@ -101,4 +101,30 @@ struct CrashRecoveryTests {
         #expect(try fixture.databaseDump() == dump)
         #expect(try await orchestrator.recover() == nil, "nothing left to do")
     }
+
+    @Test func aJobOverItsDeadlineIsStoppedAndCommitsNothing() async throws {
+        let fixture = try Fixture("deadline")
+        let manifestPath = try fixture.slowManifest(script: "exec sleep 173.5", position: 2)
+        var orchestrator = fixture.runtime.orchestrator()
+        orchestrator.jobDeadlineSeconds = 1
+        let record = try await orchestrator.backup(BackupRequest(
+            target: fixture.target, store: fixture.store, manifest: try fixture.runtime.manifest(path: manifestPath), securityPassword: fixture.password))
+        #expect(record.status == .error, "\(record.message)")
+        #expect(record.message.contains("ran longer than its deadline of 1 s") && record.message.contains("nothing was committed"), "\(record.message)")
+        #expect(try await self.wait { !processRuns(["sleep", "173.5"]) }, "the plugin was stopped with the job")
+        #expect(try FileTree.names(in: fixture.backups).filter { !$0.hasPrefix(".") }.isEmpty)
+    }
+
+    @Test func anUnreadableJournalIsKeptForAPersonAndReported() async throws {
+        let fixture = try Fixture("journal-garbage")
+        try fixture.runtime.status.prepare()
+        try fixture.directory.write("state/" + RestoreJournal.fileName, "{not a journal")
+        let note = try await fixture.runtime.orchestrator().recover()
+        #expect(note?.contains("unreadable") == true, "\(note ?? "nil")")
+        #expect(try RestoreJournal.open(in: fixture.state) == nil, "moved aside: later jobs are not blocked")
+        #expect(try FileTree.names(in: fixture.state).contains { $0.hasPrefix(RestoreJournal.fileName + ".unreadable-") })
+        let record = try fixture.runtime.status.restoreStatus()
+        #expect(record.status == .error && record.message.contains("could not be rolled back automatically"), "\(record.message)")
+        #expect(try await fixture.backup().status == .completed, "the next job runs")
+    }
 }

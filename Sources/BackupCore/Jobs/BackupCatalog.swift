@@ -24,9 +24,14 @@ public struct BackupCatalog: Sendable {
     /// Reads the listing and every complete backup's plain manifest. Blocking. Nothing here is
     /// authenticated: restore and verify go on through `BackupAuthenticator`.
     public static func read(_ store: any BackupStore) throws -> BackupCatalog {
+        try self.read(store, entries: try store.listEntries())
+    }
+
+    /// The same, from a listing already made (one listing where a caller needs it too).
+    public static func read(_ store: any BackupStore, entries: [StoredEntry]) throws -> BackupCatalog {
         var backups: [Entry] = []
         var ignored: [Ignored] = []
-        for entry in try store.listEntries() {
+        for entry in entries {
             switch entry.kind {
             case .temporary:
                 ignored.append(Ignored(name: entry.name, reason: "temporary: a backup being written or interrupted"))

@@ -40,7 +40,7 @@ public struct Pruner: Sendable {
         let lock = try JobLock.acquire(stateDirectory: self.status.directory, description: "prune of \(self.store.displayName)")
         defer { lock.release() }
         let entries = try self.store.listEntries()
-        let catalog = try BackupCatalog.read(self.store)
+        let catalog = try BackupCatalog.read(self.store, entries: entries)
         let decisions = Retention.decide(catalog.backups.map { Retention.Candidate(name: $0.name, created: $0.index.createdEpoch) }, policy: self.policy)
         let leftovers = entries.filter { $0.kind == .temporary && ($0.modified.map { now - $0 > Self.leftoverAge } ?? false) }.map(\.name)
         let untouched = catalog.ignored.map(\.name).filter { !leftovers.contains($0) }

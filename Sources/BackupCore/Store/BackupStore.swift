@@ -16,8 +16,6 @@ public protocol BackupStore: Sendable {
     func openComponent(backup: String, file: String) throws -> any ByteSource
     /// The size of a regular file of a committed backup: after a commit, the store's copy is checked.
     func sizeOfComponent(backup: String, file: String) throws -> UInt64
-    /// Removes what an interrupted backup called `name` left (its `.partial-` directory), if anything.
-    func removeTemporary(name: String) throws
     /// Deletes the committed backup `name`: renamed out of sight (`.deleting-<name>`) first, so it is
     /// never half a backup, then removed. Also finishes a deletion that was interrupted.
     func deleteBackup(name: String) throws
@@ -30,6 +28,12 @@ public protocol BackupStore: Sendable {
 
 extension BackupStore {
     public func close() {}
+
+    /// Removes what an interrupted backup called `name` left (its `.partial-` directory), if anything.
+    public func removeTemporary(name: String) throws {
+        guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { return }
+        try self.removeLeftover(entry: StoredEntry.temporaryPrefix + name)
+    }
 }
 
 /// A backup being written. Nothing is visible under its final name until `commit`.

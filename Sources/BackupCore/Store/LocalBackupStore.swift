@@ -50,11 +50,6 @@ public struct LocalBackupStore: BackupStore {
         return sink.bytes
     }
 
-    public func removeTemporary(name: String) throws {
-        guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { return }
-        try FileTree.remove(self.path + "/" + StoredEntry.temporaryPrefix + name)
-    }
-
     public func deleteBackup(name: String) throws {
         guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else {
             throw BackupError(.invalidInput, "'\(SafeText.escaped(name))' is not a backup name")
