@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PREFIX ?= /usr/local
 
-.PHONY: all deps build run test bench fuzz crash-test install format clean
+.PHONY: all deps build run test bench fuzz crash-test fleet-test install format clean
 
 all: build
 
@@ -33,6 +33,10 @@ fuzz: deps
 ## crash-test: SIGKILL real backups and restores (local and SFTP) at 200 points; 0 violations expected (CRASH_POINTS per scenario)
 crash-test: deps
 	@scripts/crash-test.sh
+
+## fleet-test: 50 appliances (gwbackup serve on loopback) backed up by the Ansible collection's fleet playbook (FLEET_SIZE, FLEET_FORKS)
+fleet-test: deps
+	@scripts/fleet-test.sh
 
 ## install: release build installed under $(PREFIX) (binary, manifests, plugins)
 install: deps

@@ -33,5 +33,10 @@ if [ "$status" -eq 0 ] && [ "${API_FUZZ:-1}" = "1" ]; then
   echo "== API schema check (schemathesis)"
   scripts/api-fuzz.sh || status=$?
 fi
+# The Ansible collection against 50 live servers (make fleet-test), unless FLEET=0.
+if [ "$status" -eq 0 ] && [ "${FLEET:-1}" = "1" ]; then
+  echo "== fleet test (Ansible, 50 appliances)"
+  KEEP_SSHD=1 scripts/fleet-test.sh || status=$?
+fi
 set -e
 exit "$status"

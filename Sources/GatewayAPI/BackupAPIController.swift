@@ -85,15 +85,15 @@ struct BackupAPIController: Sendable {
             let manifest = try self.runtime.manifest(path: self.configuration.manifest)
             if restore {
                 // Never an unauthenticated backup through the API: its store may be anyone's.
-                let job = try orchestrator.beginRestore(RestoreRequest(target: target, store: store, manifest: manifest, securityPassword: Secret(body.securityPassword), noCert: body.noCert))
+                let job = try orchestrator.beginRestore(RestoreRequest(target: target, store: store, manifest: manifest, securityPassword: Secret(body.securityPassword), noCert: body.noCert, runID: body.runID))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             } else {
-                let job = try orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: Secret(body.securityPassword)))
+                let job = try orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: Secret(body.securityPassword), runID: body.runID))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             }
-            logger.info("job started", metadata: ["job_id": "\(jobID)", "host": "\(target.host)", "path": "\(target.path)"])
+            logger.info("job started", metadata: ["job_id": "\(jobID)", "host": "\(target.host)", "path": "\(target.path)", "run_id": "\(body.runID ?? "")"])
         } catch let error as BackupError {
             logger.notice("job refused", metadata: ["reason": "\(error.description)"])
             throw APIError.badRequest(error.code == .busy ? "a job is already running: \(error.message)" : error.description)

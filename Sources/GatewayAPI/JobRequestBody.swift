@@ -10,6 +10,8 @@ package struct JobRequestBody {
     var securityPassword: String
     var noCert: Bool
     var port: Int?
+    /// `run_id`: the caller's label for the job (one id for a whole fleet run), kept in its record.
+    var runID: String?
 
     /// Parses and validates `data`; every problem is a `BAD_REQUEST` that names the field.
     package static func parse(_ data: Data, restore: Bool) throws -> JobRequestBody {
@@ -58,9 +60,13 @@ package struct JobRequestBody {
         case .string(let text)? where Int(text).map({ (1...65535).contains($0) }) == true: port = Int(text)
         default: throw APIError.badRequest("field 'port' must be a TCP port (1-65535)")
         }
+        let runID = try string("run_id")
+        if let runID, !JobRecord.isValidRunID(runID) {
+            throw APIError.badRequest("field 'run_id' must be 1-128 letters, digits or ._:+- characters")
+        }
         let body = JobRequestBody(
             hostname: hostname, username: try string("username"), password: try string("password"), path: try string("path"),
-            securityPassword: security, noCert: noCert, port: port)
+            securityPassword: security, noCert: noCert, port: port, runID: runID)
         if !StorageTarget.isLocalHost(hostname) {
             for (key, value) in [("username", body.username), ("password", body.password), ("path", body.path)] where (value ?? "").isEmpty {
                 throw APIError.badRequest("field '\(key)' is required for a remote host")

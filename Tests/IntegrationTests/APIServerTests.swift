@@ -166,6 +166,10 @@ struct APIServerTests {
         (#"{"hostname":"localhost","security_pwd":"x","no_cert":"maybe"}"#, "field 'no_cert' must be"),
         (#"{"hostname":"localhost","security_pwd":"x","no_cert":1}"#, "field 'no_cert' must be"),
         (#"{"hostname":"h","username":"u","password":"p","path":"x","security_pwd":"x","port":70000}"#, "field 'port'"),
+        (#"{"hostname":"localhost","security_pwd":"x","run_id":"a b"}"#, "field 'run_id' must be"),
+        (#"{"hostname":"localhost","security_pwd":"x","run_id":""}"#, "field 'run_id' must be"),
+        (#"{"hostname":"localhost","security_pwd":"x","run_id":"x/../y"}"#, "field 'run_id' must be"),
+        (#"{"hostname":"localhost","security_pwd":"x","run_id":7}"#, "field 'run_id' must be a string"),
         ("", "the request body is empty"),
     ])
     func badBodiesAreRefusedWithBadRequest(body: String, expected: String) async throws {
@@ -227,6 +231,34 @@ struct APIServerTests {
         #expect(!logs.contains("stopped for the shutdown"), "no job was running when the server stopped")
         let started = try #require(fixture.logLines.all.first { $0.contains("backup started") })
         #expect(started.contains("\"job_id\": \(running["id"] as? String ?? "-")"), "\(started)")
+    }
+
+    @Test func aRunIdInThePostIsKeptInTheRecordsOfTheBackupAndTheRestore() async throws {
+        let fixture = try self.fixture()
+        let server = try await APIServer.start(fixture)
+        defer { Task { await server.stop() } }
+        let runID = "20261129T020000Z-fleet:7+a.b_c"
+        let long = String(repeating: "r", count: 129)
+        self.expectError(try await server.call("POST", "\(Self.base)/backup", body: #"{"hostname":"localhost","security_pwd":"s","run_id":"\#(long)"}"#), status: 400, id: "BAD_REQUEST", "run_id")
+        #expect(try await server.call("POST", "\(Self.base)/backup", body: #"{"hostname":"localhost","security_pwd":"s","run_id":"\#(runID)"}"#).status == 204)
+        let backup = try await server.waitForJob("\(Self.base)/backup")
+        #expect(backup["status"] as? String == "COMPLETED" && backup["run_id"] as? String == runID, "\(backup)")
+        let status = try #require(try await server.call("GET", "\(Self.base)/backup").json as? [[String: Any]])
+        #expect((status.first?["last_successful"] as? [String: Any])?["run_id"] as? String == runID)
+        #expect(try await server.call("POST", "\(Self.base)/restore", body: #"{"hostname":"localhost","security_pwd":"s","no_cert":true,"run_id":"restore-1"}"#).status == 204)
+        let restore = try await server.waitForJob("\(Self.base)/restore")
+        #expect(restore["status"] as? String == "COMPLETED" && restore["run_id"] as? String == "restore-1", "\(restore)")
+        // A job without one has none.
+        #expect(try await server.call("POST", "\(Self.base)/backup", body: #"{"hostname":"localhost","security_pwd":"s"}"#).status == 204)
+        var plain = try await server.waitForJob("\(Self.base)/backup")
+        let deadline = ContinuousClock.now + .seconds(60)
+        while plain["id"] as? String == backup["id"] as? String, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            plain = try await server.waitForJob("\(Self.base)/backup")
+        }
+        #expect(plain["id"] as? String != backup["id"] as? String && plain["status"] as? String == "COMPLETED", "\(plain)")
+        #expect(plain["run_id"] == nil, "\(plain)")
+        #expect(fixture.logLines.all.contains { $0.contains("job started") && $0.contains(runID) })
     }
 
     @Test func twoConcurrentPostsStartExactlyOneJob() async throws {

@@ -30,7 +30,7 @@ public struct BackupJob: Sendable {
             host: self.request.target.host, username: self.request.target.username, path: self.request.target.path,
             timeStamp: started, status: .executing, id: self.id,
             components: manifest.components.map { ComponentResult(name: $0.name, status: .pending) },
-            progress: .init(completedComponents: 0, totalComponents: manifest.components.count, bytes: 0))
+            progress: .init(completedComponents: 0, totalComponents: manifest.components.count, bytes: 0), runID: self.request.runID)
         var logger = self.orchestrator.logger
         logger[metadataKey: "job"] = "backup"
         logger[metadataKey: "job_id"] = "\(self.id)"

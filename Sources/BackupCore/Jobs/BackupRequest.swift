@@ -7,12 +7,16 @@ public struct BackupRequest: Sendable {
     /// After the commit, read the whole backup back from the store and decrypt every component
     /// before saying `COMPLETED` (sizes and the index are always checked).
     public var verifyAfterCommit: Bool
+    /// A label the caller gives the job (a fleet run's id), kept in its status record; checked by
+    /// `JobRecord.isValidRunID`.
+    public var runID: String?
 
-    public init(target: StorageTarget, store: any BackupStore, manifest: Manifest, securityPassword: Secret, verifyAfterCommit: Bool = false) {
+    public init(target: StorageTarget, store: any BackupStore, manifest: Manifest, securityPassword: Secret, verifyAfterCommit: Bool = false, runID: String? = nil) {
         self.target = target
         self.store = store
         self.manifest = manifest
         self.securityPassword = securityPassword
         self.verifyAfterCommit = verifyAfterCommit
+        self.runID = runID
     }
 }

@@ -50,6 +50,9 @@ public struct Orchestrator: Sendable {
         guard !request.securityPassword.isEmpty else {
             throw BackupError(.invalidInput, "the security password must not be empty")
         }
+        if let runID = request.runID, !JobRecord.isValidRunID(runID) {
+            throw BackupError(.invalidInput, "the run id must be 1-128 letters, digits or ._:+- characters")
+        }
         let lock = try self.lockForJob("backup to \(request.store.displayName)")
         return BackupJob(orchestrator: self, request: request, lock: lock, id: Self.newJobID())
     }
@@ -62,6 +65,9 @@ public struct Orchestrator: Sendable {
         }
         guard !request.securityPassword.isEmpty else {
             throw BackupError(.invalidInput, "the security password must not be empty")
+        }
+        if let runID = request.runID, !JobRecord.isValidRunID(runID) {
+            throw BackupError(.invalidInput, "the run id must be 1-128 letters, digits or ._:+- characters")
         }
         let lock = try self.lockForJob("restore from \(request.store.displayName)")
         return RestoreJob(orchestrator: self, request: request, lock: lock, id: Self.newJobID())

@@ -36,7 +36,7 @@ public struct RestoreJob: Sendable {
         }
         var record = JobRecord(
             host: self.request.target.host, username: self.request.target.username, path: self.request.target.path,
-            timeStamp: Orchestrator.now(), status: .executing, id: self.id)
+            timeStamp: Orchestrator.now(), status: .executing, id: self.id, runID: self.request.runID)
         logger[metadataKey: "job"] = "restore"
         logger[metadataKey: "job_id"] = "\(self.id)"
         let statusStore = self.orchestrator.status

@@ -17,8 +17,10 @@ public struct RestoreRequest: Sendable {
     /// Restore a backup that has no authenticated index (format 1, or its index is missing). Off by
     /// default, and in the API always: such a backup may have been altered by whoever controls the store.
     public var allowUnauthenticated: Bool
+    /// A label the caller gives the job (a fleet run's id), kept in its status record.
+    public var runID: String?
 
-    public init(target: StorageTarget, store: any BackupStore, manifest: Manifest, securityPassword: Secret, noCert: Bool = false, components: [String] = [], dryRun: Bool = false, backup: String? = nil, allowUnauthenticated: Bool = false) {
+    public init(target: StorageTarget, store: any BackupStore, manifest: Manifest, securityPassword: Secret, noCert: Bool = false, components: [String] = [], dryRun: Bool = false, backup: String? = nil, allowUnauthenticated: Bool = false, runID: String? = nil) {
         self.target = target
         self.store = store
         self.manifest = manifest
@@ -28,5 +30,6 @@ public struct RestoreRequest: Sendable {
         self.dryRun = dryRun
         self.backup = backup
         self.allowUnauthenticated = allowUnauthenticated
+        self.runID = runID
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The status of one backup or restore: the documented fields (`host`, `username`, `message`,
 /// `path`, `subdir`, `timeStamp`, `status`) plus per-component results and progress.
 public struct JobRecord: Codable, Sendable, Equatable {
@@ -22,6 +24,15 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var components: [ComponentResult]
     /// Components done so far, and in all.
     public var progress: Progress?
+    /// The label the caller gave the job (`run_id` in a POST): one id for a whole fleet run.
+    public var runID: String?
+
+    /// Whether `text` can be a run id: 1-128 characters of letters, digits and `._:+-`, so that it
+    /// is safe in a log line, a file name and a shell alike.
+    public static func isValidRunID(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 128
+            && text.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._:+-".unicodeScalars.contains($0)) }
+    }
 
     /// How far a job has come.
     public struct Progress: Codable, Sendable, Equatable {
@@ -38,9 +49,10 @@ public struct JobRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case host, username, message, path, subdir, timeStamp, status, id, backup, finished, components, progress
+        case runID = "run_id"
     }
 
-    public init(host: String, username: String, message: String = "", path: String, subdir: String = "", timeStamp: Int64, status: JobState, id: String? = nil, backup: String? = nil, finished: Int64? = nil, components: [ComponentResult] = [], progress: Progress? = nil) {
+    public init(host: String, username: String, message: String = "", path: String, subdir: String = "", timeStamp: Int64, status: JobState, id: String? = nil, backup: String? = nil, finished: Int64? = nil, components: [ComponentResult] = [], progress: Progress? = nil, runID: String? = nil) {
         self.host = host
         self.username = username
         self.message = message
@@ -53,6 +65,7 @@ public struct JobRecord: Codable, Sendable, Equatable {
         self.finished = finished
         self.components = components
         self.progress = progress
+        self.runID = runID
     }
 
     /// Decodes a record; only `timeStamp` is required, since other servers of this API family send
@@ -78,6 +91,7 @@ public struct JobRecord: Codable, Sendable, Equatable {
         self.finished = try container.decodeIfPresent(Int64.self, forKey: .finished)
         self.components = try container.decodeIfPresent([ComponentResult].self, forKey: .components) ?? []
         self.progress = try container.decodeIfPresent(Progress.self, forKey: .progress)
+        self.runID = try container.decodeIfPresent(String.self, forKey: .runID)
     }
 
     /// The record before any job ran.

@@ -1,0 +1,114 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: GatewayBackup contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: restore
+short_description: Restore a Flow Gateway from its newest backup through its Backup/Restore API
+version_added: "1.0.0"
+description:
+  - Starts a restore on the appliance (C(POST /api/mgmt.gateway_backup/1.0/restore)) from the newest
+    complete backup at the destination, and follows C(GET …/restore) until it is C(COMPLETED) or C(ERROR).
+  - With O(no_cert), the certificate-bound components are left as they are (replacement hardware).
+  - The appliance checks the backup's authenticated index and rolls back every component it changed
+    when a step fails; the module fails with the appliance's error text then.
+  - In check mode, reads the appliance's status and reports what it would do; nothing is started.
+author: GatewayBackup contributors
+extends_documentation_fragment:
+  - gatewaybackup.appliance.api
+  - gatewaybackup.appliance.api.job
+options:
+  no_cert:
+    description: Leave the components tagged C(cert) (certificates, keys bound to the hardware) as they are.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Reads the status, starts nothing.
+  diff_mode:
+    support: none
+    description: The appliance does not expose the files a restore would change.
+"""
+
+EXAMPLES = r"""
+- name: Restore a replacement appliance without its certificates
+  gatewaybackup.appliance.restore:
+    api_host: "{{ ansible_host }}"
+    api_port: 8443
+    api_user: "{{ gwb_api_user }}"
+    api_password: "{{ gwb_api_password }}"
+    destination:
+      host: backup.example.net
+      user: backup
+      password: "{{ gwb_sftp_password }}"
+      path: "/srv/backups/{{ inventory_hostname }}"
+    security_pwd: "{{ gwb_security_pwd }}"
+    no_cert: true
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+record:
+  description: The appliance's restore record, with a C(status) per component (ok, skipped, rolled_back, …).
+  returned: when the job ended
+  type: dict
+elapsed_seconds:
+  description: Seconds from the request to the job's end.
+  returned: when the job ended
+  type: float
+ansible_facts:
+  description: C(gatewaybackup_restore), the same record.
+  returned: when the job ended
+  type: dict
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gatewaybackup.appliance.plugins.module_utils.gateway_api import (
+    GatewayAPI, GatewayAPIError, api_argument_spec, check_destination, destination_text, job_argument_spec, request_body,
+)
+
+
+def main():
+    spec = api_argument_spec()
+    spec.update(job_argument_spec())
+    spec.update(no_cert=dict(type="bool", default=False))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    check_destination(module)
+    params = module.params
+    api = GatewayAPI(params)
+    result = dict(changed=False, run_id=params.get("run_id") or "", destination=destination_text(params), no_cert=params["no_cert"])
+    try:
+        previous = api.restore_status()
+        _, running = api.backup_status()
+        if previous.get("status") == "EXECUTING" or running.get("status") == "EXECUTING":
+            module.fail_json(msg="a job is already running on the appliance", **result)
+        if module.check_mode:
+            what = "without the certificate-bound components" if params["no_cert"] else "all components"
+            result.update(changed=True, msg="would restore the newest backup at %s (%s)" % (result["destination"], what))
+            module.exit_json(**result)
+        started = time.time()
+        api.start("restore", request_body(params, restore=True))
+        if not params["wait"]:
+            module.exit_json(changed=True, msg="restore started", **result)
+        record = api.follow("restore", previous, started, params["timeout"], params["stall_timeout"], params["poll_interval"])
+    except GatewayAPIError as error:
+        result["error_id"] = error.error_id or ""
+        module.fail_json(msg=error.message, **result)
+    result.update(record=record, elapsed_seconds=round(time.time() - started, 3), ansible_facts=dict(gatewaybackup_restore=record))
+    if record.get("status") != "COMPLETED":
+        module.fail_json(msg="the restore failed on the appliance: %s" % (record.get("message") or "no reason given"), **result)
+    result.update(changed=True, msg="restored from %s" % (record.get("path") or result["destination"]))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
