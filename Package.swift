@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The core: manifests, plugins, orchestrator, stores, status. No C, no HTTP, no CLI.
@@ -74,11 +75,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The API's bodies as Codable types, shared by the server and the client (no HTTP in it).
+        .target(name: "GatewayWire", dependencies: ["BackupCore"]),
+        // Prometheus exposition of the job statistics and status (swift-prometheus), for /metrics and --metrics-file.
+        .target(
+            name: "BackupMetrics",
+            dependencies: ["BackupCore", .product(name: "Prometheus", package: "swift-prometheus")]
+        ),
         // The HTTPS server of the Backup/Restore API v1.0.
         .target(
             name: "GatewayAPI",
             dependencies: [
-                "BackupCore", "BackupRuntime", "BackupCertificates",
+                "BackupCore", "BackupRuntime", "BackupCertificates", "BackupMetrics", "GatewayWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -94,7 +102,7 @@ let package = Package(
         .target(
             name: "GatewayClient",
             dependencies: [
-                "BackupCore",
+                "BackupCore", "GatewayWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -104,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "gwbackup",
             dependencies: [
-                "BackupCore", "BackupRuntime", "BackupDemo", "GatewayAPI", "GatewayClient",
+                "BackupCore", "BackupRuntime", "BackupDemo", "BackupMetrics", "GatewayAPI", "GatewayClient", "GatewayWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -130,7 +138,7 @@ let package = Package(
         .executableTarget(name: "archive-fuzz", dependencies: ["BackupCore", "BackupArchive", "FuzzSupport"], path: "Fuzz/ArchiveFuzz"),
         .executableTarget(name: "index-fuzz", dependencies: ["BackupCore", "FuzzSupport"], path: "Fuzz/IndexFuzz"),
         .executableTarget(name: "plugin-fuzz", dependencies: ["BackupCore", "FuzzSupport"], path: "Fuzz/PluginFuzz"),
-        .executableTarget(name: "request-fuzz", dependencies: ["GatewayAPI", "FuzzSupport"], path: "Fuzz/RequestFuzz"),
+        .executableTarget(name: "request-fuzz", dependencies: ["GatewayWire", "FuzzSupport"], path: "Fuzz/RequestFuzz"),
         .testTarget(
             name: "BackupCoreTests",
             dependencies: ["BackupCore", "BackupArchive", "GatewayBackupTestSupport"]
@@ -138,7 +146,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupMetrics", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayWire", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

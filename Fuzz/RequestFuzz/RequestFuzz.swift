@@ -1,14 +1,18 @@
 import Foundation
 import FuzzSupport
-import GatewayAPI
+import GatewayWire
 
 /// libFuzzer target for the API's request bodies (`make fuzz`): `POST …/backup` and `…/restore`.
-/// Any bytes must end in a body or an `APIError`, never trap. Built without `-DFUZZING` it replays
+/// Any bytes must end in a body or a `WireRequestError`, never trap; a parsed body must encode and
+/// parse again to the same fields. Built without `-DFUZZING` it replays
 /// its arguments.
 enum RequestFuzz {
     static func check(_ data: Data) {
-        _ = try? JobRequestBody.parse(data, restore: false)
-        _ = try? JobRequestBody.parse(data, restore: true)
+        guard let request = try? WireJobRequest.parse(data) else { return }
+        guard let encoded = try? JSONEncoder().encode(request), let again = try? WireJobRequest.parse(encoded) else {
+            fatalError("a parsed request does not survive encoding and parsing again")
+        }
+        precondition(again.hostname == request.hostname && again.runID == request.runID && again.noCert == request.noCert && again.port == request.port)
     }
 }
 

@@ -38,7 +38,7 @@ public struct BackupRuntime: Sendable {
     /// The state directory used when none is given.
     public static let defaultStateDirectory = "/var/lib/gwbackup"
     /// The local backup directory of the API (`hostname: "localhost"`).
-    public static let defaultBackupDirectory = "/mnt/data/flowgateway-backup"
+    public static let defaultBackupDirectory = StorageDefaults.standard.backupDirectory
     /// zstd level 3: measured on a mixed 95 MiB archive (64 MiB random, 31 MiB config text), 2 cores:
     /// 0.25 s against 0.20 s at level 1 and 0.63 s at 6, 0.6% smaller than level 1; gzip -6 (gpg's
     /// own compression) took 3.5 s. See docs/performance.md.
@@ -48,7 +48,7 @@ public struct BackupRuntime: Sendable {
     public static let decompressors: [String: any PayloadCompression] = ["zstd": ZstdCompression()]
 
     /// The user name reported for local backups.
-    public static let defaultUser = "mazu"
+    public static let defaultUser = StorageDefaults.standard.user
 
     /// The plugins compiled into the binary, in one list.
     public static let builtInPlugins: [any ComponentPlugin] = [FileSetPlugin(), CertificatesPlugin()]

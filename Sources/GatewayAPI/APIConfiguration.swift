@@ -33,13 +33,15 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
     public var requestHeadTimeoutSeconds: Int = 10
     /// Connections open at once; more are closed as soon as they are accepted.
     public var maxConnections: Int = 256
+    /// Backups the server starts by itself (see `ScheduleConfiguration` and docs/api.md).
+    public var schedules: [ScheduleConfiguration] = []
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case listen, certificate, privateKey, stateDirectory, usersFile, manifest, pluginDirectories, applianceRoot
         case backupDirectory, defaultUser, hostKeyPolicy, maxBodyBytes
-        case localBackupDirectories, idleTimeoutSeconds, requestHeadTimeoutSeconds, maxConnections
+        case localBackupDirectories, idleTimeoutSeconds, requestHeadTimeoutSeconds, maxConnections, schedules
     }
 
     public init(from decoder: any Decoder) throws {
@@ -61,6 +63,8 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         self.idleTimeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .idleTimeoutSeconds) ?? defaults.idleTimeoutSeconds
         self.requestHeadTimeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .requestHeadTimeoutSeconds) ?? defaults.requestHeadTimeoutSeconds
         self.maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections) ?? defaults.maxConnections
+        self.schedules = try container.decodeIfPresent([ScheduleConfiguration].self, forKey: .schedules) ?? []
+        try ScheduleConfiguration.validate(self.schedules)
         for (key, value, range) in [("idleTimeoutSeconds", self.idleTimeoutSeconds, 1...86400), ("requestHeadTimeoutSeconds", self.requestHeadTimeoutSeconds, 1...3600), ("maxConnections", self.maxConnections, 1...100_000), ("maxBodyBytes", self.maxBodyBytes, 1024...(16 << 20))] where !range.contains(value) {
             throw BackupError(.invalidInput, "\(key) must be between \(range.lowerBound) and \(range.upperBound)")
         }
@@ -68,6 +72,9 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
             throw BackupError(.invalidInput, "localBackupDirectories must hold absolute paths, not '\(directory)'")
         }
     }
+
+    /// What an omitted user or path of a `localhost` job means on this server.
+    public var storageDefaults: StorageDefaults { StorageDefaults(user: self.defaultUser, backupDirectory: self.backupDirectory) }
 
     /// The directories local backup paths must lie in.
     public var allowedLocalDirectories: [String] { self.localBackupDirectories ?? [self.backupDirectory] }

@@ -1,4 +1,6 @@
+import BackupCore
 import Foundation
+import GatewayWire
 import HTTPTypes
 import Hummingbird
 
@@ -21,7 +23,7 @@ public struct APIError: Error, Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         if self.status == .unauthorized { headers[.wwwAuthenticate] = "Basic realm=\"gwbackup\"" }
-        let body = (try? JSONSerialization.data(withJSONObject: ["error_id": self.id, "error_text": self.text], options: [.sortedKeys])) ?? Data()
+        let body = (try? JSONCoding.encoder().encode(WireError(errorID: self.id, errorText: self.text))) ?? Data()
         return Response(status: self.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

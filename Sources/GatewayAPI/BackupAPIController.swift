@@ -1,6 +1,8 @@
 import BackupCore
+import BackupMetrics
 import BackupRuntime
 import Foundation
+import GatewayWire
 import Hummingbird
 import Logging
 
@@ -13,10 +15,10 @@ struct BackupAPIController: Sendable {
 
     func addRoutes(to router: Router<APIRequestContext>) {
         router.get("/api/common/1.0/services") { _, _ in
-            try Self.json([["id": "common", "versions": ["1.0"]], ["id": "mgmt.gateway_backup", "versions": ["1.0"]]])
+            try Self.encoded(WireService.offered)
         }
         router.get("/api/common/1.0/auth_info") { _, _ in
-            try Self.json(["supported_methods": ["BASIC"]])
+            try Self.encoded(WireAuthInfo.basic)
         }
         let api = router.group("/api/mgmt.gateway_backup/1.0")
         api.get("backup") { request, context in
@@ -26,7 +28,15 @@ struct BackupAPIController: Sendable {
         api.get("restore") { request, context in
             _ = try await self.authenticator.authenticate(request, address: context.remoteAddress, logger: context.logger)
             try self.runtime.status.recoverInterrupted()
-            return try Self.encoded(try self.runtime.status.restoreStatus())
+            return try Self.encoded(WireJobRecord(try self.runtime.status.restoreStatus()))
+        }
+        // Prometheus scrapes with basic auth, as any client of the API.
+        router.get("/metrics") { request, context in
+            _ = try await self.authenticator.authenticate(request, address: context.remoteAddress, logger: context.logger)
+            let text = try MetricsExposition.load(from: self.runtime.status, schedules: try self.scheduleViews()).render()
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         api.post("backup") { request, context in
             try await self.start(request, context: context, restore: false)
@@ -36,14 +46,27 @@ struct BackupAPIController: Sendable {
         }
     }
 
-    /// `[{"last_successful": {…} or {}, "running": {…}}]`.
+    /// `[{"last_successful": {…} or {}, "running": {…}, "schedules": […]}]`.
     func backupStatus() throws -> Response {
         try self.runtime.status.recoverInterrupted()
         let status = try self.runtime.status.backupStatus()
-        let encoder = JSONCoding.encoder()
-        let running = try JSONSerialization.jsonObject(with: encoder.encode(status.running))
-        let last = try status.lastSuccessful.map { try JSONSerialization.jsonObject(with: encoder.encode($0)) } ?? [String: Any]()
-        return try Self.json([["last_successful": last, "running": running]])
+        var schedules: [WireSchedule]?
+        if !self.configuration.schedules.isEmpty {
+            schedules = WireSchedule.views(self.configuration.schedules, state: try ScheduleState.load(from: self.configuration.stateDirectory))
+        }
+        return try Self.encoded([WireBackupStatus(status, schedules: schedules)])
+    }
+
+    /// The configured schedules with their next run and last skipped run.
+    func scheduleViews(now: Date = Date()) throws -> [MetricsExposition.ScheduleView] {
+        guard !self.configuration.schedules.isEmpty else { return [] }
+        let state = try ScheduleState.load(from: self.configuration.stateDirectory)
+        let next = ScheduleDriver.nextRuns(self.configuration.schedules, after: now)
+        return self.configuration.schedules.map { schedule in
+            MetricsExposition.ScheduleView(
+                name: schedule.name, nextRun: next[schedule.name].map { Int64($0.timeIntervalSince1970) },
+                lastSkipped: state.schedules[schedule.name]?.lastSkipped?.at)
+        }
     }
 
     /// Validates a POST, takes the job lock, starts the job in the background, answers 204.
@@ -61,23 +84,24 @@ struct BackupAPIController: Sendable {
         } catch {
             throw APIError.badRequest("the request body is larger than \(self.configuration.maxBodyBytes) bytes")
         }
-        let body = try JobRequestBody.parse(Data(buffer.readableBytesView), restore: restore)
+        let body: WireJobRequest
+        do {
+            body = try WireJobRequest.parse(Data(buffer.readableBytesView))
+        } catch let error as WireRequestError {
+            throw APIError.badRequest(error.message)
+        }
         let local = StorageTarget.isLocalHost(body.hostname)
         if local, let path = body.path, !path.isEmpty, !self.configuration.allowsLocalPath(path) {
             throw APIError.badRequest("field 'path' must lie in \(self.configuration.allowedLocalDirectories.joined(separator: " or ")) (the server's localBackupDirectories)")
         }
-        let target = StorageTarget(
-            host: body.hostname,
-            username: body.username.flatMap { $0.isEmpty ? nil : $0 } ?? (local ? self.configuration.defaultUser : ""),
-            path: body.path.flatMap { $0.isEmpty ? nil : $0 } ?? (local ? self.configuration.backupDirectory : ""),
-            port: body.port)
+        let target = self.configuration.storageDefaults.target(host: body.hostname, username: body.username, path: body.path, port: body.port)
         var logger = context.logger
         logger[metadataKey: "api_user"] = "\(user)"
         logger[metadataKey: "job"] = "\(restore ? "restore" : "backup")"
         do {
             let store = try self.runtime.store(
                 for: target,
-                credentials: RemoteCredentials(password: body.password.map(Secret.init), hostKeyPolicy: self.configuration.hostKeyPolicy))
+                credentials: RemoteCredentials(password: body.password, hostKeyPolicy: self.configuration.hostKeyPolicy))
             // The job logs with this request's id, user and job kind, so its lines lead back to the request.
             var orchestrator = self.runtime.orchestrator()
             orchestrator.logger = logger
@@ -85,11 +109,11 @@ struct BackupAPIController: Sendable {
             let manifest = try self.runtime.manifest(path: self.configuration.manifest)
             if restore {
                 // Never an unauthenticated backup through the API: its store may be anyone's.
-                let job = try orchestrator.beginRestore(RestoreRequest(target: target, store: store, manifest: manifest, securityPassword: Secret(body.securityPassword), noCert: body.noCert, runID: body.runID))
+                let job = try orchestrator.beginRestore(RestoreRequest(target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, noCert: body.noCert ?? false, runID: body.runID))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             } else {
-                let job = try orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: Secret(body.securityPassword), runID: body.runID))
+                let job = try orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, runID: body.runID))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             }
@@ -99,13 +123,6 @@ struct BackupAPIController: Sendable {
             throw APIError.badRequest(error.code == .busy ? "a job is already running: \(error.message)" : error.description)
         }
         return Response(status: .noContent)
-    }
-
-    static func json(_ object: Any) throws -> Response {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     static func encoded(_ value: some Encodable) throws -> Response {

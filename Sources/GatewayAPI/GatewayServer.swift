@@ -15,7 +15,7 @@ public enum GatewayServer {
     /// Builds the application: TLS (a configured certificate or a self-signed one kept in the state
     /// directory), the routes, authentication against the users file.
     public static func buildApplication(
-        configuration: APIConfiguration, runtime: BackupRuntime, logger: Logger,
+        configuration: APIConfiguration, runtime: BackupRuntime, logger: Logger, scheduleClock: any ScheduleClock = SystemScheduleClock(),
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         try runtime.status.prepare()
@@ -29,6 +29,7 @@ public enum GatewayServer {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: RequestLogMiddleware())
         let supervisor = JobSupervisor(logger: logger)
+        let schedules = try ScheduleService(configuration: configuration, runtime: runtime, supervisor: supervisor, logger: logger, clock: scheduleClock)
         BackupAPIController(
             runtime: runtime, configuration: configuration,
             authenticator: BasicAuthenticator(users: UserStore(path: configuration.resolvedUsersFile)),
@@ -46,7 +47,8 @@ public enum GatewayServer {
             server: try .tls(.http1(configuration: http1), tlsConfiguration: tls),
             configuration: .init(address: .hostname(host, port: port), serverName: "gwbackup"),
             // Shut down after the HTTP server: no new job can start while the running one stops.
-            services: [supervisor],
+            // The schedules stop first (services stop in reverse order), then the running job.
+            services: [supervisor, schedules],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }

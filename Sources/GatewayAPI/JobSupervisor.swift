@@ -37,6 +37,16 @@ public final class JobSupervisor: Service, @unchecked Sendable {
         }
     }
 
+    /// Starts `job` as `launch` does and waits for its end (a scheduled run).
+    func runToEnd(cancellation: JobCancellation, _ job: @escaping @Sendable () async -> JobRecord) async -> JobRecord {
+        self.launch(cancellation: cancellation, job)
+        guard let task = self.lock.withLock({ self.running?.cancellation === cancellation ? self.running?.task : nil }) else {
+            // It ended already and cleared its entry: its record is the status store's.
+            return JobRecord.none
+        }
+        return await task.value
+    }
+
     /// Waits for the graceful shutdown (or cancellation), then stops the running job.
     public func run() async throws {
         // Throws CancellationError when the group is cancelled rather than shut down: stop the job all the same.

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 public import BackupCore
 import Foundation
+public import GatewayWire
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -53,7 +54,7 @@ public final class APIClient: Sendable {
     public func backupStatus() async throws -> BackupStatus {
         let data = try await self.send(.GET, "backup")
         do {
-            return try BackupStatusAnswer.decode(data)
+            return try WireBackupStatus.decodeAnswer(data).status
         } catch {
             throw self.unreadable("GET backup", error)
         }
@@ -63,7 +64,7 @@ public final class APIClient: Sendable {
     public func restoreStatus() async throws -> JobRecord {
         let data = try await self.send(.GET, "restore")
         do {
-            return try JSONDecoder().decode(JobRecord.self, from: data)
+            return try JSONDecoder().decode(WireJobRecord.self, from: data).record
         } catch {
             throw self.unreadable("GET restore", error)
         }
@@ -78,8 +79,8 @@ public final class APIClient: Sendable {
     }
 
     /// `POST …/backup` or `POST …/restore`: the server starts the job in the background.
-    public func start(_ kind: JobKind, _ request: JobStartRequest) async throws {
-        _ = try await self.send(.POST, kind.rawValue, body: try request.body())
+    public func start(_ kind: JobKind, _ request: WireJobRequest) async throws {
+        _ = try await self.send(.POST, kind.rawValue, body: try JSONEncoder().encode(request))
     }
 
     /// Sends one request; a non-2xx answer becomes an error carrying the server's `error_text`.

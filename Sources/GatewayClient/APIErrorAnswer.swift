@@ -1,21 +1,14 @@
 import BackupCore
 import Foundation
+import GatewayWire
 import NIOHTTP1
 
-/// The API's error envelope, `{"error_id", "error_text", "error_info"?}`, turned into a `BackupError`
-/// whose code the CLI maps to an exit code.
-struct APIErrorAnswer: Decodable {
-    var errorID: String
-    var errorText: String
-
-    enum CodingKeys: String, CodingKey {
-        case errorID = "error_id"
-        case errorText = "error_text"
-    }
-
+/// The API's error envelope (`WireError`) turned into a `BackupError` whose code the CLI maps to an
+/// exit code.
+enum APIErrorAnswer {
     /// The error for a non-2xx answer; a body that is not an envelope is quoted (shortened).
     static func decode(_ data: Data, status: HTTPResponseStatus, server: String) -> BackupError {
-        guard let envelope = try? JSONDecoder().decode(Self.self, from: data) else {
+        guard let envelope = try? JSONDecoder().decode(WireError.self, from: data) else {
             let text = String(decoding: data.prefix(200), as: UTF8.self)
             return BackupError(.system, "\(server) answered \(status.code) \(status.reasonPhrase): \(text.isEmpty ? "(no body)" : text)")
         }

@@ -1,4 +1,5 @@
 public import BackupCore
+public import GatewayWire
 
 /// Starts a job on the server and follows it to its end by polling its status, the way the API
 /// intends (a POST answers 204 at once; the job runs in the background).
@@ -18,7 +19,7 @@ public struct JobFollower: Sendable {
 
     /// Starts the job and returns the record it replaces, which `wait` needs to tell the new job
     /// from the previous one.
-    public func start(_ kind: JobKind, _ request: JobStartRequest) async throws -> JobRecord {
+    public func start(_ kind: JobKind, _ request: WireJobRequest) async throws -> JobRecord {
         let previous = try await self.client.status(of: kind)
         try await self.client.start(kind, request)
         return previous

@@ -47,6 +47,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
         }
     }
 
+    // As stored in the state directory. The API's rendering of a record (and its leniency towards
+    // other servers of the family) is GatewayWire's `WireJobRecord`.
     enum CodingKeys: String, CodingKey {
         case host, username, message, path, subdir, timeStamp, status, id, backup, finished, components, progress
         case runID = "run_id"
@@ -66,32 +68,6 @@ public struct JobRecord: Codable, Sendable, Equatable {
         self.components = components
         self.progress = progress
         self.runID = runID
-    }
-
-    /// Decodes a record; only `timeStamp` is required, since other servers of this API family send
-    /// only the documented fields: `last_successful` has no `status`, `message` is optional, and the
-    /// document types `timeStamp` as a string while its examples send a number (both are read).
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.host = try container.decodeIfPresent(String.self, forKey: .host) ?? ""
-        self.username = try container.decodeIfPresent(String.self, forKey: .username) ?? ""
-        self.message = try container.decodeIfPresent(String.self, forKey: .message) ?? ""
-        self.path = try container.decodeIfPresent(String.self, forKey: .path) ?? ""
-        self.subdir = try container.decodeIfPresent(String.self, forKey: .subdir) ?? ""
-        if let number = try? container.decode(Int64.self, forKey: .timeStamp) {
-            self.timeStamp = number
-        } else if let number = Int64(try container.decode(String.self, forKey: .timeStamp)) {
-            self.timeStamp = number
-        } else {
-            throw DecodingError.dataCorruptedError(forKey: .timeStamp, in: container, debugDescription: "timeStamp is not a number of seconds")
-        }
-        self.status = try container.decodeIfPresent(JobState.self, forKey: .status) ?? .none
-        self.id = try container.decodeIfPresent(String.self, forKey: .id)
-        self.backup = try container.decodeIfPresent(String.self, forKey: .backup)
-        self.finished = try container.decodeIfPresent(Int64.self, forKey: .finished)
-        self.components = try container.decodeIfPresent([ComponentResult].self, forKey: .components) ?? []
-        self.progress = try container.decodeIfPresent(Progress.self, forKey: .progress)
-        self.runID = try container.decodeIfPresent(String.self, forKey: .runID)
     }
 
     /// The record before any job ran.

@@ -12,6 +12,7 @@ public struct StatusStore: Sendable {
 
     private var backupPath: String { self.directory + "/backup-status.json" }
     private var restorePath: String { self.directory + "/restore-status.json" }
+    private var statisticsPath: String { self.directory + "/job-statistics.json" }
 
     /// Creates the state directory (0700) if needed.
     public func prepare() throws {
@@ -28,16 +29,32 @@ public struct StatusStore: Sendable {
         try self.load(JobRecord.self, from: self.restorePath) ?? .none
     }
 
-    /// Saves the backup status.
+    /// Saves the backup status; a final record is also counted in the job statistics.
     public func save(_ status: BackupStatus) throws {
         try self.prepare()
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(status), to: self.backupPath)
+        self.count(status.running, job: .backup)
     }
 
-    /// Saves the restore status.
+    /// Saves the restore status; a final record is also counted in the job statistics.
     public func saveRestore(_ record: JobRecord) throws {
         try self.prepare()
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(record), to: self.restorePath)
+        self.count(record, job: .restore)
+    }
+
+    /// The statistics of past jobs (counts, durations, last successes) for metrics.
+    public func statistics() throws -> JobStatistics {
+        try self.load(JobStatistics.self, from: self.statisticsPath) ?? JobStatistics()
+    }
+
+    /// Counts a final record once. Statistics serve monitoring, not the job: a statistics file that
+    /// cannot be read is started afresh, and one that cannot be written leaves the job's record as it is.
+    private func count(_ record: JobRecord, job: JobStatistics.JobKindName) {
+        guard record.status == .completed || record.status == .error else { return }
+        var statistics = (try? self.statistics()) ?? JobStatistics()
+        guard statistics.count(record, job: job), let data = try? JSONCoding.encoder().encode(statistics) else { return }
+        try? FileTree.writeAtomically(data, to: self.statisticsPath)
     }
 
     /// Marks a job left `EXECUTING` by a process that died as `ERROR` ("interrupted"). Does nothing

@@ -14,6 +14,7 @@ struct BackupCommand: AsyncParsableCommand {
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
     @OptionGroup var deadlines: DeadlineOptions
+    @OptionGroup var metrics: MetricsOptions
     @ParentCommand var root: GatewayBackupCommand
 
     @Option(help: "How archives are compressed before encryption: zstd (level 3), zstd:LEVEL (1-19), or none (gpg's own, format 1's way).")
@@ -31,6 +32,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try self.compressionLevel()
+        if let runID, !JobRecord.isValidRunID(runID) { throw ValidationError("--run-id must be 1-128 letters, digits or ._:+- characters") }
     }
 
     @Flag(help: "After the commit, read the whole backup back from the store and decrypt it before reporting COMPLETED.")
@@ -39,14 +41,19 @@ struct BackupCommand: AsyncParsableCommand {
     @Flag(help: "With --server: follow the job to its end (progress, exit code from its status).")
     var wait = false
 
+    @Option(name: .customLong("run-id"), help: "A label kept in the job's status record as run_id (1-128 letters, digits or ._:+-).")
+    var runID: String?
+
     func run() async throws {
         try await CommandSupport.run {
             if self.root.server.isRemote {
                 try self.appliance.refuseForServer()
                 try self.state.refuseForServer()
                 try self.deadlines.refuseForServer()
+                try self.metrics.refuseForServer()
                 if self.compression != "zstd" || self.verify { throw ValidationError("--compression and --verify are the server's settings; they do not go with --server") }
-                let request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: true))
+                var request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: true))
+                request.runID = self.runID
                 try await RemoteJob.run(.backup, request, server: self.root.server, wait: self.wait, output: self.output)
                 return
             }
@@ -58,9 +65,10 @@ struct BackupCommand: AsyncParsableCommand {
             let secret = try self.password.read(confirm: true)
             let progress = ProgressLine()
             let orchestrator = runtime.orchestrator { progress.show($0) }
-            let job = try orchestrator.beginBackup(BackupRequest(target: self.storage.target, store: store, manifest: manifest, securityPassword: secret, verifyAfterCommit: self.verify))
+            let job = try orchestrator.beginBackup(BackupRequest(target: self.storage.target, store: store, manifest: manifest, securityPassword: secret, verifyAfterCommit: self.verify, runID: self.runID))
             let record = await job.run()
             progress.end()
+            self.metrics.write(status: runtime.status)
             if self.output.json { try Format.printJSON(record) } else { print(Format.describe(record, job: "backup")) }
             try CommandSupport.finish(record)
         }

@@ -16,6 +16,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
     @OptionGroup var deadlines: DeadlineOptions
+    @OptionGroup var metrics: MetricsOptions
 
     @Flag(name: .customLong("no-cert"), help: "Skip certificate-bound components (tagged 'cert'): for replacement hardware.")
     var noCert = false
@@ -42,6 +43,7 @@ struct RestoreCommand: AsyncParsableCommand {
             if self.root.server.isRemote {
                 try self.appliance.refuseForServer()
                 try self.state.refuseForServer()
+                try self.metrics.refuseForServer()
                 try self.deadlines.refuseForServer()
                 // The API restores the newest complete backup, whole: it has no fields for these.
                 if !self.components.isEmpty || self.backup != nil || self.dryRun || self.allowUnauthenticated {
@@ -64,6 +66,7 @@ struct RestoreCommand: AsyncParsableCommand {
                 components: self.components, dryRun: self.dryRun, backup: self.backup, allowUnauthenticated: self.allowUnauthenticated)
             let record = try await orchestrator.beginRestore(request).run()
             progress.end()
+            self.metrics.write(status: runtime.status)
             if self.output.json { try Format.printJSON(record) } else { print(Format.describe(record, job: "restore")) }
             try CommandSupport.finish(record)
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupCore
 import BackupRuntime
 import GatewayClient
+import GatewayWire
 
 /// `gwbackup status`: the backup and restore status, as the API reports it.
 struct StatusCommand: AsyncParsableCommand {
@@ -9,12 +10,13 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var metrics: MetricsOptions
     @ParentCommand var root: GatewayBackupCommand
 
-    /// Both statuses, as `--json` prints them.
+    /// Both statuses, as `--json` prints them (each as the API renders it).
     struct Both: Encodable {
-        var backup: BackupStatus
-        var restore: JobRecord
+        var backup: WireBackupStatus
+        var restore: WireJobRecord
         /// Set when a restore died midway and its rollback has not run yet (local status only).
         var recovery: String?
     }
@@ -26,6 +28,7 @@ struct StatusCommand: AsyncParsableCommand {
             var recovery: String?
             if self.root.server.isRemote {
                 try self.state.refuseForServer()
+                try self.metrics.refuseForServer()
                 (backup, restore) = try await self.root.server.withClient { client in
                     (try await client.backupStatus(), try await client.restoreStatus())
                 }
@@ -36,6 +39,7 @@ struct StatusCommand: AsyncParsableCommand {
                 backup = try runtime.status.backupStatus()
                 restore = try runtime.status.restoreStatus()
                 recovery = Self.recoveryNote(stateDirectory: runtime.status.directory)
+                self.metrics.write(status: runtime.status)
             }
             try self.show(backup: backup, restore: restore, recovery: recovery)
         }
@@ -54,7 +58,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     private func show(backup: BackupStatus, restore: JobRecord, recovery: String?) throws {
         if self.output.json {
-            try Format.printJSON(Both(backup: backup, restore: restore, recovery: recovery))
+            try Format.printJSON(Both(backup: WireBackupStatus(backup), restore: WireJobRecord(restore), recovery: recovery))
             return
         }
         if let recovery { print(recovery) }

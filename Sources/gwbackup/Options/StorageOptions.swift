@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupCore
 import BackupRuntime
 import GatewayClient
+import GatewayWire
 
 /// Where backups are stored: the local directory, or a remote host over SFTP.
 struct StorageOptions: ParsableArguments {
@@ -33,14 +34,12 @@ struct StorageOptions: ParsableArguments {
     /// The target as the status reports it.
     var target: StorageTarget {
         let local = StorageTarget.isLocalHost(self.host)
-        let path = self.path.map { local ? Paths.absolute($0) : $0 } ?? (local ? BackupRuntime.defaultBackupDirectory : "")
-        return StorageTarget(
-            host: self.host, username: self.user ?? (local ? BackupRuntime.defaultUser : ""), path: path, port: self.port)
+        return StorageDefaults.standard.target(host: self.host, username: self.user, path: self.path.map { local ? Paths.absolute($0) : $0 }, port: self.port)
     }
 
     /// The request body for a server: the host, and the SSH password it needs for a remote one.
     /// Options that only this machine can act on are refused, not ignored.
-    func jobStartRequest(securityPassword: Secret, noCert: Bool? = nil) throws -> JobStartRequest {
+    func jobStartRequest(securityPassword: Secret, noCert: Bool? = nil) throws -> WireJobRequest {
         if self.identity != nil { throw ValidationError("--identity: the API takes an SSH password only; the server uses its own keys") }
         if self.hostKeyPolicy != nil { throw ValidationError("--host-key-policy: the server's configuration sets its host-key policy") }
         let local = StorageTarget.isLocalHost(self.host)
@@ -51,8 +50,8 @@ struct StorageOptions: ParsableArguments {
                 file: self.passwordFile, environment: "GWBACKUP_PASSWORD", prompt: "SSH password for \(self.user ?? "")@\(self.host): ")
         }
         // Paths are the server's: passed as given, never made absolute against this directory.
-        return JobStartRequest(
-            hostname: self.host, port: self.port, username: self.user, password: password, path: self.path,
+        return WireJobRequest(
+            hostname: self.host, username: self.user, password: password, path: self.path, port: self.port,
             securityPassword: securityPassword, noCert: noCert)
     }
 

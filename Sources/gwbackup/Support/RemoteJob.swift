@@ -2,17 +2,18 @@ import ArgumentParser
 import BackupCore
 import Foundation
 import GatewayClient
+import GatewayWire
 
 /// `backup` and `restore` sent to a server: start the job over the API and, with `--wait`, follow
 /// it to its end with a progress line; the exit code comes from the final status.
 enum RemoteJob {
-    static func run(_ kind: JobKind, _ request: JobStartRequest, server: ServerOptions, wait: Bool, output: OutputOptions) async throws {
+    static func run(_ kind: JobKind, _ request: WireJobRequest, server: ServerOptions, wait: Bool, output: OutputOptions) async throws {
         try await server.withClient { client in
             try await self.run(kind, request, client: client, wait: wait, output: output)
         }
     }
 
-    private static func run(_ kind: JobKind, _ request: JobStartRequest, client: APIClient, wait: Bool, output: OutputOptions) async throws {
+    private static func run(_ kind: JobKind, _ request: WireJobRequest, client: APIClient, wait: Bool, output: OutputOptions) async throws {
         let follower = JobFollower(client: client)
         let previous = try await follower.start(kind, request)
         let server = client.configuration.baseURL

@@ -1,0 +1,102 @@
+import Foundation
+
+/// One backup schedule of `gwbackup serve`, from its configuration file (`"schedules": [...]`).
+/// It names no secret: the SSH password and the security password are read from `credentialsFile`.
+public struct ScheduleConfiguration: Codable, Sendable, Equatable {
+    /// A short name (letters, digits, `-`, `_`; at most 64): shown by `gwbackup schedules`, used as
+    /// the metrics' `schedule` label and in the backups' `run_id` (`schedule:NAME`).
+    public var name: String
+    /// A five-field cron expression (see `CronExpression`).
+    public var cron: String
+    /// The IANA time zone the expression is read in (`Europe/Paris`); default `UTC`.
+    public var timeZone: String?
+    /// Where the backups go.
+    public var destination: Destination
+    /// A JSON file, owned by the server's user and readable by it alone:
+    /// `{"security_pwd": "…", "password": "…"}` (`password`: the SSH password of a remote destination).
+    public var credentialsFile: String
+    /// Applied after each successful scheduled backup; none: nothing is deleted.
+    public var retention: RetentionPolicy?
+    /// A run waits a random 0…N seconds after its time (spreads many appliances' load); at most a day.
+    public var randomDelaySeconds: Int?
+
+    /// A schedule's destination, with the API's field names.
+    public struct Destination: Codable, Sendable, Equatable {
+        public var hostname: String
+        public var username: String?
+        public var path: String?
+        public var port: Int?
+
+        public init(hostname: String, username: String? = nil, path: String? = nil, port: Int? = nil) {
+            self.hostname = hostname
+            self.username = username
+            self.path = path
+            self.port = port
+        }
+    }
+
+    public init(name: String, cron: String, timeZone: String? = nil, destination: Destination, credentialsFile: String, retention: RetentionPolicy? = nil, randomDelaySeconds: Int? = nil) {
+        self.name = name
+        self.cron = cron
+        self.timeZone = timeZone
+        self.destination = destination
+        self.credentialsFile = credentialsFile
+        self.retention = retention
+        self.randomDelaySeconds = randomDelaySeconds
+    }
+
+    /// The parsed expression.
+    public func expression() throws -> CronExpression { try CronExpression(self.cron) }
+
+    /// The time zone; an unknown name is an error (never silently UTC).
+    public func zone() throws -> TimeZone {
+        let name = self.timeZone ?? "UTC"
+        guard let zone = TimeZone(identifier: name) else {
+            throw BackupError(.invalidInput, "schedule '\(SafeText.escaped(self.name))': '\(SafeText.escaped(name))' is not an IANA time zone (such as Europe/Paris or UTC)")
+        }
+        return zone
+    }
+
+    /// Checks everything that can be checked without the credentials file.
+    public func validate() throws {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_"))
+        guard !self.name.isEmpty, self.name.utf8.count <= 64, self.name.unicodeScalars.allSatisfy({ $0.isASCII && allowed.contains($0) }) else {
+            throw BackupError(.invalidInput, "schedule name '\(SafeText.escaped(self.name))' must be 1-64 letters, digits, '-' or '_'")
+        }
+        do { _ = try self.expression() } catch let error as BackupError {
+            throw BackupError(.invalidInput, "schedule '\(self.name)': \(error.message)")
+        }
+        _ = try self.zone()
+        if let retention {
+            do { try retention.validate() } catch let error as BackupError {
+                throw BackupError(.invalidInput, "schedule '\(self.name)': retention: \(error.message)")
+            }
+        }
+        if let delay = self.randomDelaySeconds, !(0...86400).contains(delay) {
+            throw BackupError(.invalidInput, "schedule '\(self.name)': randomDelaySeconds must be 0-86400")
+        }
+        guard !self.destination.hostname.isEmpty else { throw BackupError(.invalidInput, "schedule '\(self.name)': destination.hostname is required") }
+        if !StorageTarget.isLocalHost(self.destination.hostname) {
+            guard !(self.destination.username ?? "").isEmpty, !(self.destination.path ?? "").isEmpty else {
+                throw BackupError(.invalidInput, "schedule '\(self.name)': a remote destination needs username and path")
+            }
+        }
+        if let port = self.destination.port, !(1...65535).contains(port) {
+            throw BackupError(.invalidInput, "schedule '\(self.name)': destination.port must be 1-65535")
+        }
+        guard self.credentialsFile.hasPrefix("/") else {
+            throw BackupError(.invalidInput, "schedule '\(self.name)': credentialsFile must be an absolute path")
+        }
+    }
+
+    /// Checks a set of schedules: each valid, names unique.
+    public static func validate(_ schedules: [ScheduleConfiguration]) throws {
+        var seen = Set<String>()
+        for schedule in schedules {
+            try schedule.validate()
+            guard seen.insert(schedule.name).inserted else {
+                throw BackupError(.invalidInput, "two schedules are named '\(schedule.name)'")
+            }
+        }
+    }
+}

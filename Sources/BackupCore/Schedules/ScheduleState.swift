@@ -1,0 +1,67 @@
+import Foundation
+
+/// What the scheduler remembers per schedule, in the state directory (`schedule-state.json`), so
+/// that a restart knows which run was missed and `gwbackup schedules` can show the last ones.
+public struct ScheduleState: Codable, Sendable, Equatable {
+    /// One schedule's memory.
+    public struct Entry: Codable, Sendable, Equatable {
+        /// Epoch seconds up to which every planned time has been handled (run or skipped): the next
+        /// run is the expression's first time after it.
+        public var handledUntil: Int64
+        /// The latest run: when it started, the planned time it was for, and how it ended.
+        public var lastRun: Run?
+        /// The latest run that was skipped, and why.
+        public var lastSkipped: Run?
+        /// When the next run is planned (epoch seconds), as of the last look.
+        public var nextRun: Int64?
+
+        public init(handledUntil: Int64, lastRun: Run? = nil, lastSkipped: Run? = nil, nextRun: Int64? = nil) {
+            self.handledUntil = handledUntil
+            self.lastRun = lastRun
+            self.lastSkipped = lastSkipped
+            self.nextRun = nextRun
+        }
+    }
+
+    /// A run, or a skipped one.
+    public struct Run: Codable, Sendable, Equatable {
+        /// The planned time (epoch seconds).
+        public var planned: Int64
+        /// When it started, or was skipped (epoch seconds).
+        public var at: Int64
+        /// `COMPLETED`, `ERROR` or `SKIPPED`.
+        public var result: String
+        /// Why it failed or was skipped; for a catch-up run, says so.
+        public var message: String
+
+        public init(planned: Int64, at: Int64, result: String, message: String = "") {
+            self.planned = planned
+            self.at = at
+            self.result = result
+            self.message = message
+        }
+    }
+
+    public var schedules: [String: Entry] = [:]
+
+    public init() {}
+
+    static func path(in stateDirectory: String) -> String { stateDirectory + "/schedule-state.json" }
+
+    /// The state in `stateDirectory`; empty before the first schedule ran. An unreadable file is an
+    /// error: starting afresh would silently drop a missed run.
+    public static func load(from stateDirectory: String) throws -> ScheduleState {
+        let path = Self.path(in: stateDirectory)
+        guard try FileStatus.of(path) != nil else { return ScheduleState() }
+        do {
+            return try JSONDecoder().decode(ScheduleState.self, from: try FileTree.readFile(path, limit: 4 << 20))
+        } catch {
+            throw BackupError(.corrupted, "schedule state \(path) is unreadable: \(JSONCoding.describe(error)); remove it to start the schedules afresh")
+        }
+    }
+
+    /// Saves atomically.
+    public func save(to stateDirectory: String) throws {
+        try FileTree.writeAtomically(try JSONCoding.encoder().encode(self), to: Self.path(in: stateDirectory))
+    }
+}

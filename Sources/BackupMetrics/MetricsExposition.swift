@@ -1,0 +1,88 @@
+public import BackupCore
+import Foundation
+import Prometheus
+
+/// The Prometheus metrics of an appliance, made from what the state directory holds (the job
+/// statistics, the status records, the schedules): the same text for `GET /metrics` and for
+/// `--metrics-file` (node_exporter's textfile collector). Labels are bounded: `job` (backup,
+/// restore), `result` (completed, error), `component` (the manifest's names, at most 64) and
+/// `schedule` (configured names); never a backup name or a job id.
+public struct MetricsExposition: Sendable {
+    /// A schedule as the metrics show it.
+    public struct ScheduleView: Sendable {
+        public var name: String
+        public var nextRun: Int64?
+        public var lastSkipped: Int64?
+
+        public init(name: String, nextRun: Int64?, lastSkipped: Int64?) {
+            self.name = name
+            self.nextRun = nextRun
+            self.lastSkipped = lastSkipped
+        }
+    }
+
+    public var statistics: JobStatistics
+    public var backup: BackupStatus
+    public var restore: JobRecord
+    public var schedules: [ScheduleView]
+
+    public init(statistics: JobStatistics, backup: BackupStatus, restore: JobRecord, schedules: [ScheduleView] = []) {
+        self.statistics = statistics
+        self.backup = backup
+        self.restore = restore
+        self.schedules = schedules
+    }
+
+    /// Reads everything from a status store (after marking a dead process's job interrupted, as the
+    /// API's status requests do).
+    public static func load(from status: StatusStore, schedules: [ScheduleView] = []) throws -> MetricsExposition {
+        try status.recoverInterrupted()
+        return MetricsExposition(statistics: try status.statistics(), backup: try status.backupStatus(), restore: try status.restoreStatus(), schedules: schedules)
+    }
+
+    /// The exposition text (Prometheus text format 0.0.4).
+    public func render() -> String {
+        let registry = PrometheusCollectorRegistry()
+        let kinds: [(JobStatistics.JobKindName, JobStatistics.Kind, JobRecord)] = [
+            (.backup, self.statistics.backup, self.backup.running), (.restore, self.statistics.restore, self.restore),
+        ]
+        for (name, kind, latest) in kinds {
+            let job = [("job", name.rawValue)]
+            // 0 = never: an alert on the age of the last success fires for an appliance never backed up.
+            registry.makeGauge(name: "gwbackup_last_success_timestamp_seconds", labels: job, help: "When the last successful job ended (epoch seconds; 0: never).")
+                .set(Double(kind.lastSuccess ?? 0))
+            let attempt = latest.status == .none ? (kind.lastAttempt ?? 0) : latest.timeStamp
+            registry.makeGauge(name: "gwbackup_last_attempt_timestamp_seconds", labels: job, help: "When the latest job started (epoch seconds; 0: never).")
+                .set(Double(attempt))
+            registry.makeGauge(name: "gwbackup_job_in_progress", labels: job, help: "1 while a job of this kind runs.")
+                .set(latest.status == .executing ? 1.0 : 0.0)
+            registry.makeCounter(name: "gwbackup_job_runs_total", labels: job + [("result", "completed")], help: "Jobs ended, by result.")
+                .increment(by: Int64(kind.completed))
+            registry.makeCounter(name: "gwbackup_job_runs_total", labels: job + [("result", "error")], help: "Jobs ended, by result.")
+                .increment(by: Int64(kind.errors))
+            let histogram = registry.makeValueHistogram(
+                name: "gwbackup_job_duration_seconds", labels: job, buckets: JobStatistics.DurationHistogram.bounds, help: "How long jobs took, start to end.")
+            for value in kind.durations.replayValues() { histogram.record(value) }
+        }
+        registry.makeGauge(name: "gwbackup_backup_size_bytes", help: "Stored bytes of the last successful backup (0: none yet).")
+            .set(Double(self.statistics.lastBackupBytes ?? 0))
+        for (component, seconds) in self.statistics.componentLastSuccess.sorted(by: { $0.key < $1.key }) {
+            registry.makeGauge(name: "gwbackup_component_last_success_timestamp_seconds", labels: [("component", component)], help: "When each component was last backed up successfully (epoch seconds).")
+                .set(Double(seconds))
+        }
+        for schedule in self.schedules {
+            registry.makeGauge(name: "gwbackup_schedule_next_run_timestamp_seconds", labels: [("schedule", schedule.name)], help: "When each schedule runs next (epoch seconds; 0: never again).")
+                .set(Double(schedule.nextRun ?? 0))
+            registry.makeGauge(name: "gwbackup_schedule_last_skipped_timestamp_seconds", labels: [("schedule", schedule.name)], help: "When each schedule last skipped a run (epoch seconds; 0: never).")
+                .set(Double(schedule.lastSkipped ?? 0))
+        }
+        return registry.emitToString()
+    }
+
+    /// Writes the text atomically (node_exporter's textfile collector must never read half a file):
+    /// a temporary file in the same directory, then a rename. Mode 0644: metrics hold no secret, and
+    /// the collector runs as another user.
+    public func write(to path: String) throws {
+        try FileTree.writeAtomically(Data(self.render().utf8), to: path, mode: 0o644)
+    }
+}

@@ -1,0 +1,75 @@
+import BackupCore
+import BackupRuntime
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The server's schedules: a service of the application that runs `ScheduleDriver` until the
+/// graceful shutdown. A scheduled backup runs as an API job does (same lock, same supervisor, so a
+/// shutdown stops it cleanly); after a successful one the schedule's retention policy prunes its
+/// destination.
+final class ScheduleService: Service, Sendable {
+    let driver: ScheduleDriver
+
+    init(configuration: APIConfiguration, runtime: BackupRuntime, supervisor: JobSupervisor, logger: Logger, clock: any ScheduleClock = SystemScheduleClock()) throws {
+        // Credentials files are checked now: a typo is a start-up error, not a failed run at night.
+        for schedule in configuration.schedules {
+            do { _ = try ScheduleCredentials.load(schedule.credentialsFile) } catch let error as BackupError {
+                throw BackupError(.invalidInput, "schedule '\(schedule.name)': \(error.message)")
+            }
+        }
+        self.driver = try ScheduleDriver(schedules: configuration.schedules, stateDirectory: configuration.stateDirectory, clock: clock, logger: logger) { schedule, catchUp in
+            await Self.runBackup(schedule, catchUp: catchUp, configuration: configuration, runtime: runtime, supervisor: supervisor, logger: logger)
+        }
+    }
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await self.driver.run() }
+        // Without schedules the driver returns at once; a service that ends would end the server.
+        try? await gracefulShutdown()
+    }
+
+    /// One scheduled backup, then its retention.
+    static func runBackup(_ schedule: ScheduleConfiguration, catchUp: Bool, configuration: APIConfiguration, runtime: BackupRuntime, supervisor: JobSupervisor, logger: Logger) async -> ScheduledRunOutcome {
+        var logger = logger
+        logger[metadataKey: "schedule"] = "\(schedule.name)"
+        let store: any BackupStore
+        let request: BackupRequest
+        do {
+            let credentials = try ScheduleCredentials.load(schedule.credentialsFile)
+            let target = configuration.storageDefaults.target(
+                host: schedule.destination.hostname, username: schedule.destination.username, path: schedule.destination.path, port: schedule.destination.port)
+            store = try runtime.store(for: target, credentials: RemoteCredentials(password: credentials.password, hostKeyPolicy: configuration.hostKeyPolicy))
+            let manifest = try runtime.manifest(path: configuration.manifest)
+            request = BackupRequest(target: target, store: store, manifest: manifest, securityPassword: credentials.securityPassword, runID: "schedule:\(schedule.name)")
+        } catch {
+            return .failed("cannot start: \(error)")
+        }
+        defer { store.close() }
+        var orchestrator = runtime.orchestrator()
+        orchestrator.logger = logger
+        let job: BackupJob
+        do {
+            job = try orchestrator.beginBackup(request)
+        } catch let error as BackupError where error.code == .busy {
+            return .skipped("another job was running (\(error.message))")
+        } catch {
+            return .failed("cannot start: \(error)")
+        }
+        let record = await supervisor.runToEnd(cancellation: job.cancellation) { await job.run() }
+        let final = record.status == .none ? ((try? runtime.status.backupStatus().running) ?? record) : record
+        guard final.status == .completed else { return .failed(final.message.isEmpty ? "the backup failed" : final.message) }
+        guard let policy = schedule.retention else { return .completed(final.backup ?? "") }
+        let pruner = Pruner(store: store, policy: policy, status: runtime.status, logger: logger)
+        do {
+            let report = try await Blocking.run { try pruner.run(dryRun: false) }
+            let deleted = report.decisions.filter { !$0.keep }.map(\.name)
+            logger.info("retention applied", metadata: ["kept": "\(report.decisions.count - deleted.count)", "deleted": "\(deleted.joined(separator: ","))"])
+            return .completed("\(final.backup ?? ""); retention kept \(report.decisions.count - deleted.count), deleted \(deleted.count)")
+        } catch {
+            // The backup is made; the retention will be tried again after the next one.
+            logger.error("retention failed", metadata: ["error": "\(error)"])
+            return .completed("\(final.backup ?? ""); retention failed: \(error)")
+        }
+    }
+}
