@@ -23,7 +23,11 @@ ip -n "$namespace" link set lo up
 "$bin" demo --root "$work/appliance" >/dev/null
 password="$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
 echo "$password" | "$bin" user add fuzz --password-stdin --state-dir "$work/state" >/dev/null
-ip netns exec "$namespace" "$bin" serve --listen 127.0.0.1:8443 --state-dir "$work/state" \
+# A schedule, so that the backup status carries its extra field.
+(umask 077; printf '{"security_pwd": "%s"}' "$password" > "$work/nightly.credentials")
+printf '{"schedules": [{"name": "nightly", "cron": "0 3 * * *", "timeZone": "Europe/Paris", "destination": {"hostname": "localhost"}, "credentialsFile": "%s", "retention": {"keepDaily": 7}}]}' \
+  "$work/nightly.credentials" > "$work/serve.json"
+ip netns exec "$namespace" "$bin" serve --config "$work/serve.json" --listen 127.0.0.1:8443 --state-dir "$work/state" \
   --root "$work/appliance" --backup-dir "$work/backups" > "$work/server.log" 2>&1 &
 for _ in $(seq 100); do grep -q "serving" "$work/server.log" && break; sleep 0.1; done
 set +e

@@ -11,13 +11,34 @@ public struct MetricsExposition: Sendable {
     /// A schedule as the metrics show it.
     public struct ScheduleView: Sendable {
         public var name: String
+        /// As the scheduler planned it (its saved state): a scheduler that stopped leaves it in the past.
         public var nextRun: Int64?
         public var lastSkipped: Int64?
+        /// Seconds between two runs (for "no success within 1.5 intervals").
+        public var intervalSeconds: Int64?
 
-        public init(name: String, nextRun: Int64?, lastSkipped: Int64?) {
+        public init(name: String, nextRun: Int64?, lastSkipped: Int64?, intervalSeconds: Int64?) {
             self.name = name
             self.nextRun = nextRun
             self.lastSkipped = lastSkipped
+            self.intervalSeconds = intervalSeconds
+        }
+
+        /// The views of `schedules`: the next run the scheduler saved (else the expression's), the
+        /// last skipped run, and the interval between the next two runs.
+        public static func views(_ schedules: [ScheduleConfiguration], state: ScheduleState, now: Date = Date()) -> [ScheduleView] {
+            schedules.map { schedule in
+                let entry = state.schedules[schedule.name]
+                var interval: Int64?
+                var computed: Date?
+                if let expression = try? schedule.expression(), let zone = try? schedule.zone(), let next = expression.nextRun(after: now, in: zone) {
+                    computed = next
+                    interval = expression.nextRun(after: next, in: zone).map { Int64($0.timeIntervalSince(next)) }
+                }
+                return ScheduleView(
+                    name: schedule.name, nextRun: entry?.nextRun ?? computed.map { Int64($0.timeIntervalSince1970) },
+                    lastSkipped: entry?.lastSkipped?.at, intervalSeconds: interval)
+            }
         }
     }
 
@@ -75,6 +96,8 @@ public struct MetricsExposition: Sendable {
                 .set(Double(schedule.nextRun ?? 0))
             registry.makeGauge(name: "gwbackup_schedule_last_skipped_timestamp_seconds", labels: [("schedule", schedule.name)], help: "When each schedule last skipped a run (epoch seconds; 0: never).")
                 .set(Double(schedule.lastSkipped ?? 0))
+            registry.makeGauge(name: "gwbackup_schedule_interval_seconds", labels: [("schedule", schedule.name)], help: "Seconds between a schedule's next two runs.")
+                .set(Double(schedule.intervalSeconds ?? 0))
         }
         return registry.emitToString()
     }

@@ -60,13 +60,7 @@ struct BackupAPIController: Sendable {
     /// The configured schedules with their next run and last skipped run.
     func scheduleViews(now: Date = Date()) throws -> [MetricsExposition.ScheduleView] {
         guard !self.configuration.schedules.isEmpty else { return [] }
-        let state = try ScheduleState.load(from: self.configuration.stateDirectory)
-        let next = ScheduleDriver.nextRuns(self.configuration.schedules, after: now)
-        return self.configuration.schedules.map { schedule in
-            MetricsExposition.ScheduleView(
-                name: schedule.name, nextRun: next[schedule.name].map { Int64($0.timeIntervalSince1970) },
-                lastSkipped: state.schedules[schedule.name]?.lastSkipped?.at)
-        }
+        return MetricsExposition.ScheduleView.views(self.configuration.schedules, state: try ScheduleState.load(from: self.configuration.stateDirectory), now: now)
     }
 
     /// Validates a POST, takes the job lock, starts the job in the background, answers 204.

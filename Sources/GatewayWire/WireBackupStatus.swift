@@ -88,7 +88,8 @@ public struct WireSchedule: Codable, Sendable, Equatable {
             let entry = state.schedules[schedule.name]
             return WireSchedule(
                 name: schedule.name, cron: schedule.cron, timeZone: schedule.timeZone ?? "UTC",
-                nextRun: next[schedule.name].map { Int64($0.timeIntervalSince1970) }, lastRun: entry?.lastRun, lastSkipped: entry?.lastSkipped)
+                // What the scheduler planned (a stopped scheduler shows a time in the past), else the expression's.
+                nextRun: entry?.nextRun ?? next[schedule.name].map { Int64($0.timeIntervalSince1970) }, lastRun: entry?.lastRun, lastSkipped: entry?.lastSkipped)
         }
     }
 }

@@ -28,6 +28,43 @@ struct CommandLineTests {
         ["--path", fixture.backups, "--root", fixture.root, "--state-dir", fixture.state]
     }
 
+    @Test func metricsFileAndRunIdForCLIOnlyUseAndTheSchedulesCommand() throws {
+        let fixture = try Fixture("cli-metrics")
+        let environment = ["GWBACKUP_SECURITY_PWD": fixture.password.revealed]
+        let metrics = fixture.directory.sub("textfile/gwbackup.prom")
+        try FileTree.makeDirectories(fixture.directory.sub("textfile"))
+        let backup = try self.gwbackup(["backup", "--metrics-file", metrics, "--run-id", "nightly-42"] + self.common(fixture), environment: environment)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let text = String(decoding: try FileTree.readFile(metrics), as: UTF8.self)
+        #expect(text.contains(#"gwbackup_job_runs_total{job="backup",result="completed"} 1"#), "\(text)")
+        #expect(try FileStatus.of(metrics)?.mode == 0o644)
+        #expect(try shell("promtool check metrics < \(metrics) 2>&1; echo rc=$?").output.contains("rc=0"))
+        let status = try self.gwbackup(["status", "--json", "--state-dir", fixture.state])
+        #expect(status.stdout.contains(#""run_id" : "nightly-42""#) || status.stdout.contains(#""run_id": "nightly-42""#), "\(status.stdout)")
+        #expect(status.stdout.contains("last_successful"), "the API's rendering")
+        // A restore updates the same file; a bad run id is refused before anything runs.
+        let restore = try self.gwbackup(["restore", "--metrics-file", metrics] + self.common(fixture), environment: environment)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(String(decoding: try FileTree.readFile(metrics), as: UTF8.self).contains(#"gwbackup_job_runs_total{job="restore",result="completed"} 1"#))
+        let badID = try self.gwbackup(["backup", "--run-id", "a b"] + self.common(fixture), environment: environment)
+        #expect(badID.status != 0 && badID.stderr.contains("--run-id"), "\(badID.stderr)")
+
+        // gwbackup schedules: next run, and the problem of a credentials file others can read.
+        let credentials = fixture.directory.sub("nightly.credentials")
+        try FileTree.writeAtomically(Data(#"{"security_pwd": "s"}"#.utf8), to: credentials, mode: 0o600)
+        let config = fixture.directory.sub("serve.json")
+        try FileTree.writeAtomically(Data(#"{"stateDirectory": "\#(fixture.state)", "schedules": [{"name": "nightly", "cron": "15 2 * * *", "timeZone": "Europe/Paris", "destination": {"hostname": "localhost"}, "credentialsFile": "\#(credentials)", "retention": {"keepDaily": 7}}]}"#.utf8), to: config)
+        let listed = try self.gwbackup(["schedules", "--config", config])
+        #expect(listed.status == 0 && listed.stdout.contains("nightly  15 2 * * *  (Europe/Paris)") && listed.stdout.contains("next run:") && listed.stdout.contains(" 02:15 GMT+"), "\(listed.stdout) \(listed.stderr)")
+        _ = try shell("chmod 644 \(credentials)")
+        let problem = try self.gwbackup(["schedules", "--config", config])
+        #expect(problem.status == 1 && problem.stdout.contains("PROBLEM:") && problem.stdout.contains("can be read by others"), "\(problem.stdout)")
+        let invalid = fixture.directory.sub("bad.json")
+        try FileTree.writeAtomically(Data(#"{"schedules": [{"name": "x", "cron": "61 * * * *", "destination": {"hostname": "localhost"}, "credentialsFile": "/c"}]}"#.utf8), to: invalid)
+        let refused = try self.gwbackup(["schedules", "--config", invalid])
+        #expect(refused.status != 0 && refused.stderr.contains("minute"), "\(refused.stderr)")
+    }
+
     @Test func backupListVerifyRestoreAndStatusWorkEndToEnd() throws {
         let fixture = try Fixture("cli")
         let environment = ["GWBACKUP_SECURITY_PWD": fixture.password.revealed]

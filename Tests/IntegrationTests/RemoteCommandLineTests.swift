@@ -4,6 +4,7 @@ import Foundation
 import GatewayAPI
 import GatewayBackupTestSupport
 import GatewayClient
+import GatewayWire
 import Testing
 
 /// `gwbackup --server …`: the CLI as a client of a real HTTPS server on a free loopback port.
@@ -219,20 +220,20 @@ struct APIAnswerDecodingTests {
               "running": {"host": "dummyHost", "message": "", "path": "path/to/store/backup/directory",
               "status": "COMPLETED", "timeStamp": 1659006593, "username": "mazu"}}]
             """#
-        let status = try BackupStatusAnswer.decode(Data(example.utf8))
+        let status = try WireBackupStatus.decodeAnswer(Data(example.utf8)).status
         #expect(status.lastSuccessful?.status == .completed && status.lastSuccessful?.subdir == "path/to/store/backup/directory/backup_name")
         #expect(status.running.status == .completed && status.running.timeStamp == 1659006593 && status.running.id == nil)
     }
 
     @Test func aTimeStampAsAStringAndAnEmptyLastSuccessfulDecode() throws {
         let answer = #"[{"last_successful": {}, "running": {"host": "h", "path": "p", "status": "EXECUTING", "timeStamp": "1659006593", "username": "u"}}]"#
-        let status = try BackupStatusAnswer.decode(Data(answer.utf8))
+        let status = try WireBackupStatus.decodeAnswer(Data(answer.utf8)).status
         #expect(status.lastSuccessful == nil && status.running.timeStamp == 1659006593 && status.running.message == "")
     }
 
     @Test(arguments: ["[]", "{}", #"[{"running": {"status": "COMPLETED"}}]"#, #"[{"running": {"timeStamp": "soon"}}]"#, "not json"])
     func answersThatAreNotAStatusAreRefused(answer: String) {
-        #expect(throws: (any Error).self) { try BackupStatusAnswer.decode(Data(answer.utf8)) }
+        #expect(throws: (any Error).self) { try WireBackupStatus.decodeAnswer(Data(answer.utf8)).status }
     }
 
     @Test func aNewJobIsToldApartByIdOrElseByAnyChange() {
@@ -308,7 +309,7 @@ struct APIFamilyClientTests {
         var follower = JobFollower(client: client)
         follower.appearTimeout = .seconds(2)
         follower.pollInterval = .milliseconds(200)
-        let previous = try await follower.start(.backup, JobStartRequest(hostname: "localhost", securityPassword: Secret("pw")))
+        let previous = try await follower.start(.backup, WireJobRequest(hostname: "localhost", securityPassword: Secret("pw")))
         await #expect {
             _ = try await follower.wait(.backup, after: previous)
         } throws: { error in

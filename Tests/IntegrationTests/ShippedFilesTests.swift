@@ -2,10 +2,18 @@
 import BackupCore
 import BackupRuntime
 import Foundation
+import GatewayBackupTestSupport
 import Testing
 
 @Suite("Shipped manifest and plugins")
 struct ShippedFilesTests {
+    /// docs/alerts.yml is valid, and each alert fires (and stays quiet) as docs/alerts.test.yml says.
+    @Test func theShippedAlertRulesPassPromtool() throws {
+        let docs = Fixture.repository + "/docs"
+        let check = try shell("cd \(docs) && promtool check rules alerts.yml 2>&1 && promtool test rules alerts.test.yml 2>&1; echo \"rc=$?\"").output
+        #expect(check.contains("SUCCESS: 7 rules found") && check.hasSuffix("rc=0\n"), "\(check)")
+    }
+
     @Test func theEmbeddedManifestIsTheShippedOne() throws {
         let shipped = try FileTree.readFile(Fixture.repository + "/manifests/flowgateway.json")
         #expect(String(decoding: shipped, as: UTF8.self) == EmbeddedManifest.flowgateway)

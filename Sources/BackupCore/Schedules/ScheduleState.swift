@@ -62,6 +62,7 @@ public struct ScheduleState: Codable, Sendable, Equatable {
 
     /// Saves atomically.
     public func save(to stateDirectory: String) throws {
+        try FileTree.makeDirectories(stateDirectory, mode: 0o700)
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(self), to: Self.path(in: stateDirectory))
     }
 }

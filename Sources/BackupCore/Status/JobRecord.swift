@@ -40,6 +40,12 @@ public struct JobRecord: Codable, Sendable, Equatable {
         public var totalComponents: Int
         public var bytes: UInt64
 
+        public init(completedComponents: Int, totalComponents: Int, bytes: UInt64) {
+            self.completedComponents = completedComponents
+            self.totalComponents = totalComponents
+            self.bytes = bytes
+        }
+
         enum CodingKeys: String, CodingKey {
             case completedComponents = "completed_components"
             case totalComponents = "total_components"

@@ -1,0 +1,166 @@
+import BackupCore
+import BackupRuntime
+import Foundation
+@testable import GatewayAPI
+import GatewayBackupTestSupport
+import Logging
+import Testing
+
+/// A clock the test moves: `sleep(until:)` jumps to the time asked, and is recorded.
+final class ManualClock: ScheduleClock, @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: Date
+    private(set) var sleeps: [Date] = []
+
+    init(_ start: Date) { self.current = start }
+
+    func now() -> Date { self.lock.withLock { self.current } }
+
+    func set(_ date: Date) { self.lock.withLock { self.current = date } }
+
+    func sleep(until date: Date) async throws {
+        try Task.checkCancellation()
+        self.lock.withLock {
+            self.sleeps.append(date)
+            self.current = max(self.current, date)
+        }
+    }
+}
+
+@Suite("Schedules", .serialized)
+struct ScheduleTests {
+    static let paris = TimeZone(identifier: "Europe/Paris")!
+
+    static func parisTime(_ text: String) -> Date {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = Self.paris
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.date(from: text)!
+    }
+
+    /// A schedule backing the fixture's appliance up into its backup directory at 02:00 Paris time,
+    /// and the driver that runs it through the server's real path (lock, supervisor, retention).
+    func driver(_ fixture: Fixture, clock: ManualClock, retention: RetentionPolicy? = nil, delay: Int = 0) throws -> (ScheduleDriver, ScheduleConfiguration) {
+        let credentials = fixture.directory.sub("nightly.credentials")
+        try FileTree.writeAtomically(Data(#"{"security_pwd": "\#(fixture.password.revealed)"}"#.utf8), to: credentials, mode: 0o600)
+        let schedule = ScheduleConfiguration(
+            name: "nightly", cron: "0 2 * * *", timeZone: "Europe/Paris", destination: .init(hostname: "localhost", path: fixture.backups),
+            credentialsFile: credentials, retention: retention, randomDelaySeconds: delay)
+        var configuration = APIConfiguration()
+        configuration.stateDirectory = fixture.state
+        configuration.schedules = [schedule]
+        let runtime = fixture.runtime
+        let settings = configuration
+        let logger = RecordingLogHandler.logger(fixture.logLines)
+        let supervisor = JobSupervisor(logger: logger)
+        let driver = try ScheduleDriver(schedules: [schedule], stateDirectory: fixture.state, clock: clock, logger: logger, randomDelay: { _ in delay }) { schedule, catchUp in
+            await ScheduleService.runBackup(schedule, catchUp: catchUp, configuration: settings, runtime: runtime, supervisor: supervisor, logger: logger)
+        }
+        return (driver, schedule)
+    }
+
+    func backups(_ fixture: Fixture) throws -> [String] {
+        guard try FileStatus.of(fixture.backups) != nil else { return [] }
+        return try FileTree.names(in: fixture.backups).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    @Test func aScheduleFiresAtItsTimeSkipsAnOverlapAndCatchesUpOnceAfterDowntime() async throws {
+        let fixture = try Fixture("schedule")
+        let clock = ManualClock(Self.parisTime("2026-11-29 10:00:00"))
+        let (driver, _) = try self.driver(fixture, clock: clock, retention: RetentionPolicy(keepLast: 2))
+
+        // First look: a schedule never seen runs at its next time, not now.
+        let wake = await driver.tick()
+        #expect(wake == Self.parisTime("2026-11-30 02:00:00"))
+        #expect(try self.backups(fixture).isEmpty)
+        #expect(try ScheduleState.load(from: fixture.state).schedules["nightly"]?.nextRun == Int64(wake.timeIntervalSince1970))
+
+        // Its time comes: a real backup, with the schedule's run id.
+        clock.set(wake.addingTimeInterval(3))
+        let next = await driver.tick()
+        #expect(next == Self.parisTime("2026-12-01 02:00:00"))
+        #expect(try self.backups(fixture).count == 1)
+        let status = try fixture.runtime.status.backupStatus()
+        #expect(status.running.status == .completed && status.running.runID == "schedule:nightly", "\(status.running)")
+        var entry = try #require(try ScheduleState.load(from: fixture.state).schedules["nightly"])
+        #expect(entry.lastRun?.result == "COMPLETED" && entry.lastRun?.planned == Int64(wake.timeIntervalSince1970))
+        #expect(entry.lastSkipped == nil)
+
+        // The next night another job holds the lock: the run is skipped, with the reason, and nothing is made.
+        let lock = try JobLock.acquire(stateDirectory: fixture.state, description: "restore from somewhere")
+        clock.set(next.addingTimeInterval(1))
+        await driver.tick()
+        lock.release()
+        entry = try #require(try ScheduleState.load(from: fixture.state).schedules["nightly"])
+        #expect(entry.lastSkipped?.result == "SKIPPED" && entry.lastSkipped?.message.contains("another job was running") == true, "\(String(describing: entry.lastSkipped))")
+        #expect(entry.lastSkipped?.planned == Int64(next.timeIntervalSince1970))
+        #expect(try self.backups(fixture).count == 1)
+        #expect(fixture.logLines.all.contains { $0.contains("scheduled run skipped") })
+
+        // The server is down for three nights: one catch-up run at start, not three.
+        clock.set(Self.parisTime("2026-12-04 09:30:00"))
+        await driver.tick()
+        #expect(try self.backups(fixture).count == 2)
+        entry = try #require(try ScheduleState.load(from: fixture.state).schedules["nightly"])
+        #expect(entry.lastRun?.message.contains("catch-up") == true, "\(String(describing: entry.lastRun))")
+        #expect(entry.lastRun?.planned == Int64(Self.parisTime("2026-12-02 02:00:00").timeIntervalSince1970), "the first missed run")
+        #expect(entry.nextRun == Int64(Self.parisTime("2026-12-05 02:00:00").timeIntervalSince1970))
+        await driver.tick()
+        #expect(try self.backups(fixture).count == 2, "caught up once")
+
+        // A third run: retention (keep the last 2) deletes the oldest.
+        clock.set(Self.parisTime("2026-12-05 02:00:00"))
+        await driver.tick()
+        #expect(try self.backups(fixture).count == 2)
+        entry = try #require(try ScheduleState.load(from: fixture.state).schedules["nightly"])
+        #expect(entry.lastRun?.message.contains("retention kept 2, deleted 1") == true, "\(String(describing: entry.lastRun))")
+    }
+
+    @Test func aRandomDelayIsWaitedAndAFailedRunIsRecorded() async throws {
+        let fixture = try Fixture("schedule-delay")
+        let clock = ManualClock(Self.parisTime("2026-11-29 10:00:00"))
+        let (driver, schedule) = try self.driver(fixture, clock: clock, delay: 300)
+        let wake = await driver.tick()
+        clock.set(wake)
+        await driver.tick()
+        #expect(clock.sleeps.contains(wake.addingTimeInterval(300)), "\(clock.sleeps)")
+        var entry = try #require(try ScheduleState.load(from: fixture.state).schedules["nightly"])
+        #expect(entry.lastRun.map { $0.at - $0.planned } == 300)
+
+        // The credentials file loses its security password: the run fails, says why, and the next is planned.
+        try FileTree.writeAtomically(Data(#"{"password": "x"}"#.utf8), to: schedule.credentialsFile, mode: 0o600)
+        clock.set(Self.parisTime("2026-12-01 02:00:00"))
+        await driver.tick()
+        entry = try #require(try ScheduleState.load(from: fixture.state).schedules["nightly"])
+        #expect(entry.lastRun?.result == "ERROR" && entry.lastRun?.message.contains("security_pwd") == true, "\(String(describing: entry.lastRun))")
+        #expect(entry.nextRun == Int64(Self.parisTime("2026-12-02 02:00:00").timeIntervalSince1970))
+    }
+
+    @Test func credentialsFilesAreRefusedWhenOthersCanReadThemOrTheyAreMalformed() throws {
+        let directory = try TemporaryDirectory("credentials")
+        let path = directory.sub("c.json")
+        let cases: [(String, mode_t, String)] = [
+            (#"{"security_pwd": "s"}"#, 0o644, "can be read by others"),
+            (#"{"security_pwd": ""}"#, 0o600, "non-empty string 'security_pwd'"),
+            (#"{"security_pwd": "s", "extra": 1}"#, 0o600, "unknown field 'extra'"),
+            (#"{"security_pwd": "s", "password": 7}"#, 0o600, "'password' must be a string"),
+            ("not json", 0o600, "not a JSON object"),
+        ]
+        for (text, mode, expected) in cases {
+            try FileTree.writeAtomically(Data(text.utf8), to: path, mode: mode)
+            #expect(throws: BackupError.self, "\(text)") { try ScheduleCredentials.load(path) }
+            do { _ = try ScheduleCredentials.load(path) } catch let error as BackupError {
+                #expect(error.message.contains(expected), "\(error.message)")
+                #expect(!error.message.contains("\"s\""), "no value in the message")
+            }
+        }
+        #expect(throws: BackupError.self) { try ScheduleCredentials.load(directory.sub("missing.json")) }
+        try FileTree.writeAtomically(Data(#"{"security_pwd": "s", "password": "p"}"#.utf8), to: path, mode: 0o600)
+        let loaded = try ScheduleCredentials.load(path)
+        #expect(loaded.securityPassword.revealed == "s" && loaded.password?.revealed == "p")
+        // Another owner (nobody): refused, as ssh refuses a key someone else could have written.
+        _ = try shell("chown nobody \(path)")
+        #expect(throws: BackupError.self) { try ScheduleCredentials.load(path) }
+    }
+}
