@@ -56,6 +56,22 @@ let package = Package(
             name: "BackupSFTP",
             dependencies: ["BackupCore", "CSSH2", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // libjansson, the C plugin SDK on it (plugins/sdk/c), and the shipped C plugin that uses it.
+        .systemLibrary(
+            name: "CJansson",
+            pkgConfig: "jansson",
+            providers: [.apt(["libjansson-dev"])]
+        ),
+        .target(
+            name: "GatewayPluginSDK",
+            dependencies: ["CJansson"],
+            path: "plugins/sdk/c",
+            exclude: ["Makefile", "README.md", "example"],
+            publicHeadersPath: "include"
+        ),
+        .executableTarget(name: "ntp-plugin", dependencies: ["GatewayPluginSDK"], path: "plugins/ntp", exclude: ["plugin.json"]),
+        // Runs each plugin step as a child subreaper, so that nothing a plugin starts outlives the step.
+        .executableTarget(name: "gwbackup-plugin-guard", path: "Sources/gwbackup-plugin-guard"),
         // The certificates plugin and X.509 helpers (pure Swift, swift-certificates).
         .target(
             name: "BackupCertificates",
@@ -138,6 +154,7 @@ let package = Package(
         .executableTarget(name: "archive-fuzz", dependencies: ["BackupCore", "BackupArchive", "FuzzSupport"], path: "Fuzz/ArchiveFuzz"),
         .executableTarget(name: "index-fuzz", dependencies: ["BackupCore", "FuzzSupport"], path: "Fuzz/IndexFuzz"),
         .executableTarget(name: "plugin-fuzz", dependencies: ["BackupCore", "FuzzSupport"], path: "Fuzz/PluginFuzz"),
+        .executableTarget(name: "sdk-fuzz", dependencies: ["GatewayPluginSDK", "FuzzSupport"], path: "Fuzz/SDKFuzz"),
         .executableTarget(name: "request-fuzz", dependencies: ["GatewayWire", "FuzzSupport"], path: "Fuzz/RequestFuzz"),
         .testTarget(
             name: "BackupCoreTests",

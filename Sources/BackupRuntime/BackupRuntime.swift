@@ -61,7 +61,12 @@ public struct BackupRuntime: Sendable {
         self.settings = settings
         self.logger = logger
         let directories = [settings.resources.pluginDirectory].compactMap { $0 } + settings.pluginDirectories
-        self.registry = PluginRegistry(builtIns: Self.builtInPlugins, directories: directories)
+        // Compiled shipped plugins (the C ntp plugin) are built beside this binary.
+        var programs: [String: String] = [:]
+        if let shipped = settings.resources.pluginDirectory, let executable = try? FileTree.readLink("/proc/self/exe") {
+            programs[shipped] = (executable as NSString).deletingLastPathComponent
+        }
+        self.registry = PluginRegistry(builtIns: Self.builtInPlugins, directories: directories, programDirectories: programs)
     }
 
     /// The status store in the state directory.

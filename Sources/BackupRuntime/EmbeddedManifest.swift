@@ -33,10 +33,10 @@ public enum EmbeddedManifest {
     },
     {
       "name": "ntp",
-      "plugin": "fileset",
-      "description": "NTP configuration and its symmetric keys (vault)",
+      "plugin": "ntp",
+      "description": "NTP configuration and its symmetric keys (vault), checked before restore",
       "tags": ["cert", "vault"],
-      "parameters": {"paths": ["etc/ntp.conf", "etc/ntp/ntp.keys"]}
+      "parameters": {"conf": "etc/ntp.conf", "keys": "etc/ntp/ntp.keys"}
     },
     {
       "name": "certificates",
@@ -50,6 +50,5 @@ public enum EmbeddedManifest {
     }
   ]
 }
-
 """#
 }

@@ -166,6 +166,7 @@ public struct RestoreJob: Sendable {
                 journal.entries[index].applied = true
                 try journal.write(to: stateDirectory)
                 record.components[item.position].status = report.warnings.isEmpty ? .ok : .warning
+                record.components[item.position].message = ([report.message] + report.warnings).filter { !$0.isEmpty }.joined(separator: "; ")
                 notes += report.warnings.map { "\(item.component.name): \($0)" }
             } catch {
                 let failure = BackupError.wrap(error, as: .pluginFailed, component: item.component.name)

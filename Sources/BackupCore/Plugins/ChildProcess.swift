@@ -65,20 +65,44 @@ public struct ChildProcess: Sendable {
     /// child itself can set, then execs the program. posix_spawn has no hook to do that in between.
     static let deathSignalSetter: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first { access($0, X_OK) == 0 }
 
+    /// `gwbackup-plugin-guard` (built with gwbackup, a C program): a child subreaper that runs the
+    /// program and, when it exits or gwbackup dies, kills everything the program left behind, even
+    /// processes that called setsid() and left its process group. Found beside the running binary
+    /// or in PREFIX/libexec/gwbackup, and used only when root (or this user) alone can change it.
+    public static let guardPath: String? = {
+        var candidates: [String] = []
+        if let executable = try? FileTree.readLink("/proc/self/exe") {
+            let directory = (executable as NSString).deletingLastPathComponent
+            candidates += [directory + "/gwbackup-plugin-guard", (directory as NSString).deletingLastPathComponent + "/libexec/gwbackup/gwbackup-plugin-guard"]
+        }
+        candidates += ["/usr/local/libexec/gwbackup/gwbackup-plugin-guard", "/usr/libexec/gwbackup/gwbackup-plugin-guard"]
+        return candidates.first { path in
+            guard access(path, X_OK) == 0, let status = try? FileStatus.of(path), status.kind == .regular else { return false }
+            return (status.uid == 0 || status.uid == geteuid()) && status.mode & 0o022 == 0
+        }
+    }()
+
     /// Runs the program to completion (or kills its process group at the timeout). Blocking.
     public func run(input: Data) throws -> Outcome {
-        guard self.diesWithParent, let setter = Self.deathSignalSetter else {
+        let launcher: (executable: String, arguments: [String])
+        if self.diesWithParent, let guardPath = Self.guardPath {
+            launcher = (guardPath, [String(getpid()), "--", self.executable] + self.arguments)
+        } else if self.diesWithParent, let setter = Self.deathSignalSetter {
+            // Without the guard: the parent-death signal reaches the program itself (not what it starts).
+            launcher = (setter, ["--pdeathsig", "KILL", "--", self.executable] + self.arguments)
+        } else {
             return try self.runOnce(executable: self.executable, arguments: self.arguments, input: input)
         }
         // The parent-death signal follows the thread that spawned the child; this one waits in
         // `runOnce` for as long as the child lives.
-        let arguments = ["--pdeathsig", "KILL", "--", self.executable] + self.arguments
+        let (setter, arguments) = launcher
         for _ in 0..<20 {
             let outcome = try self.runOnce(executable: setter, arguments: arguments, input: input)
+            let errorText = String(decoding: outcome.stderr, as: UTF8.self)
             let failedExec = !outcome.signalled && (outcome.status == 126 || outcome.status == 127)
-                && String(decoding: outcome.stderr, as: UTF8.self).hasPrefix("setpriv: failed to execute")
+                && (errorText.hasPrefix("setpriv: failed to execute") || errorText.hasPrefix("gwbackup-plugin-guard: failed to execute"))
             guard failedExec else { return outcome }
-            let message = String(decoding: outcome.stderr, as: UTF8.self).split(separator: ":").dropFirst(2)
+            let message = errorText.split(separator: ":").dropFirst(2)
                 .joined(separator: ":").trimmingCharacters(in: .whitespacesAndNewlines)
             // ETXTBSY (see `runOnce`): the same wait as for our own spawn; anything else is final.
             guard message.contains("Text file busy") else {

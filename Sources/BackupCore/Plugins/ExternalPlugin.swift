@@ -16,6 +16,9 @@ public struct ExternalPlugin: ComponentPlugin {
         public var stagingDirectory: String
         public var parameters: [String: JSONValue]
         public var rollback: Bool
+        /// The step's timeout (the descriptor's): the SDKs reply before it runs out. Added to
+        /// protocol 1 in 0.9; plugins ignore fields they do not know.
+        public var timeoutSeconds: Double?
     }
 
     /// The response read from the plugin's stdout.
@@ -28,10 +31,13 @@ public struct ExternalPlugin: ComponentPlugin {
 
     public let descriptor: ExternalPluginDescriptor
     public let directory: String
+    /// The program run for each step (checked by `ExternalPluginDescriptor.check`).
+    public let executablePath: String
 
-    public init(descriptor: ExternalPluginDescriptor, directory: String) {
+    public init(descriptor: ExternalPluginDescriptor, directory: String, executablePath: String? = nil) {
         self.descriptor = descriptor
         self.directory = directory
+        self.executablePath = executablePath ?? directory + "/" + descriptor.executable
     }
 
     public var id: String { self.descriptor.id }
@@ -53,11 +59,17 @@ public struct ExternalPlugin: ComponentPlugin {
         try await self.run("restore", context)
     }
 
+    /// The step's timeout: the descriptor's (checked to lie in 0-86400 at load), default 10 minutes.
+    public var timeoutSeconds: Double {
+        let asked = self.descriptor.timeoutSeconds ?? 600
+        return asked.isFinite && asked > 0 ? min(asked, ExternalPluginDescriptor.maximumTimeoutSeconds) : 600
+    }
+
     private func run(_ action: String, _ context: PluginContext) async throws -> PluginReport {
         let request = Request(
             protocol: ExternalPluginDescriptor.protocolVersion, action: action, component: context.component,
             applianceRoot: context.applianceRoot, stagingDirectory: context.stagingDirectory,
-            parameters: context.parameters, rollback: context.isRollback)
+            parameters: context.parameters, rollback: context.isRollback, timeoutSeconds: self.timeoutSeconds)
         let input = try JSONCoding.compactEncoder().encode(request)
         var environment = [
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
@@ -80,9 +92,9 @@ public struct ExternalPlugin: ComponentPlugin {
             }
         }
         var child = ChildProcess(
-            executable: self.directory + "/" + self.descriptor.executable,
+            executable: self.executablePath,
             environment: environment,
-            timeout: .milliseconds(Int64(min(self.descriptor.timeoutSeconds ?? 600, ExternalPluginDescriptor.maximumTimeoutSeconds) * 1000)))
+            timeout: .milliseconds(Int64(self.timeoutSeconds * 1000)))
         child.cancellation = context.cancellation
         context.logger.debug("running external plugin", metadata: ["plugin": "\(self.id)", "action": "\(action)"])
         let outcome = try await Blocking.run("gwbackup.plugin") { [child] in try child.run(input: input) }
@@ -123,6 +135,8 @@ public struct ExternalPlugin: ComponentPlugin {
         guard response.status == "ok" else {
             throw BackupError(.pluginFailed, "\(name) reported \(SafeText.escaped(response.status, limit: 40)): \(SafeText.escaped(response.message ?? "no message", limit: 1000))\(stderrSuffix)")
         }
-        return PluginReport(warnings: (response.warnings ?? []).prefix(100).map { SafeText.escaped($0, limit: 500) })
+        return PluginReport(
+            warnings: (response.warnings ?? []).prefix(100).map { SafeText.escaped($0, limit: 500) },
+            message: SafeText.escaped(response.message ?? "", limit: 500))
     }
 }

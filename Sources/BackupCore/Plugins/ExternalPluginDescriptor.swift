@@ -46,18 +46,23 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
     }
 
     /// Reads and checks `directory/plugin.json`.
-    public static func load(directory: String) throws -> ExternalPluginDescriptor {
+    public static func load(directory: String, programDirectory: String? = nil) throws -> ExternalPluginDescriptor {
         let path = directory + "/plugin.json"
         guard try FileStatus.of(path) != nil else {
             throw BackupError(.pluginFailed, "no plugin.json")
         }
         let descriptor = try Self.decode(try FileTree.readFile(path, limit: 1 << 20))
-        try descriptor.check(directory: directory)
+        _ = try descriptor.check(directory: directory, programDirectory: programDirectory)
         return descriptor
     }
 
-    /// Checks the fields and that the executable exists and may be run.
-    public func check(directory: String) throws {
+    /// Checks the fields and that the executable exists and may be run; returns its path.
+    ///
+    /// The executable is looked up in the plugin's directory. For the shipped plugins only, a compiled
+    /// one (the C `ntp` plugin) may instead sit in `programDirectory`, beside the gwbackup binary
+    /// that was built with it (`.build/debug` in a checkout); the same checks apply there.
+    @discardableResult
+    public func check(directory: String, programDirectory: String? = nil) throws -> String {
         guard !self.id.isEmpty, self.id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
             throw BackupError(.pluginFailed, "plugin.json: field 'id' must be letters, digits, '-', '_' or '.'")
         }
@@ -70,7 +75,12 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
         if let timeout = self.timeoutSeconds, !(timeout > 0 && timeout <= Self.maximumTimeoutSeconds) {
             throw BackupError(.pluginFailed, "plugin.json: field 'timeoutSeconds' must be more than 0 and at most \(Int(Self.maximumTimeoutSeconds)) (a day)")
         }
-        let executablePath = directory + "/" + self.executable
+        var directory = directory
+        var executablePath = directory + "/" + self.executable
+        if try FileStatus.of(executablePath) == nil, let programDirectory, try FileStatus.of(programDirectory + "/" + self.executable) != nil {
+            directory = programDirectory
+            executablePath = programDirectory + "/" + self.executable
+        }
         guard FileManager.default.isExecutableFile(atPath: executablePath) else {
             throw BackupError(.pluginFailed, "executable \(executablePath) is missing or not executable")
         }
@@ -96,5 +106,6 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
             }
             checked = (checked as NSString).deletingLastPathComponent
         }
+        return executablePath
     }
 }

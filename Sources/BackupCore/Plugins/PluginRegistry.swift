@@ -28,7 +28,9 @@ public struct PluginRegistry: Sendable {
     public init() {}
 
     /// Built-in plugins plus the external ones found in `directories` (missing directories are skipped).
-    public init(builtIns: [any ComponentPlugin], directories: [String]) {
+    /// `programDirectories` maps a plugin directory to where its compiled executables may also be
+    /// (the shipped directory to the gwbackup binary's own, see `ExternalPluginDescriptor.check`).
+    public init(builtIns: [any ComponentPlugin], directories: [String], programDirectories: [String: String] = [:]) {
         for plugin in builtIns { self.register(plugin) }
         for directory in directories {
             let names: [String]
@@ -39,12 +41,14 @@ public struct PluginRegistry: Sendable {
                 self.problems.append(PluginProblem(location: directory, message: BackupError.wrap(error).message))
                 continue
             }
-            for name in names {
+            // `sdk` holds the plugin SDKs beside the shipped plugins (plugins/sdk/c): not a plugin.
+            for name in names where name != "sdk" && !name.hasPrefix(".") {
                 let pluginDirectory = directory + "/" + name
                 guard (try? FileStatus.of(pluginDirectory))??.kind == .directory else { continue }
                 do {
-                    let descriptor = try ExternalPluginDescriptor.load(directory: pluginDirectory)
-                    self.register(ExternalPlugin(descriptor: descriptor, directory: pluginDirectory))
+                    let descriptor = try ExternalPluginDescriptor.load(directory: pluginDirectory, programDirectory: programDirectories[directory])
+                    let executable = try descriptor.check(directory: pluginDirectory, programDirectory: programDirectories[directory])
+                    self.register(ExternalPlugin(descriptor: descriptor, directory: pluginDirectory, executablePath: executable))
                 } catch {
                     self.problems.append(PluginProblem(location: pluginDirectory, message: BackupError.wrap(error).message))
                 }

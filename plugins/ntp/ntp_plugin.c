@@ -1,0 +1,273 @@
+/*
+ * The ntp plugin: NTP's configuration and its symmetric keys, written in C with GatewayBackup's
+ * plugin SDK (plugins/sdk/c). Unlike the fileset plugin it understands what it carries:
+ *
+ *   collect  copies ntp.conf and ntp.keys (and whether each existed, with its mode and owner) into
+ *            the staging directory;
+ *   verify   parses both before anything changes: every key line is "ID TYPE KEY" (ID 1-65535, a
+ *            known TYPE, a printable KEY of 1-64 characters, no ID twice), and every trustedkey,
+ *            requestkey and controlkey names a key that exists;
+ *   restore  checks again (unless it is a rollback, which puts back exactly what was there), then
+ *            installs both atomically (or removes one that was absent) and reports the key ids.
+ *
+ * Parameters: "conf" and "keys", paths relative to the appliance root.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gwbackup_plugin.h"
+
+#define FILE_LIMIT (1024 * 1024)
+#define KEY_LIMIT 65535
+
+static const char *const key_types[] = {"M", "MD5", "SHA", "SHA1", "SHA224", "SHA256", "SHA384", "SHA512", "AES128CMAC", "RMD160", NULL};
+
+typedef struct {
+    const char *name;      /* "conf" or "keys": the parameter and the staged file's name */
+    const char *relative;  /* from the manifest */
+} ntp_file;
+
+/* Checks a keys file; fills `present` (present[id] = 1) and `ids` (ascending, comma-separated). */
+static int check_keys(gwb_request *request, const char *text, unsigned char *present, char *ids, size_t ids_size) {
+    int line_number = 0;
+    ids[0] = '\0';
+    const char *line = text;
+    while (*line) {
+        line_number++;
+        const char *end = strchr(line, '\n');
+        size_t length = end ? (size_t)(end - line) : strlen(line);
+        char buffer[512];
+        if (length >= sizeof buffer) return gwb_reply_error(request, "ntp.keys line %d is longer than %zu characters", line_number, sizeof buffer - 1), -1;
+        memcpy(buffer, line, length);
+        buffer[length] = '\0';
+        char *comment = strchr(buffer, '#');
+        if (comment) *comment = '\0';
+        char *save = NULL;
+        char *id_text = strtok_r(buffer, " \t\r", &save);
+        if (id_text) {
+            char *type = strtok_r(NULL, " \t\r", &save);
+            char *key = strtok_r(NULL, " \t\r", &save);
+            char *extra = strtok_r(NULL, " \t\r", &save);
+            char *rest = NULL;
+            errno = 0;
+            long id = strtol(id_text, &rest, 10);
+            if (errno || *rest || id < 1 || id > KEY_LIMIT) return gwb_reply_error(request, "ntp.keys line %d: key id '%.16s' is not a number from 1 to %d", line_number, id_text, KEY_LIMIT), -1;
+            if (!type || !key) return gwb_reply_error(request, "ntp.keys line %d: expected 'ID TYPE KEY'", line_number), -1;
+            if (extra) return gwb_reply_error(request, "ntp.keys line %d: unexpected text after the key", line_number), -1;
+            int known = 0;
+            for (int index = 0; key_types[index]; index++) if (strcasecmp(type, key_types[index]) == 0) known = 1;
+            if (!known) return gwb_reply_error(request, "ntp.keys line %d: unknown key type '%.16s'", line_number, type), -1;
+            size_t key_length = strlen(key);
+            if (key_length < 1 || key_length > 64) return gwb_reply_error(request, "ntp.keys line %d: the key must have 1 to 64 characters", line_number), -1;
+            for (size_t index = 0; index < key_length; index++) {
+                if (key[index] < 0x21 || key[index] > 0x7e) return gwb_reply_error(request, "ntp.keys line %d: the key has a character that is not printable ASCII", line_number), -1;
+            }
+            if (present[id]) return gwb_reply_error(request, "ntp.keys line %d: key id %ld is defined twice", line_number, id), -1;
+            present[id] = 1;
+        }
+        line += length + (end ? 1 : 0);
+    }
+    size_t used = 0;
+    for (long id = 1; id <= KEY_LIMIT; id++) {
+        if (!present[id]) continue;
+        int written = snprintf(ids + used, ids_size - used, "%s%ld", used ? ", " : "", id);
+        if (written < 0 || (size_t)written >= ids_size - used) break;
+        used += (size_t)written;
+    }
+    return 0;
+}
+
+/* Checks that every trustedkey / requestkey / controlkey of ntp.conf names a defined key. */
+static int check_conf(gwb_request *request, const char *text, const unsigned char *present) {
+    int line_number = 0;
+    const char *line = text;
+    while (*line) {
+        line_number++;
+        const char *end = strchr(line, '\n');
+        size_t length = end ? (size_t)(end - line) : strlen(line);
+        char buffer[4096];
+        if (length >= sizeof buffer) return gwb_reply_error(request, "ntp.conf line %d is longer than %zu characters", line_number, sizeof buffer - 1), -1;
+        memcpy(buffer, line, length);
+        buffer[length] = '\0';
+        char *comment = strchr(buffer, '#');
+        if (comment) *comment = '\0';
+        char *save = NULL;
+        char *word = strtok_r(buffer, " \t\r", &save);
+        if (word && (strcmp(word, "trustedkey") == 0 || strcmp(word, "requestkey") == 0 || strcmp(word, "controlkey") == 0)) {
+            const char *directive = word;
+            int count = 0;
+            for (char *item = strtok_r(NULL, " \t\r", &save); item; item = strtok_r(NULL, " \t\r", &save)) {
+                /* trustedkey takes ids and ranges "(1 ... 5)"-style are ntpsec's; accept "a-b" too. */
+                char *dash = strchr(item, '-');
+                char *rest = NULL;
+                long first = strtol(item, &rest, 10), last = first;
+                if (dash && rest == dash) last = strtol(dash + 1, &rest, 10);
+                if (*rest || first < 1 || last > KEY_LIMIT || first > last) return gwb_reply_error(request, "ntp.conf line %d: '%.32s' in %s is not a key id", line_number, item, directive), -1;
+                for (long id = first; id <= last; id++) {
+                    if (!present[id]) return gwb_reply_error(request, "ntp.conf line %d: %s %ld names a key that ntp.keys does not define", line_number, directive, id), -1;
+                }
+                count++;
+            }
+            if (count == 0) return gwb_reply_error(request, "ntp.conf line %d: %s without a key id", line_number, directive), -1;
+        }
+        line += length + (end ? 1 : 0);
+    }
+    return 0;
+}
+
+static int staged_path(gwb_request *request, const char *name, char *out, size_t size) {
+    if (snprintf(out, size, "%s/%s", gwb_staging(request), name) >= (int)size) return gwb_reply_error(request, "staging path too long"), -1;
+    return 0;
+}
+
+/* collect: copy each file (or record its absence) with its mode and owner into staging. */
+static int collect(gwb_request *request, ntp_file *files) {
+    json_t *meta = json_object();
+    for (int index = 0; index < 2; index++) {
+        char source[PATH_MAX], target[PATH_MAX];
+        if (gwb_resolve(request, gwb_root(request), files[index].relative, source, sizeof source) != 0) return gwb_reply_error(request, NULL);
+        size_t length = 0;
+        char *data = gwb_read_file(source, FILE_LIMIT, &length);
+        if (!data && errno == ENOENT) {
+            json_object_set_new(meta, files[index].name, json_pack("{s:b}", "present", 0));
+            gwb_log("%s is absent; restore will remove it", files[index].relative);
+            continue;
+        }
+        if (!data) return gwb_reply_error(request, "cannot read %s: %s", files[index].relative, errno == EFBIG ? "larger than 1 MiB" : errno == EINVAL ? "not a regular file" : strerror(errno));
+        struct stat status;
+        if (lstat(source, &status) != 0) return gwb_reply_error(request, "cannot stat %s: %s", files[index].relative, strerror(errno));
+        if (staged_path(request, files[index].name, target, sizeof target) != 0) return 1;
+        if (gwb_write_file_atomic(target, data, length, 0600) != 0) return gwb_reply_error(request, "cannot stage %s: %s", files[index].relative, strerror(errno));
+        free(data);
+        json_object_set_new(meta, files[index].name, json_pack("{s:b, s:i, s:i, s:i}", "present", 1, "mode", (int)(status.st_mode & 07777), "uid", (int)status.st_uid, "gid", (int)status.st_gid));
+    }
+    char path[PATH_MAX];
+    if (staged_path(request, "meta.json", path, sizeof path) != 0) return 1;
+    char *text = json_dumps(meta, JSON_SORT_KEYS);
+    json_decref(meta);
+    if (!text || gwb_write_file_atomic(path, text, strlen(text), 0600) != 0) return gwb_reply_error(request, "cannot write meta.json: %s", strerror(errno));
+    free(text);
+    return gwb_reply_ok(request, "collected ntp.conf and ntp.keys");
+}
+
+/* What the staging directory holds: meta.json, and the files it says were present. */
+typedef struct {
+    int present;
+    int mode, uid, gid;
+    char *data;
+    size_t length;
+} staged_file;
+
+static int load_staged(gwb_request *request, ntp_file *files, staged_file *staged) {
+    char path[PATH_MAX];
+    if (staged_path(request, "meta.json", path, sizeof path) != 0) return -1;
+    size_t length = 0;
+    char *text = gwb_read_file(path, 64 * 1024, &length);
+    if (!text) return gwb_reply_error(request, "the backup has no readable meta.json: %s", strerror(errno)), -1;
+    json_error_t problem;
+    json_t *meta = json_loadb(text, length, JSON_REJECT_DUPLICATES, &problem);
+    free(text);
+    if (!meta) return gwb_reply_error(request, "meta.json is not valid JSON: %s", problem.text), -1;
+    for (int index = 0; index < 2; index++) {
+        memset(&staged[index], 0, sizeof staged[index]);
+        json_t *entry = json_object_get(meta, files[index].name);
+        int present = 0, mode = 0600, uid = 0, gid = 0;
+        if (!entry || json_unpack_ex(entry, &problem, JSON_STRICT, "{s:b, s?:i, s?:i, s?:i}", "present", &present, "mode", &mode, "uid", &uid, "gid", &gid) != 0) {
+            json_decref(meta);
+            return gwb_reply_error(request, "meta.json: entry '%s': %s", files[index].name, entry ? problem.text : "missing"), -1;
+        }
+        if (mode < 0 || mode > 07777 || uid < 0 || gid < 0) {
+            json_decref(meta);
+            return gwb_reply_error(request, "meta.json: entry '%s' has an impossible mode or owner", files[index].name), -1;
+        }
+        staged[index].present = present;
+        staged[index].mode = mode & 0777;  /* never setuid/setgid/sticky from a backup */
+        staged[index].uid = uid;
+        staged[index].gid = gid;
+        if (present) {
+            if (staged_path(request, files[index].name, path, sizeof path) != 0) return -1;
+            staged[index].data = gwb_read_file(path, FILE_LIMIT, &staged[index].length);
+            if (!staged[index].data) {
+                json_decref(meta);
+                return gwb_reply_error(request, "the backup's %s is unreadable: %s", files[index].name, strerror(errno)), -1;
+            }
+            if (memchr(staged[index].data, '\0', staged[index].length)) {
+                json_decref(meta);
+                return gwb_reply_error(request, "the backup's %s contains a NUL byte: not a text file", files[index].name), -1;
+            }
+        }
+    }
+    json_decref(meta);
+    return 0;
+}
+
+static int check_staged(gwb_request *request, staged_file *staged, char *ids, size_t ids_size) {
+    static unsigned char present[KEY_LIMIT + 1];
+    memset(present, 0, sizeof present);
+    ids[0] = '\0';
+    if (staged[1].present && check_keys(request, staged[1].data, present, ids, ids_size) != 0) return -1;
+    if (staged[0].present && check_conf(request, staged[0].data, present) != 0) return -1;
+    return 0;
+}
+
+static int restore(gwb_request *request, ntp_file *files, int verify_only) {
+    staged_file staged[2];
+    if (load_staged(request, files, staged) != 0) return 1;
+    char ids[4096];
+    /* A rollback puts back exactly what was there before, valid or not. */
+    if (!gwb_is_rollback(request) && check_staged(request, staged, ids, sizeof ids) != 0) return 1;
+    if (verify_only) return gwb_reply_ok(request, ids[0] ? "ntp.conf and ntp.keys are valid" : "ntp.conf is valid (no keys)");
+    for (int index = 0; index < 2; index++) {
+        char target[PATH_MAX];
+        if (gwb_resolve(request, gwb_root(request), files[index].relative, target, sizeof target) != 0) return gwb_reply_error(request, NULL);
+        if (!staged[index].present) {
+            if (unlink(target) != 0 && errno != ENOENT) return gwb_reply_error(request, "cannot remove %s: %s", files[index].relative, strerror(errno));
+            continue;
+        }
+        /* The directory may be gone (a restore onto a fresh root): make it, 0755. */
+        char directory[PATH_MAX];
+        snprintf(directory, sizeof directory, "%s", target);
+        char *slash = strrchr(directory, '/');
+        if (slash && slash != directory) {
+            *slash = '\0';
+            for (char *cursor = directory + strlen(gwb_root(request)) + 1; *cursor; cursor++) {
+                if (*cursor != '/') continue;
+                *cursor = '\0';
+                if (mkdir(directory, 0755) != 0 && errno != EEXIST) return gwb_reply_error(request, "cannot create %s: %s", directory, strerror(errno));
+                *cursor = '/';
+            }
+            if (mkdir(directory, 0755) != 0 && errno != EEXIST) return gwb_reply_error(request, "cannot create %s: %s", directory, strerror(errno));
+        }
+        if (gwb_write_file_atomic(target, staged[index].data, staged[index].length, (unsigned)staged[index].mode) != 0) return gwb_reply_error(request, "cannot install %s: %s", files[index].relative, strerror(errno));
+        if (geteuid() == 0 && chown(target, (uid_t)staged[index].uid, (gid_t)staged[index].gid) != 0) gwb_warning(request, "cannot give %s its owner: %s", files[index].relative, strerror(errno));
+    }
+    char message[4200];
+    if (gwb_is_rollback(request)) snprintf(message, sizeof message, "rolled back ntp.conf and ntp.keys");
+    else snprintf(message, sizeof message, "restored ntp.conf and ntp.keys (key ids: %s)", ids[0] ? ids : "none");
+    return gwb_reply_ok(request, message);
+}
+
+int main(void) {
+    gwb_request *request = gwb_read_request();
+    if (!request) return 1;
+    ntp_file files[2] = {{"conf", NULL}, {"keys", NULL}};
+    if (gwb_params_only(request, "conf", "keys", NULL) != 0 || gwb_param(request, "conf", 1, "s", &files[0].relative) != 0 || gwb_param(request, "keys", 1, "s", &files[1].relative) != 0) {
+        return gwb_reply_error(request, NULL);
+    }
+    for (int index = 0; index < 2; index++) {
+        const char *problem = gwb_path_problem(files[index].relative);
+        if (problem) return gwb_reply_error(request, "parameter '%s': the path %s", files[index].name, problem);
+    }
+    switch (gwb_action(request)) {
+    case GWB_COLLECT: return collect(request, files);
+    case GWB_VERIFY: return restore(request, files, 1);
+    case GWB_RESTORE: return restore(request, files, 0);
+    }
+    return gwb_reply_error(request, "unknown action");
+}
