@@ -50,5 +50,6 @@ public enum EmbeddedManifest {
     }
   ]
 }
+
 """#
 }

@@ -137,8 +137,11 @@ int main(int argc, char **argv) {
     }
     /* Whatever is left below us goes, then is reaped (orphans come to us: we are the subreaper). */
     double deadline = now() + 5.0;
+    int left = -1;
     for (;;) {
         int found = kill_descendants();
+        /* The first sweep counts what PROGRAM left running; gwbackup reports it (last stderr line). */
+        if (left < 0) left = found;
         int status;
         pid_t reaped;
         while ((reaped = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -150,6 +153,10 @@ int main(int argc, char **argv) {
         if (found == 0 && reaped < 0 && errno == ECHILD) break;
         if (now() >= deadline) break;
         usleep(5000);
+    }
+    if (left > 0) {
+        fprintf(stderr, "\ngwbackup-plugin-guard: killed %d process%s left running\n", left, left == 1 ? "" : "es");
+        fflush(stderr);
     }
     if (!child_done) return 128 + SIGKILL;
     if (WIFSIGNALED(child_status)) {

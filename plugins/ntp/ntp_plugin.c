@@ -2,8 +2,9 @@
  * The ntp plugin: NTP's configuration and its symmetric keys, written in C with GatewayBackup's
  * plugin SDK (plugins/sdk/c). Unlike the fileset plugin it understands what it carries:
  *
- *   collect  copies ntp.conf and ntp.keys (and whether each existed, with its mode and owner) into
- *            the staging directory;
+ *   collect  copies ntp.conf and ntp.keys, with mode, owner and time, to the same paths under the
+ *            staging directory (so stock `tar -x` of the backup gives the appliance's files), and
+ *            records which existed (.gwbackup-ntp.json);
  *   verify   parses both before anything changes: every key line is "ID TYPE KEY" (ID 1-65535, a
  *            known TYPE, a printable KEY of 1-64 characters, no ID twice), and every trustedkey,
  *            requestkey and controlkey names a key that exists;
@@ -14,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,89 +123,123 @@ static int check_conf(gwb_request *request, const char *text, const unsigned cha
     return 0;
 }
 
-static int staged_path(gwb_request *request, const char *name, char *out, size_t size) {
-    if (snprintf(out, size, "%s/%s", gwb_staging(request), name) >= (int)size) return gwb_reply_error(request, "staging path too long"), -1;
+/* The record of what collect found: which files were present (an absent one is removed by restore). */
+#define RECORD_NAME ".gwbackup-ntp.json"
+
+/* Creates the directories of `path` below `base` (0755), refusing to go through a symbolic link. */
+static int make_parents(gwb_request *request, const char *base, const char *path) {
+    char directory[PATH_MAX];
+    snprintf(directory, sizeof directory, "%s", path);
+    char *slash = strrchr(directory, '/');
+    if (!slash) return 0;
+    *slash = '\0';
+    size_t start = strlen(base) + 1;
+    for (size_t index = start; ; index++) {
+        char saved = directory[index];
+        if (saved != '/' && saved != '\0') continue;
+        directory[index] = '\0';
+        struct stat status;
+        if (lstat(directory, &status) != 0) {
+            if (mkdir(directory, 0755) != 0 && errno != EEXIST) return gwb_reply_error(request, "cannot create %s: %s", directory, strerror(errno)), -1;
+        } else if (!S_ISDIR(status.st_mode)) {
+            return gwb_reply_error(request, "%s is not a directory", directory), -1;
+        }
+        directory[index] = saved;
+        if (saved == '\0') break;
+    }
     return 0;
 }
 
-/* collect: copy each file (or record its absence) with its mode and owner into staging. */
+/* Copies one file with its mode, owner and modification time (so that `tar -x` of the backup gives
+   the appliance's own file, as the fileset plugin's components do). */
+static int copy_file(gwb_request *request, const char *source, const char *target, const char *data, size_t length, const struct stat *status) {
+    if (gwb_write_file_atomic(target, data, length, status->st_mode & 0777) != 0) return gwb_reply_error(request, "cannot write %s: %s", target, strerror(errno)), -1;
+    if (geteuid() == 0 && lchown(target, status->st_uid, status->st_gid) != 0) gwb_warning(request, "cannot give %s its owner: %s", source, strerror(errno));
+    struct timespec times[2] = {status->st_atim, status->st_mtim};
+    if (utimensat(AT_FDCWD, target, times, AT_SYMLINK_NOFOLLOW) != 0) gwb_warning(request, "cannot give %s its time: %s", source, strerror(errno));
+    return 0;
+}
+
+/* collect: each file to the same relative path under staging, and a record of which were present. */
 static int collect(gwb_request *request, ntp_file *files) {
-    json_t *meta = json_object();
+    json_t *record = json_object();
     for (int index = 0; index < 2; index++) {
         char source[PATH_MAX], target[PATH_MAX];
         if (gwb_resolve(request, gwb_root(request), files[index].relative, source, sizeof source) != 0) return gwb_reply_error(request, NULL);
         size_t length = 0;
         char *data = gwb_read_file(source, FILE_LIMIT, &length);
         if (!data && errno == ENOENT) {
-            json_object_set_new(meta, files[index].name, json_pack("{s:b}", "present", 0));
+            json_object_set_new(record, files[index].name, json_pack("{s:s, s:b}", "path", files[index].relative, "present", 0));
             gwb_log("%s is absent; restore will remove it", files[index].relative);
             continue;
         }
         if (!data) return gwb_reply_error(request, "cannot read %s: %s", files[index].relative, errno == EFBIG ? "larger than 1 MiB" : errno == EINVAL ? "not a regular file" : strerror(errno));
         struct stat status;
         if (lstat(source, &status) != 0) return gwb_reply_error(request, "cannot stat %s: %s", files[index].relative, strerror(errno));
-        if (staged_path(request, files[index].name, target, sizeof target) != 0) return 1;
-        if (gwb_write_file_atomic(target, data, length, 0600) != 0) return gwb_reply_error(request, "cannot stage %s: %s", files[index].relative, strerror(errno));
+        if (gwb_resolve(request, gwb_staging(request), files[index].relative, target, sizeof target) != 0) return gwb_reply_error(request, NULL);
+        if (make_parents(request, gwb_staging(request), target) != 0 || copy_file(request, files[index].relative, target, data, length, &status) != 0) return 1;
         free(data);
-        json_object_set_new(meta, files[index].name, json_pack("{s:b, s:i, s:i, s:i}", "present", 1, "mode", (int)(status.st_mode & 07777), "uid", (int)status.st_uid, "gid", (int)status.st_gid));
+        json_object_set_new(record, files[index].name, json_pack("{s:s, s:b}", "path", files[index].relative, "present", 1));
     }
     char path[PATH_MAX];
-    if (staged_path(request, "meta.json", path, sizeof path) != 0) return 1;
-    char *text = json_dumps(meta, JSON_SORT_KEYS);
-    json_decref(meta);
-    if (!text || gwb_write_file_atomic(path, text, strlen(text), 0600) != 0) return gwb_reply_error(request, "cannot write meta.json: %s", strerror(errno));
+    snprintf(path, sizeof path, "%s/%s", gwb_staging(request), RECORD_NAME);
+    char *text = json_dumps(record, JSON_SORT_KEYS);
+    json_decref(record);
+    if (!text || gwb_write_file_atomic(path, text, strlen(text), 0600) != 0) return gwb_reply_error(request, "cannot write %s: %s", RECORD_NAME, strerror(errno));
     free(text);
     return gwb_reply_ok(request, "collected ntp.conf and ntp.keys");
 }
 
-/* What the staging directory holds: meta.json, and the files it says were present. */
+/* What the staging directory holds for one file. */
 typedef struct {
     int present;
-    int mode, uid, gid;
+    struct stat status;
     char *data;
     size_t length;
 } staged_file;
 
 static int load_staged(gwb_request *request, ntp_file *files, staged_file *staged) {
     char path[PATH_MAX];
-    if (staged_path(request, "meta.json", path, sizeof path) != 0) return -1;
+    snprintf(path, sizeof path, "%s/%s", gwb_staging(request), RECORD_NAME);
     size_t length = 0;
     char *text = gwb_read_file(path, 64 * 1024, &length);
-    if (!text) return gwb_reply_error(request, "the backup has no readable meta.json: %s", strerror(errno)), -1;
+    if (!text) return gwb_reply_error(request, "the backup has no readable %s: %s", RECORD_NAME, strerror(errno)), -1;
     json_error_t problem;
-    json_t *meta = json_loadb(text, length, JSON_REJECT_DUPLICATES, &problem);
+    json_t *record = json_loadb(text, length, JSON_REJECT_DUPLICATES, &problem);
     free(text);
-    if (!meta) return gwb_reply_error(request, "meta.json is not valid JSON: %s", problem.text), -1;
+    if (!record) return gwb_reply_error(request, "%s is not valid JSON: %s", RECORD_NAME, problem.text), -1;
     for (int index = 0; index < 2; index++) {
         memset(&staged[index], 0, sizeof staged[index]);
-        json_t *entry = json_object_get(meta, files[index].name);
-        int present = 0, mode = 0600, uid = 0, gid = 0;
-        if (!entry || json_unpack_ex(entry, &problem, JSON_STRICT, "{s:b, s?:i, s?:i, s?:i}", "present", &present, "mode", &mode, "uid", &uid, "gid", &gid) != 0) {
-            json_decref(meta);
-            return gwb_reply_error(request, "meta.json: entry '%s': %s", files[index].name, entry ? problem.text : "missing"), -1;
+        json_t *entry = json_object_get(record, files[index].name);
+        const char *recorded = NULL;
+        int present = 0;
+        if (!entry || json_unpack_ex(entry, &problem, JSON_STRICT, "{s:s, s:b}", "path", &recorded, "present", &present) != 0) {
+            json_decref(record);
+            return gwb_reply_error(request, "%s: entry '%s': %s", RECORD_NAME, files[index].name, entry ? problem.text : "missing"), -1;
         }
-        if (mode < 0 || mode > 07777 || uid < 0 || gid < 0) {
-            json_decref(meta);
-            return gwb_reply_error(request, "meta.json: entry '%s' has an impossible mode or owner", files[index].name), -1;
+        if (strcmp(recorded, files[index].relative) != 0) {
+            int result = gwb_reply_error(request, "the backup holds %s as '%.200s', the manifest now names '%.200s'", files[index].name, recorded, files[index].relative);
+            json_decref(record);
+            return result, -1;
         }
         staged[index].present = present;
-        staged[index].mode = mode & 0777;  /* never setuid/setgid/sticky from a backup */
-        staged[index].uid = uid;
-        staged[index].gid = gid;
         if (present) {
-            if (staged_path(request, files[index].name, path, sizeof path) != 0) return -1;
+            if (gwb_resolve(request, gwb_staging(request), files[index].relative, path, sizeof path) != 0) {
+                json_decref(record);
+                return gwb_reply_error(request, NULL), -1;
+            }
             staged[index].data = gwb_read_file(path, FILE_LIMIT, &staged[index].length);
-            if (!staged[index].data) {
-                json_decref(meta);
-                return gwb_reply_error(request, "the backup's %s is unreadable: %s", files[index].name, strerror(errno)), -1;
+            if (!staged[index].data || lstat(path, &staged[index].status) != 0) {
+                json_decref(record);
+                return gwb_reply_error(request, "the backup's %s is missing or unreadable: %s", files[index].relative, strerror(errno)), -1;
             }
             if (memchr(staged[index].data, '\0', staged[index].length)) {
-                json_decref(meta);
-                return gwb_reply_error(request, "the backup's %s contains a NUL byte: not a text file", files[index].name), -1;
+                json_decref(record);
+                return gwb_reply_error(request, "the backup's %s contains a NUL byte: not a text file", files[index].relative), -1;
             }
         }
     }
-    json_decref(meta);
+    json_decref(record);
     return 0;
 }
 
@@ -222,7 +258,7 @@ static int restore(gwb_request *request, ntp_file *files, int verify_only) {
     char ids[4096];
     /* A rollback puts back exactly what was there before, valid or not. */
     if (!gwb_is_rollback(request) && check_staged(request, staged, ids, sizeof ids) != 0) return 1;
-    if (verify_only) return gwb_reply_ok(request, ids[0] ? "ntp.conf and ntp.keys are valid" : "ntp.conf is valid (no keys)");
+    if (verify_only) return gwb_reply_ok(request, "ntp.conf and ntp.keys are valid");
     for (int index = 0; index < 2; index++) {
         char target[PATH_MAX];
         if (gwb_resolve(request, gwb_root(request), files[index].relative, target, sizeof target) != 0) return gwb_reply_error(request, NULL);
@@ -230,22 +266,8 @@ static int restore(gwb_request *request, ntp_file *files, int verify_only) {
             if (unlink(target) != 0 && errno != ENOENT) return gwb_reply_error(request, "cannot remove %s: %s", files[index].relative, strerror(errno));
             continue;
         }
-        /* The directory may be gone (a restore onto a fresh root): make it, 0755. */
-        char directory[PATH_MAX];
-        snprintf(directory, sizeof directory, "%s", target);
-        char *slash = strrchr(directory, '/');
-        if (slash && slash != directory) {
-            *slash = '\0';
-            for (char *cursor = directory + strlen(gwb_root(request)) + 1; *cursor; cursor++) {
-                if (*cursor != '/') continue;
-                *cursor = '\0';
-                if (mkdir(directory, 0755) != 0 && errno != EEXIST) return gwb_reply_error(request, "cannot create %s: %s", directory, strerror(errno));
-                *cursor = '/';
-            }
-            if (mkdir(directory, 0755) != 0 && errno != EEXIST) return gwb_reply_error(request, "cannot create %s: %s", directory, strerror(errno));
-        }
-        if (gwb_write_file_atomic(target, staged[index].data, staged[index].length, (unsigned)staged[index].mode) != 0) return gwb_reply_error(request, "cannot install %s: %s", files[index].relative, strerror(errno));
-        if (geteuid() == 0 && chown(target, (uid_t)staged[index].uid, (gid_t)staged[index].gid) != 0) gwb_warning(request, "cannot give %s its owner: %s", files[index].relative, strerror(errno));
+        if (make_parents(request, gwb_root(request), target) != 0) return 1;
+        if (copy_file(request, files[index].relative, target, staged[index].data, staged[index].length, &staged[index].status) != 0) return 1;
     }
     char message[4200];
     if (gwb_is_rollback(request)) snprintf(message, sizeof message, "rolled back ntp.conf and ntp.keys");

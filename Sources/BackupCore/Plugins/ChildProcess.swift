@@ -21,6 +21,8 @@ public struct ChildProcess: Sendable {
         public var stderr: Data
         /// True when stdout held more than `stdoutLimit` bytes (only the head was kept).
         public var stdoutOverLimit: Bool = false
+        /// Processes the program left running when it exited, which the guard then killed.
+        public var leftoverProcesses: Int = 0
 
         package init(status: Int32, signalled: Bool, timedOut: Bool, cancelled: Bool, stdout: Data, stderr: Data, stdoutOverLimit: Bool = false) {
             self.status = status
@@ -206,7 +208,7 @@ public struct ChildProcess: Sendable {
         kill(-pid, SIGKILL)
         let raw = waitStatus.value
         let signalled = raw & 0x7F != 0
-        return Outcome(
+        var outcome = Outcome(
             status: signalled ? raw & 0x7F : (raw >> 8) & 0xFF,
             signalled: signalled,
             timedOut: timedOut,
@@ -214,6 +216,19 @@ public struct ChildProcess: Sendable {
             stdout: stdoutBox.wait(),
             stderr: stderrBox.wait(),
             stdoutOverLimit: stdoutBox.overLimit)
+        Self.takeGuardReport(&outcome)
+        return outcome
+    }
+
+    /// The guard's last stderr line, "gwbackup-plugin-guard: killed N processes left running", becomes
+    /// `leftoverProcesses` and leaves the program's own stderr.
+    static func takeGuardReport(_ outcome: inout Outcome) {
+        let marker = Data("\ngwbackup-plugin-guard: killed ".utf8)
+        guard let range = outcome.stderr.range(of: marker, options: .backwards) else { return }
+        let tail = String(decoding: outcome.stderr[range.upperBound...], as: UTF8.self)
+        guard let count = Int(tail.prefix { $0.isNumber }), tail.hasSuffix("left running\n") else { return }
+        outcome.leftoverProcesses = count
+        outcome.stderr = Data(outcome.stderr[..<range.lowerBound])
     }
 
     private static func pipe() throws -> (read: Int32, write: Int32) {

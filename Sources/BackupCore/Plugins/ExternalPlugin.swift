@@ -135,8 +135,12 @@ public struct ExternalPlugin: ComponentPlugin {
         guard response.status == "ok" else {
             throw BackupError(.pluginFailed, "\(name) reported \(SafeText.escaped(response.status, limit: 40)): \(SafeText.escaped(response.message ?? "no message", limit: 1000))\(stderrSuffix)")
         }
+        var warnings = (response.warnings ?? []).prefix(100).map { SafeText.escaped($0, limit: 500) }
+        if outcome.leftoverProcesses > 0 {
+            warnings.append("\(name) left \(outcome.leftoverProcesses) process\(outcome.leftoverProcesses == 1 ? "" : "es") running; killed when the step ended")
+        }
         return PluginReport(
-            warnings: (response.warnings ?? []).prefix(100).map { SafeText.escaped($0, limit: 500) },
+            warnings: warnings,
             message: SafeText.escaped(response.message ?? "", limit: 500))
     }
 }
