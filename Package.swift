@@ -93,6 +93,8 @@ let package = Package(
         ),
         // The API's bodies as Codable types, shared by the server and the client (no HTTP in it).
         .target(name: "GatewayWire", dependencies: ["BackupCore"]),
+        // `gwbackup plugins test`: the conformance rules a component plugin must keep.
+        .target(name: "BackupConformance", dependencies: ["BackupCore", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")]),
         // Prometheus exposition of the job statistics and status (swift-prometheus), for /metrics and --metrics-file.
         .target(
             name: "BackupMetrics",
@@ -128,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "gwbackup",
             dependencies: [
-                "BackupCore", "BackupRuntime", "BackupDemo", "BackupMetrics", "GatewayAPI", "GatewayClient", "GatewayWire",
+                "BackupCore", "BackupRuntime", "BackupDemo", "BackupMetrics", "BackupConformance", "GatewayAPI", "GatewayClient", "GatewayWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -163,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupMetrics", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayWire", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupMetrics", "BackupConformance", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayWire", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

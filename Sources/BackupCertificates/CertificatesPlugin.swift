@@ -34,6 +34,8 @@ public struct CertificatesPlugin: ComponentPlugin {
         return try await Blocking.run { try fileSet.collect(root: context.applianceRoot, staging: context.stagingDirectory) }
     }
 
+    public var offersVerify: Bool { true }
+
     public func verify(_ context: PluginContext) async throws -> PluginReport {
         guard let certificate = context.parameters["certificate"]?.stringValue,
               let key = context.parameters["key"]?.stringValue

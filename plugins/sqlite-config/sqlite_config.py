@@ -86,7 +86,10 @@ def collect(request):
     database = under(root, params["database"])
     if os.path.exists(database):
         target = os.path.join(staging, "config.db")
-        source = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+        # Read-write on purpose, though only read: a read-only connection to a WAL database leaves the
+        # -wal and -shm files it had to create behind; the last read-write connection closing removes
+        # them, so collect leaves the appliance as it found it (gwbackup plugins test checks this).
+        source = sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=30)
         destination = sqlite3.connect(target)
         with destination:
             source.backup(destination)

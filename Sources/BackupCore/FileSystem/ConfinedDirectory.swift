@@ -59,8 +59,11 @@ public final class ConfinedDirectory {
     /// Puts the staged `source` (a file, link or tree of this machine's staging area) at `relative`,
     /// replacing what is there with renames, so a crash leaves the old or the new entry, never half of
     /// one. Missing parents are created (0755). The parent directory is fsynced.
-    public func install(_ relative: String, from source: String) throws {
-        guard let (parent, name) = try self.parent(of: relative, create: true) else {
+    /// A parent directory that does not exist is created with the mode (setuid and setgid dropped)
+    /// and owner `parentTemplate` gives for it (the staged copy of that directory), else 0755: a
+    /// restore onto a fresh root must not leave a secret's 0700 directory readable by everyone.
+    public func install(_ relative: String, from source: String, parentTemplate: (String) -> FileStatus? = { _ in nil }) throws {
+        guard let (parent, name) = try self.parent(of: relative, create: true, template: parentTemplate) else {
             throw BackupError(.system, "cannot reach the parent of \(self.display(relative))")
         }
         let suffix = UUID().uuidString.prefix(8)
@@ -90,7 +93,7 @@ public final class ConfinedDirectory {
 
     /// The directory holding `relative`, opened without following any symlink on the way, and the
     /// final name. Nil when a parent is missing and `create` is false.
-    private func parent(of relative: String, create: Bool) throws -> (Descriptor, String)? {
+    private func parent(of relative: String, create: Bool, template: (String) -> FileStatus? = { _ in nil }) throws -> (Descriptor, String)? {
         guard let normalized = RelativePath.normalized(relative) else {
             throw BackupError(.unsafeArchive, "'\(SafeText.escaped(relative, limit: 200))' \(RelativePath.problem(relative) ?? "is unsafe")")
         }
@@ -103,7 +106,13 @@ public final class ConfinedDirectory {
             var fd = openat(current.fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if fd < 0 && errno == ENOENT {
                 guard create else { return nil }
-                if mkdirat(current.fd, component, 0o755) != 0 && errno != EEXIST {
+                if mkdirat(current.fd, component, 0o700) == 0 {
+                    let model = template(walked).flatMap { $0.kind == .directory ? $0 : nil }
+                    _ = fchownat(current.fd, component, model?.uid ?? geteuid(), model?.gid ?? getegid(), AT_SYMLINK_NOFOLLOW)
+                    if fchmodat(current.fd, component, mode_t(model.map { $0.mode & 0o1777 } ?? 0o755), 0) != 0 {
+                        throw SystemCall.error("chmod", self.display(walked))
+                    }
+                } else if errno != EEXIST {
                     throw SystemCall.error("mkdir", self.display(walked))
                 }
                 fd = openat(current.fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)

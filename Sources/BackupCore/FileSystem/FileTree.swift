@@ -50,6 +50,14 @@ public enum FileTree {
         try SystemCall.retrying("chmod", path) { chmod(path, 0o700) }
     }
 
+    /// A new private (0700) directory under the temporary directory, `PREFIXxxxxxx`.
+    public static func makeTemporaryDirectory(prefix: String) throws -> String {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((base + "/" + prefix + "XXXXXX").utf8CString)
+        guard let created = mkdtemp(&template) else { throw SystemCall.error("mkdtemp", base + "/" + prefix + "XXXXXX") }
+        return String(cString: created)
+    }
+
     /// Removes `path` and everything below it, never following symlinks. Missing is fine.
     public static func remove(_ path: String) throws {
         guard let status = try FileStatus.of(path) else { return }

@@ -19,8 +19,11 @@ public protocol ComponentPlugin: Sendable {
     func verify(_ context: PluginContext) async throws -> PluginReport
     /// Puts the staged state onto the appliance.
     func restore(_ context: PluginContext) async throws -> PluginReport
+    /// Whether `verify` checks anything (`gwbackup plugins test` skips its verify rule otherwise).
+    var offersVerify: Bool { get }
 }
 
 extension ComponentPlugin {
     public func verify(_ context: PluginContext) async throws -> PluginReport { PluginReport() }
+    public var offersVerify: Bool { false }
 }

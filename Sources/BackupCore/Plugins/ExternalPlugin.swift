@@ -50,6 +50,8 @@ public struct ExternalPlugin: ComponentPlugin {
         try await self.run("collect", context)
     }
 
+    public var offersVerify: Bool { self.descriptor.implements("verify") }
+
     public func verify(_ context: PluginContext) async throws -> PluginReport {
         guard self.descriptor.implements("verify") else { return PluginReport() }
         return try await self.run("verify", context)
@@ -66,10 +68,21 @@ public struct ExternalPlugin: ComponentPlugin {
     }
 
     private func run(_ action: String, _ context: PluginContext) async throws -> PluginReport {
+        let outcome = try await self.execute(action, context)
+        if outcome.cancelled, let interrupted = context.cancellation?.error {
+            throw BackupError(.interrupted, "plugin '\(self.id)' \(action) was stopped: \(interrupted.message)")
+        }
+        return try self.interpret(outcome, action: action)
+    }
+
+    /// Runs one step and returns how the process ended, without judging it (`gwbackup plugins test`
+    /// sends requests of other protocols and actions this way, with a shorter timeout).
+    public func execute(_ action: String, _ context: PluginContext, protocolVersion: Int = ExternalPluginDescriptor.protocolVersion, timeoutSeconds: Double? = nil) async throws -> ChildProcess.Outcome {
+        let timeout = min(timeoutSeconds ?? self.timeoutSeconds, self.timeoutSeconds)
         let request = Request(
-            protocol: ExternalPluginDescriptor.protocolVersion, action: action, component: context.component,
+            protocol: protocolVersion, action: action, component: context.component,
             applianceRoot: context.applianceRoot, stagingDirectory: context.stagingDirectory,
-            parameters: context.parameters, rollback: context.isRollback, timeoutSeconds: self.timeoutSeconds)
+            parameters: context.parameters, rollback: context.isRollback, timeoutSeconds: timeout)
         let input = try JSONCoding.compactEncoder().encode(request)
         var environment = [
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
@@ -94,14 +107,10 @@ public struct ExternalPlugin: ComponentPlugin {
         var child = ChildProcess(
             executable: self.executablePath,
             environment: environment,
-            timeout: .milliseconds(Int64(self.timeoutSeconds * 1000)))
+            timeout: .milliseconds(Int64(timeout * 1000)))
         child.cancellation = context.cancellation
         context.logger.debug("running external plugin", metadata: ["plugin": "\(self.id)", "action": "\(action)"])
-        let outcome = try await Blocking.run("gwbackup.plugin") { [child] in try child.run(input: input) }
-        if outcome.cancelled, let interrupted = context.cancellation?.error {
-            throw BackupError(.interrupted, "plugin '\(self.id)' \(action) was stopped: \(interrupted.message)")
-        }
-        return try self.interpret(outcome, action: action)
+        return try await Blocking.run("gwbackup.plugin") { [child] in try child.run(input: input) }
     }
 
     /// Turns a finished child into a report or an error that says what went wrong and what it printed.

@@ -21,6 +21,10 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
     public var parameters: ParameterSchema?
     /// The optional actions it implements besides `collect` and `restore` (today: `verify`).
     public var actions: [String]?
+    /// Staged paths (relative to the staging directory; `*` and `?` match within a name) whose
+    /// content may differ from one collect to the next (a timestamp): `gwbackup plugins test`
+    /// leaves them out of its repeatability rule.
+    public var volatile: [String]?
 
     /// The longest step a plugin may ask for: a day.
     public static let maximumTimeoutSeconds: Double = 86400

@@ -165,7 +165,7 @@ public struct FileSet: Sendable {
             try confined.removeEmptyDirectory(parent)
         }
         for entry in record.entries {
-            try confined.install(entry, from: Self.join(staging, entry))
+            try confined.install(entry, from: Self.join(staging, entry)) { parent in try? FileStatus.of(Self.join(staging, parent)) }
         }
         return PluginReport(warnings: warnings)
     }

@@ -30,6 +30,8 @@ public struct FileSetPlugin: ComponentPlugin {
     }
 
     /// Checks the staged record against the declared paths before anything changes.
+    public var offersVerify: Bool { true }
+
     public func verify(_ context: PluginContext) async throws -> PluginReport {
         let fileSet = self.fileSet(context)
         _ = try await Blocking.run { try fileSet.checkStaged(staging: context.stagingDirectory) }

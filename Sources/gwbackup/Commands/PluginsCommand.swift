@@ -2,9 +2,16 @@ import ArgumentParser
 import BackupCore
 import BackupRuntime
 
-/// `gwbackup plugins`: every plugin found, and every broken descriptor.
+/// `gwbackup plugins`: list them (the default), or test one component's plugin.
 struct PluginsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "plugins", abstract: "List the plugins found and report broken ones.")
+    static let configuration = CommandConfiguration(
+        commandName: "plugins", abstract: "List the plugins found (default), or test a component's plugin.",
+        subcommands: [PluginsListCommand.self, PluginsTestCommand.self], defaultSubcommand: PluginsListCommand.self)
+}
+
+/// `gwbackup plugins [list]`: every plugin found, and every broken descriptor.
+struct PluginsListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the plugins found and report broken ones.")
 
     @Option(name: .customLong("plugin-dir"), help: "Another directory of external plugins (repeatable).")
     var pluginDirectories: [String] = []

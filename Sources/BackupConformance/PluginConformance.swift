@@ -1,0 +1,348 @@
+public import BackupCore
+import Foundation
+public import Logging
+
+/// `gwbackup plugins test`: a conformance run of one component's plugin, with the manifest's
+/// parameters, against a private copy of an appliance root (the root given is never changed),
+/// modelled on Kubernetes' csi-sanity. Each rule passes, fails (naming what broke it) or is skipped
+/// with the reason (a rule that needs what the plugin does not offer).
+public struct PluginConformance: Sendable {
+    public var component: ManifestComponent
+    public var plugin: any ComponentPlugin
+    /// The root to copy from (read only).
+    public var root: String
+    /// A private, empty directory for the copies and staging directories.
+    public var workspace: String
+    /// The longest a step may take here (a hanging plugin fails in seconds, not after its own timeout).
+    public var stepTimeout: Double
+    public var logger: Logger
+
+    public init(component: ManifestComponent, plugin: any ComponentPlugin, root: String, workspace: String, stepTimeout: Double = 30, logger: Logger) {
+        self.component = component
+        self.plugin = plugin
+        self.root = root
+        self.workspace = workspace
+        self.stepTimeout = stepTimeout
+        self.logger = logger
+    }
+
+    var external: ExternalPlugin? { self.plugin as? ExternalPlugin }
+
+    /// Runs every rule; never throws (a failure of the harness itself is reported as a failed rule).
+    public func run() async -> [ConformanceCheck] {
+        var state = RunState()
+        var checks: [ConformanceCheck] = []
+        for rule in ConformanceRule.allCases {
+            let outcome: (ConformanceCheck.Status, String)
+            do {
+                outcome = try await self.check(rule, &state)
+            } catch {
+                outcome = (.fail, BackupError.wrap(error).message)
+            }
+            checks.append(ConformanceCheck(rule: rule.rawValue, title: rule.title, status: outcome.0, detail: outcome.1))
+        }
+        return checks
+    }
+
+    /// What the rules share: the first collect's staging directory, and what each step left behind.
+    struct RunState {
+        var firstStaging: String?
+        var collectRan = false
+        var outsideWrites: String?
+        var leftovers: [String] = []
+        var timeouts: [String] = []
+        var steps = 0
+    }
+
+    // MARK: - Steps
+
+    func path(_ name: String) -> String { self.workspace + "/" + name }
+
+    func context(root: String, staging: String, rollback: Bool = false, cancellation: JobCancellation? = nil) -> PluginContext {
+        PluginContext(component: self.component.name, applianceRoot: root, stagingDirectory: staging, parameters: self.component.parameters, isRollback: rollback, logger: self.logger, cancellation: cancellation)
+    }
+
+    /// Runs a step through the plugin, as a job does; an external plugin's process is watched for
+    /// timeouts and processes left behind.
+    @discardableResult
+    func step(_ action: String, root: String, staging: String, rollback: Bool = false, _ state: inout RunState) async throws -> PluginReport {
+        let context = self.context(root: root, staging: staging, rollback: rollback)
+        state.steps += 1
+        if let external {
+            let outcome = try await external.execute(action, context, timeoutSeconds: self.stepTimeout)
+            if outcome.leftoverProcesses > 0 { state.leftovers.append("\(action) left \(outcome.leftoverProcesses)") }
+            if outcome.timedOut { state.timeouts.append("\(action) did not finish within \(Self.seconds(self.stepTimeout))") }
+            return try external.interpret(outcome, action: action)
+        }
+        switch action {
+        case "collect": return try await self.plugin.collect(context)
+        case "verify": return try await self.plugin.verify(context)
+        default: return try await self.plugin.restore(context)
+        }
+    }
+
+    /// A fresh, private staging directory.
+    func staging(_ name: String) throws -> String {
+        let directory = self.path(name)
+        try FileTree.makePrivateDirectory(directory)
+        return directory
+    }
+
+    /// A private copy of what the component covers under the root: its path parameters (a glob's
+    /// directory), or the whole root when it has none.
+    func copyRoot(to target: String, without excluded: String? = nil) throws {
+        let paths = self.coveredPaths()
+        if paths.isEmpty {
+            _ = try FileTree.copy(self.root, to: target)
+        } else {
+            try FileTree.makeDirectories(target, mode: 0o755)
+            if let status = try FileStatus.of(self.root) { try FileTree.applyMetadata(status, to: target) }
+            // Shorter paths first: a directory's copy holds the files named below it.
+            for relative in paths.sorted(by: { $0.count < $1.count }) {
+                guard try FileStatus.of(self.root + "/" + relative) != nil, try FileStatus.of(target + "/" + relative) == nil else { continue }
+                let parent = (relative as NSString).deletingLastPathComponent
+                if !parent.isEmpty { try self.copyDirectories(parent, into: target) }
+                _ = try FileTree.copy(self.root + "/" + relative, to: target + "/" + relative)
+            }
+        }
+        if let excluded { try FileTree.remove(target + "/" + excluded) }
+    }
+
+    /// Creates `relative`'s directories under `target` with the root's modes and owners.
+    private func copyDirectories(_ relative: String, into target: String) throws {
+        var built = ""
+        for part in relative.split(separator: "/") {
+            built += (built.isEmpty ? "" : "/") + part
+            guard try FileStatus.of(target + "/" + built) == nil else { continue }
+            try FileTree.makeDirectories(target + "/" + built, mode: 0o755)
+            if let status = try FileStatus.of(self.root + "/" + built) { try FileTree.applyMetadata(status, to: target + "/" + built) }
+        }
+    }
+
+    /// The path parameters' values (strings and string arrays); a glob stands for its directory.
+    func coveredPaths() -> [String] {
+        var paths: [String] = []
+        for (name, parameter) in self.plugin.parameterSchema.parameters.sorted(by: { $0.key < $1.key }) where parameter.path {
+            let values = self.component.parameters[name].flatMap { $0.stringValue.map { [$0] } ?? $0.stringArrayValue } ?? []
+            for value in values {
+                if value.contains(where: { "*?[".contains($0) }) {
+                    let directory = (value as NSString).deletingLastPathComponent
+                    if !directory.isEmpty { paths.append(directory) }
+                } else {
+                    paths.append(value)
+                }
+            }
+        }
+        return Array(Set(paths)).sorted()
+    }
+
+    /// Staged content without times (repeatability and round trips compare what, not when),
+    /// leaving out what the descriptor declares volatile.
+    func stagedContent(_ staging: String) throws -> TreeFingerprint {
+        let patterns = self.external?.descriptor.volatile ?? []
+        return try TreeFingerprint(staging, times: false) { path in patterns.contains { fnmatch($0, path, 0) == 0 } }
+    }
+
+    static func seconds(_ value: Double) -> String { value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value) }
+
+    // MARK: - Rules
+
+    func check(_ rule: ConformanceRule, _ state: inout RunState) async throws -> (ConformanceCheck.Status, String) {
+        switch rule {
+        case .descriptor:
+            guard let external else { return (.skip, "built-in plugin: no descriptor") }
+            let executable = try external.descriptor.check(directory: external.directory, programDirectory: (external.executablePath as NSString).deletingLastPathComponent)
+            return (.pass, "\(external.directory)/plugin.json, executable \(executable)")
+
+        case .replyIsOneProtocolObject:
+            guard let external else { return (.skip, "built-in plugin: runs inside gwbackup, no protocol") }
+            let root = self.path("root-reply")
+            try self.copyRoot(to: root)
+            let staging = try self.staging("staging-reply")
+            let outcome = try await external.execute("collect", self.context(root: root, staging: staging), timeoutSeconds: self.stepTimeout)
+            state.steps += 1
+            if outcome.leftoverProcesses > 0 { state.leftovers.append("collect left \(outcome.leftoverProcesses)") }
+            if outcome.timedOut {
+                state.timeouts.append("collect did not finish within \(Self.seconds(self.stepTimeout))")
+                return (.fail, "collect did not answer within \(Self.seconds(self.stepTimeout))")
+            }
+            if let problem = Self.replyProblem(outcome.stdout) { return (.fail, "collect: \(problem)") }
+            _ = try external.interpret(outcome, action: "collect")
+            return (.pass, "one JSON object, protocol \(ExternalPluginDescriptor.protocolVersion)")
+
+        case .newerProtocolRefused, .unknownActionRefused:
+            guard let external else { return (.skip, "built-in plugin: runs inside gwbackup, no protocol") }
+            let root = self.path("root-\(rule.rawValue)")
+            try self.copyRoot(to: root)
+            let before = try TreeFingerprint(root, times: true)
+            let staging = try self.staging("staging-\(rule.rawValue)")
+            let newer = rule == .newerProtocolRefused
+            let outcome = try await external.execute(newer ? "collect" : "conformance-unknown-action", self.context(root: root, staging: staging), protocolVersion: newer ? ExternalPluginDescriptor.protocolVersion + 1 : ExternalPluginDescriptor.protocolVersion, timeoutSeconds: self.stepTimeout)
+            state.steps += 1
+            if outcome.leftoverProcesses > 0 { state.leftovers.append("a refused request left \(outcome.leftoverProcesses)") }
+            let what = newer ? "a request of protocol \(ExternalPluginDescriptor.protocolVersion + 1)" : "a request with action 'conformance-unknown-action'"
+            if outcome.timedOut { return (.fail, "\(what) was neither answered nor refused within \(Self.seconds(self.stepTimeout))") }
+            if outcome.signalled { return (.fail, "\(what) made the plugin die by signal \(outcome.status)") }
+            let response = try? JSONDecoder().decode(ExternalPlugin.Response.self, from: outcome.stdout)
+            if outcome.status == 0 && response?.status == "ok" { return (.fail, "\(what) was accepted (exit 0, status ok)") }
+            if let problem = Self.replyProblem(outcome.stdout) { return (.fail, "\(what) was refused without a protocol reply: \(problem)") }
+            if try TreeFingerprint(root, times: true) != before { return (.fail, "\(what) changed the root") }
+            return (.pass, "refused: exit \(outcome.status), \"\(SafeText.escaped(response?.message ?? "", limit: 120))\"")
+
+        case .collectLeavesRootUnchanged, .collectWritesOnlyStaging:
+            if rule == .collectWritesOnlyStaging {
+                guard state.collectRan else { return (.skip, "collect did not run") }
+                if let outside = state.outsideWrites { return (.fail, "collect wrote outside its staging directory: \(outside)") }
+                return (.pass, "nothing beside the staging directory changed")
+            }
+            let root = self.path("root")
+            try self.copyRoot(to: root)
+            let before = try TreeFingerprint(root, times: true)
+            let workspaceBefore = try TreeFingerprint(self.workspace, times: true) { $0.hasPrefix("root/") || $0.hasPrefix("staging-1") }
+            let staging = try self.staging("staging-1")
+            try await self.step("collect", root: root, staging: staging, &state)
+            state.collectRan = true
+            let workspaceAfter = try TreeFingerprint(self.workspace, times: true) { $0.hasPrefix("root/") || $0.hasPrefix("staging-1") }
+            if workspaceAfter != workspaceBefore { state.outsideWrites = workspaceBefore.differences(to: workspaceAfter) }
+            let after = try TreeFingerprint(root, times: true)
+            guard after == before else { return (.fail, "collect changed the root: \(before.differences(to: after))") }
+            state.firstStaging = staging
+            return (.pass, "\(before.entries.count) entries unchanged")
+
+        case .collectIsRepeatable:
+            guard let first = state.firstStaging else { return (.skip, "the first collect failed") }
+            let staging = try self.staging("staging-2")
+            try await self.step("collect", root: self.path("root"), staging: staging, &state)
+            let (a, b) = (try self.stagedContent(first), try self.stagedContent(staging))
+            guard a == b else { return (.fail, "two collects of the same root differ: \(a.differences(to: b)) (declare such paths in plugin.json's \"volatile\")") }
+            return (.pass, "\(a.entries.count) staged entries, identical")
+
+        case .roundTrip:
+            guard let first = state.firstStaging else { return (.skip, "the first collect failed") }
+            let fresh = self.path("fresh-root")
+            try FileTree.makeDirectories(fresh, mode: 0o755)
+            let restoreStaging = self.path("staging-restore")
+            _ = try FileTree.copy(first, to: restoreStaging)
+            do {
+                try await self.step("restore", root: fresh, staging: restoreStaging, &state)
+            } catch {
+                return (.fail, "restore into an empty root failed: \(BackupError.wrap(error).message)")
+            }
+            let again = try self.staging("staging-3")
+            try await self.step("collect", root: fresh, staging: again, &state)
+            let (a, b) = (try self.stagedContent(first), try self.stagedContent(again))
+            guard a == b else { return (.fail, "what was restored is not what was collected: \(a.differences(to: b))") }
+            return (.pass, "restored into an empty root and collected the same \(a.entries.count) entries")
+
+        case .absentStaysAbsent:
+            guard state.firstStaging != nil else { return (.skip, "the first collect failed") }
+            guard let victim = try self.coveredPaths().first(where: { try FileStatus.of(self.root + "/" + $0)?.kind == .regular }) else {
+                return (.skip, "no path parameter names a file that exists under the root")
+            }
+            let without = self.path("root-without")
+            try self.copyRoot(to: without, without: victim)
+            let staging = try self.staging("staging-without")
+            do {
+                try await self.step("collect", root: without, staging: staging, &state)
+            } catch {
+                return (.skip, "the plugin does not collect without \(victim): \(BackupError.wrap(error).message)")
+            }
+            let with = self.path("root-with")
+            try self.copyRoot(to: with)
+            try await self.step("restore", root: with, staging: staging, &state)
+            guard try FileStatus.of(with + "/" + victim) == nil else { return (.fail, "\(victim) was absent at collect time and is present after restore") }
+            return (.pass, "\(victim) removed by restore")
+
+        case .verifyRefusesCorruption:
+            guard self.plugin.offersVerify else { return (.skip, "the plugin does not offer verify") }
+            guard let first = state.firstStaging else { return (.skip, "the first collect failed") }
+            let root = self.path("root")
+            do {
+                try await self.step("verify", root: root, staging: first, &state)
+            } catch {
+                return (.fail, "verify refused an intact staging tree: \(BackupError.wrap(error).message)")
+            }
+            let corrupted = try self.corruptedCopy(of: first, name: "staging-corrupted")
+            do {
+                try await self.step("verify", root: root, staging: corrupted, &state)
+            } catch {
+                return (.pass, "refused: \(BackupError.wrap(error).message.prefix(160))")
+            }
+            return (.fail, "verify accepted a staging tree whose every file was replaced by garbage: a restore would apply it blindly")
+
+        case .rollbackRestoresPriorState:
+            guard state.firstStaging != nil else { return (.skip, "the first collect failed") }
+            let root = self.path("root-rollback")
+            try self.copyRoot(to: root)
+            let prior = try self.staging("staging-prior")
+            try await self.step("collect", root: root, staging: prior, &state)
+            let corrupted = try self.corruptedCopy(of: prior, name: "staging-bad")
+            var failed = false
+            do { try await self.step("restore", root: root, staging: corrupted, &state) } catch { failed = true }
+            // From a copy: a restore may move staged files into place.
+            let rollback = self.path("staging-prior-copy")
+            _ = try FileTree.copy(prior, to: rollback)
+            try await self.step("restore", root: root, staging: rollback, rollback: true, &state)
+            let after = try self.staging("staging-after")
+            try await self.step("collect", root: root, staging: after, &state)
+            let (a, b) = (try self.stagedContent(prior), try self.stagedContent(after))
+            guard a == b else { return (.fail, "after \(failed ? "a failed" : "a") restore and its rollback the root differs: \(a.differences(to: b))") }
+            return (.pass, failed ? "the restore of garbage failed; the rollback put everything back" : "the rollback put everything back (the restore of garbage did not fail)")
+
+        case .stopsOnSIGTERM:
+            guard let external else { return (.skip, "built-in plugin: runs inside gwbackup") }
+            let root = self.path("root-sigterm")
+            try self.copyRoot(to: root)
+            let staging = try self.staging("staging-sigterm")
+            let cancellation = JobCancellation()
+            let started = ContinuousClock.now
+            Task.detached {
+                try? await Task.sleep(for: .milliseconds(50))
+                cancellation.cancel(reason: "conformance: SIGTERM")
+            }
+            let outcome = try await external.execute("collect", self.context(root: root, staging: staging, cancellation: cancellation), timeoutSeconds: self.stepTimeout)
+            state.steps += 1
+            if outcome.leftoverProcesses > 0 { state.leftovers.append("collect (stopped) left \(outcome.leftoverProcesses)") }
+            if !outcome.cancelled { return (.skip, "collect finished in \(started.duration(to: .now).formatted(.units(allowed: [.milliseconds]))), before SIGTERM") }
+            if outcome.signalled && outcome.status == SIGKILL { return (.fail, "collect ignored SIGTERM and was killed with SIGKILL") }
+            return (.pass, outcome.signalled ? "ended by signal \(outcome.status)" : "ended with exit status \(outcome.status)")
+
+        case .stepsFinishInTime:
+            guard state.steps > 0 else { return (.skip, "no step ran") }
+            guard state.timeouts.isEmpty else { return (.fail, state.timeouts.joined(separator: "; ")) }
+            return (.pass, "\(state.steps) steps, each within \(Self.seconds(self.stepTimeout))")
+
+        case .noProcessLeftBehind:
+            guard self.external != nil else { return (.skip, "built-in plugin: starts no process of its own") }
+            guard ChildProcess.guardPath != nil else { return (.skip, "gwbackup-plugin-guard is not installed: processes left behind cannot be seen") }
+            guard state.leftovers.isEmpty else { return (.fail, state.leftovers.map { "\($0) process(es) running" }.joined(separator: "; ") + " (killed by the guard)") }
+            return (.pass, "\(state.steps) steps, none left a process")
+        }
+    }
+
+    /// A copy of a staging tree with every regular file's content replaced by garbage.
+    func corruptedCopy(of staging: String, name: String) throws -> String {
+        let target = self.path(name)
+        _ = try FileTree.copy(staging, to: target)
+        let fingerprint = try TreeFingerprint(target, times: false)
+        for (path, line) in fingerprint.entries where line.hasPrefix("regular") {
+            try FileTree.writeAtomically(Data("\u{0}\u{1}conformance garbage\u{7f}{[\n".utf8), to: target + "/" + path)
+        }
+        return target
+    }
+
+    /// Why `stdout` is not exactly one JSON object of this protocol; nil when it is.
+    static func replyProblem(_ stdout: Data) -> String? {
+        let text = String(decoding: stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { return "nothing on stdout" }
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else {
+            return "stdout is not one JSON value (got '\(SafeText.escaped(String(text.prefix(80))))')"
+        }
+        guard case .object(let object) = value else { return "the reply is not a JSON object" }
+        guard case .number(let number)? = object["protocol"], number == Double(ExternalPluginDescriptor.protocolVersion) else {
+            return "the reply's protocol is \(object["protocol"].map { "\($0)" } ?? "missing"), not \(ExternalPluginDescriptor.protocolVersion)"
+        }
+        guard case .string? = object["status"] else { return "the reply has no status" }
+        return nil
+    }
+}
