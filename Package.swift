@@ -165,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupMetrics", "BackupConformance", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayWire", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupMetrics", "BackupConformance", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayWire", "GatewayPluginSDK", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

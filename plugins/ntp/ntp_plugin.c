@@ -126,30 +126,6 @@ static int check_conf(gwb_request *request, const char *text, const unsigned cha
 /* The record of what collect found: which files were present (an absent one is removed by restore). */
 #define RECORD_NAME ".gwbackup-ntp.json"
 
-/* Creates the directories of `path` below `base` (0755), refusing to go through a symbolic link. */
-static int make_parents(gwb_request *request, const char *base, const char *path) {
-    char directory[PATH_MAX];
-    snprintf(directory, sizeof directory, "%s", path);
-    char *slash = strrchr(directory, '/');
-    if (!slash) return 0;
-    *slash = '\0';
-    size_t start = strlen(base) + 1;
-    for (size_t index = start; ; index++) {
-        char saved = directory[index];
-        if (saved != '/' && saved != '\0') continue;
-        directory[index] = '\0';
-        struct stat status;
-        if (lstat(directory, &status) != 0) {
-            if (mkdir(directory, 0755) != 0 && errno != EEXIST) return gwb_reply_error(request, "cannot create %s: %s", directory, strerror(errno)), -1;
-        } else if (!S_ISDIR(status.st_mode)) {
-            return gwb_reply_error(request, "%s is not a directory", directory), -1;
-        }
-        directory[index] = saved;
-        if (saved == '\0') break;
-    }
-    return 0;
-}
-
 /* Copies one file with its mode, owner and modification time (so that `tar -x` of the backup gives
    the appliance's own file, as the fileset plugin's components do). */
 static int copy_file(gwb_request *request, const char *source, const char *target, const char *data, size_t length, const struct stat *status) {
@@ -177,7 +153,8 @@ static int collect(gwb_request *request, ntp_file *files) {
         struct stat status;
         if (lstat(source, &status) != 0) return gwb_reply_error(request, "cannot stat %s: %s", files[index].relative, strerror(errno));
         if (gwb_resolve(request, gwb_staging(request), files[index].relative, target, sizeof target) != 0) return gwb_reply_error(request, NULL);
-        if (make_parents(request, gwb_staging(request), target) != 0 || copy_file(request, files[index].relative, target, data, length, &status) != 0) return 1;
+        if (gwb_make_parents(request, gwb_staging(request), target) != 0) return gwb_reply_error(request, NULL);
+        if (copy_file(request, files[index].relative, target, data, length, &status) != 0) return 1;
         free(data);
         json_object_set_new(record, files[index].name, json_pack("{s:s, s:b}", "path", files[index].relative, "present", 1));
     }
@@ -266,7 +243,7 @@ static int restore(gwb_request *request, ntp_file *files, int verify_only) {
             if (unlink(target) != 0 && errno != ENOENT) return gwb_reply_error(request, "cannot remove %s: %s", files[index].relative, strerror(errno));
             continue;
         }
-        if (make_parents(request, gwb_root(request), target) != 0) return 1;
+        if (gwb_make_parents(request, gwb_root(request), target) != 0) return gwb_reply_error(request, NULL);
         if (copy_file(request, files[index].relative, target, staged[index].data, staged[index].length, &staged[index].status) != 0) return 1;
     }
     char message[4200];

@@ -379,6 +379,36 @@ int gwb_resolve(gwb_request *request, const char *root, const char *relative, ch
     return 0;
 }
 
+int gwb_make_parents(gwb_request *request, const char *base, const char *path) {
+    char directory[PATH_MAX];
+    size_t base_length = strlen(base);
+    if (snprintf(directory, sizeof directory, "%s", path) >= (int)sizeof directory || strncmp(directory, base, base_length) != 0) {
+        set_error(request, "%.200s does not lie below %.200s", path, base);
+        return -1;
+    }
+    char *slash = strrchr(directory, '/');
+    if (!slash || (size_t)(slash - directory) <= base_length) return 0;
+    *slash = '\0';
+    for (size_t index = base_length + 1; ; index++) {
+        char saved = directory[index];
+        if (saved != '/' && saved != '\0') continue;
+        directory[index] = '\0';
+        struct stat status;
+        if (lstat(directory, &status) != 0) {
+            if (mkdir(directory, 0755) != 0 && errno != EEXIST) {
+                set_error(request, "cannot create %.200s: %s", directory, strerror(errno));
+                return -1;
+            }
+        } else if (!S_ISDIR(status.st_mode)) {
+            set_error(request, "%.200s is not a directory", directory);
+            return -1;
+        }
+        directory[index] = saved;
+        if (saved == '\0') break;
+    }
+    return 0;
+}
+
 char *gwb_read_file(const char *path, size_t limit, size_t *length) {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return NULL;

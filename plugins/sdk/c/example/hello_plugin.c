@@ -30,6 +30,7 @@ int main(void) {
     if (gwb_action(request) == GWB_RESTORE) {
         char *data = gwb_read_file(staged, 1 << 20, &length);
         if (!data && errno == ENOENT) return unlink(live) == 0 || errno == ENOENT ? gwb_reply_ok(request, "removed") : gwb_reply_error(request, "cannot remove %s", file);
+        if (gwb_make_parents(request, gwb_root(request), live) != 0) return gwb_reply_error(request, NULL);
         if (!data || gwb_write_file_atomic(live, data, length, 0644) != 0) return gwb_reply_error(request, "cannot restore %s: %s", file, strerror(errno));
         free(data);
         return gwb_reply_ok(request, "restored");

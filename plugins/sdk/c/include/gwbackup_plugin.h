@@ -109,6 +109,10 @@ const char *gwb_path_problem(const char *relative);
  */
 int gwb_resolve(gwb_request *request, const char *root, const char *relative, char *out, size_t out_size);
 
+/** Creates the missing directories between `base` and the file `path` (which must lie below it),
+ *  0755, refusing to go through anything that is not a directory. 0 or -1 (gwb_error). */
+int gwb_make_parents(gwb_request *request, const char *base, const char *path);
+
 /** Reads a regular file (not through a final symlink) of at most `limit` bytes into a malloc'd,
  *  NUL-terminated buffer. Returns it (length in *length) or NULL with errno (ENOENT: absent; EFBIG:
  *  over the limit). */

@@ -1,0 +1,266 @@
+import BackupConformance
+import BackupCore
+import BackupRuntime
+import Foundation
+import GatewayBackupTestSupport
+import GatewayPluginSDK
+import Logging
+import Testing
+
+/// The plugin authors' kit: the conformance run on the shipped plugins and on broken ones, the C SDK,
+/// the C ntp plugin, and the guard that keeps plugin processes from outliving their steps.
+@Suite("Plugin kit", .serialized)
+struct PluginKitTests {
+    static let logger = Logger(label: "plugin-kit-test")
+
+    func conformance(_ fixture: Fixture, component: ManifestComponent, stepTimeout: Double = 10) async throws -> [ConformanceCheck] {
+        let runtime = fixture.runtime
+        let plugin = try #require(runtime.registry.plugin(id: component.plugin), "\(runtime.registry.problems)")
+        let workspace = fixture.directory.sub("conformance-\(component.name)-\(UUID().uuidString.prefix(6))")
+        try FileTree.makePrivateDirectory(workspace)
+        return await PluginConformance(component: component, plugin: plugin, root: fixture.root, workspace: workspace, stepTimeout: stepTimeout, logger: Self.logger).run()
+    }
+
+    @Test func everyComponentOfTheShippedManifestPassesTheConformanceRunAndTheRootIsUntouched() async throws {
+        let fixture = try Fixture("conformance")
+        let before = try fixture.snapshot()
+        for component in try fixture.manifest().components {
+            let checks = try await self.conformance(fixture, component: component)
+            let failed = checks.filter { $0.status == .fail }
+            #expect(failed.isEmpty, "\(component.name): \(failed.map { "\($0.rule): \($0.detail)" })")
+            #expect(checks.filter { $0.status == .pass }.count >= 8, "\(component.name): \(checks.map { "\($0.rule)=\($0.status)" })")
+        }
+        #expect(try fixture.snapshot() == before, "the root given is never changed")
+    }
+
+    /// A shell plugin `broken` in the fixture's plugin directory, for a component `broken` with a file parameter.
+    func brokenPlugin(_ fixture: Fixture, collect: String, restore: String = "cp \"$GWBACKUP_STAGING/file\" \"$GWBACKUP_ROOT/$GWBACKUP_PARAM_FILE\"; echo '{\"protocol\":1,\"status\":\"ok\"}'") throws -> ManifestComponent {
+        let directory = fixture.directory.sub("plugins/broken")
+        try FileTree.makeDirectories(directory, mode: 0o755)
+        let script = """
+            #!/bin/bash
+            request="$(cat)"
+            case "$request" in *'"protocol":1'*) ;; *) echo '{"protocol":1,"status":"error","message":"protocol"}'; exit 1 ;; esac
+            case "$GWBACKUP_ACTION" in
+              collect) \(collect) ;;
+              restore) \(restore) ;;
+              *) echo '{"protocol":1,"status":"error","message":"unknown action"}'; exit 1 ;;
+            esac
+            """
+        try FileTree.writeAtomically(Data(script.utf8), to: directory + "/run.sh", mode: 0o755)
+        try FileTree.writeAtomically(Data(#"{"id":"broken","version":"1","protocol":1,"executable":"run.sh","timeoutSeconds":20,"parameters":{"file":{"type":"string","required":true,"path":true}}}"#.utf8), to: directory + "/plugin.json")
+        fixture.pluginDirectories = [fixture.directory.sub("plugins")]
+        return ManifestComponent(name: "broken", plugin: "broken", parameters: ["file": .string("etc/snmp/snmpd.conf")])
+    }
+
+    static let goodCollect = #"cp -p "$GWBACKUP_ROOT/$GWBACKUP_PARAM_FILE" "$GWBACKUP_STAGING/file"; echo '{"protocol":1,"status":"ok"}'"#
+
+    @Test(arguments: [
+        ("echo hello there", "reply-is-one-protocol-object"),
+        (#"echo '{"protocol":2,"status":"ok"}'"#, "reply-is-one-protocol-object"),
+        (#"echo '{"protocol":1,"status":"ok"}{"protocol":1,"status":"ok"}'"#, "reply-is-one-protocol-object"),
+        ("trap '' TERM; sleep 60", "steps-finish-in-time"),
+        (#"echo changed >> "$GWBACKUP_ROOT/etc/snmp/snmpd.conf"; "# + goodCollect, "collect-leaves-root-unchanged"),
+        (#"date +%s%N > "$GWBACKUP_STAGING/stamp"; "# + goodCollect, "collect-is-repeatable"),
+        (#"echo x > "$GWBACKUP_STAGING/../beside"; "# + goodCollect, "collect-writes-only-staging"),
+        ("(sleep 30 &) ; " + goodCollect, "no-process-left-behind"),
+        ("setsid sleep 30 & " + goodCollect, "no-process-left-behind"),
+        ("trap '' TERM; sleep 5; " + goodCollect, "stops-on-sigterm"),
+    ])
+    func aBrokenPluginFailsTheRuleItBreaks(collect: String, rule: String) async throws {
+        let fixture = try Fixture("broken-plugin")
+        let component = try self.brokenPlugin(fixture, collect: collect)
+        let checks = try await self.conformance(fixture, component: component, stepTimeout: 3)
+        let check = try #require(checks.first { $0.rule == rule })
+        #expect(check.status == .fail, "\(rule): \(check.detail); all: \(checks.map { "\($0.rule)=\($0.status)" })")
+    }
+
+    @Test func aPluginThatRestoresSomethingElseOrAcceptsAnyProtocolFailsItsRules() async throws {
+        let fixture = try Fixture("broken-restore")
+        let other = try self.brokenPlugin(fixture, collect: Self.goodCollect, restore: #"echo other > "$GWBACKUP_ROOT/$GWBACKUP_PARAM_FILE"; echo '{"protocol":1,"status":"ok"}'"#)
+        let checks = try await self.conformance(fixture, component: other, stepTimeout: 3)
+        #expect(checks.first { $0.rule == "round-trip" }?.status == .fail, "\(checks)")
+        // A plugin that says ok to anything: a newer protocol and an unknown action are "accepted".
+        let directory = fixture.directory.sub("plugins/broken")
+        try FileTree.writeAtomically(Data("#!/bin/sh\ncat >/dev/null\necho '{\"protocol\":1,\"status\":\"ok\"}'\n".utf8), to: directory + "/run.sh", mode: 0o755)
+        let lax = try await self.conformance(fixture, component: other, stepTimeout: 3)
+        #expect(lax.first { $0.rule == "newer-protocol-refused" }?.status == .fail)
+        #expect(lax.first { $0.rule == "unknown-action-refused" }?.status == .fail)
+    }
+
+    @Test func plugingsTestOnTheCommandLineExitsByTheRulesAndWritesJUnit() throws {
+        let fixture = try Fixture("plugins-test-cli")
+        let junit = fixture.directory.sub("ntp.xml")
+        let good = try CommandLineTests().gwbackup(["plugins", "test", "ntp", "--root", fixture.root, "--junit", junit])
+        #expect(good.status == 0 && good.stdout.contains("PASS  round-trip") && good.stdout.contains("OK: "), "\(good.stdout) \(good.stderr)")
+        let xml = String(decoding: try FileTree.readFile(junit), as: UTF8.self)
+        #expect(xml.contains(#"<testsuite name="gwbackup plugins test ntp" tests="14" failures="0""#), "\(xml)")
+        _ = try self.brokenPlugin(fixture, collect: "echo hello")
+        let manifest = fixture.directory.sub("broken.json")
+        try FileTree.writeAtomically(Data(#"{"version":1,"appliance":"x","components":[{"name":"broken","plugin":"broken","parameters":{"file":"etc/snmp/snmpd.conf"}}]}"#.utf8), to: manifest)
+        let bad = try CommandLineTests().gwbackup(["plugins", "test", "broken", "--manifest", manifest, "--root", fixture.root, "--plugin-dir", fixture.directory.sub("plugins"), "--step-timeout", "3"])
+        #expect(bad.status == 1 && bad.stdout.contains("FAIL  reply-is-one-protocol-object") && bad.stdout.contains("FAILED: reply-is-one-protocol-object"), "\(bad.stdout)")
+        let missing = try CommandLineTests().gwbackup(["plugins", "test", "nothing", "--root", fixture.root])
+        #expect(missing.status != 0 && missing.stderr.contains("no component 'nothing'"), "\(missing.stderr)")
+    }
+
+    // MARK: - The C SDK and the C plugin
+
+    func parse(_ text: String) -> (request: OpaquePointer?, error: String) {
+        var error = [CChar](repeating: 0, count: 512)
+        let request = text.withCString { gwb_parse_request($0, strlen($0), &error, error.count) }
+        return (request, String(cString: error))
+    }
+
+    @Test(arguments: [
+        ("", "not valid JSON"),
+        ("[]", "not a JSON object"),
+        (#"{"protocol":2,"action":"collect"}"#, "protocol 2 is not supported: this plugin speaks protocol 1"),
+        (#"{"protocol":"1"}"#, "no integer 'protocol'"),
+        (#"{"protocol":1,"action":"collect","action":"restore"}"#, "duplicate object key"),
+        (#"{"protocol":1,"action":"explode"}"#, "unknown action 'explode'"),
+        (#"{"protocol":1,"action":"collect","component":"c","applianceRoot":"rel","stagingDirectory":"/s"}"#, "'applianceRoot' is not an absolute path"),
+        (#"{"protocol":1,"action":"collect","component":"c","applianceRoot":"/","stagingDirectory":"/s","parameters":[]}"#, "'parameters' is not an object"),
+        (#"{"protocol":1,"action":"collect","component":"c\u0000d","applianceRoot":"/","stagingDirectory":"/s"}"#, "not valid JSON"),
+        (#"{"protocol":1,"action":"collect","component":"c","applianceRoot":"/","stagingDirectory":"/s","rollback":"yes"}"#, "'rollback' is not a boolean"),
+    ])
+    func theSDKRefusesMalformedRequestsSayingWhy(text: String, expected: String) {
+        let (request, error) = self.parse(text)
+        #expect(request == nil)
+        #expect(error.contains(expected), "\(error)")
+    }
+
+    @Test func theSDKGivesTheFieldsOfAGoodRequest() throws {
+        let (parsed, error) = self.parse(#"{"protocol":1,"action":"restore","component":"ntp","applianceRoot":"/r","stagingDirectory":"/s","parameters":{"conf":"etc/ntp.conf"},"rollback":true,"timeoutSeconds":60,"future":1}"#)
+        let request = try #require(parsed, "\(error)")
+        defer { gwb_free_request(request) }
+        #expect(gwb_action(request) == GWB_RESTORE && String(cString: gwb_action_name(request)) == "restore")
+        #expect(String(cString: gwb_root(request)) == "/r" && String(cString: gwb_staging(request)) == "/s" && gwb_is_rollback(request) == 1)
+        #expect(String(cString: gwb_component(request)) == "ntp")
+        #expect(gwb_path_problem("etc/ntp.conf") == nil)
+        for bad in ["", "/etc", "etc/../x", "./x", "a//b"] { #expect(gwb_path_problem(bad) != nil, "\(bad)") }
+    }
+
+    @Test func theNtpPluginRefusesABrokenKeysFileThatTheFilesetPluginRestoresBlindly() async throws {
+        let fixture = try Fixture("ntp-verify")
+        // The keys file had a typo when the backup was taken; restoring it must be refused before
+        // anything changes, where the fileset plugin restores it blindly.
+        let keys = fixture.root + "/etc/ntp/ntp.keys"
+        try FileTree.writeAtomically(Data("1 SHA256 m83QKeWKHdKMeKiBnWBfbzYf\n2 SHA256\n".utf8), to: keys, mode: 0o600)
+        #expect(try await fixture.backup().status == .completed, "collect keeps what is there")
+        try FileTree.writeAtomically(Data("1 SHA256 m83QKeWKHdKMeKiBnWBfbzYf\n2 SHA256 SCHhWEDwdiwmDpLULL69dTZP\n".utf8), to: keys, mode: 0o600)
+        let before = try fixture.snapshotWithoutDatabase()
+        let refused = try await fixture.restore(components: ["ntp"])
+        #expect(refused.status == .error && refused.message.contains("ntp.keys line 2: expected 'ID TYPE KEY'"), "\(refused.message)")
+        #expect(try fixture.snapshotWithoutDatabase() == before, "nothing changed")
+
+        // A manifest that keeps ntp with the fileset plugin: the same broken file is backed up and restored blindly.
+        var manifest = try fixture.manifest()
+        let index = try #require(manifest.components.firstIndex { $0.name == "ntp" })
+        manifest.components[index] = ManifestComponent(name: "ntp", plugin: "fileset", tags: ["cert"], parameters: ["paths": .array([.string("etc/ntp.conf"), .string("etc/ntp/ntp.keys")])])
+        try FileTree.writeAtomically(Data("1 SHA256 m83QKeWKHdKMeKiBnWBfbzYf\n2 SHA256\n".utf8), to: keys, mode: 0o600)
+        #expect(try await fixture.backup(manifest: manifest).status == .completed)
+        try FileTree.writeAtomically(Data("1 SHA256 m83QKeWKHdKMeKiBnWBfbzYf\n2 SHA256 SCHhWEDwdiwmDpLULL69dTZP\n".utf8), to: keys, mode: 0o600)
+        let blind = try await fixture.restore(components: ["ntp"], manifest: manifest)
+        #expect(blind.status == .completed, "\(blind.message)")
+        #expect(String(decoding: try FileTree.readFile(keys), as: UTF8.self).hasSuffix("2 SHA256\n"), "the fileset put the broken file back")
+    }
+
+    // MARK: - No process outlives its step
+
+    func registry(_ directory: TemporaryDirectory, script: String) throws -> PluginRegistry {
+        _ = try directory.write("plugins/probe/run.sh", "#!/bin/bash\n" + script, mode: 0o755)
+        _ = try directory.write("plugins/probe/plugin.json", #"{"id":"probe","version":"0.1","protocol":1,"executable":"run.sh","timeoutSeconds":20}"#)
+        return PluginRegistry(builtIns: [], directories: [directory.sub("plugins")])
+    }
+
+    func waitUntilGone(_ pid: Int32, seconds: Double = 10) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if kill(pid, 0) != 0 { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return kill(pid, 0) != 0
+    }
+
+    @Test func aChildThatCallsSetsidOrHoldsStdoutDoesNotOutliveItsStepAndIsReported() async throws {
+        let directory = try TemporaryDirectory("escape")
+        let marker = directory.sub("rewritten")
+        let registry = try self.registry(directory, script: """
+            cat >/dev/null
+            setsid bash -c 'echo $$ > "\(directory.sub("setsid.pid"))"; sleep 2; echo late > "\(marker)"' &
+            sleep 30 &
+            echo $! > "\(directory.sub("holder.pid"))"
+            for _ in $(seq 100); do [ -s "\(directory.sub("setsid.pid"))" ] && break; sleep 0.02; done
+            echo '{"protocol":1,"status":"ok"}'
+            """)
+        let plugin = try #require(registry.plugin(id: "probe"))
+        let staging = directory.sub("staging")
+        try FileTree.makePrivateDirectory(staging)
+        let report = try await plugin.restore(PluginContext(component: "probe", applianceRoot: directory.path, stagingDirectory: staging, parameters: [:], logger: Self.logger))
+        #expect(report.warnings.contains { $0.contains("processes running; killed when the step ended") }, "\(report.warnings)")
+        for name in ["setsid.pid", "holder.pid"] {
+            let pid = try #require(Int32(try directory.read(name).trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(await self.waitUntilGone(pid, seconds: 1), "\(name) \(pid) still runs after the step")
+        }
+        try await Task.sleep(for: .seconds(3))
+        #expect(try FileStatus.of(marker) == nil, "the setsid child rewrote a file after the step had reported")
+    }
+
+    @Test func killingGwbackupKillsWhatItsPluginStartedEvenOutsideItsProcessGroup() async throws {
+        let fixture = try Fixture("kill-9")
+        let pidFile = fixture.directory.sub("escaped.pid")
+        let directory = fixture.directory.sub("plugins/escape")
+        try FileTree.makeDirectories(directory, mode: 0o755)
+        try FileTree.writeAtomically(Data("""
+            #!/bin/bash
+            cat >/dev/null
+            setsid sleep 300 &
+            echo $! > "\(pidFile)"
+            sleep 300
+            """.utf8), to: directory + "/run.sh", mode: 0o755)
+        try FileTree.writeAtomically(Data(#"{"id":"escape","version":"1","protocol":1,"executable":"run.sh","timeoutSeconds":600}"#.utf8), to: directory + "/plugin.json")
+        let manifest = fixture.directory.sub("escape.json")
+        try FileTree.writeAtomically(Data(#"{"version":1,"appliance":"x","components":[{"name":"escape","plugin":"escape"}]}"#.utf8), to: manifest)
+        let pid = try startInBackground(
+            "env GWBACKUP_SECURITY_PWD=pw \(CommandLineTests.binary) backup --root \(fixture.root) --path \(fixture.backups) --state-dir \(fixture.state) --manifest \(manifest) --plugin-dir \(fixture.directory.sub("plugins"))",
+            output: fixture.directory.sub("backup.log"))
+        let deadline = ContinuousClock.now + .seconds(60)
+        while (try? FileTree.readFile(pidFile))?.isEmpty != false, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let escaped = try #require(Int32(String(decoding: try FileTree.readFile(pidFile), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(kill(escaped, 0) == 0, "the escaped child runs while the step runs")
+        kill(pid, SIGKILL)
+        #expect(await self.waitUntilGone(escaped), "the setsid child of a plugin outlived gwbackup killed with SIGKILL")
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+
+    // MARK: - The tutorial: a C plugin built out of tree
+
+    @Test func aCPluginBuiltOutOfTreeWithTheSDKMakefileIsBackedUpAndRestored() async throws {
+        let fixture = try Fixture("out-of-tree")
+        let build = fixture.directory.sub("hello-build")
+        try FileTree.makeDirectories(build, mode: 0o755)
+        let sdk = Fixture.repository + "/plugins/sdk/c"
+        let made = try shell("cd \(build) && make -f \(sdk)/Makefile OUT=\(build)/hello-plugin 2>&1")
+        #expect(made.status == 0, "\(made.output)")
+        let pluginDirectory = fixture.directory.sub("plugins/hello")
+        try FileTree.makeDirectories(pluginDirectory, mode: 0o755)
+        _ = try shell("install -m 0755 \(build)/hello-plugin \(pluginDirectory)/hello-plugin")
+        try FileTree.writeAtomically(Data(#"{"id":"hello","version":"1.0","protocol":1,"executable":"hello-plugin","timeoutSeconds":30,"parameters":{"file":{"type":"string","required":true,"path":true}}}"#.utf8), to: pluginDirectory + "/plugin.json", mode: 0o644)
+        try FileTree.writeAtomically(Data("motd before\n".utf8), to: fixture.root + "/etc/motd", mode: 0o644)
+        let manifest = fixture.directory.sub("hello.json")
+        try FileTree.writeAtomically(Data(#"{"version":1,"appliance":"hello","components":[{"name":"motd","plugin":"hello","parameters":{"file":"etc/motd"}}]}"#.utf8), to: manifest)
+        let common = ["--root", fixture.root, "--path", fixture.backups, "--state-dir", fixture.state, "--manifest", manifest, "--plugin-dir", fixture.directory.sub("plugins")]
+        let environment = ["GWBACKUP_SECURITY_PWD": "tutorial password"]
+        let cli = CommandLineTests()
+        let backup = try cli.gwbackup(["backup"] + common, environment: environment)
+        #expect(backup.status == 0, "\(backup.stdout) \(backup.stderr)")
+        try FileTree.writeAtomically(Data("motd changed\n".utf8), to: fixture.root + "/etc/motd", mode: 0o644)
+        let restore = try cli.gwbackup(["restore"] + common, environment: environment)
+        #expect(restore.status == 0, "\(restore.stdout) \(restore.stderr)")
+        #expect(String(decoding: try FileTree.readFile(fixture.root + "/etc/motd"), as: UTF8.self) == "motd before\n")
+        let conformance = try cli.gwbackup(["plugins", "test", "motd", "--manifest", manifest, "--root", fixture.root, "--plugin-dir", fixture.directory.sub("plugins")])
+        #expect(conformance.status == 0, "\(conformance.stdout)")
+    }
+}
