@@ -42,8 +42,11 @@ fleet-test: deps
 install: deps
 	$(SWIFT) build -c release
 	install -D -m 0755 .build/release/gwbackup $(PREFIX)/bin/gwbackup
+	install -D -m 0755 .build/release/gwbackup-plugin-guard $(PREFIX)/libexec/gwbackup/gwbackup-plugin-guard
 	mkdir -p $(PREFIX)/share/gwbackup
 	cp -R manifests plugins $(PREFIX)/share/gwbackup/
+	rm -rf $(PREFIX)/share/gwbackup/plugins/sdk
+	install -m 0755 .build/release/ntp-plugin $(PREFIX)/share/gwbackup/plugins/ntp/ntp-plugin
 
 ## format: apply the checked-in swift-format configuration
 format:

@@ -1,7 +1,8 @@
 #!/bin/bash
 # libFuzzer campaigns (Swift -sanitize=fuzzer,address) for the parsers that read outside input:
 # the tar reader (archive-fuzz), the index and manifest parsers (index-fuzz), the plugin descriptor
-# and reply parsers (plugin-fuzz) and the API request body parser (request-fuzz). Seeds are in
+# and reply parsers (plugin-fuzz), the API request body parser (request-fuzz) and the C plugin SDK's
+# request parser (sdk-fuzz; its C code is instrumented with -fsanitize=fuzzer-no-link). Seeds are in
 # Fuzz/corpus/<target>; the working corpus grows in .build-fuzz/corpus/<target>; a crash is kept in
 # Fuzz/crashes/ and fails the run (turn it into a regression test and a seed).
 #   scripts/fuzz.sh                 10^6 executions per target (FUZZ_RUNS)
@@ -9,10 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${FUZZ_RUNS:-1000000}"
-read -r -a targets <<< "${FUZZ_TARGETS:-archive-fuzz index-fuzz plugin-fuzz request-fuzz}"
+read -r -a targets <<< "${FUZZ_TARGETS:-archive-fuzz index-fuzz plugin-fuzz request-fuzz sdk-fuzz}"
 for target in "${targets[@]}"; do
   # lld: gold fails on the sanitizer objects.
-  swift build -c release --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld --product "$target"
+  swift build -c release --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld \
+    -Xcc -fsanitize=fuzzer-no-link,address --product "$target"
 done
 mkdir -p Fuzz/crashes
 status=0

@@ -19,7 +19,7 @@ status=${PIPESTATUS[0]}
 # The fuzz corpora (seeds and regressions) replayed through the parsers: a crash here fails the run.
 if [ "$status" -eq 0 ]; then
   bin="$(swift build --show-bin-path)"
-  for target in archive index plugin request; do
+  for target in archive index plugin request sdk; do
     "$bin/$target-fuzz" Fuzz/corpus/$target/* || status=$?
   done
 fi

@@ -235,6 +235,26 @@ struct PluginKitTests {
         waitpid(pid, &status, 0)
     }
 
+    // MARK: - The tutorial
+
+    /// The shell plugin of docs/plugins.md, as printed there, passes the conformance run.
+    @Test func theTutorialsShellPluginPassesTheConformanceRun() throws {
+        let fixture = try Fixture("tutorial-shell")
+        let doc = String(decoding: try FileTree.readFile(Fixture.repository + "/docs/plugins.md"), as: UTF8.self)
+        let section = try #require(doc.range(of: "## 1. In shell").map { doc[$0.upperBound...] })
+        let start = try #require(section.range(of: "```sh\n"))
+        let end = try #require(section[start.upperBound...].range(of: "```"))
+        let directory = fixture.directory.sub("plugins/motd")
+        let script = String(section[start.upperBound..<end.lowerBound]).replacingOccurrences(of: "/etc/gwbackup/plugins/motd", with: directory)
+        try FileTree.writeAtomically(Data(script.utf8), to: fixture.directory.sub("setup.sh"))
+        #expect(try shell("bash \(fixture.directory.sub("setup.sh"))").status == 0)
+        try FileTree.writeAtomically(Data("welcome\n".utf8), to: fixture.root + "/etc/motd", mode: 0o644)
+        let manifest = fixture.directory.sub("m.json")
+        try FileTree.writeAtomically(Data(#"{"version":1,"appliance":"x","components":[{"name": "motd", "plugin": "motd", "parameters": {"file": "etc/motd"}}]}"#.utf8), to: manifest)
+        let result = try CommandLineTests().gwbackup(["plugins", "test", "motd", "--manifest", manifest, "--root", fixture.root, "--plugin-dir", fixture.directory.sub("plugins")])
+        #expect(result.status == 0, "\(result.stdout)")
+    }
+
     // MARK: - The tutorial: a C plugin built out of tree
 
     @Test func aCPluginBuiltOutOfTreeWithTheSDKMakefileIsBackedUpAndRestored() async throws {

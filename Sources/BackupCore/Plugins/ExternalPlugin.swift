@@ -88,7 +88,7 @@ public struct ExternalPlugin: ComponentPlugin {
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
             "HOME": context.stagingDirectory,
-            "GWBACKUP_PROTOCOL": String(ExternalPluginDescriptor.protocolVersion),
+            "GWBACKUP_PROTOCOL": String(protocolVersion),
             "GWBACKUP_ACTION": action,
             "GWBACKUP_COMPONENT": context.component,
             "GWBACKUP_ROOT": context.applianceRoot,
