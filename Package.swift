@@ -30,6 +30,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Child processes: posix_spawn, process groups, the guard; the core's ProcessLauncher.
+        .target(name: "BackupProcess", dependencies: ["BackupCore"]),
         // Tar writing and secure extraction.
         .target(name: "BackupArchive", dependencies: ["BackupCore"]),
         // libgpgme, and its safe Swift wrapper.
@@ -82,12 +84,12 @@ let package = Package(
             ]
         ),
         // The demo appliance: realistic files for the five components.
-        .target(name: "BackupDemo", dependencies: ["BackupCore", "BackupCertificates"]),
+        .target(name: "BackupDemo", dependencies: ["BackupCore", "BackupCertificates", "BackupProcess"]),
         // Wiring shared by the CLI and the API: shipped resources, plugin registry, stores, orchestrator.
         .target(
             name: "BackupRuntime",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupSFTP", "BackupCompression",
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupSFTP", "BackupCompression", "BackupProcess",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -139,7 +141,7 @@ let package = Package(
         .target(
             name: "GatewayBackupTestSupport",
             dependencies: [
-                "BackupCore",
+                "BackupCore", "BackupProcess",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -160,12 +162,12 @@ let package = Package(
         .executableTarget(name: "request-fuzz", dependencies: ["GatewayWire", "FuzzSupport"], path: "Fuzz/RequestFuzz"),
         .testTarget(
             name: "BackupCoreTests",
-            dependencies: ["BackupCore", "BackupArchive", "GatewayBackupTestSupport"]
+            dependencies: ["BackupCore", "BackupArchive", "BackupProcess", "GatewayBackupTestSupport"]
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupMetrics", "BackupConformance", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayWire", "GatewayPluginSDK", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
+                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupMetrics", "BackupConformance", "BackupProcess", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayWire", "GatewayPluginSDK", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -7,7 +7,13 @@ import FuzzSupport
 /// never trap. Built without `-DFUZZING` it replays its arguments.
 enum PluginFuzz {
     static let plugin: ExternalPlugin? = (try? ExternalPluginDescriptor.decode(Data(#"{"id":"fuzz","version":"1","protocol":1,"executable":"run"}"#.utf8)))
-        .map { ExternalPlugin(descriptor: $0, directory: "/nonexistent") }
+        .map { ExternalPlugin(descriptor: $0, directory: "/nonexistent", launcher: NoLauncher()) }
+
+    /// Replies are interpreted, never produced: nothing is run.
+    struct NoLauncher: ProcessLauncher {
+        func run(_ request: ProcessRequest, input: Data) throws -> ProcessOutcome { throw BackupError(.pluginFailed, "not run while fuzzing") }
+        var seesLeftovers: Bool { false }
+    }
 
     static func check(_ data: Data) {
         if let descriptor = try? ExternalPluginDescriptor.decode(data) {
@@ -15,7 +21,7 @@ enum PluginFuzz {
         }
         for (status, signalled) in [(Int32(0), false), (Int32(3), false), (Int32(9), true)] {
             _ = try? Self.plugin?.interpret(
-                ChildProcess.Outcome(status: status, signalled: signalled, timedOut: false, cancelled: false, stdout: data, stderr: data),
+                ProcessOutcome(status: status, signalled: signalled, timedOut: false, cancelled: false, stdout: data, stderr: data),
                 action: "collect")
         }
     }

@@ -314,7 +314,7 @@ public struct PluginConformance: Sendable {
 
         case .noProcessLeftBehind:
             guard self.external != nil else { return (.skip, "built-in plugin: starts no process of its own") }
-            guard ChildProcess.guardPath != nil else { return (.skip, "gwbackup-plugin-guard is not installed: processes left behind cannot be seen") }
+            guard self.external?.launcher.seesLeftovers == true else { return (.skip, "gwbackup-plugin-guard is not installed: processes left behind cannot be seen") }
             guard state.leftovers.isEmpty else { return (.fail, state.leftovers.map { "\($0) process(es) running" }.joined(separator: "; ") + " (killed by the guard)") }
             return (.pass, "\(state.steps) steps, none left a process")
         }

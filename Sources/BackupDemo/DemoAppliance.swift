@@ -1,4 +1,5 @@
 import BackupCore
+import BackupProcess
 import BackupCertificates
 import Foundation
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 public import BackupCore
+import BackupProcess
 import BackupArchive
 import BackupCertificates
 import BackupCompression
@@ -66,7 +67,7 @@ public struct BackupRuntime: Sendable {
         if let shipped = settings.resources.pluginDirectory, let executable = try? FileTree.readLink("/proc/self/exe") {
             programs[shipped] = (executable as NSString).deletingLastPathComponent
         }
-        self.registry = PluginRegistry(builtIns: Self.builtInPlugins, directories: directories, programDirectories: programs)
+        self.registry = PluginRegistry(builtIns: Self.builtInPlugins, directories: directories, programDirectories: programs, launcher: ChildProcessLauncher())
     }
 
     /// The status store in the state directory.

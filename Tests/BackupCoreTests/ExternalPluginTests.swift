@@ -1,4 +1,5 @@
 import BackupCore
+import BackupProcess
 import Foundation
 import GatewayBackupTestSupport
 import Logging
@@ -10,7 +11,7 @@ struct ExternalPluginTests {
     func registry(_ directory: TemporaryDirectory, script: String, descriptor: String? = nil) throws -> PluginRegistry {
         try directory.write("plugins/probe/run.sh", "#!/bin/sh\n" + script, mode: 0o755)
         try directory.write("plugins/probe/plugin.json", descriptor ?? #"{"id":"probe","version":"0.1","protocol":1,"executable":"run.sh","timeoutSeconds":2}"#)
-        return PluginRegistry(builtIns: [FileSetPlugin()], directories: [directory.sub("plugins")])
+        return PluginRegistry(builtIns: [FileSetPlugin()], directories: [directory.sub("plugins")], launcher: ChildProcessLauncher())
     }
 
     func context(_ directory: TemporaryDirectory) throws -> PluginContext {
@@ -116,13 +117,21 @@ struct ExternalPluginTests {
         try directory.write("plugins/folder/sub/keep", "")
         chmod(directory.sub("plugins/folder/sub"), 0o755)
         try directory.write("plugins/folder/plugin.json", #"{"id":"folder","version":"1","protocol":1,"executable":"sub"}"#)
-        let registry = PluginRegistry(builtIns: [FileSetPlugin()], directories: [directory.sub("plugins")])
+        let registry = PluginRegistry(builtIns: [FileSetPlugin()], directories: [directory.sub("plugins")], launcher: ChildProcessLauncher())
         #expect(registry.plugins.map(\.id) == ["fileset"])
         let problems = registry.problems.map(\.description).joined(separator: "\n")
         #expect(problems.contains("plugins/writable can be written by others (mode 777)"), "\(problems)")
         #expect(problems.contains("groupexec/run.sh can be written by others (mode 775)"), "\(problems)")
         #expect(problems.contains("escape/bin/sh resolves outside the plugin's directory"), "\(problems)")
         #expect(problems.contains("folder/sub is not a regular file"), "\(problems)")
+    }
+
+    @Test func withoutAProcessLauncherExternalPluginsAreReportedNotLoaded() throws {
+        let directory = try TemporaryDirectory("ext-nolauncher")
+        _ = try self.registry(directory, script: "echo '{}'")
+        let registry = PluginRegistry(builtIns: [FileSetPlugin()], directories: [directory.sub("plugins")])
+        #expect(registry.plugin(id: "probe") == nil)
+        #expect(registry.problems.map(\.description).joined().contains("no process launcher"))
     }
 
     @Test func brokenDescriptorsAreReportedNotLoaded() throws {
@@ -135,7 +144,7 @@ struct ExternalPluginTests {
         try directory.write("plugins/forever/plugin.json", #"{"id":"forever","version":"1","protocol":1,"executable":"run.sh","timeoutSeconds":1e16}"#)
         try directory.write("plugins/dup/run.sh", "#!/bin/sh\n", mode: 0o755)
         try directory.write("plugins/dup/plugin.json", #"{"id":"fileset","version":"1","protocol":1,"executable":"run.sh"}"#)
-        let registry = PluginRegistry(builtIns: [FileSetPlugin()], directories: [directory.sub("plugins")])
+        let registry = PluginRegistry(builtIns: [FileSetPlugin()], directories: [directory.sub("plugins")], launcher: ChildProcessLauncher())
         #expect(registry.plugins.map(\.id) == ["fileset"])
         let problems = registry.problems.map(\.description).joined(separator: "\n")
         #expect(problems.contains("noexec: executable") && problems.contains("missing or not executable"))

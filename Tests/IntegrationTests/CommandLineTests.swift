@@ -1,4 +1,5 @@
 import BackupCore
+import BackupProcess
 import Foundation
 import GatewayAPI
 import GatewayBackupTestSupport

@@ -1,5 +1,6 @@
 import BackupConformance
 import BackupCore
+import BackupProcess
 import BackupRuntime
 import Foundation
 import GatewayBackupTestSupport
@@ -171,7 +172,7 @@ struct PluginKitTests {
     func registry(_ directory: TemporaryDirectory, script: String) throws -> PluginRegistry {
         _ = try directory.write("plugins/probe/run.sh", "#!/bin/bash\n" + script, mode: 0o755)
         _ = try directory.write("plugins/probe/plugin.json", #"{"id":"probe","version":"0.1","protocol":1,"executable":"run.sh","timeoutSeconds":20}"#)
-        return PluginRegistry(builtIns: [], directories: [directory.sub("plugins")])
+        return PluginRegistry(builtIns: [], directories: [directory.sub("plugins")], launcher: ChildProcessLauncher())
     }
 
     func waitUntilGone(_ pid: Int32, seconds: Double = 10) async -> Bool {

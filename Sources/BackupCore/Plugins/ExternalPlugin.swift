@@ -33,11 +33,14 @@ public struct ExternalPlugin: ComponentPlugin {
     public let directory: String
     /// The program run for each step (checked by `ExternalPluginDescriptor.check`).
     public let executablePath: String
+    /// Starts the program (`ChildProcessLauncher` of `BackupProcess` in gwbackup).
+    public let launcher: any ProcessLauncher
 
-    public init(descriptor: ExternalPluginDescriptor, directory: String, executablePath: String? = nil) {
+    public init(descriptor: ExternalPluginDescriptor, directory: String, executablePath: String? = nil, launcher: any ProcessLauncher) {
         self.descriptor = descriptor
         self.directory = directory
         self.executablePath = executablePath ?? directory + "/" + descriptor.executable
+        self.launcher = launcher
     }
 
     public var id: String { self.descriptor.id }
@@ -77,13 +80,13 @@ public struct ExternalPlugin: ComponentPlugin {
 
     /// Runs one step and returns how the process ended, without judging it (`gwbackup plugins test`
     /// sends requests of other protocols and actions this way, with a shorter timeout).
-    public func execute(_ action: String, _ context: PluginContext, protocolVersion: Int = ExternalPluginDescriptor.protocolVersion, timeoutSeconds: Double? = nil) async throws -> ChildProcess.Outcome {
+    public func execute(_ action: String, _ context: PluginContext, protocolVersion: Int = ExternalPluginDescriptor.protocolVersion, timeoutSeconds: Double? = nil) async throws -> ProcessOutcome {
         let timeout = min(timeoutSeconds ?? self.timeoutSeconds, self.timeoutSeconds)
-        let request = Request(
+        let message = Request(
             protocol: protocolVersion, action: action, component: context.component,
             applianceRoot: context.applianceRoot, stagingDirectory: context.stagingDirectory,
             parameters: context.parameters, rollback: context.isRollback, timeoutSeconds: timeout)
-        let input = try JSONCoding.compactEncoder().encode(request)
+        let input = try JSONCoding.compactEncoder().encode(message)
         var environment = [
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
@@ -104,17 +107,16 @@ public struct ExternalPlugin: ComponentPlugin {
                 environment[key] = list.joined(separator: "\n")
             }
         }
-        var child = ChildProcess(
-            executable: self.executablePath,
-            environment: environment,
-            timeout: .milliseconds(Int64(timeout * 1000)))
-        child.cancellation = context.cancellation
+        let request = ProcessRequest(
+            executable: self.executablePath, environment: environment, timeout: .milliseconds(Int64(timeout * 1000)),
+            cancellation: context.cancellation)
         context.logger.debug("running external plugin", metadata: ["plugin": "\(self.id)", "action": "\(action)"])
-        return try await Blocking.run("gwbackup.plugin") { [child] in try child.run(input: input) }
+        let launcher = self.launcher
+        return try await Blocking.run("gwbackup.plugin") { try launcher.run(request, input: input) }
     }
 
     /// Turns a finished child into a report or an error that says what went wrong and what it printed.
-    package func interpret(_ outcome: ChildProcess.Outcome, action: String) throws -> PluginReport {
+    package func interpret(_ outcome: ProcessOutcome, action: String) throws -> PluginReport {
         // A plugin's words are outside input: the last 2,000 characters of stderr, escaped.
         let stderrText = String(String(decoding: outcome.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).suffix(2000))
         let stderrSuffix = stderrText.isEmpty ? "" : "; stderr: \(SafeText.escaped(stderrText, limit: 2000))"
@@ -127,7 +129,7 @@ public struct ExternalPlugin: ComponentPlugin {
             throw BackupError(.pluginFailed, "\(name) was killed by signal \(outcome.status)\(stderrSuffix)")
         }
         if outcome.stdoutOverLimit {
-            throw BackupError(.pluginFailed, "\(name) wrote more than \(ChildProcess.defaultStdoutLimit) bytes on stdout, the limit of a reply (one JSON object; logs go to stderr)\(stderrSuffix)")
+            throw BackupError(.pluginFailed, "\(name) wrote more than \(ProcessRequest.replyLimit) bytes on stdout, the limit of a reply (one JSON object; logs go to stderr)\(stderrSuffix)")
         }
         let response = try? JSONDecoder().decode(Response.self, from: outcome.stdout)
         if outcome.status != 0 {

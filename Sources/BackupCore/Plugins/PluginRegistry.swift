@@ -30,7 +30,9 @@ public struct PluginRegistry: Sendable {
     /// Built-in plugins plus the external ones found in `directories` (missing directories are skipped).
     /// `programDirectories` maps a plugin directory to where its compiled executables may also be
     /// (the shipped directory to the gwbackup binary's own, see `ExternalPluginDescriptor.check`).
-    public init(builtIns: [any ComponentPlugin], directories: [String], programDirectories: [String: String] = [:]) {
+    /// External plugins run through `launcher`; without one (a check of manifests only) they are
+    /// reported, not loaded.
+    public init(builtIns: [any ComponentPlugin], directories: [String], programDirectories: [String: String] = [:], launcher: (any ProcessLauncher)? = nil) {
         for plugin in builtIns { self.register(plugin) }
         for directory in directories {
             let names: [String]
@@ -48,7 +50,8 @@ public struct PluginRegistry: Sendable {
                 do {
                     let descriptor = try ExternalPluginDescriptor.load(directory: pluginDirectory, programDirectory: programDirectories[directory])
                     let executable = try descriptor.check(directory: pluginDirectory, programDirectory: programDirectories[directory])
-                    self.register(ExternalPlugin(descriptor: descriptor, directory: pluginDirectory, executablePath: executable))
+                    guard let launcher else { throw BackupError(.pluginFailed, "external plugins cannot run here (no process launcher)") }
+                    self.register(ExternalPlugin(descriptor: descriptor, directory: pluginDirectory, executablePath: executable, launcher: launcher))
                 } catch {
                     self.problems.append(PluginProblem(location: pluginDirectory, message: BackupError.wrap(error).message))
                 }

@@ -1,46 +1,24 @@
+import BackupCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Runs a program with input on stdin, capturing bounded stdout and stderr, with a timeout.
+/// Runs a program with input on stdin, capturing bounded stdout and stderr, with a timeout: the
+/// `ProcessLauncher` of gwbackup (`ChildProcessLauncher`), and the tests' way to run commands.
 ///
 /// The child runs in a process group of its own, so a timeout kills it *and* whatever it started.
 /// Arguments never carry secrets; the environment is given explicitly and nothing else is inherited.
 public struct ChildProcess: Sendable {
     /// How a run ended.
-    public struct Outcome: Sendable {
-        /// The exit status, or the signal number when `signalled`.
-        public var status: Int32
-        public var signalled: Bool
-        public var timedOut: Bool
-        /// Killed because its `cancellation` fired.
-        public var cancelled: Bool
-        public var stdout: Data
-        /// The last `stderrLimit` bytes of stderr.
-        public var stderr: Data
-        /// True when stdout held more than `stdoutLimit` bytes (only the head was kept).
-        public var stdoutOverLimit: Bool = false
-        /// Processes the program left running when it exited, which the guard then killed.
-        public var leftoverProcesses: Int = 0
-
-        package init(status: Int32, signalled: Bool, timedOut: Bool, cancelled: Bool, stdout: Data, stderr: Data, stdoutOverLimit: Bool = false) {
-            self.status = status
-            self.signalled = signalled
-            self.timedOut = timedOut
-            self.cancelled = cancelled
-            self.stdout = stdout
-            self.stderr = stderr
-            self.stdoutOverLimit = stdoutOverLimit
-        }
-    }
+    public typealias Outcome = ProcessOutcome
 
     public var executable: String
     public var arguments: [String]
     public var environment: [String: String]
     public var timeout: Duration
     /// The most a plugin's reply may take (documented in docs/plugins.md).
-    public static let defaultStdoutLimit = 1 << 20
+    public static let defaultStdoutLimit = ProcessRequest.replyLimit
     public var stdoutLimit = ChildProcess.defaultStdoutLimit
     public var stderrLimit = 16 << 10
     /// When it fires, the child's process group is killed as at the timeout.
@@ -298,4 +276,19 @@ final class DrainedOutput: @unchecked Sendable {
         _ = self.done.wait(timeout: .now() + 5)
         return self.lock.withLock { self.data }
     }
+}
+
+/// The launcher the runtime gives external plugins: `ChildProcess` under the guard.
+public struct ChildProcessLauncher: ProcessLauncher {
+    public init() {}
+
+    public func run(_ request: ProcessRequest, input: Data) throws -> ProcessOutcome {
+        var child = ChildProcess(executable: request.executable, arguments: request.arguments, environment: request.environment, timeout: request.timeout)
+        child.cancellation = request.cancellation
+        child.stdoutLimit = request.stdoutLimit
+        child.stderrLimit = request.stderrLimit
+        return try child.run(input: input)
+    }
+
+    public var seesLeftovers: Bool { ChildProcess.guardPath != nil }
 }
