@@ -70,36 +70,48 @@ public struct MetricsExposition: Sendable {
         for (name, kind, latest) in kinds {
             let job = [("job", name.rawValue)]
             // 0 = never: an alert on the age of the last success fires for an appliance never backed up.
-            registry.makeGauge(name: "gwbackup_last_success_timestamp_seconds", labels: job, help: "When the last successful job ended (epoch seconds; 0: never).")
+            registry.makeGauge(descriptor: Self.descriptor("gwbackup_last_success_timestamp_seconds", help: "When the last successful job ended (epoch seconds; 0: never)."), labels: job)
                 .set(Double(kind.lastSuccess ?? 0))
             let attempt = latest.status == .none ? (kind.lastAttempt ?? 0) : latest.timeStamp
-            registry.makeGauge(name: "gwbackup_last_attempt_timestamp_seconds", labels: job, help: "When the latest job started (epoch seconds; 0: never).")
+            registry.makeGauge(descriptor: Self.descriptor("gwbackup_last_attempt_timestamp_seconds", help: "When the latest job started (epoch seconds; 0: never)."), labels: job)
                 .set(Double(attempt))
-            registry.makeGauge(name: "gwbackup_job_in_progress", labels: job, help: "1 while a job of this kind runs.")
+            registry.makeGauge(descriptor: Self.descriptor("gwbackup_job_in_progress", help: "1 while a job of this kind runs."), labels: job)
                 .set(latest.status == .executing ? 1.0 : 0.0)
-            registry.makeCounter(name: "gwbackup_job_runs_total", labels: job + [("result", "completed")], help: "Jobs ended, by result.")
+            registry.makeCounter(descriptor: Self.descriptor("gwbackup_job_runs_total", help: "Jobs ended, by result."), labels: job + [("result", "completed")])
                 .increment(by: Int64(kind.completed))
-            registry.makeCounter(name: "gwbackup_job_runs_total", labels: job + [("result", "error")], help: "Jobs ended, by result.")
+            registry.makeCounter(descriptor: Self.descriptor("gwbackup_job_runs_total", help: "Jobs ended, by result."), labels: job + [("result", "error")])
                 .increment(by: Int64(kind.errors))
             let histogram = registry.makeValueHistogram(
-                name: "gwbackup_job_duration_seconds", labels: job, buckets: JobStatistics.DurationHistogram.bounds, help: "How long jobs took, start to end.")
+                descriptor: Self.descriptor("gwbackup_job_duration_seconds", help: "How long jobs took, start to end."), labels: job, buckets: JobStatistics.DurationHistogram.bounds)
             for value in kind.durations.replayValues() { histogram.record(value) }
         }
-        registry.makeGauge(name: "gwbackup_backup_size_bytes", help: "Stored bytes of the last successful backup (0: none yet).")
+        registry.makeGauge(descriptor: Self.descriptor("gwbackup_backup_size_bytes", help: "Stored bytes of the last successful backup (0: none yet)."))
             .set(Double(self.statistics.lastBackupBytes ?? 0))
         for (component, seconds) in self.statistics.componentLastSuccess.sorted(by: { $0.key < $1.key }) {
-            registry.makeGauge(name: "gwbackup_component_last_success_timestamp_seconds", labels: [("component", component)], help: "When each component was last backed up successfully (epoch seconds).")
+            registry.makeGauge(descriptor: Self.descriptor("gwbackup_component_last_success_timestamp_seconds", help: "When each component was last backed up successfully (epoch seconds)."), labels: [("component", component)])
                 .set(Double(seconds))
         }
         for schedule in self.schedules {
-            registry.makeGauge(name: "gwbackup_schedule_next_run_timestamp_seconds", labels: [("schedule", schedule.name)], help: "When each schedule runs next (epoch seconds; 0: never again).")
+            registry.makeGauge(descriptor: Self.descriptor("gwbackup_schedule_next_run_timestamp_seconds", help: "When each schedule runs next (epoch seconds; 0: never again)."), labels: [("schedule", schedule.name)])
                 .set(Double(schedule.nextRun ?? 0))
-            registry.makeGauge(name: "gwbackup_schedule_last_skipped_timestamp_seconds", labels: [("schedule", schedule.name)], help: "When each schedule last skipped a run (epoch seconds; 0: never).")
+            registry.makeGauge(descriptor: Self.descriptor("gwbackup_schedule_last_skipped_timestamp_seconds", help: "When each schedule last skipped a run (epoch seconds; 0: never)."), labels: [("schedule", schedule.name)])
                 .set(Double(schedule.lastSkipped ?? 0))
-            registry.makeGauge(name: "gwbackup_schedule_interval_seconds", labels: [("schedule", schedule.name)], help: "Seconds between a schedule's next two runs.")
+            registry.makeGauge(descriptor: Self.descriptor("gwbackup_schedule_interval_seconds", help: "Seconds between a schedule's next two runs."), labels: [("schedule", schedule.name)])
                 .set(Double(schedule.intervalSeconds ?? 0))
         }
         return registry.emitToString()
+    }
+
+    /// A full metric name as a descriptor: `gwbackup_` + name + `_` + unit (`seconds`, `bytes`,
+    /// `total`), or no unit for the rest.
+    static func descriptor(_ fullName: String, help: String) -> MetricNameDescriptor {
+        var name = String(fullName.dropFirst("gwbackup_".count))
+        var unit = ""
+        for suffix in ["_seconds", "_bytes", "_total"] where name.hasSuffix(suffix) {
+            unit = String(suffix.dropFirst())
+            name = String(name.dropLast(suffix.count))
+        }
+        return MetricNameDescriptor(namespace: "gwbackup", metricName: name, unitName: unit, helpText: help)
     }
 
     /// Writes the text atomically (node_exporter's textfile collector must never read half a file):
