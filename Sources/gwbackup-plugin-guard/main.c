@@ -154,7 +154,9 @@ int main(int argc, char **argv) {
         if (now() >= deadline) break;
         usleep(5000);
     }
-    if (left > 0) {
+    /* Only what the program left behind when it ended on its own: after a SIGTERM the whole group
+       is going down, and what is still dying then is not the program's doing. */
+    if (left > 0 && !terminate) {
         fprintf(stderr, "\ngwbackup-plugin-guard: killed %d process%s left running\n", left, left == 1 ? "" : "es");
         fflush(stderr);
     }

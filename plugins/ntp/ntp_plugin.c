@@ -35,21 +35,29 @@ typedef struct {
     const char *relative;  /* from the manifest */
 } ntp_file;
 
+/* The next line of `*cursor` into `buffer`, without its comment: 1, or 0 at the end, or -1 (replied)
+   for a line longer than the buffer. */
+static int next_line(gwb_request *request, const char *file, const char **cursor, int *number, char *buffer, size_t size) {
+    if (!**cursor) return 0;
+    (*number)++;
+    const char *end = strchr(*cursor, '\n');
+    size_t length = end ? (size_t)(end - *cursor) : strlen(*cursor);
+    if (length >= size) return gwb_reply_error(request, "%s line %d is longer than %zu characters", file, *number, size - 1), -1;
+    memcpy(buffer, *cursor, length);
+    buffer[length] = '\0';
+    char *comment = strchr(buffer, '#');
+    if (comment) *comment = '\0';
+    *cursor += length + (end ? 1 : 0);
+    return 1;
+}
+
 /* Checks a keys file; fills `present` (present[id] = 1) and `ids` (ascending, comma-separated). */
 static int check_keys(gwb_request *request, const char *text, unsigned char *present, char *ids, size_t ids_size) {
-    int line_number = 0;
+    int line_number = 0, got;
     ids[0] = '\0';
     const char *line = text;
-    while (*line) {
-        line_number++;
-        const char *end = strchr(line, '\n');
-        size_t length = end ? (size_t)(end - line) : strlen(line);
-        char buffer[512];
-        if (length >= sizeof buffer) return gwb_reply_error(request, "ntp.keys line %d is longer than %zu characters", line_number, sizeof buffer - 1), -1;
-        memcpy(buffer, line, length);
-        buffer[length] = '\0';
-        char *comment = strchr(buffer, '#');
-        if (comment) *comment = '\0';
+    char buffer[512];
+    while ((got = next_line(request, "ntp.keys", &line, &line_number, buffer, sizeof buffer)) > 0) {
         char *save = NULL;
         char *id_text = strtok_r(buffer, " \t\r", &save);
         if (id_text) {
@@ -73,8 +81,8 @@ static int check_keys(gwb_request *request, const char *text, unsigned char *pre
             if (present[id]) return gwb_reply_error(request, "ntp.keys line %d: key id %ld is defined twice", line_number, id), -1;
             present[id] = 1;
         }
-        line += length + (end ? 1 : 0);
     }
+    if (got < 0) return -1;
     size_t used = 0;
     for (long id = 1; id <= KEY_LIMIT; id++) {
         if (!present[id]) continue;
@@ -87,18 +95,10 @@ static int check_keys(gwb_request *request, const char *text, unsigned char *pre
 
 /* Checks that every trustedkey / requestkey / controlkey of ntp.conf names a defined key. */
 static int check_conf(gwb_request *request, const char *text, const unsigned char *present) {
-    int line_number = 0;
+    int line_number = 0, got;
     const char *line = text;
-    while (*line) {
-        line_number++;
-        const char *end = strchr(line, '\n');
-        size_t length = end ? (size_t)(end - line) : strlen(line);
-        char buffer[4096];
-        if (length >= sizeof buffer) return gwb_reply_error(request, "ntp.conf line %d is longer than %zu characters", line_number, sizeof buffer - 1), -1;
-        memcpy(buffer, line, length);
-        buffer[length] = '\0';
-        char *comment = strchr(buffer, '#');
-        if (comment) *comment = '\0';
+    char buffer[4096];
+    while ((got = next_line(request, "ntp.conf", &line, &line_number, buffer, sizeof buffer)) > 0) {
         char *save = NULL;
         char *word = strtok_r(buffer, " \t\r", &save);
         if (word && (strcmp(word, "trustedkey") == 0 || strcmp(word, "requestkey") == 0 || strcmp(word, "controlkey") == 0)) {
@@ -118,9 +118,8 @@ static int check_conf(gwb_request *request, const char *text, const unsigned cha
             }
             if (count == 0) return gwb_reply_error(request, "ntp.conf line %d: %s without a key id", line_number, directive), -1;
         }
-        line += length + (end ? 1 : 0);
     }
-    return 0;
+    return got < 0 ? -1 : 0;
 }
 
 /* The record of what collect found: which files were present (an absent one is removed by restore). */

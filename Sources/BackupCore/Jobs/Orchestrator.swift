@@ -43,34 +43,31 @@ public struct Orchestrator: Sendable {
     /// Validates the request, takes the job lock and records `EXECUTING`. Throws (`.busy`,
     /// `.invalidManifest`, …) without touching the status when the job cannot start.
     public func beginBackup(_ request: BackupRequest) throws -> BackupJob {
-        let issues = ManifestValidator(registry: self.registry).validate(request.manifest)
-        if !issues.isEmpty {
-            throw BackupError(.invalidManifest, issues.map(\.description).joined(separator: "; "))
-        }
-        guard !request.securityPassword.isEmpty else {
-            throw BackupError(.invalidInput, "the security password must not be empty")
-        }
-        if let runID = request.runID, !JobRecord.isValidRunID(runID) {
-            throw BackupError(.invalidInput, "the run id must be 1-128 letters, digits or ._:+- characters")
-        }
+        try self.checkStart(manifest: request.manifest, securityPassword: request.securityPassword, runID: request.runID)
         let lock = try self.lockForJob("backup to \(request.store.displayName)")
         return BackupJob(orchestrator: self, request: request, lock: lock, id: Self.newJobID())
     }
 
     /// Takes the job lock and records `EXECUTING` for a restore.
     public func beginRestore(_ request: RestoreRequest) throws -> RestoreJob {
-        let issues = ManifestValidator(registry: self.registry).validate(request.manifest)
+        try self.checkStart(manifest: request.manifest, securityPassword: request.securityPassword, runID: request.runID)
+        let lock = try self.lockForJob("restore from \(request.store.displayName)")
+        return RestoreJob(orchestrator: self, request: request, lock: lock, id: Self.newJobID())
+    }
+
+    /// What every job checks before it takes the lock: a valid manifest, a security password, a
+    /// well-formed run id.
+    private func checkStart(manifest: Manifest, securityPassword: Secret, runID: String?) throws {
+        let issues = ManifestValidator(registry: self.registry).validate(manifest)
         if !issues.isEmpty {
             throw BackupError(.invalidManifest, issues.map(\.description).joined(separator: "; "))
         }
-        guard !request.securityPassword.isEmpty else {
+        guard !securityPassword.isEmpty else {
             throw BackupError(.invalidInput, "the security password must not be empty")
         }
-        if let runID = request.runID, !JobRecord.isValidRunID(runID) {
+        if let runID, !JobRecord.isValidRunID(runID) {
             throw BackupError(.invalidInput, "the run id must be 1-128 letters, digits or ._:+- characters")
         }
-        let lock = try self.lockForJob("restore from \(request.store.displayName)")
-        return RestoreJob(orchestrator: self, request: request, lock: lock, id: Self.newJobID())
     }
 
     /// Runs a whole backup: begin, then run.

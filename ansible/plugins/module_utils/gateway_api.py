@@ -15,6 +15,7 @@ __metaclass__ = type
 import json
 import time
 
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
@@ -156,6 +157,39 @@ class GatewayAPI(object):
             if now - last_change >= stall_timeout:
                 raise GatewayAPIError("the %s stalled: no progress for %d s (last status: %s)" % (kind, stall_timeout, _describe(record)), error_id="STALLED")
             sleep(min(poll_interval, max(0.05, deadline - now)))
+
+
+def job_module(extra_options=None):
+    """The AnsibleModule of a job module (backup, restore): API and job options, checked."""
+    spec = api_argument_spec()
+    spec.update(job_argument_spec())
+    spec.update(extra_options or {})
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    check_destination(module)
+    return module
+
+
+def run_job(module, api, kind, previous, result):
+    """Starts the job and follows it to its end; exits the module unless the job COMPLETED.
+
+    Returns (record, elapsed seconds). Every failure exits with the appliance's words (error_text,
+    the record's message) and never with the request body.
+    """
+    params = module.params
+    started = time.time()
+    try:
+        api.start(kind, request_body(params, restore=(kind == "restore")))
+        if not params["wait"]:
+            module.exit_json(changed=True, msg="%s started" % kind, **result)
+        record = api.follow(kind, previous, started, params["timeout"], params["stall_timeout"], params["poll_interval"])
+    except GatewayAPIError as error:
+        result["error_id"] = error.error_id or ""
+        module.fail_json(msg=error.message, **result)
+    elapsed = round(time.time() - started, 3)
+    result.update(record=record, elapsed_seconds=elapsed, ansible_facts={"gatewaybackup_" + kind: record})
+    if record.get("status") != "COMPLETED":
+        module.fail_json(msg="the %s failed on the appliance: %s" % (kind, record.get("message") or "no reason given"), **result)
+    return record, elapsed
 
 
 def request_body(params, restore=False):

@@ -82,43 +82,29 @@ ansible_facts:
   type: dict
 """
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gatewaybackup.appliance.plugins.module_utils.gateway_api import (
-    GatewayAPI, GatewayAPIError, api_argument_spec, check_destination, destination_text, job_argument_spec, request_body,
+    GatewayAPI, GatewayAPIError, destination_text, job_module, run_job,
 )
 
 
 def main():
-    spec = api_argument_spec()
-    spec.update(job_argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    check_destination(module)
+    module = job_module()
     params = module.params
     api = GatewayAPI(params)
     result = dict(changed=False, run_id=params.get("run_id") or "", destination=destination_text(params))
     try:
         last, running = api.backup_status()
-        result["last_successful"] = last or {}
-        if running.get("status") == "EXECUTING":
-            module.fail_json(msg="a job is already running on the appliance (%s)" % (running.get("message") or "backup"), **result)
-        if module.check_mode:
-            result.update(changed=True, check_mode=True, msg="would back up to %s" % result["destination"])
-            if module._diff:
-                result["diff"] = dict(before=dict(last_backup=(last or {}).get("subdir", "")), after=dict(last_backup="(a new backup)"))
-            module.exit_json(**result)
-        started = time.time()
-        api.start("backup", request_body(params))
-        if not params["wait"]:
-            module.exit_json(changed=True, msg="backup started", **result)
-        record = api.follow("backup", running, started, params["timeout"], params["stall_timeout"], params["poll_interval"])
     except GatewayAPIError as error:
-        result["error_id"] = error.error_id or ""
-        module.fail_json(msg=error.message, **result)
-    result.update(record=record, elapsed_seconds=round(time.time() - started, 3), ansible_facts=dict(gatewaybackup_backup=record))
-    if record.get("status") != "COMPLETED":
-        module.fail_json(msg="the backup failed on the appliance: %s" % (record.get("message") or "no reason given"), **result)
+        module.fail_json(msg=error.message, error_id=error.error_id or "", **result)
+    result["last_successful"] = last or {}
+    if running.get("status") == "EXECUTING":
+        module.fail_json(msg="a job is already running on the appliance (%s)" % (running.get("message") or "backup"), **result)
+    if module.check_mode:
+        result.update(changed=True, check_mode=True, msg="would back up to %s" % result["destination"])
+        if module._diff:
+            result["diff"] = dict(before=dict(last_backup=(last or {}).get("subdir", "")), after=dict(last_backup="(a new backup)"))
+        module.exit_json(**result)
+    record, _ = run_job(module, api, "backup", running, result)
     result.update(changed=True, backup=record.get("backup", ""), msg="backed up to %s" % (record.get("subdir") or result["destination"]))
     if module._diff:
         result["diff"] = dict(before=dict(last_backup=(last or {}).get("subdir", "")), after=dict(last_backup=record.get("subdir", "")))

@@ -69,43 +69,28 @@ ansible_facts:
   type: dict
 """
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gatewaybackup.appliance.plugins.module_utils.gateway_api import (
-    GatewayAPI, GatewayAPIError, api_argument_spec, check_destination, destination_text, job_argument_spec, request_body,
+    GatewayAPI, GatewayAPIError, destination_text, job_module, run_job,
 )
 
 
 def main():
-    spec = api_argument_spec()
-    spec.update(job_argument_spec())
-    spec.update(no_cert=dict(type="bool", default=False))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    check_destination(module)
+    module = job_module(dict(no_cert=dict(type="bool", default=False)))
     params = module.params
     api = GatewayAPI(params)
     result = dict(changed=False, run_id=params.get("run_id") or "", destination=destination_text(params), no_cert=params["no_cert"])
     try:
         previous = api.restore_status()
         _, running = api.backup_status()
-        if previous.get("status") == "EXECUTING" or running.get("status") == "EXECUTING":
-            module.fail_json(msg="a job is already running on the appliance", **result)
-        if module.check_mode:
-            what = "without the certificate-bound components" if params["no_cert"] else "all components"
-            result.update(changed=True, msg="would restore the newest backup at %s (%s)" % (result["destination"], what))
-            module.exit_json(**result)
-        started = time.time()
-        api.start("restore", request_body(params, restore=True))
-        if not params["wait"]:
-            module.exit_json(changed=True, msg="restore started", **result)
-        record = api.follow("restore", previous, started, params["timeout"], params["stall_timeout"], params["poll_interval"])
     except GatewayAPIError as error:
-        result["error_id"] = error.error_id or ""
-        module.fail_json(msg=error.message, **result)
-    result.update(record=record, elapsed_seconds=round(time.time() - started, 3), ansible_facts=dict(gatewaybackup_restore=record))
-    if record.get("status") != "COMPLETED":
-        module.fail_json(msg="the restore failed on the appliance: %s" % (record.get("message") or "no reason given"), **result)
+        module.fail_json(msg=error.message, error_id=error.error_id or "", **result)
+    if previous.get("status") == "EXECUTING" or running.get("status") == "EXECUTING":
+        module.fail_json(msg="a job is already running on the appliance", **result)
+    if module.check_mode:
+        what = "without the certificate-bound components" if params["no_cert"] else "all components"
+        result.update(changed=True, msg="would restore the newest backup at %s (%s)" % (result["destination"], what))
+        module.exit_json(**result)
+    record, _ = run_job(module, api, "restore", previous, result)
     result.update(changed=True, msg="restored from %s" % (record.get("path") or result["destination"]))
     module.exit_json(**result)
 
