@@ -64,6 +64,9 @@ struct CommandLineTests {
         try FileTree.writeAtomically(Data(#"{"schedules": [{"name": "x", "cron": "61 * * * *", "destination": {"hostname": "localhost"}, "credentialsFile": "/c"}]}"#.utf8), to: invalid)
         let refused = try self.gwbackup(["schedules", "--config", invalid])
         #expect(refused.status != 0 && refused.stderr.contains("minute"), "\(refused.stderr)")
+        try FileTree.writeAtomically(Data(#"{"schedules": [{"name": "x", "cron": "1 * * * *", "destination": {"hostname": "localhost"}, "credentialsFile": "/c", "security_pwd": "oops"}]}"#.utf8), to: invalid)
+        let secret = try self.gwbackup(["schedules", "--config", invalid])
+        #expect(secret.status != 0 && secret.stderr.contains("secrets go in its credentialsFile") && !secret.stderr.contains("oops"), "\(secret.stderr)")
     }
 
     @Test func backupListVerifyRestoreAndStatusWorkEndToEnd() throws {

@@ -45,6 +45,37 @@ public struct ScheduleConfiguration: Codable, Sendable, Equatable {
         self.randomDelaySeconds = randomDelaySeconds
     }
 
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, cron, timeZone, destination, credentialsFile, retention, randomDelaySeconds
+    }
+
+    /// Any key this type does not know: a typo would otherwise be ignored, and a password written
+    /// into the configuration would sit there unnoticed.
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+        for key in keys where CodingKeys(stringValue: key) == nil {
+            let secret = ["password", "security_pwd", "securityPassword", "secret"].contains(key)
+            throw BackupError(.invalidInput, secret
+                ? "a schedule must not hold '\(SafeText.escaped(key))': secrets go in its credentialsFile (JSON, mode 0600)"
+                : "a schedule has an unknown field '\(SafeText.escaped(key))' (known: \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.name = try container.decode(String.self, forKey: .name)
+        self.cron = try container.decode(String.self, forKey: .cron)
+        self.timeZone = try container.decodeIfPresent(String.self, forKey: .timeZone)
+        self.destination = try container.decode(Destination.self, forKey: .destination)
+        self.credentialsFile = try container.decode(String.self, forKey: .credentialsFile)
+        self.retention = try container.decodeIfPresent(RetentionPolicy.self, forKey: .retention)
+        self.randomDelaySeconds = try container.decodeIfPresent(Int.self, forKey: .randomDelaySeconds)
+    }
+
     /// The parsed expression.
     public func expression() throws -> CronExpression { try CronExpression(self.cron) }
 
