@@ -115,7 +115,7 @@ class CallbackModule(CallbackBase):
         for item in summary["failures"]:
             self._display.display("  failed       %s: %s" % (item["appliance"], item["reason"]), color="red")
         if missing:
-            self._display.display("  not attempted (the run was stopped by max_fail_percentage %s): %s" % (limit, ", ".join(missing)), color="red")
+            self._display.display("  not attempted (the run was stopped: fleet_max_fail_percentage %s): %s" % (limit, ", ".join(missing)), color="red")
         if slowest:
             self._display.display("  slowest: " + ", ".join("%s %.1f s" % (item["appliance"], item["seconds"]) for item in slowest))
         path = run.get("summary_file")
