@@ -45,6 +45,43 @@ sftp_openssh=$(measure openssh-sftp-put bash -c "echo 'put $data $bench_dir/open
 rm -rf "$bench_dir"
 cmp -s "$work/app/var/lib/flowgateway/flows/records.dat" "$work/baseline-restore/var/lib/flowgateway/flows/records.dat" \
   || { echo "restored data differs"; exit 1; }
+
+# The demo appliance (a few KiB in five components), end to end: median of 5 backups and restores.
+"$bin" demo --root "$work/demo" >/dev/null
+demo_times() { # backup|restore
+  for _ in 1 2 3 4 5; do
+    /usr/bin/time -f "%e" -o "$work/demo.time" "$bin" "$1" --root "$work/demo" --path "$work/demo-backups" --state-dir "$work/demo-state" \
+      --security-pwd-file "$work/pwd" >/dev/null 2>&1 || { echo "demo $1 failed"; exit 1; }
+    cat "$work/demo.time"
+  done | sort -n | sed -n 3p
+}
+demo_backup="$(demo_times backup)"
+demo_restore="$(demo_times restore)"
+
+# The API under load while a backup runs: wrk, 200 connections on the status GET, over TLS on loopback.
+api_password="bench-api-$(head -c 6 /dev/urandom | base64 | tr -d '/+=')"
+printf '%s\n' "$api_password" | "$bin" user add bench --password-stdin --state-dir "$work/state" >/dev/null
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+printf '{"localBackupDirectories": ["%s"], "maxConnections": 1024}' "$work" > "$work/serve.json"
+"$bin" serve --config "$work/serve.json" --listen "127.0.0.1:$port" --state-dir "$work/state" --root "$work/app" \
+  --manifest "$work/bench.json" --backup-dir "$work/api-backups" > "$work/serve.log" 2>&1 &
+serve_pid=$!
+trap 'kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do grep -q "serving" "$work/serve.log" && break; sleep 0.1; done
+auth="Authorization: Basic $(printf 'bench:%s' "$api_password" | base64 -w0)"
+status_url="https://127.0.0.1:$port/api/mgmt.gateway_backup/1.0/backup"
+curl -sk -H "$auth" -H 'Content-Type: application/json' -X POST \
+  -d "{\"hostname\":\"localhost\",\"security_pwd\":\"bench-password\"}" "$status_url" -o /dev/null -w '%{http_code}' > "$work/post.code"
+[ "$(cat "$work/post.code")" = 204 ] || { echo "the bench backup through the API was refused"; exit 1; }
+wrk -t 2 -c 200 -d 10s --latency -H "$auth" "$status_url" > "$work/wrk.txt" 2>&1 || true
+backup_during="$(curl -sk -H "$auth" "$status_url" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["running"]["status"])')"
+api_p99="$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")"
+api_p50="$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")"
+api_rate="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")"
+api_errors="$(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt" | tr -s ' ' | tr '\n' ';' || true)"
+kill "$serve_pid" 2>/dev/null || true
+echo "demo appliance (median of 5): backup ${demo_backup} s, restore ${demo_restore} s"
+echo "status GET under wrk (200 connections, 10 s) while a backup ran (status then: ${backup_during}): p50 ${api_p50}, p99 ${api_p99}, ${api_rate} requests/s ${api_errors}"
 python3 - "$mib" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" <<'PY'
 import sys
 mib = int(sys.argv[1])
