@@ -6,12 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mib="${BENCH_MIB:-1024}"
 configuration="${BENCH_CONFIGURATION:-release}"
-swift build -c "$configuration" --product gwbackup >/dev/null
-swift build -c "$configuration" --product sftp-upload-bench >/dev/null
+# gwbackup, the programs it runs (the plugin guard, the C ntp plugin) and the SFTP upload bench.
+for product in gwbackup gwbackup-plugin-guard ntp-plugin sftp-upload-bench; do
+  swift build -c "$configuration" --product "$product" >/dev/null
+done
 bin="$(swift build -c "$configuration" --show-bin-path)/gwbackup"
 work="$(mktemp -d /tmp/gwb-bench-XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-echo "bench-password" > "$work/pwd"
+(umask 077; echo "bench-password" > "$work/pwd")
 "$bin" demo --root "$work/app" --bulk-mib "$mib" >/dev/null
 python3 - "$work" <<'PY'
 import json, sys
