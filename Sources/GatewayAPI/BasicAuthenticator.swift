@@ -12,7 +12,10 @@ import NIOPosix
 /// would queue behind more than `queueLimit` others is refused at once, without checking the
 /// password. bcrypt runs on a small thread pool of its own, never a thread per request, and
 /// credentials verified in the last minute are not checked again (`CredentialCache`), so a client
-/// that polls the status costs one bcrypt a minute. Other addresses are served meanwhile.
+/// that polls the status costs one bcrypt a minute. Requests with credentials already being checked
+/// wait for that check's answer instead of queueing a check of their own, so a client opening many
+/// connections at once costs one bcrypt and none of its requests is refused. Other addresses are
+/// served meanwhile.
 actor BasicAuthenticator {
     let users: UserStore
     /// Attempts from one address that may wait behind the one being checked.
@@ -23,6 +26,8 @@ actor BasicAuthenticator {
     /// Addresses with a check in progress, and the attempts waiting behind it.
     private var checking: Set<String> = []
     private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+    /// Credentials (by HMAC) being checked, and the requests waiting for that check's answer.
+    private var inFlight: [Data: [CheckedContinuation<Bool, Never>]] = [:]
     private let pool: NIOThreadPool
 
     init(users: UserStore, threads: Int = 2) {
@@ -47,6 +52,18 @@ actor BasicAuthenticator {
         let password = String(decoded[decoded.index(after: colon)...])
         let stamp = self.users.stamp()
         if self.cache.contains(user: name, password: password, stamp: stamp) { return name }
+        let digest = self.cache.digest(name, password)
+        if self.inFlight[digest] != nil {
+            // The same credentials are being checked: their answer is this request's answer too.
+            let valid = await withCheckedContinuation { self.inFlight[digest, default: []].append($0) }
+            guard valid else { throw APIError.invalidCredentials }
+            return name
+        }
+        self.inFlight[digest] = []
+        var verified = false
+        defer {
+            for waiter in self.inFlight.removeValue(forKey: digest) ?? [] { waiter.resume(returning: verified) }
+        }
 
         let key = address?.ipAddress ?? "unknown"
         guard self.enter(key) else {
@@ -71,6 +88,7 @@ actor BasicAuthenticator {
         }
         self.throttle.recordSuccess(from: key)
         self.cache.remember(user: name, password: password, stamp: stamp)
+        verified = true
         return name
     }
 

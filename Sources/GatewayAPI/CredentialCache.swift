@@ -23,7 +23,8 @@ struct CredentialCache: Sendable {
         self.capacity = capacity
     }
 
-    private func digest(_ user: String, _ password: String) -> Data {
+    /// The HMAC that stands for these credentials (no password is kept, here or in the authenticator).
+    func digest(_ user: String, _ password: String) -> Data {
         Data(HMAC<SHA256>.authenticationCode(for: Data((user + "\u{0}" + password).utf8), using: self.key))
     }
 

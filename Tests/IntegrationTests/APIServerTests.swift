@@ -309,6 +309,27 @@ struct APIServerTests {
 /// The growing delay after failed logins, checked by its values rather than by timing answers.
 @Suite("Login throttle")
 struct LoginThrottleTests {
+    @Test func manyConnectionsWithTheSameNewCredentialsWaitForOneCheckAndNoneIsRefused() async throws {
+        let fixture = try APIServerTests().fixture()
+        let server = try await APIServer.start(fixture)
+        defer { Task { await server.stop() } }
+        let path = APIServerTests.base + "/backup"
+        // 30 at once, more than the queue of one address holds: they share the one bcrypt check.
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<30 { group.addTask { try await server.call("GET", path).status } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
+        #expect(!fixture.logLines.all.contains { $0.contains("login refused unchecked") })
+        // The same wrong password from many connections at once: all refused, one check.
+        let wrong = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<30 { group.addTask { try await server.call("GET", path, password: "same-wrong-guess").status } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(wrong.allSatisfy { $0 == 401 }, "\(wrong)")
+        #expect(fixture.logLines.all.filter { $0.contains("login failed") }.count <= 2, "one check answered the identical guesses")
+    }
+
     @Test func parallelGuessesFromOneAddressAreCheckedOneAtATimeWhileOthersAreServed() async throws {
         let fixture = try APIServerTests().fixture()
         let server = try await APIServer.start(fixture)
