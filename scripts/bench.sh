@@ -1,6 +1,7 @@
 #!/bin/bash
 # `make bench`: peak memory and throughput of gwbackup backing up and restoring an appliance with
-# BENCH_MIB MiB of data (default 1024), against `tar | gpg` on the same data in the same run.
+# BENCH_MIB MiB of random flow data (default 1024) and BENCH_CONFIG_MIB MiB of config-like text in
+# 2,000 files (default 80), against `tar | gpg` on the same data in the same run.
 # Figures are ratios to that baseline, so a noisy machine skews both sides alike.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,13 +16,30 @@ work="$(mktemp -d /tmp/gwb-bench-XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 (umask 077; echo "bench-password" > "$work/pwd")
 "$bin" demo --root "$work/app" --bulk-mib "$mib" >/dev/null
-python3 - "$work" <<'PY'
-import json, sys
-work = sys.argv[1]
+# The mixed appliance of issue #11: besides the random flow records, BENCH_CONFIG_MIB (default 80)
+# MiB of config-like text in 2,000 files, which compresses as real configuration does.
+python3 - "$work" "${BENCH_CONFIG_MIB:-80}" <<'PY'
+import json, os, random, sys
+work, config_mib = sys.argv[1], int(sys.argv[2])
 manifest = json.load(open("manifests/flowgateway.json"))
 manifest["components"].append({"name": "flows", "plugin": "fileset", "parameters": {"paths": ["var/lib/flowgateway/flows"]}})
+if config_mib > 0:
+    directory = f"{work}/app/etc/flowgateway/generated"
+    os.makedirs(directory)
+    rng = random.Random(11)
+    words = ["interface", "vlan", "exporter", "collector", "sampling-rate", "template", "timeout", "address", "netmask", "enabled", "disabled", "priority", "community", "flow-cache", "active", "inactive"]
+    per_file = config_mib * 1024 * 1024 // 2000
+    for index in range(2000):
+        lines, size = [], 0
+        while size < per_file:
+            line = f"{rng.choice(words)} {rng.choice(words)}-{rng.randrange(4096)} {rng.randrange(1, 65535)} # {rng.choice(words)} {rng.randrange(10**6)}\n"
+            lines.append(line)
+            size += len(line)
+        open(f"{directory}/site-{index:04d}.conf", "w").write("".join(lines))
+    manifest["components"].append({"name": "configs", "plugin": "fileset", "parameters": {"paths": ["etc/flowgateway/generated"]}})
 json.dump(manifest, open(f"{work}/bench.json", "w"))
 PY
+total_mib=$(( mib + ${BENCH_CONFIG_MIB:-80} ))
 measure() { # label, command...: prints seconds and peak RSS (KiB)
   local label="$1"; shift
   /usr/bin/time -f "%e %M" -o "$work/time.$label" "$@" >/dev/null 2>"$work/err.$label" || { cat "$work/err.$label"; exit 1; }
@@ -31,6 +49,8 @@ measure() { # label, command...: prints seconds and peak RSS (KiB)
 sync
 baseline_backup=$(measure baseline-backup bash -c "tar -C '$work/app' -cf - . | gpg --homedir '$work' --batch --pinentry-mode loopback --passphrase-file '$work/pwd' --s2k-cipher-algo AES256 --symmetric -o '$work/baseline.tar.gpg'")
 ours_backup=$(measure gwbackup-backup "$bin" backup --manifest "$work/bench.json" --root "$work/app" --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd")
+size_ours=$(du -sb "$work/backups" | cut -f1)
+size_baseline=$(stat -c %s "$work/baseline.tar.gpg")
 mkdir -p "$work/baseline-restore"
 baseline_restore=$(measure baseline-restore bash -c "gpg --homedir '$work' --batch --pinentry-mode loopback --passphrase-file '$work/pwd' --decrypt '$work/baseline.tar.gpg' | tar -C '$work/baseline-restore' -xf -")
 rm -f "$work/app/var/lib/flowgateway/flows/records.dat"
@@ -84,16 +104,18 @@ api_errors="$(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt" | tr -s ' ' | tr '
 kill "$serve_pid" 2>/dev/null || true
 echo "demo appliance (median of 5): backup ${demo_backup} s, restore ${demo_restore} s"
 echo "status GET under wrk (200 connections, 10 s) while a backup ran (status then: ${backup_during}): p50 ${api_p50}, p99 ${api_p99}, ${api_rate} requests/s ${api_errors}"
-python3 - "$mib" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" <<'PY'
+python3 - "$total_mib" "$size_baseline" "$size_ours" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" <<'PY'
 import sys
 mib = int(sys.argv[1])
-rows = [line.split() for line in sys.argv[2:]]
+size_baseline, size_ours = int(sys.argv[2]), int(sys.argv[3])
+rows = [line.split() for line in sys.argv[4:]]
 print(f"{'run':<18}{'seconds':>9}{'MiB/s':>9}{'peak RSS':>12}")
 for label, seconds, rss in rows:
     s = float(seconds)
     print(f"{label:<18}{s:>9.2f}{mib / max(s, 0.01):>9.1f}{int(rss) / 1024:>9.1f} MiB")
 (_, bb, _), (_, ob, orss), (_, br, _), (_, orr, rrss), (_, so, _), (_, su, ursss) = rows
 print(f"backup time ratio (gwbackup / tar|gpg):  {float(ob) / max(float(bb), 0.01):.2f}")
+print(f"output size ratio (gwbackup / tar|gpg):  {size_ours / max(size_baseline, 1):.2f} ({size_ours / 2**20:.1f} / {size_baseline / 2**20:.1f} MiB)")
 print(f"restore time ratio (gwbackup / gpg|tar): {float(orr) / max(float(br), 0.01):.2f}")
 print(f"sftp upload time ratio (store / OpenSSH sftp put): {float(su) / max(float(so), 0.01):.2f}, store peak RSS {int(ursss) / 1024:.1f} MiB")
 print(f"peak memory: backup {int(orss) / 1024:.1f} MiB, restore {int(rrss) / 1024:.1f} MiB for {mib} MiB of data (limit 64 MiB)")
