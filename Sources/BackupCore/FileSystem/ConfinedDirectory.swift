@@ -11,6 +11,11 @@ import Darwin
 /// out of the tree. The effect of Linux `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, the
 /// way libarchive's `ARCHIVE_EXTRACT_SECURE_SYMLINKS` gets it. A final symlink is replaced or
 /// removed as a link, never followed.
+///
+/// Each change is a rename, so a crash leaves the old entry or the new one; making the changes
+/// durable is the caller's: a restore syncs the file system before its journal calls a component
+/// applied, and after a rollback before the journal closes (one sync per component, where an fsync
+/// of the directory per entry made a restore of 2,000 files three times slower than `tar -x`).
 public final class ConfinedDirectory {
     /// The tree's root, for messages.
     public let path: String
@@ -41,7 +46,6 @@ public final class ConfinedDirectory {
     public func remove(_ relative: String) throws {
         guard let (parent, name) = try self.parent(of: relative, create: false) else { return }
         try Self.removeTree(parent: parent.fd, name: name, display: self.display(relative), depth: 0)
-        try Self.sync(parent.fd, self.display(relative))
     }
 
     /// Removes the directory `relative` if it exists and is empty; leaves it (and anything else) alone
@@ -53,7 +57,6 @@ public final class ConfinedDirectory {
         if unlinkat(parent.fd, name, AT_REMOVEDIR) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT {
             throw SystemCall.error("rmdir", self.display(relative))
         }
-        try Self.sync(parent.fd, self.display(relative))
     }
 
     /// Puts the staged `source` (a file, link or tree of this machine's staging area) at `relative`,
@@ -88,7 +91,6 @@ public final class ConfinedDirectory {
         } else {
             try SystemCall.retrying("rename", self.display(relative)) { renameat(parent.fd, temporary, parent.fd, name) }
         }
-        try Self.sync(parent.fd, self.display(relative))
     }
 
     /// The directory holding `relative`, opened without following any symlink on the way, and the
@@ -168,10 +170,6 @@ public final class ConfinedDirectory {
         }
         defer { closedir(handle) }
         return FileTree.names(reading: handle)
-    }
-
-    private static func sync(_ fd: Int32, _ display: String) throws {
-        try SystemCall.retrying("fsync", display) { fsync(fd) }
     }
 
     /// One owner for an open descriptor.

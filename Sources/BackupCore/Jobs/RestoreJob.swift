@@ -289,6 +289,10 @@ public struct RestoreJob: Sendable {
             pending = retry
             if pending.isEmpty { break }
         }
+        // Durable before the journal closes: the rollback's changes are renames not yet synced.
+        do { try FileTree.syncFileSystem(of: self.orchestrator.applianceRoot) } catch {
+            failed.append("the rolled-back files could not be synced to disk (\(BackupError.wrap(error).message))")
+        }
         if failed.isEmpty {
             notes.append("the appliance was rolled back to its state before the restore")
         } else {

@@ -49,6 +49,11 @@ struct RestoreRecovery {
             pending = retry
             if pending.isEmpty { break }
         }
+        // Durable before the journal closes; if the sync fails, the journal stays for the next attempt.
+        do { try FileTree.syncFileSystem(of: self.orchestrator.applianceRoot) } catch {
+            logger.critical("cannot sync the rolled-back files", metadata: ["error": "\(error)"])
+            return "an interrupted restore was rolled back but could not be synced to disk: \(BackupError.wrap(error).message); the next job tries again"
+        }
         var kept: String?
         if !failed.isEmpty {
             // Keep the copies where the clean-up of staging does not reach, then close the journal:
