@@ -28,16 +28,10 @@ public struct MetricsExposition: Sendable {
         /// last skipped run, and the interval between the next two runs.
         public static func views(_ schedules: [ScheduleConfiguration], state: ScheduleState, now: Date = Date()) -> [ScheduleView] {
             schedules.map { schedule in
-                let entry = state.schedules[schedule.name]
-                var interval: Int64?
-                var computed: Date?
-                if let expression = try? schedule.expression(), let zone = try? schedule.zone(), let next = expression.nextRun(after: now, in: zone) {
-                    computed = next
-                    interval = expression.nextRun(after: next, in: zone).map { Int64($0.timeIntervalSince(next)) }
-                }
-                return ScheduleView(
-                    name: schedule.name, nextRun: entry?.nextRun ?? computed.map { Int64($0.timeIntervalSince1970) },
-                    lastSkipped: entry?.lastSkipped?.at, intervalSeconds: interval)
+                ScheduleView(
+                    name: schedule.name, nextRun: state.nextRun(of: schedule, now: now),
+                    lastSkipped: state.schedules[schedule.name]?.lastSkipped?.at,
+                    intervalSeconds: schedule.upcoming(after: now)?.interval.map { Int64($0) })
             }
         }
     }

@@ -83,13 +83,11 @@ public struct WireSchedule: Codable, Sendable, Equatable {
 
     /// The views of `schedules` at `now`, with what `state` remembers.
     public static func views(_ schedules: [ScheduleConfiguration], state: ScheduleState, now: Date = Date()) -> [WireSchedule] {
-        let next = ScheduleDriver.nextRuns(schedules, after: now)
-        return schedules.map { schedule in
+        schedules.map { schedule in
             let entry = state.schedules[schedule.name]
             return WireSchedule(
                 name: schedule.name, cron: schedule.cron, timeZone: schedule.timeZone ?? "UTC",
-                // What the scheduler planned (a stopped scheduler shows a time in the past), else the expression's.
-                nextRun: entry?.nextRun ?? next[schedule.name].map { Int64($0.timeIntervalSince1970) }, lastRun: entry?.lastRun, lastSkipped: entry?.lastSkipped)
+                nextRun: state.nextRun(of: schedule, now: now), lastRun: entry?.lastRun, lastSkipped: entry?.lastSkipped)
         }
     }
 }

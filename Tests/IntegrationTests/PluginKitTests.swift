@@ -142,6 +142,39 @@ struct PluginKitTests {
         for bad in ["", "/etc", "etc/../x", "./x", "a//b"] { #expect(gwb_path_problem(bad) != nil, "\(bad)") }
     }
 
+    /// A plugin on the SDK that reads its request and then hangs: the deadline (the request's
+    /// timeoutSeconds) and SIGTERM each end it with one failure reply that says why.
+    @Test func theSDKTurnsTheDeadlineAndSIGTERMIntoOneFailureReply() throws {
+        let directory = try TemporaryDirectory("sdk-signals")
+        try FileTree.writeAtomically(Data("""
+            #include <unistd.h>
+            #include "gwbackup_plugin.h"
+            int main(void) {
+                gwb_request *request = gwb_read_request();
+                if (!request) return 1;
+                for (;;) pause();
+            }
+            """.utf8), to: directory.sub("hang.c"))
+        let sdk = Fixture.repository + "/plugins/sdk/c"
+        let made = try shell("cd \(directory.path) && make -f \(sdk)/Makefile PLUGIN=\(directory.sub("hang.c")) OUT=\(directory.sub("hang")) 2>&1")
+        try #require(made.status == 0, "\(made.output)")
+        func request(_ timeout: Int) -> String {
+            #"{"protocol":1,"action":"collect","component":"c","applianceRoot":"/","stagingDirectory":"/tmp","parameters":{},"timeoutSeconds":\#(timeout)}"#
+        }
+        // The deadline: timeoutSeconds 3, the SDK replies at 2 s; the child process's own timeout is 20 s.
+        var child = ChildProcess(executable: directory.sub("hang"), environment: [:], timeout: .seconds(20))
+        let deadline = try child.run(input: Data(request(3).utf8))
+        #expect(!deadline.timedOut && deadline.status == 1, "\(deadline)")
+        #expect(String(decoding: deadline.stdout, as: UTF8.self) == #"{"protocol": 1, "status": "error", "message": "collect did not finish before its deadline"}"# + "\n")
+        // SIGTERM (a job being stopped): the same, with its reason.
+        let cancellation = JobCancellation()
+        child.cancellation = cancellation
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { cancellation.cancel(reason: "test") }
+        let stopped = try child.run(input: Data(request(600).utf8))
+        #expect(stopped.cancelled && !stopped.signalled && stopped.status == 1, "\(stopped)")
+        #expect(String(decoding: stopped.stdout, as: UTF8.self).contains(#""message": "stopped by SIGTERM during collect""#))
+    }
+
     @Test func theNtpPluginRefusesABrokenKeysFileThatTheFilesetPluginRestoresBlindly() async throws {
         let fixture = try Fixture("ntp-verify")
         // The keys file had a typo when the backup was taken; restoring it must be refused before

@@ -137,6 +137,17 @@ struct ScheduleTests {
         #expect(entry.nextRun == Int64(Self.parisTime("2026-12-02 02:00:00").timeIntervalSince1970))
     }
 
+    @Test func anUnreadableScheduleStateStopsTheStartRatherThanDroppingAMissedRun() throws {
+        let fixture = try Fixture("schedule-state")
+        try FileTree.makeDirectories(fixture.state, mode: 0o700)
+        try FileTree.writeAtomically(Data("{torn".utf8), to: fixture.state + "/schedule-state.json")
+        #expect {
+            _ = try self.driver(fixture, clock: ManualClock(Self.parisTime("2026-11-29 10:00:00")))
+        } throws: { error in
+            (error as? BackupError)?.message.contains("remove it to start the schedules afresh") == true
+        }
+    }
+
     @Test func credentialsFilesAreRefusedWhenOthersCanReadThemOrTheyAreMalformed() throws {
         let directory = try TemporaryDirectory("credentials")
         let path = directory.sub("c.json")

@@ -49,15 +49,14 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
         action == "collect" || action == "restore" || (self.actions ?? []).contains(action)
     }
 
-    /// Reads and checks `directory/plugin.json`.
-    public static func load(directory: String, programDirectory: String? = nil) throws -> ExternalPluginDescriptor {
+    /// Reads and checks `directory/plugin.json`; returns it with the path of its checked executable.
+    public static func load(directory: String, programDirectory: String? = nil) throws -> (descriptor: ExternalPluginDescriptor, executable: String) {
         let path = directory + "/plugin.json"
         guard try FileStatus.of(path) != nil else {
             throw BackupError(.pluginFailed, "no plugin.json")
         }
         let descriptor = try Self.decode(try FileTree.readFile(path, limit: 1 << 20))
-        _ = try descriptor.check(directory: directory, programDirectory: programDirectory)
-        return descriptor
+        return (descriptor, try descriptor.check(directory: directory, programDirectory: programDirectory))
     }
 
     /// Checks the fields and that the executable exists and may be run; returns its path.

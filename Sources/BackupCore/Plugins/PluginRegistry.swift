@@ -48,8 +48,7 @@ public struct PluginRegistry: Sendable {
                 let pluginDirectory = directory + "/" + name
                 guard (try? FileStatus.of(pluginDirectory))??.kind == .directory else { continue }
                 do {
-                    let descriptor = try ExternalPluginDescriptor.load(directory: pluginDirectory, programDirectory: programDirectories[directory])
-                    let executable = try descriptor.check(directory: pluginDirectory, programDirectory: programDirectories[directory])
+                    let (descriptor, executable) = try ExternalPluginDescriptor.load(directory: pluginDirectory, programDirectory: programDirectories[directory])
                     guard let launcher else { throw BackupError(.pluginFailed, "external plugins cannot run here (no process launcher)") }
                     self.register(ExternalPlugin(descriptor: descriptor, directory: pluginDirectory, executablePath: executable, launcher: launcher))
                 } catch {

@@ -76,6 +76,13 @@ public struct ScheduleConfiguration: Codable, Sendable, Equatable {
         self.randomDelaySeconds = try container.decodeIfPresent(Int.self, forKey: .randomDelaySeconds)
     }
 
+    /// The first planned time after `date` and the gap to the one after it; nil when the schedule is
+    /// invalid or names no further time.
+    public func upcoming(after date: Date) -> (next: Date, interval: TimeInterval?)? {
+        guard let expression = try? self.expression(), let zone = try? self.zone(), let next = expression.nextRun(after: date, in: zone) else { return nil }
+        return (next, expression.nextRun(after: next, in: zone).map { $0.timeIntervalSince(next) })
+    }
+
     /// The parsed expression.
     public func expression() throws -> CronExpression { try CronExpression(self.cron) }
 

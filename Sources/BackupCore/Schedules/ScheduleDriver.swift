@@ -116,15 +116,4 @@ public final class ScheduleDriver: Sendable {
             self.logger.error("cannot save the schedule state", metadata: ["error": "\(error)"])
         }
     }
-
-    /// The next planned time of each schedule after `date`, for display and metrics.
-    public static func nextRuns(_ schedules: [ScheduleConfiguration], after date: Date) -> [String: Date] {
-        var result: [String: Date] = [:]
-        for schedule in schedules {
-            if let expression = try? schedule.expression(), let zone = try? schedule.zone(), let next = expression.nextRun(after: date, in: zone) {
-                result[schedule.name] = next
-            }
-        }
-        return result
-    }
 }

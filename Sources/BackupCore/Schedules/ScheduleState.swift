@@ -46,6 +46,12 @@ public struct ScheduleState: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// When `schedule` runs next (epoch seconds): as the scheduler planned it (a scheduler that
+    /// stopped leaves it in the past, which the alerts see), else as its expression says.
+    public func nextRun(of schedule: ScheduleConfiguration, now: Date) -> Int64? {
+        self.schedules[schedule.name]?.nextRun ?? schedule.upcoming(after: now).map { Int64($0.next.timeIntervalSince1970) }
+    }
+
     static func path(in stateDirectory: String) -> String { stateDirectory + "/schedule-state.json" }
 
     /// The state in `stateDirectory`; empty before the first schedule ran. An unreadable file is an
