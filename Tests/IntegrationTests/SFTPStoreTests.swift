@@ -218,17 +218,20 @@ struct SFTPStoreTests {
         try output.finish()
         var manifest = try fixture.manifest()
         manifest.components.insert(ManifestComponent(name: "bulk", plugin: "fileset", parameters: ["paths": .array([.string("var/bulk")])]), at: 1)
-        let store = try self.store(fixture, path: path)
+        // This backup goes through an sshd of its own, whose connections the test can cut without
+        // cutting those of the tests running beside it.
+        let listener = try self.bed.privateListener()
+        defer { listener.stop() }
+        let store = try self.store(fixture, path: path, port: listener.bed.port)
         let statusStore = fixture.runtime.status
-        let bed = self.bed
         let dropper = Task {
-            // Cut every connection once the upload of the large component is under way.
+            // Cut the connection once the upload of the large component is under way.
             for _ in 0..<600 {
                 try await Task.sleep(for: .milliseconds(50))
                 let status = try? statusStore.backupStatus()
                 if status?.running.components.first(where: { $0.name == "bulk" })?.status == .running {
                     try await Task.sleep(for: .milliseconds(1500))
-                    try bed.dropConnections()
+                    listener.dropConnections()
                     return
                 }
             }

@@ -42,14 +42,88 @@ struct SSHTestBed {
         return try FileTree.names(in: self.home + "/" + relative)
     }
 
-    /// Drops every open SSH connection of the test bed (the listener stays up): SIGKILL to the
-    /// listener's children, found by parent PID, never by name.
-    func dropConnections() throws {
-        let listener = String(decoding: try FileTree.readFile(self.directory + "/sshd.pid"), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        // Each connection is a monitor (the listener's child) and its session process (the monitor's).
-        for monitor in childProcesses(of: try #require(Int32(listener))) {
+    /// A second sshd of the test bed's configuration on a port of its own, for a test that drops
+    /// connections: its connections are that test's alone, so dropping them cannot cut another
+    /// test's session on the shared listener (tests run in parallel).
+    func privateListener() throws -> PrivateSSHListener {
+        try PrivateSSHListener(bed: self)
+    }
+}
+
+/// An sshd started by one test and stopped by it, by the PID it keeps; `dropConnections` SIGKILLs
+/// its children, found by parent PID, never by name. It runs in the foreground (`-D`), spawned and
+/// reaped here rather than by Foundation's `Process`: sshd closes every inherited descriptor, which
+/// `Process` takes for its child's exit, and it then blocks the reaping of every other child in a
+/// `waitpid` on the sshd. (`shell` kills what is left of its process group, so no daemon from there.)
+final class PrivateSSHListener: Sendable {
+    let bed: SSHTestBed
+    let pid: Int32
+
+    init(bed shared: SSHTestBed) throws {
+        let free = try shell("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'")
+        guard let port = Int(free.output.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw BackupError(.system, "no free port: \(free.output)") }
+        self.bed = SSHTestBed(port: port, user: shared.user, home: shared.home, fingerprint: shared.fingerprint, directory: shared.directory)
+        let arguments = ["/usr/sbin/sshd", "-D", "-f", "\(shared.directory)/sshd_config", "-p", "\(port)", "-o", "PidFile=none", "-E", "\(shared.directory)/sshd-\(port).log"]
+        self.pid = try Self.spawn(arguments)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !Self.accepts(port) {
+            guard ContinuousClock.now < deadline, kill(self.pid, 0) == 0 else {
+                self.stop()
+                throw BackupError(.system, "the private sshd on port \(port) did not start listening")
+            }
+            usleep(50_000)
+        }
+    }
+
+    /// Cuts every open connection of this listener, which stays up: SIGKILL to each connection's
+    /// monitor (the listener's child) and its session process (the monitor's).
+    func dropConnections() {
+        for monitor in childProcesses(of: self.pid) {
             for session in childProcesses(of: monitor) { kill(session, SIGKILL) }
             kill(monitor, SIGKILL)
+        }
+    }
+
+    /// Ends the listener and its connections and reaps the listener.
+    func stop() {
+        self.dropConnections()
+        kill(self.pid, SIGTERM)
+        var status: Int32 = 0
+        _ = waitpid(self.pid, &status, 0)
+    }
+
+    /// posix_spawn with the default signal mask and dispositions (the test process blocks some).
+    private static func spawn(_ arguments: [String]) throws -> Int32 {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var argv = arguments.map { strdup($0) }
+        argv.append(nil)
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, arguments[0], nil, &attributes, argv, environ)
+        guard result == 0 else { throw BackupError(.system, "cannot start \(arguments[0]): \(String(cString: strerror(result)))") }
+        return pid
+    }
+
+    /// True when a TCP connection to 127.0.0.1:`port` is accepted.
+    private static func accepts(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port)).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
     }
 }
