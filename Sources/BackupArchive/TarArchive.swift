@@ -75,7 +75,9 @@ public struct TarArchive: ArchiveFormat {
             case .regular, .contiguous, nil:
                 if let target {
                     try Self.removeExisting(target)
-                    let output = try FileDescriptorStream.create(target, mode: 0o600)
+                    // Extraction only writes staging, which the restore makes durable with one
+                    // filesystem sync before relying on it: no fsync per file.
+                    let output = try FileDescriptorStream.create(target, mode: 0o600, syncOnFinish: false)
                     do {
                         try reader.readContent(into: output)
                         try output.finish()

@@ -13,9 +13,9 @@ import NIOPosix
 /// password. bcrypt runs on a small thread pool of its own, never a thread per request, and
 /// credentials verified in the last minute are not checked again (`CredentialCache`), so a client
 /// that polls the status costs one bcrypt a minute. Requests with credentials already being checked
-/// wait for that check's answer instead of queueing a check of their own, so a client opening many
-/// connections at once costs one bcrypt and none of its requests is refused. Other addresses are
-/// served meanwhile.
+/// for the same address wait for that check's answer instead of queueing a check of their own, so a
+/// client opening many connections at once costs one bcrypt and none of its requests is refused.
+/// Other addresses are served meanwhile, never behind another address's throttle.
 actor BasicAuthenticator {
     let users: UserStore
     /// Attempts from one address that may wait behind the one being checked.
@@ -26,7 +26,8 @@ actor BasicAuthenticator {
     /// Addresses with a check in progress, and the attempts waiting behind it.
     private var checking: Set<String> = []
     private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
-    /// Credentials (by HMAC) being checked, and the requests waiting for that check's answer.
+    /// Credentials (by HMAC, and the address they came from) being checked, and the requests from
+    /// that address waiting for that check's answer.
     private var inFlight: [Data: [CheckedContinuation<Bool, Never>]] = [:]
     private let pool: NIOThreadPool
 
@@ -52,7 +53,10 @@ actor BasicAuthenticator {
         let password = String(decoded[decoded.index(after: colon)...])
         let stamp = self.users.stamp()
         if self.cache.contains(user: name, password: password, stamp: stamp) { return name }
-        let digest = self.cache.digest(name, password)
+        let key = address?.ipAddress ?? "unknown"
+        // Shared only with requests from the same address: a check from another address may wait
+        // behind that address's throttle, or be refused unchecked, neither of which is this one's.
+        let digest = self.cache.digest(name, password) + Data(key.utf8)
         if self.inFlight[digest] != nil {
             // The same credentials are being checked: their answer is this request's answer too.
             let valid = await withCheckedContinuation { self.inFlight[digest, default: []].append($0) }
@@ -65,7 +69,6 @@ actor BasicAuthenticator {
             for waiter in self.inFlight.removeValue(forKey: digest) ?? [] { waiter.resume(returning: verified) }
         }
 
-        let key = address?.ipAddress ?? "unknown"
         guard self.enter(key) else {
             // Over the budget: refused without a check, so a burst cannot buy parallel guesses.
             logger.notice("login refused unchecked: too many attempts in flight", metadata: ["address": "\(key)"])

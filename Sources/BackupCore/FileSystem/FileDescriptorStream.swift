@@ -26,12 +26,13 @@ public final class FileDescriptorStream: ByteSource, ByteSink, @unchecked Sendab
         return FileDescriptorStream(fd: fd, label: path)
     }
 
-    /// Creates `path` (which must not exist) for writing with `mode`; `finish()` makes it durable.
-    public static func create(_ path: String, mode: mode_t = 0o600) throws -> FileDescriptorStream {
+    /// Creates `path` (which must not exist) for writing with `mode`; `finish()` makes it durable
+    /// unless `syncOnFinish` is false (for many files whose caller syncs the whole filesystem once).
+    public static func create(_ path: String, mode: mode_t = 0o600, syncOnFinish: Bool = true) throws -> FileDescriptorStream {
         let fd = try SystemCall.retrying("open", path) {
             open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         }
-        return FileDescriptorStream(fd: fd, label: path, syncOnFinish: true)
+        return FileDescriptorStream(fd: fd, label: path, syncOnFinish: syncOnFinish)
     }
 
     deinit {

@@ -83,30 +83,71 @@ public struct RestoreJob: Sendable {
         save()
         logger.info("restore started", metadata: ["store": "\(store.displayName)", "components": "\(selected.map(\.component.name))"])
 
-        // 2. Decrypt, verify and unpack every selected component before touching the appliance.
+        // 2. Decrypt, verify and unpack every selected component before touching the appliance,
+        // several at once (each its own key derivation, gpg, zstd and extractor), at most `width`.
+        // The first failure starts no more; those under way finish before the job reports it.
         let total = selected.count
         for index in selected.indices {
-            if let interrupted = self.cancellation.error {
-                return self.finish(&record, error: interrupted, notes: notes + ["the appliance was not changed"], logger: logger)
-            }
-            let item = selected[index]
-            record.components[item.position].status = .running
-            save()
             do {
-                selected[index].data = try staging.makeDirectory(item.component.name + "/data")
-                selected[index].rollback = try staging.makeDirectory(item.component.name + "/rollback")
-                let bytes = try await self.unpack(item, backup: chosen.name, into: selected[index].data, completed: index, total: total)
-                let report = try await item.plugin.verify(self.orchestrator.context(for: item.component, staging: selected[index].data))
-                record.components[item.position].bytes = bytes
-                record.components[item.position].message = report.warnings.joined(separator: "; ")
-                notes += report.warnings.map { "\(item.component.name): \($0)" }
-                record.components[item.position].status = .pending
+                selected[index].data = try staging.makeDirectory(selected[index].component.name + "/data")
+                selected[index].rollback = try staging.makeDirectory(selected[index].component.name + "/rollback")
             } catch {
-                let failure = BackupError.wrap(error, component: item.component.name)
-                record.components[item.position].status = .failed
-                record.components[item.position].message = failure.message
-                return self.finish(&record, error: failure, notes: notes + ["the appliance was not changed"], logger: logger)
+                return self.finish(&record, error: BackupError.wrap(error), notes: notes + ["the appliance was not changed"], logger: logger)
             }
+        }
+        let width = BackupJob.width(self.request.jobs, count: total)
+        var reports = [PluginReport?](repeating: nil, count: total)
+        var failure: BackupError?
+        let backupName = chosen.name
+        await withTaskGroup(of: (Int, Result<(UInt64, PluginReport), BackupError>).self) { group in
+            var next = 0
+            var running = 0
+            var completed = 0
+            while true {
+                while running < width, next < total, failure == nil, self.cancellation.error == nil {
+                    let index = next
+                    let item = selected[index]
+                    let done = completed
+                    next += 1
+                    running += 1
+                    record.components[item.position].status = .running
+                    save()
+                    group.addTask {
+                        do {
+                            let bytes = try await self.unpack(item, backup: backupName, into: item.data, completed: done, total: total)
+                            let report = try await item.plugin.verify(self.orchestrator.context(for: item.component, staging: item.data))
+                            return (index, .success((bytes, report)))
+                        } catch {
+                            return (index, .failure(BackupError.wrap(error, component: item.component.name)))
+                        }
+                    }
+                }
+                guard let (index, outcome) = await group.next() else { break }
+                running -= 1
+                completed += 1
+                let item = selected[index]
+                switch outcome {
+                case .success(let (bytes, report)):
+                    reports[index] = report
+                    record.components[item.position].bytes = bytes
+                    record.components[item.position].message = report.warnings.joined(separator: "; ")
+                    record.components[item.position].status = .pending
+                case .failure(let error):
+                    record.components[item.position].status = .failed
+                    record.components[item.position].message = error.message
+                    if failure == nil { failure = error }
+                }
+                save()
+            }
+        }
+        if let interrupted = self.cancellation.error {
+            return self.finish(&record, error: interrupted, notes: notes + ["the appliance was not changed"], logger: logger)
+        }
+        if let failure {
+            return self.finish(&record, error: failure, notes: notes + ["the appliance was not changed"], logger: logger)
+        }
+        for (item, report) in zip(selected, reports) {
+            notes += (report?.warnings ?? []).map { "\(item.component.name): \($0)" }
         }
         if self.request.dryRun {
             for item in selected { record.components[item.position].status = .ok }
@@ -134,7 +175,8 @@ public struct RestoreJob: Sendable {
             jobID: self.id, backup: chosen.name, staging: staging.path,
             entries: selected.map { RestoreJournal.Entry(component: $0.component, rollback: $0.rollback, applied: false) })
         do {
-            try FileTree.syncTree(staging.path)
+            // One syncfs for the copies and the staged data (an fsync per file cost seconds).
+            try FileTree.syncFileSystem(of: staging.path)
             try journal.write(to: stateDirectory)
         } catch {
             return self.finish(&record, error: BackupError.wrap(error, as: .storage), notes: notes + ["the appliance was not changed"], logger: logger)

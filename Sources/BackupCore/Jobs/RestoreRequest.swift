@@ -19,8 +19,11 @@ public struct RestoreRequest: Sendable {
     public var allowUnauthenticated: Bool
     /// A label the caller gives the job (a fleet run's id), kept in its status record.
     public var runID: String?
+    /// How many components are decrypted, unpacked and verified at once (nil: one per core). They
+    /// are applied one after another, in the manifest's order, whatever this says.
+    public var jobs: Int?
 
-    public init(target: StorageTarget, store: any BackupStore, manifest: Manifest, securityPassword: Secret, noCert: Bool = false, components: [String] = [], dryRun: Bool = false, backup: String? = nil, allowUnauthenticated: Bool = false, runID: String? = nil) {
+    public init(target: StorageTarget, store: any BackupStore, manifest: Manifest, securityPassword: Secret, noCert: Bool = false, components: [String] = [], dryRun: Bool = false, backup: String? = nil, allowUnauthenticated: Bool = false, runID: String? = nil, jobs: Int? = nil) {
         self.target = target
         self.store = store
         self.manifest = manifest
@@ -31,5 +34,6 @@ public struct RestoreRequest: Sendable {
         self.backup = backup
         self.allowUnauthenticated = allowUnauthenticated
         self.runID = runID
+        self.jobs = jobs
     }
 }

@@ -80,7 +80,9 @@ public struct FileSet: Sendable {
                     if let status = try FileStatus.of(Self.join(root, prefix)) { createdParents.append((stagedParent, status)) }
                 }
             }
-            try FileTree.copy(Self.join(root, entry), to: Self.join(staging, entry), linkingFiles: linkingFiles) { skipped in
+            // Not fsynced file by file: a backup archives staging at once, and a restore syncs the
+            // filesystem once before its journal relies on the copies.
+            try FileTree.copy(Self.join(root, entry), to: Self.join(staging, entry), linkingFiles: linkingFiles, syncingFiles: false) { skipped in
                 warnings.append("skipped \(skipped): not a file, directory or symlink")
             }
         }

@@ -15,6 +15,7 @@ struct BackupCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
     @OptionGroup var deadlines: DeadlineOptions
     @OptionGroup var metrics: MetricsOptions
+    @OptionGroup var concurrency: ConcurrencyOptions
     @ParentCommand var root: GatewayBackupCommand
 
     @Option(help: "How archives are compressed before encryption: zstd (level 3), zstd:LEVEL (1-19), or none (gpg's own, format 1's way).")
@@ -51,6 +52,7 @@ struct BackupCommand: AsyncParsableCommand {
                 try self.state.refuseForServer()
                 try self.deadlines.refuseForServer()
                 try self.metrics.refuseForServer()
+                try self.concurrency.refuseForServer()
                 if self.compression != "zstd" || self.verify { throw ValidationError("--compression and --verify are the server's settings; they do not go with --server") }
                 var request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: true))
                 request.runID = self.runID
@@ -65,7 +67,7 @@ struct BackupCommand: AsyncParsableCommand {
             let secret = try self.password.read(confirm: true)
             let progress = ProgressLine()
             let orchestrator = runtime.orchestrator { progress.show($0) }
-            let job = try orchestrator.beginBackup(BackupRequest(target: self.storage.target, store: store, manifest: manifest, securityPassword: secret, verifyAfterCommit: self.verify, runID: self.runID))
+            let job = try orchestrator.beginBackup(BackupRequest(target: self.storage.target, store: store, manifest: manifest, securityPassword: secret, verifyAfterCommit: self.verify, runID: self.runID, jobs: self.concurrency.jobs))
             let record = await job.run()
             progress.end()
             self.metrics.write(status: runtime.status)

@@ -17,6 +17,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
     @OptionGroup var deadlines: DeadlineOptions
     @OptionGroup var metrics: MetricsOptions
+    @OptionGroup var concurrency: ConcurrencyOptions
 
     @Flag(name: .customLong("no-cert"), help: "Skip certificate-bound components (tagged 'cert'): for replacement hardware.")
     var noCert = false
@@ -44,6 +45,7 @@ struct RestoreCommand: AsyncParsableCommand {
                 try self.appliance.refuseForServer()
                 try self.state.refuseForServer()
                 try self.metrics.refuseForServer()
+                try self.concurrency.refuseForServer()
                 try self.deadlines.refuseForServer()
                 // The API restores the newest complete backup, whole: it has no fields for these.
                 if !self.components.isEmpty || self.backup != nil || self.dryRun || self.allowUnauthenticated {
@@ -63,7 +65,7 @@ struct RestoreCommand: AsyncParsableCommand {
             let manifest = try runtime.manifest(path: self.appliance.manifest)
             let request = RestoreRequest(
                 target: self.storage.target, store: store, manifest: manifest, securityPassword: secret, noCert: self.noCert,
-                components: self.components, dryRun: self.dryRun, backup: self.backup, allowUnauthenticated: self.allowUnauthenticated)
+                components: self.components, dryRun: self.dryRun, backup: self.backup, allowUnauthenticated: self.allowUnauthenticated, jobs: self.concurrency.jobs)
             let record = try await orchestrator.beginRestore(request).run()
             progress.end()
             self.metrics.write(status: runtime.status)

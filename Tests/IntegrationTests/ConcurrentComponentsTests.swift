@@ -1,0 +1,123 @@
+import BackupCore
+import Foundation
+import GatewayBackupTestSupport
+import Testing
+
+/// Several components at once (`--jobs`): shown without timing, by two plugins that each wait for
+/// the other to start. With room for both they meet; one at a time, the first waits in vain.
+@Suite("Components at once")
+struct ConcurrentComponentsTests {
+    /// Adds plugins `left` and `right` to the fixture's manifest (first, in that order). In the
+    /// `waitingAction`, each marks that it started and waits up to `patience` tenths of a second for
+    /// the other's mark, failing when it does not come; `failing` makes that one fail once it marked.
+    func rendezvousManifest(_ fixture: Fixture, waitingAction: String, patience: Int, failing: String? = nil) throws -> Manifest {
+        let marks = fixture.directory.sub("marks")
+        try FileTree.makeDirectories(marks)
+        for (name, other) in [("left", "right"), ("right", "left")] {
+            let verify = waitingAction == "verify" ? #","actions":["verify"]"# : ""
+            try fixture.directory.write("plugins/\(name)/plugin.json", #"{"id":"\#(name)","version":"1","protocol":1,"executable":"run.sh"\#(verify)}"#)
+            let fail = failing == name ? "echo 'refused on purpose' >&2; exit 1" : ""
+            try fixture.directory.write("plugins/\(name)/run.sh", """
+                #!/bin/sh
+                request=$(cat)
+                case "$request" in
+                *'"\(waitingAction)"'*)
+                    touch \(marks)/\(name)
+                    \(fail)
+                    i=0
+                    while [ ! -e \(marks)/\(other) ] && [ $i -lt \(patience) ]; do sleep 0.1; i=$((i+1)); done
+                    if [ ! -e \(marks)/\(other) ]; then echo '\(name) ran alone: \(other) never started' >&2; exit 1; fi ;;
+                esac
+                echo '{"protocol":1,"status":"ok"}'
+
+                """, mode: 0o755)
+        }
+        fixture.pluginDirectories = [fixture.directory.sub("plugins")]
+        var manifest = try fixture.manifest()
+        manifest.components.insert(contentsOf: [ManifestComponent(name: "left", plugin: "left"), ManifestComponent(name: "right", plugin: "right")], at: 0)
+        return manifest
+    }
+
+    func backup(_ fixture: Fixture, manifest: Manifest, jobs: Int) async throws -> JobRecord {
+        let request = BackupRequest(target: fixture.target, store: fixture.store, manifest: manifest, securityPassword: fixture.password, jobs: jobs)
+        return try await fixture.runtime.orchestrator().backup(request)
+    }
+
+    @Test func aBackupWorksOnAsManyComponentsAtOnceAsItsJobsAndKeepsTheManifestsOrder() async throws {
+        let fixture = try Fixture("jobs")
+        let manifest = try self.rendezvousManifest(fixture, waitingAction: "collect", patience: 300)
+        let record = try await self.backup(fixture, manifest: manifest, jobs: 2)
+        #expect(record.status == .completed, "\(record.message)")
+        #expect(record.components.map(\.name) == manifest.components.map(\.name))
+        #expect(record.components.allSatisfy { $0.status == .ok }, "\(record.components)")
+        // The index lists the components in the manifest's order, whatever order they finished in.
+        let index = try BackupIndex.decode([UInt8](try FileTree.readFile(try fixture.onlyBackup() + "/manifest.json")), backup: record.backup ?? "")
+        #expect(index.components.map(\.name) == manifest.components.map(\.name))
+        // And it restores, with room for two at once as well.
+        try fixture.mutateAppliance()
+        let restored = try await fixture.runtime.orchestrator().restore(RestoreRequest(
+            target: fixture.target, store: fixture.store, manifest: manifest, securityPassword: fixture.password, jobs: 2))
+        #expect(restored.status == .completed, "\(restored.message)")
+        #expect(try fixture.directory.read("appliance/etc/snmp/snmpd.conf") != "rocommunity public\n")
+    }
+
+    @Test func oneJobRunsOneComponentAtATime() async throws {
+        let fixture = try Fixture("jobs-one")
+        let manifest = try self.rendezvousManifest(fixture, waitingAction: "collect", patience: 20)
+        let record = try await self.backup(fixture, manifest: manifest, jobs: 1)
+        #expect(record.status == .error)
+        #expect(record.message.contains("left ran alone"), "\(record.message)")
+        // Nothing after the failure was started, and nothing was committed.
+        #expect(record.components.first { $0.name == "right" }?.status == .pending, "\(record.components)")
+        #expect(try FileTree.names(in: fixture.backups).filter { !$0.hasPrefix(".") }.isEmpty)
+    }
+
+    @Test func aComponentThatFailsWhileAnotherRunsFailsTheBackupAndCommitsNothing() async throws {
+        let fixture = try Fixture("jobs-fail")
+        let manifest = try self.rendezvousManifest(fixture, waitingAction: "collect", patience: 300, failing: "left")
+        let record = try await self.backup(fixture, manifest: manifest, jobs: 2)
+        #expect(record.status == .error)
+        #expect(record.message.contains("left") && record.message.contains("nothing was committed"), "\(record.message)")
+        #expect(record.components.first { $0.name == "left" }?.status == .failed, "\(record.components)")
+        // The one under way ran to its end; no component after them was started.
+        #expect(record.components.first { $0.name == "right" }?.status == .ok, "\(record.components)")
+        #expect(record.components.dropFirst(2).allSatisfy { $0.status == .pending }, "\(record.components)")
+        #expect(try FileTree.names(in: fixture.backups).isEmpty, "no complete backup and no partial one")
+    }
+
+    @Test func aRestoreVerifiesAsManyComponentsAtOnceAsItsJobsAndAFailureChangesNothing() async throws {
+        let fixture = try Fixture("jobs-restore")
+        let manifest = try self.rendezvousManifest(fixture, waitingAction: "verify", patience: 300)
+        let backup = try await self.backup(fixture, manifest: manifest, jobs: 2)
+        #expect(backup.status == .completed, "\(backup.message)")
+        try fixture.mutateAppliance()
+        let changed = try fixture.snapshotWithoutDatabase()
+
+        // One at a time, left's verify waits for right's in vain: the restore fails before any change.
+        try FileTree.remove(fixture.directory.sub("marks"))
+        try FileTree.makeDirectories(fixture.directory.sub("marks"))
+        let rewritten = try self.rendezvousManifest(fixture, waitingAction: "verify", patience: 20)
+        let alone = try await fixture.runtime.orchestrator().restore(RestoreRequest(
+            target: fixture.target, store: fixture.store, manifest: rewritten, securityPassword: fixture.password, jobs: 1))
+        #expect(alone.status == .error)
+        #expect(alone.message.contains("left ran alone") && alone.message.contains("the appliance was not changed"), "\(alone.message)")
+        #expect(try fixture.snapshotWithoutDatabase() == changed)
+
+        try FileTree.remove(fixture.directory.sub("marks"))
+        let both = try await fixture.runtime.orchestrator().restore(RestoreRequest(
+            target: fixture.target, store: fixture.store, manifest: try self.rendezvousManifest(fixture, waitingAction: "verify", patience: 300), securityPassword: fixture.password, jobs: 2))
+        #expect(both.status == .completed, "\(both.message)")
+        #expect(both.components.map(\.name) == manifest.components.map(\.name))
+        #expect(try fixture.directory.read("appliance/etc/snmp/snmpd.conf") != "rocommunity public\n")
+    }
+
+    @Test func jobsOutsideItsRangeAreRefusedOnTheCommandLine() throws {
+        for value in ["0", "65", "-1", "many"] {
+            let result = try CommandLineTests().gwbackup(["backup", "--path", "/tmp/none", "--jobs", value])
+            #expect(result.status == 64, "\(value): \(result.stderr)")
+            #expect(result.stderr.contains("jobs"), "\(result.stderr)")
+        }
+        let remote = try CommandLineTests().gwbackup(["--server", "https://127.0.0.1:1", "--api-user", "u", "restore", "--jobs", "2"])
+        #expect(remote.status == 64 && remote.stderr.contains("--jobs is the server's setting"), "\(remote.stderr)")
+    }
+}
