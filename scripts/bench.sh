@@ -1,7 +1,8 @@
 #!/bin/bash
 # `make bench`: peak memory and throughput of gwbackup backing up and restoring an appliance with
 # BENCH_MIB MiB of random flow data (default 1024) and BENCH_CONFIG_MIB MiB of config-like text in
-# 2,000 files (default 80), against `tar | gpg` on the same data in the same run.
+# 2,000 files (default 80), against `tar | gpg` on the same data in the same run; the demo appliance;
+# a scale table (BENCH_SCALE, default "100 1024 4096" MiB); the API under wrk during a backup.
 # Figures are ratios to that baseline, so a noisy machine skews both sides alike.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,6 +81,22 @@ demo_times() { # backup|restore
 demo_backup="$(demo_times backup)"
 demo_restore="$(demo_times restore)"
 
+# The scale table: one component of BENCH_SCALE sizes (MiB) of random data, backed up and restored
+# alone; time should grow linearly and memory stay flat. BENCH_SCALE="" skips it.
+scale_rows=()
+for size in ${BENCH_SCALE-100 1024 4096}; do
+  rm -rf "$work/scale" "$work/scale-backups" "$work/scale-state"
+  mkdir -p "$work/scale/data"
+  head -c "$((size * 1048576))" /dev/urandom > "$work/scale/data/blob.bin"
+  printf '{"version":1,"appliance":"scale","components":[{"name":"data","plugin":"fileset","parameters":{"paths":["data"]}}]}' > "$work/scale.json"
+  sync
+  row_backup=$(measure "scale-backup-$size" "$bin" backup --manifest "$work/scale.json" --root "$work/scale" --path "$work/scale-backups" --state-dir "$work/scale-state" --security-pwd-file "$work/pwd")
+  rm -f "$work/scale/data/blob.bin"
+  row_restore=$(measure "scale-restore-$size" "$bin" restore --manifest "$work/scale.json" --root "$work/scale" --path "$work/scale-backups" --state-dir "$work/scale-state" --security-pwd-file "$work/pwd")
+  scale_rows+=("$size $row_backup $row_restore")
+  rm -rf "$work/scale" "$work/scale-backups"
+done
+
 # The API under load while a backup runs: wrk, 200 connections on the status GET, over TLS on loopback.
 api_password="bench-api-$(head -c 6 /dev/urandom | base64 | tr -d '/+=')"
 printf '%s\n' "$api_password" | "$bin" user add bench --password-stdin --state-dir "$work/state" >/dev/null
@@ -103,6 +120,13 @@ api_rate="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")"
 api_errors="$(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt" | tr -s ' ' | tr '\n' ';' || true)"
 kill "$serve_pid" 2>/dev/null || true
 echo "demo appliance (median of 5): backup ${demo_backup} s, restore ${demo_restore} s"
+if [ "${#scale_rows[@]}" -gt 0 ]; then
+  echo "scale (one component of random data): MiB, backup s, MiB/s, peak RSS MiB, restore s, MiB/s, peak RSS MiB"
+  for row in "${scale_rows[@]}"; do
+    read -r size _ bs brss _ rs rrss <<< "$row"
+    awk -v m="$size" -v bs="$bs" -v br="$brss" -v rs="$rs" -v rr="$rrss" 'BEGIN { printf "  %6d %8.2f %7.1f %8.1f %8.2f %7.1f %8.1f\n", m, bs, m / (bs > 0.01 ? bs : 0.01), br / 1024, rs, m / (rs > 0.01 ? rs : 0.01), rr / 1024 }'
+  done
+fi
 echo "status GET under wrk (200 connections, 10 s) while a backup ran (status then: ${backup_during}): p50 ${api_p50}, p99 ${api_p99}, ${api_rate} requests/s ${api_errors}"
 python3 - "$total_mib" "$size_baseline" "$size_ours" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" <<'PY'
 import sys
