@@ -1,6 +1,8 @@
-// sftp-upload-bench HOST PORT USER PASSWORD_FILE REMOTE_PATH FILE [download]
-// Uploads FILE through the SFTP backup store (as a one-component backup), or with `download`
-// also reads it back, so `make bench` can compare it with OpenSSH's sftp on the same file.
+// sftp-upload-bench HOST PORT USER PASSWORD_FILE REMOTE_PATH FILE [download | download-only BACKUP]
+// Uploads FILE through the SFTP backup store (as a one-component backup) and prints the backup's
+// name; with `download` also reads it back; with `download-only BACKUP` only reads back that
+// backup's copy (FILE gives the expected size), so `make bench` can compare each direction with
+// OpenSSH's sftp put and get on the same file.
 import BackupCore
 import BackupSFTP
 import Foundation
@@ -16,6 +18,13 @@ do {
         host: arguments[1], port: port, username: arguments[3], authentication: .password(Secret(password)),
         knownHosts: KnownHosts(path: NSTemporaryDirectory() + "/sftp-bench-known-hosts-\(getpid()).json"))
     let store = SFTPBackupStore(endpoint: endpoint, path: arguments[5])
+    if arguments.count > 8 && arguments[7] == "download-only" {
+        let expected = try FileStatus.of(arguments[6])?.size ?? 0
+        let read = try store.openComponent(backup: arguments[8], file: "data.bin").copy(to: NullSink())
+        guard read == expected else { throw BackupError(.corrupted, "read back \(read) of \(expected) bytes") }
+        print(read)
+        exit(0)
+    }
     let name = "bench-\(getpid())"
     let writer = try store.beginBackup(name: name)
     let sink = try writer.createComponent(file: "data.bin")
@@ -27,7 +36,7 @@ do {
         let read = try store.openComponent(backup: name, file: "data.bin").copy(to: NullSink())
         guard read == bytes else { throw BackupError(.corrupted, "read back \(read) of \(bytes) bytes") }
     }
-    print(bytes)
+    print(name)
 } catch {
     FileHandle.standardError.write(Data("sftp-upload-bench: \(error)\n".utf8))
     exit(1)

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """GatewayBackup external plugin (protocol 1): the appliance configuration.
 
 collect: an online, consistent copy of the SQLite database (sqlite3's backup API, safe while the

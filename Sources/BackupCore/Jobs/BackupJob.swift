@@ -92,36 +92,31 @@ public struct BackupJob: Sendable {
         // The first failure of a required component starts no more; those under way finish first.
         let components = manifest.components
         let width = Self.width(self.request.jobs, count: components.count)
-        var outcomes = [Result<BackupIndex.Component, BackupError>?](repeating: nil, count: components.count)
+        var outcomes: [Int: Result<BackupIndex.Component, BackupError>] = [:]
         var fatal: BackupError?
         var totalBytes: UInt64 = 0
         var completed = 0
         let componentLogger = logger
-        await withTaskGroup(of: (Int, Result<BackupIndex.Component, BackupError>).self) { group in
-            var next = 0
-            var running = 0
-            while true {
-                while running < width, next < components.count, fatal == nil, self.cancellation.error == nil {
-                    let position = next
-                    let component = components[position]
-                    next += 1
-                    running += 1
-                    record.components[position].status = .running
-                    save()
-                    group.addTask {
-                        do {
-                            return (position, .success(try await self.store(component, position: position, staging: staging, writer: writer, logger: componentLogger)))
-                        } catch {
-                            return (position, .failure(BackupError.wrap(error, as: .pluginFailed, component: component.name)))
-                        }
-                    }
-                }
-                guard let (position, outcome) = await group.next() else { break }
-                running -= 1
-                completed += 1
-                outcomes[position] = outcome
+        await ComponentTasks.run(
+            count: components.count, width: width,
+            mayStart: { fatal == nil && self.cancellation.error == nil },
+            started: { position in
+                record.components[position].status = .running
+                save()
+            },
+            work: { position in
                 let component = components[position]
-                switch outcome {
+                do {
+                    return .success(try await self.store(component, position: position, staging: staging, writer: writer, logger: componentLogger))
+                } catch {
+                    return .failure(BackupError.wrap(error, as: .pluginFailed, component: component.name))
+                }
+            },
+            finished: { position, result in
+                completed += 1
+                outcomes[position] = result
+                let component = components[position]
+                switch result {
                 case .success(let stored):
                     totalBytes += stored.size ?? 0
                     record.components[position].status = stored.warnings.isEmpty ? .ok : .warning
@@ -138,8 +133,7 @@ public struct BackupJob: Sendable {
                 }
                 record.progress = .init(completedComponents: completed, totalComponents: components.count, bytes: totalBytes)
                 save()
-            }
-        }
+            })
         // Checked before a component's failure: an optional component must not swallow it.
         if let interrupted = self.cancellation.error {
             writer.abort()
@@ -151,8 +145,8 @@ public struct BackupJob: Sendable {
         }
         var indexComponents: [BackupIndex.Component] = []
         var warnings: [String] = []
-        for (component, outcome) in zip(components, outcomes) {
-            switch outcome {
+        for (position, component) in components.enumerated() {
+            switch outcomes[position] {
             case .success(let stored):
                 indexComponents.append(stored)
                 warnings += stored.warnings.map { "\(component.name): \($0)" }

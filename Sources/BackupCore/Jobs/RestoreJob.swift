@@ -24,6 +24,12 @@ public struct RestoreJob: Sendable {
         var rollback: String = ""
     }
 
+    /// A component decrypted, unpacked and verified in staging.
+    struct UnpackedComponent: Sendable {
+        var bytes: UInt64
+        var report: PluginReport
+    }
+
     /// Runs the restore to its end and returns the final record. Never throws. Releases the job lock.
     public func run() async -> JobRecord {
         defer { self.lock.release() }
@@ -96,41 +102,34 @@ public struct RestoreJob: Sendable {
             }
         }
         let width = BackupJob.width(self.request.jobs, count: total)
-        var reports = [PluginReport?](repeating: nil, count: total)
+        var reports: [Int: PluginReport] = [:]
         var failure: BackupError?
         let backupName = chosen.name
-        await withTaskGroup(of: (Int, Result<(UInt64, PluginReport), BackupError>).self) { group in
-            var next = 0
-            var running = 0
-            var completed = 0
-            while true {
-                while running < width, next < total, failure == nil, self.cancellation.error == nil {
-                    let index = next
-                    let item = selected[index]
-                    let done = completed
-                    next += 1
-                    running += 1
-                    record.components[item.position].status = .running
-                    save()
-                    group.addTask {
-                        do {
-                            let bytes = try await self.unpack(item, backup: backupName, into: item.data, completed: done, total: total)
-                            let report = try await item.plugin.verify(self.orchestrator.context(for: item.component, staging: item.data))
-                            return (index, .success((bytes, report)))
-                        } catch {
-                            return (index, .failure(BackupError.wrap(error, component: item.component.name)))
-                        }
-                    }
+        let items = selected
+        await ComponentTasks.run(
+            count: total, width: width,
+            mayStart: { failure == nil && self.cancellation.error == nil },
+            started: { index in
+                record.components[items[index].position].status = .running
+                save()
+            },
+            work: { index in
+                let item = items[index]
+                do {
+                    let bytes = try await self.unpack(item, backup: backupName, into: item.data, position: index, total: total)
+                    let report = try await item.plugin.verify(self.orchestrator.context(for: item.component, staging: item.data))
+                    return .success(UnpackedComponent(bytes: bytes, report: report))
+                } catch {
+                    return .failure(BackupError.wrap(error, component: item.component.name))
                 }
-                guard let (index, outcome) = await group.next() else { break }
-                running -= 1
-                completed += 1
-                let item = selected[index]
-                switch outcome {
-                case .success(let (bytes, report)):
-                    reports[index] = report
-                    record.components[item.position].bytes = bytes
-                    record.components[item.position].message = report.warnings.joined(separator: "; ")
+            },
+            finished: { index, result in
+                let item = items[index]
+                switch result {
+                case .success(let unpacked):
+                    reports[index] = unpacked.report
+                    record.components[item.position].bytes = unpacked.bytes
+                    record.components[item.position].message = unpacked.report.warnings.joined(separator: "; ")
                     record.components[item.position].status = .pending
                 case .failure(let error):
                     record.components[item.position].status = .failed
@@ -138,16 +137,15 @@ public struct RestoreJob: Sendable {
                     if failure == nil { failure = error }
                 }
                 save()
-            }
-        }
+            })
         if let interrupted = self.cancellation.error {
             return self.finish(&record, error: interrupted, notes: notes + ["the appliance was not changed"], logger: logger)
         }
         if let failure {
             return self.finish(&record, error: failure, notes: notes + ["the appliance was not changed"], logger: logger)
         }
-        for (item, report) in zip(selected, reports) {
-            notes += (report?.warnings ?? []).map { "\(item.component.name): \($0)" }
+        for (index, item) in selected.enumerated() {
+            notes += (reports[index]?.warnings ?? []).map { "\(item.component.name): \($0)" }
         }
         if self.request.dryRun {
             for item in selected { record.components[item.position].status = .ok }
@@ -157,15 +155,29 @@ public struct RestoreJob: Sendable {
 
         // 3. Save the current state of every selected component before the first change: the copy a
         // rollback returns to is the appliance as it was before the restore, not half-way through it.
-        for item in selected {
-            do {
-                _ = try await item.plugin.collect(self.orchestrator.context(for: item.component, staging: item.rollback, rollback: true))
-            } catch {
-                let failure = BackupError.wrap(error, component: item.component.name)
-                record.components[item.position].status = .failed
-                record.components[item.position].message = "could not save the current state: \(failure.message)"
-                return self.finish(&record, error: failure, notes: notes + ["the appliance was not changed"], logger: logger)
-            }
+        // Several at once, as above; nothing has changed yet, so a failure only stops the job.
+        var saveFailure: BackupError?
+        await ComponentTasks.run(
+            count: total, width: width,
+            mayStart: { saveFailure == nil && self.cancellation.error == nil },
+            started: { _ in },
+            work: { index in
+                let item = items[index]
+                do {
+                    _ = try await item.plugin.collect(self.orchestrator.context(for: item.component, staging: item.rollback, rollback: true))
+                    return .success(())
+                } catch {
+                    return .failure(BackupError.wrap(error, component: item.component.name))
+                }
+            },
+            finished: { index, result in
+                guard case .failure(let failure) = result else { return }
+                record.components[items[index].position].status = .failed
+                record.components[items[index].position].message = "could not save the current state: \(failure.message)"
+                if saveFailure == nil { saveFailure = failure }
+            })
+        if let failure = saveFailure ?? self.cancellation.error {
+            return self.finish(&record, error: failure, notes: notes + ["the appliance was not changed"], logger: logger)
         }
 
         // The copies, then the journal naming them, are durable before the first change: from here
@@ -283,12 +295,12 @@ public struct RestoreJob: Sendable {
     }
 
     /// Decrypts one component straight into the archive extractor, inside staging. Returns bytes read.
-    private func unpack(_ item: Selected, backup: String, into directory: String, completed: Int, total: Int) async throws -> UInt64 {
+    private func unpack(_ item: Selected, backup: String, into directory: String, position: Int, total: Int) async throws -> UInt64 {
         let decryptor = ComponentDecryptor(store: self.request.store, cipher: self.orchestrator.cipher, passphrase: self.request.securityPassword)
         let archive = self.orchestrator.archive
         let component = item.record
         let decompression = try self.orchestrator.decompression(for: component)
-        self.orchestrator.onProgress(JobProgress(job: "restore", phase: "decrypting", component: component.name, completedComponents: completed, totalComponents: total, bytes: 0))
+        self.orchestrator.onProgress(JobProgress(job: "restore", phase: "decrypting", component: component.name, completedComponents: position, totalComponents: total, bytes: 0))
         let summary = try await Blocking.run("gwbackup.decrypt") { () -> ArchiveSummary in
             let (_, summary) = try StreamPipe.run(
                 produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression) },
