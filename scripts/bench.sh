@@ -65,7 +65,11 @@ bench_dir="$GWB_SSHD_HOME/gwb-bench-$$"
 install -d -o "$GWB_SSHD_USER" "$bench_dir"
 sftp_ours=$(measure sftp-store-upload "$(swift build -c "$configuration" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data")
 sftp_openssh=$(measure openssh-sftp-put bash -c "echo 'put $data $bench_dir/openssh.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")
-rm -rf "$bench_dir"
+# Downloads: the store reading its copy back, and OpenSSH's sftp get of its own copy.
+uploaded="$(cd "$bench_dir" && ls -d bench-* | head -1)"
+sftp_download=$(measure sftp-store-download "$(swift build -c "$configuration" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data" download-only "$uploaded")
+sftp_get=$(measure openssh-sftp-get bash -c "echo 'get $bench_dir/openssh.bin $work/openssh-get.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")
+rm -rf "$bench_dir" "$work/openssh-get.bin"
 cmp -s "$work/app/var/lib/flowgateway/flows/records.dat" "$work/baseline-restore/var/lib/flowgateway/flows/records.dat" \
   || { echo "restored data differs"; exit 1; }
 
@@ -128,19 +132,21 @@ if [ "${#scale_rows[@]}" -gt 0 ]; then
   done
 fi
 echo "status GET under wrk (200 connections, 10 s) while a backup ran (status then: ${backup_during}): p50 ${api_p50}, p99 ${api_p99}, ${api_rate} requests/s ${api_errors}"
-python3 - "$total_mib" "$size_baseline" "$size_ours" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" <<'PY'
+python3 - "$mib" "$total_mib" "$size_baseline" "$size_ours" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" "$sftp_get" "$sftp_download" <<'PY'
 import sys
-mib = int(sys.argv[1])
-size_baseline, size_ours = int(sys.argv[2]), int(sys.argv[3])
-rows = [line.split() for line in sys.argv[4:]]
-print(f"{'run':<18}{'seconds':>9}{'MiB/s':>9}{'peak RSS':>12}")
+flows_mib, mib = int(sys.argv[1]), int(sys.argv[2])
+size_baseline, size_ours = int(sys.argv[3]), int(sys.argv[4])
+rows = [line.split() for line in sys.argv[5:]]
+print(f"{'run':<20}{'seconds':>9}{'MiB/s':>9}{'peak RSS':>12}")
 for label, seconds, rss in rows:
     s = float(seconds)
-    print(f"{label:<18}{s:>9.2f}{mib / max(s, 0.01):>9.1f}{int(rss) / 1024:>9.1f} MiB")
-(_, bb, _), (_, ob, orss), (_, br, _), (_, orr, rrss), (_, so, _), (_, su, ursss) = rows
+    moved = flows_mib if "sftp" in label else mib  # the SFTP rows move the flow records alone
+    print(f"{label:<20}{s:>9.2f}{moved / max(s, 0.01):>9.1f}{int(rss) / 1024:>9.1f} MiB")
+(_, bb, _), (_, ob, orss), (_, br, _), (_, orr, rrss), (_, so, _), (_, su, ursss), (_, sg, _), (_, sd, dsss) = rows
 print(f"backup time ratio (gwbackup / tar|gpg):  {float(ob) / max(float(bb), 0.01):.2f}")
 print(f"output size ratio (gwbackup / tar|gpg):  {size_ours / max(size_baseline, 1):.2f} ({size_ours / 2**20:.1f} / {size_baseline / 2**20:.1f} MiB)")
 print(f"restore time ratio (gwbackup / gpg|tar): {float(orr) / max(float(br), 0.01):.2f}")
 print(f"sftp upload time ratio (store / OpenSSH sftp put): {float(su) / max(float(so), 0.01):.2f}, store peak RSS {int(ursss) / 1024:.1f} MiB")
+print(f"sftp download time ratio (store / OpenSSH sftp get): {float(sd) / max(float(sg), 0.01):.2f}, store peak RSS {int(dsss) / 1024:.1f} MiB")
 print(f"peak memory: backup {int(orss) / 1024:.1f} MiB, restore {int(rrss) / 1024:.1f} MiB for {mib} MiB of data (limit 64 MiB)")
 PY

@@ -22,6 +22,16 @@ public struct ZstdCompression: PayloadCompression {
         try ZstdCompressingSink(sink, level: self.level, workers: self.workers)
     }
 
+    /// Each of several streams gets an equal share of the workers; a share under two compresses
+    /// on the calling thread (0 workers): the other streams keep the other cores busy, and every
+    /// multi-threaded context costs ~16 MiB (measured: two at once took a backup's peak RSS from
+    /// 58 to 70 MiB).
+    public func sharing(among streams: Int) -> any PayloadCompression {
+        guard streams > 1 else { return self }
+        let share = self.workers / Int32(streams)
+        return ZstdCompression(level: self.level, workers: share >= 2 ? share : 0)
+    }
+
     public func decompressor(into sink: any ByteSink) throws -> any ByteSink {
         try ZstdDecompressingSink(sink, windowLogMax: Self.windowLogMax)
     }

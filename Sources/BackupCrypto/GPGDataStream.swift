@@ -74,6 +74,11 @@ final class GPGDataStream {
             throw GPGME.error(status, "gpgme_data_new_from_cbs")
         }
         self.handle = handle
+        // GPGME copies between gpg's pipe and these callbacks 4 KiB at a time, one trip through its
+        // event loop each. 64 KiB (a pipe's default capacity) was measured best: restoring a 256 MiB
+        // component took 1.29-1.33 s instead of 1.52-1.58 s; 256 KiB (1.81-1.89 s) and 1 MiB were
+        // slower than 4 KiB. A GPGME without the flag keeps its 4 KiB.
+        _ = gpgme_data_set_flag(handle, "io-buffer-size", "65536")
     }
 
     deinit {

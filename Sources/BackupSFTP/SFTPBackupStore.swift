@@ -9,7 +9,9 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
     public let endpoint: SSHEndpoint
     /// The backup path; relative paths are relative to the remote user's home.
     public let path: String
-    private let lock = NSLock()
+    /// Held for every call on the session (libssh2 allows one thread at a time). Recursive: a
+    /// stream released inside a locked call closes its handle under the same lock.
+    private let lock = NSRecursiveLock()
     private var client: SFTPClient?
     private var keepaliveStarted = false
     private var sentKeepalives = 0
@@ -52,6 +54,12 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
                 throw error
             }
         }
+    }
+
+    /// Closes an abandoned stream's handle under the lock: with components transferred at once, a
+    /// stream let go on one thread must not use the session while another thread does.
+    func closeLocked(_ stream: SFTPFileStream) {
+        self.lock.withLock { stream.close() }
     }
 
     /// Keepalives sent so far (for tests and diagnostics).
@@ -227,6 +235,7 @@ final class LockedSink: ByteSink {
         self.transfer = Transfer(store: store, client: client)
         self.stream = stream
     }
+    deinit { self.transfer.store.closeLocked(self.stream) }
     func write(_ bytes: UnsafeRawBufferPointer) throws { try self.transfer.run { try self.stream.write(bytes) } }
     func finish() throws { try self.transfer.run { try self.stream.finish() } }
 }
@@ -239,6 +248,7 @@ final class LockedSource: ByteSource {
         self.transfer = Transfer(store: store, client: client)
         self.stream = stream
     }
+    deinit { self.transfer.store.closeLocked(self.stream) }
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try self.transfer.run { try self.stream.read(into: buffer) } }
 }
 

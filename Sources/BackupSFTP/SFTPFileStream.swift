@@ -19,7 +19,14 @@ final class SFTPFileStream: ByteSource, ByteSink {
     }
 
     deinit {
+        self.close()
+    }
+
+    /// Closes the handle without a word (an abandoned read or write). The caller must hold the
+    /// store's lock, as for every other call on the session: `LockedSink` and `LockedSource` do.
+    func close() {
         if let handle { libssh2_sftp_close_handle(handle) }
+        self.handle = nil
     }
 
     func read(into target: UnsafeMutableRawBufferPointer) throws -> Int {

@@ -198,6 +198,27 @@ struct SFTPStoreTests {
         #expect(try self.bed.remoteNames("gwb-small-disk/backups").isEmpty, "the partial backup was removed")
     }
 
+    /// Every component at once over one SSH session: each call on the session holds the store's
+    /// lock, and so does closing a stream let go on another thread (it did not, and the session's
+    /// packets were corrupted: "Mismatched MAC", then a crash in libcrypto).
+    @Test func allComponentsAtOnceShareOneSessionSafely() async throws {
+        let fixture = try Fixture("sftp-jobs")
+        let path = self.remotePath("jobs")
+        let store = try self.store(fixture, path: path)
+        let target = StorageTarget(host: "127.0.0.1", username: self.bed.user, path: path, port: self.bed.port)
+        let manifest = try fixture.manifest()
+        for round in 1...3 {
+            let backup = try await fixture.runtime.orchestrator().backup(BackupRequest(
+                target: target, store: store, manifest: manifest, securityPassword: fixture.password, verifyAfterCommit: true, jobs: manifest.components.count))
+            #expect(backup.status == .completed, "round \(round): \(backup.message)")
+            try fixture.mutateAppliance()
+            let restore = try await fixture.runtime.orchestrator().restore(RestoreRequest(
+                target: target, store: store, manifest: manifest, securityPassword: fixture.password, jobs: manifest.components.count))
+            #expect(restore.status == .completed, "round \(round): \(restore.message)")
+            #expect(try fixture.directory.read("appliance/etc/snmp/snmpd.conf") != "rocommunity public\n")
+        }
+    }
+
     @Test func aConnectionDroppedMidUploadLeavesNoCompleteBackupAndRestoreUsesThePreviousOne() async throws {
         let fixture = try Fixture("sftp")
         let path = self.remotePath("drop")

@@ -97,6 +97,7 @@ public struct BackupJob: Sendable {
         var totalBytes: UInt64 = 0
         var completed = 0
         let componentLogger = logger
+        let compression = self.orchestrator.compression?.sharing(among: width)
         await ComponentTasks.run(
             count: components.count, width: width,
             mayStart: { fatal == nil && self.cancellation.error == nil },
@@ -107,7 +108,7 @@ public struct BackupJob: Sendable {
             work: { position in
                 let component = components[position]
                 do {
-                    return .success(try await self.store(component, position: position, staging: staging, writer: writer, logger: componentLogger))
+                    return .success(try await self.store(component, position: position, compression: compression, staging: staging, writer: writer, logger: componentLogger))
                 } catch {
                     return .failure(BackupError.wrap(error, as: .pluginFailed, component: component.name))
                 }
@@ -246,7 +247,7 @@ public struct BackupJob: Sendable {
     }
 
     /// Collects one component and streams it, archived and encrypted, into the backup.
-    private func store(_ component: ManifestComponent, position: Int, staging: StagingArea, writer: any BackupWriter, logger: Logger) async throws -> BackupIndex.Component {
+    private func store(_ component: ManifestComponent, position: Int, compression: (any PayloadCompression)?, staging: StagingArea, writer: any BackupWriter, logger: Logger) async throws -> BackupIndex.Component {
         guard let plugin = self.orchestrator.registry.plugin(id: component.plugin) else {
             throw BackupError(.pluginFailed, "unknown plugin '\(component.plugin)'")
         }
@@ -256,7 +257,6 @@ public struct BackupJob: Sendable {
         let directory = try staging.makeDirectory(component.name)
         let report = try await plugin.collect(self.orchestrator.context(for: component, staging: directory))
 
-        let compression = self.orchestrator.compression
         let file = component.name + (compression?.fileSuffix ?? ".tar") + ".gpg"
         let archive = self.orchestrator.archive
         let cipher = self.orchestrator.cipher

@@ -12,4 +12,11 @@ public protocol PayloadCompression: Sendable {
     /// A sink that decompresses what it is given into `sink`. Its `finish()` fails on a truncated
     /// stream, without finishing `sink`.
     func decompressor(into sink: any ByteSink) throws -> any ByteSink
+    /// The same compression for one of `streams` compressed at once (a backup's `--jobs`): what
+    /// threads and memory it uses are shared out among them, so peak memory stays bounded.
+    func sharing(among streams: Int) -> any PayloadCompression
+}
+
+extension PayloadCompression {
+    public func sharing(among streams: Int) -> any PayloadCompression { self }
 }
