@@ -116,7 +116,7 @@ status_url="https://127.0.0.1:$port/api/mgmt.gateway_backup/1.0/backup"
 curl -sk -H "$auth" -H 'Content-Type: application/json' -X POST \
   -d "{\"hostname\":\"localhost\",\"security_pwd\":\"bench-password\"}" "$status_url" -o /dev/null -w '%{http_code}' > "$work/post.code"
 [ "$(cat "$work/post.code")" = 204 ] || { echo "the bench backup through the API was refused"; exit 1; }
-wrk -t 2 -c 200 -d 10s --latency -H "$auth" "$status_url" > "$work/wrk.txt" 2>&1 || true
+wrk -t 2 -c 200 -d "${BENCH_WRK_SECONDS:-2}s" --latency -H "$auth" "$status_url" > "$work/wrk.txt" 2>&1 || true
 backup_during="$(curl -sk -H "$auth" "$status_url" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["running"]["status"])')"
 api_p99="$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")"
 api_p50="$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")"
@@ -131,7 +131,7 @@ if [ "${#scale_rows[@]}" -gt 0 ]; then
     awk -v m="$size" -v bs="$bs" -v br="$brss" -v rs="$rs" -v rr="$rrss" 'BEGIN { printf "  %6d %8.2f %7.1f %8.1f %8.2f %7.1f %8.1f\n", m, bs, m / (bs > 0.01 ? bs : 0.01), br / 1024, rs, m / (rs > 0.01 ? rs : 0.01), rr / 1024 }'
   done
 fi
-echo "status GET under wrk (200 connections, 10 s) while a backup ran (status then: ${backup_during}): p50 ${api_p50}, p99 ${api_p99}, ${api_rate} requests/s ${api_errors}"
+echo "status GET under wrk (200 connections, ${BENCH_WRK_SECONDS:-2} s) while a backup ran (status then: ${backup_during}): p50 ${api_p50}, p99 ${api_p99}, ${api_rate} requests/s ${api_errors}"
 python3 - "$mib" "$total_mib" "$size_baseline" "$size_ours" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" "$sftp_get" "$sftp_download" <<'PY'
 import sys
 flows_mib, mib = int(sys.argv[1]), int(sys.argv[2])

@@ -76,8 +76,9 @@ public struct TarArchive: ArchiveFormat {
                 if let target {
                     try Self.removeExisting(target)
                     // Extraction only writes staging, which the restore makes durable with one
-                    // filesystem sync before relying on it: no fsync per file.
-                    let output = try FileDescriptorStream.create(target, mode: 0o600, syncOnFinish: false)
+                    // filesystem sync before relying on it: no fsync per file, but the write-back
+                    // starts now, while the next entries and components are decrypted.
+                    let output = try FileDescriptorStream.create(target, mode: 0o600, flush: .startWriteback)
                     do {
                         try reader.readContent(into: output)
                         try output.finish()

@@ -11,13 +11,24 @@ public final class FileDescriptorStream: ByteSource, ByteSink, @unchecked Sendab
     public let fd: Int32
     private let label: String
     private var closed = false
-    private let syncOnFinish: Bool
+    private let flush: Flush
+
+    /// What `finish()` does with the written data before it closes the descriptor.
+    public enum Flush: Sendable {
+        /// Nothing: the data reaches the disk when the kernel decides.
+        case none
+        /// Starts writing it back without waiting (`sync_file_range`), so that one filesystem sync
+        /// later finds little left to write: for many files synced at once by `syncfs`.
+        case startWriteback
+        /// `fsync`: durable when `finish()` returns.
+        case fsync
+    }
 
     /// Takes ownership of `fd`. `label` names it in errors (a path, "pipe", …).
-    public init(fd: Int32, label: String, syncOnFinish: Bool = false) {
+    public init(fd: Int32, label: String, flush: Flush = .none) {
         self.fd = fd
         self.label = label
-        self.syncOnFinish = syncOnFinish
+        self.flush = flush
     }
 
     /// Opens `path` for reading.
@@ -27,12 +38,12 @@ public final class FileDescriptorStream: ByteSource, ByteSink, @unchecked Sendab
     }
 
     /// Creates `path` (which must not exist) for writing with `mode`; `finish()` makes it durable
-    /// unless `syncOnFinish` is false (for many files whose caller syncs the whole filesystem once).
-    public static func create(_ path: String, mode: mode_t = 0o600, syncOnFinish: Bool = true) throws -> FileDescriptorStream {
+    /// (`flush`, by default `.fsync`).
+    public static func create(_ path: String, mode: mode_t = 0o600, flush: Flush = .fsync) throws -> FileDescriptorStream {
         let fd = try SystemCall.retrying("open", path) {
             open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         }
-        return FileDescriptorStream(fd: fd, label: path, syncOnFinish: syncOnFinish)
+        return FileDescriptorStream(fd: fd, label: path, flush: flush)
     }
 
     deinit {
@@ -56,12 +67,27 @@ public final class FileDescriptorStream: ByteSource, ByteSink, @unchecked Sendab
 
     public func finish() throws {
         guard !self.closed else { return }
-        if self.syncOnFinish {
+        switch self.flush {
+        case .fsync:
             try SystemCall.retrying("fsync", self.label) { fsync(self.fd) }
+        case .startWriteback:
+            // Only a hint: a kernel or filesystem without it leaves the work to the later sync.
+            if let syncFileRange = Self.syncFileRange { _ = syncFileRange(self.fd, 0, 0, Self.writeback) }
+        case .none:
+            break
         }
         self.closed = true
         try SystemCall.retrying("close", self.label) { close(self.fd) }
     }
+
+    /// `SYNC_FILE_RANGE_WRITE`: start writing dirty pages back, do not wait.
+    private static let writeback: UInt32 = 2
+
+    /// glibc's `sync_file_range`, looked up by name (declared only under `_GNU_SOURCE`).
+    private static let syncFileRange: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32)? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "sync_file_range") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32).self)
+    }()
 
     /// Closes without flushing (on a failure path). Safe to call twice.
     public func closeQuietly() {

@@ -119,10 +119,11 @@ public enum FileTree {
     }
 
     /// Copies a regular file's bytes into a new file: in the kernel (`copy_file_range`) where the
-    /// filesystems allow, through a buffer otherwise. Fsynced unless `syncing` is false.
+    /// filesystems allow, through a buffer otherwise. Fsynced unless `syncing` is false (then its
+    /// write-back is started, for the caller's one filesystem sync).
     public static func copyFileContents(_ source: String, to destination: String, syncing: Bool = true) throws {
         let input = try FileDescriptorStream.openForReading(source)
-        let output = try FileDescriptorStream.create(destination, mode: 0o600, syncOnFinish: syncing)
+        let output = try FileDescriptorStream.create(destination, mode: 0o600, flush: syncing ? .fsync : .startWriteback)
         do {
             if try !Self.copyInKernel(from: input.fd, to: output.fd, label: source) {
                 _ = try input.copy(to: output)
