@@ -28,6 +28,11 @@ if [ "$status" -eq 0 ]; then
   echo "== kill-point campaign (short)"
   python3 scripts/crash_campaign.py --binary "$(swift build --show-bin-path)/gwbackup" --points 2 --quick || status=$?
 fi
+# The release build, end to end (RELEASE_SMOKE=0 skips it): ~10 minutes of build on a clean tree.
+if [ "$status" -eq 0 ] && [ "${RELEASE_SMOKE:-1}" = "1" ]; then
+  echo "== release build smoke test"
+  scripts/release-smoke.sh || status=$?
+fi
 # The OpenAPI description checked against the real server (schemathesis, in its own network namespace).
 if [ "$status" -eq 0 ] && [ "${API_FUZZ:-1}" = "1" ]; then
   echo "== API schema check (schemathesis)"
