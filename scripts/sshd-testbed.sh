@@ -20,7 +20,12 @@ case "${1:-start}" in
   start) ;;
   *) echo "usage: $0 start|stop" >&2; exit 64 ;;
 esac
-if [ -f "$dir/sshd.pid" ] && kill -0 "$(cat "$dir/sshd.pid")" 2>/dev/null; then exit 0; fi
+# Running means alive and not a zombie: a stopped listener whose parent does not reap it (PID 1 in
+# some containers) still answers `kill -0`, and a start that trusted it would start nothing.
+if [ -f "$dir/sshd.pid" ]; then
+  pid="$(cat "$dir/sshd.pid")"
+  if [ -r "/proc/$pid/stat" ] && ! grep -qE '^[0-9]+ \(.*\) [ZX] ' "/proc/$pid/stat"; then exit 0; fi
+fi
 [ "$(id -u)" -eq 0 ] || { echo "the SSH test bed needs root (it creates the user $user)" >&2; exit 1; }
 mkdir -p "$dir" /run/sshd
 chmod 700 "$dir"

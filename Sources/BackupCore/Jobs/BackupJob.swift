@@ -98,8 +98,12 @@ public struct BackupJob: Sendable {
         var completed = 0
         let componentLogger = logger
         let compression = self.orchestrator.compression?.sharing(among: width)
+        // The largest first, as the last successful backup measured them (a new component, or the
+        // first backup, in the manifest's order after them).
+        let measured = Dictionary((status.lastSuccessful?.components ?? []).compactMap { result in result.bytes.map { (result.name, $0) } }) { first, _ in first }
+        let order = ComponentTasks.largestFirst(components.map { measured[$0.name] })
         await ComponentTasks.run(
-            count: components.count, width: width,
+            count: components.count, width: width, order: order,
             mayStart: { fatal == nil && self.cancellation.error == nil },
             started: { position in
                 record.components[position].status = .running

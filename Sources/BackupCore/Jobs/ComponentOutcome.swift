@@ -7,23 +7,25 @@ struct ComponentOutcome<Value: Sendable>: Sendable {
 
 /// Runs one task per component, at most `width` at once, started in the job's order.
 enum ComponentTasks {
-    /// Runs `work` for positions `0..<count`. A position starts only while `mayStart()` holds (a
-    /// failure or a cancellation stops further starts; tasks under way run to their end);
-    /// `started` and `finished` run on the caller's task, one at a time, so they may update the
-    /// job's record and save it.
+    /// Runs `work` for positions `0..<count`, started in `order` (a permutation of the positions;
+    /// by default `0..<count`). A position starts only while `mayStart()` holds (a failure or a
+    /// cancellation stops further starts; tasks under way run to their end); `started` and
+    /// `finished` run on the caller's task, one at a time, so they may update the job's record and
+    /// save it.
     static func run<Value: Sendable>(
-        count: Int, width: Int,
+        count: Int, width: Int, order: [Int]? = nil,
         mayStart: () -> Bool,
         started: (Int) -> Void,
         work: @escaping @Sendable (Int) async -> Result<Value, BackupError>,
         finished: (Int, Result<Value, BackupError>) -> Void
     ) async {
+        let order = order ?? Array(0..<count)
         await withTaskGroup(of: ComponentOutcome<Value>.self) { group in
             var next = 0
             var running = 0
             while true {
-                while running < width, next < count, mayStart() {
-                    let position = next
+                while running < width, next < order.count, mayStart() {
+                    let position = order[next]
                     next += 1
                     running += 1
                     started(position)
@@ -32,6 +34,19 @@ enum ComponentTasks {
                 guard let outcome = await group.next() else { break }
                 running -= 1
                 finished(outcome.position, outcome.result)
+            }
+        }
+    }
+
+    /// The positions with the largest first (ties and unknown sizes in their own order, unknown
+    /// last): started so, the longest component does not begin last and leave one core idle.
+    static func largestFirst(_ sizes: [UInt64?]) -> [Int] {
+        sizes.indices.sorted { left, right in
+            switch (sizes[left], sizes[right]) {
+            case let (a?, b?): return a != b ? a > b : left < right
+            case (_?, nil): return true
+            case (nil, _?): return false
+            case (nil, nil): return left < right
             }
         }
     }

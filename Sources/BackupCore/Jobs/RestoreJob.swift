@@ -106,8 +106,10 @@ public struct RestoreJob: Sendable {
         var failure: BackupError?
         let backupName = chosen.name
         let items = selected
+        // The largest first (the authenticated index gives the sizes); applied in order all the same.
+        let order = ComponentTasks.largestFirst(items.map(\.record.size))
         await ComponentTasks.run(
-            count: total, width: width,
+            count: total, width: width, order: order,
             mayStart: { failure == nil && self.cancellation.error == nil },
             started: { index in
                 record.components[items[index].position].status = .running
