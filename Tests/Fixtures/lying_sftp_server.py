@@ -7,6 +7,8 @@ It serves --root like an honest SFTP server, except in the one way --mode says:
   endless-tree       every .partial-* path is a directory holding one more directory, forever
   long-name          every listing also holds a 5,000-byte name
   drop-writes        writes are acknowledged and discarded
+  alter-index        the authenticated index (index.json.gpg) is stored with its last byte changed:
+                     the same size, other bytes
   fake-rename        renames are acknowledged and not done
   fsync-fails        fsync@openssh.com is answered with a failure
   endless-read       reads of component files (*.tar.zst.gpg) never reach the end of the file
@@ -46,6 +48,8 @@ class Handle(paramiko.SFTPHandle):
         return os.pread(self.fd, length, offset)
 
     def write(self, offset, data):
+        if MODE == "alter-index" and self.path.endswith("index.json.gpg") and data:
+            data = data[:-1] + bytes([data[-1] ^ 0x01])
         if MODE != "drop-writes":
             os.pwrite(self.fd, data, offset)
         return SFTP_OK

@@ -74,6 +74,7 @@ struct LyingSFTPStoreTests {
 
     @Test(arguments: [
         ("drop-writes", "the store did not keep the backup as written"),
+        ("alter-index", "its authenticated index (index.json.gpg) reads back different from what was written"),
         ("fake-rename", "is not listed as a complete backup after its commit"),
         ("fsync-fails", "fsync"),
     ])

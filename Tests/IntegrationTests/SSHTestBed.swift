@@ -17,8 +17,15 @@ struct SSHTestBed {
     var clientKey: String { self.directory + "/client_ed25519" }
 
     static func start() throws -> SSHTestBed {
-        let started = try shell("\(Fixture.repository)/scripts/sshd-testbed.sh start")
-        guard started.status == 0 else { throw BackupError(.system, "cannot start the sshd test bed: \(started.output)") }
+        // Not through `shell`: it kills whatever its command leaves running when it returns, which
+        // here is the very sshd the script started (daemonized, it outlives the script on purpose).
+        let script = Process()
+        script.executableURL = URL(fileURLWithPath: "\(Fixture.repository)/scripts/sshd-testbed.sh")
+        script.arguments = ["start"]
+        script.standardOutput = FileHandle.nullDevice
+        try script.run()
+        script.waitUntilExit()
+        guard script.terminationStatus == 0 else { throw BackupError(.system, "cannot start the sshd test bed: sshd-testbed.sh exited with \(script.terminationStatus)") }
         let text = String(decoding: try FileTree.readFile("/tmp/gwbackup-sshd/testbed.env"), as: UTF8.self)
         var values: [String: String] = [:]
         for line in text.split(separator: "\n") {

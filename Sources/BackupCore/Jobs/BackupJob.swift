@@ -91,7 +91,7 @@ public struct BackupJob: Sendable {
         // derivations alone are ~0.15 s each), started in manifest order, at most `width` at a time.
         // The first failure of a required component starts no more; those under way finish first.
         let components = manifest.components
-        let width = Self.width(self.request.jobs, count: components.count)
+        let width = ComponentTasks.width(self.request.jobs, count: components.count)
         var outcomes: [Int: Result<BackupIndex.Component, BackupError>] = [:]
         var fatal: BackupError?
         var totalBytes: UInt64 = 0
@@ -109,10 +109,10 @@ public struct BackupJob: Sendable {
                 record.components[position].status = .running
                 save()
             },
-            work: { position in
+            work: { position, finishedBefore in
                 let component = components[position]
                 do {
-                    return .success(try await self.store(component, position: position, compression: compression, staging: staging, writer: writer, logger: componentLogger))
+                    return .success(try await self.store(component, finishedBefore: finishedBefore, compression: compression, staging: staging, writer: writer, logger: componentLogger))
                 } catch {
                     return .failure(BackupError.wrap(error, as: .pluginFailed, component: component.name))
                 }
@@ -251,13 +251,13 @@ public struct BackupJob: Sendable {
     }
 
     /// Collects one component and streams it, archived and encrypted, into the backup.
-    private func store(_ component: ManifestComponent, position: Int, compression: (any PayloadCompression)?, staging: StagingArea, writer: any BackupWriter, logger: Logger) async throws -> BackupIndex.Component {
+    private func store(_ component: ManifestComponent, finishedBefore: Int, compression: (any PayloadCompression)?, staging: StagingArea, writer: any BackupWriter, logger: Logger) async throws -> BackupIndex.Component {
         guard let plugin = self.orchestrator.registry.plugin(id: component.plugin) else {
             throw BackupError(.pluginFailed, "unknown plugin '\(component.plugin)'")
         }
         let total = self.request.manifest.components.count
         let progress = self.orchestrator.onProgress
-        progress(JobProgress(job: "backup", phase: "collecting", component: component.name, completedComponents: position, totalComponents: total, bytes: 0))
+        progress(JobProgress(job: "backup", phase: "collecting", component: component.name, completedComponents: finishedBefore, totalComponents: total, bytes: 0))
         let directory = try staging.makeDirectory(component.name)
         let report = try await plugin.collect(self.orchestrator.context(for: component, staging: directory))
 
@@ -269,7 +269,7 @@ public struct BackupJob: Sendable {
         let (summary, size, digest) = try await Blocking.run("gwbackup.encrypt") { () -> (ArchiveSummary, UInt64, String) in
             let sink = try writer.createComponent(file: file)
             let hashing = HashingSink(sink) { bytes in
-                progress(JobProgress(job: "backup", phase: "encrypting", component: name, completedComponents: position, totalComponents: total, bytes: bytes))
+                progress(JobProgress(job: "backup", phase: "encrypting", component: name, completedComponents: finishedBefore, totalComponents: total, bytes: bytes))
             }
             let (summary, _) = try StreamPipe.run(
                 produce: { pipe in
@@ -339,11 +339,6 @@ public struct BackupJob: Sendable {
         }
         logger.error("backup failed", metadata: ["error": "\(error.description)"])
         return record
-    }
-
-    /// How many components run at once: `jobs` (nil: one per core), at least 1, at most `count`.
-    static func width(_ jobs: Int?, count: Int) -> Int {
-        max(1, min(jobs ?? ProcessInfo.processInfo.activeProcessorCount, count))
     }
 
     /// `<appliance>-YYYYMMDDTHHMMSSZ`: names sort by creation time.

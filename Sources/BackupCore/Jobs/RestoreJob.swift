@@ -101,7 +101,7 @@ public struct RestoreJob: Sendable {
                 return self.finish(&record, error: BackupError.wrap(error), notes: notes + ["the appliance was not changed"], logger: logger)
             }
         }
-        let width = BackupJob.width(self.request.jobs, count: total)
+        let width = ComponentTasks.width(self.request.jobs, count: total)
         var reports: [Int: PluginReport] = [:]
         var failure: BackupError?
         let backupName = chosen.name
@@ -115,10 +115,10 @@ public struct RestoreJob: Sendable {
                 record.components[items[index].position].status = .running
                 save()
             },
-            work: { index in
+            work: { index, finishedBefore in
                 let item = items[index]
                 do {
-                    let bytes = try await self.unpack(item, backup: backupName, into: item.data, position: index, total: total)
+                    let bytes = try await self.unpack(item, backup: backupName, into: item.data, finishedBefore: finishedBefore, total: total)
                     let report = try await item.plugin.verify(self.orchestrator.context(for: item.component, staging: item.data))
                     return .success(UnpackedComponent(bytes: bytes, report: report))
                 } catch {
@@ -163,7 +163,7 @@ public struct RestoreJob: Sendable {
             count: total, width: width,
             mayStart: { saveFailure == nil && self.cancellation.error == nil },
             started: { _ in },
-            work: { index in
+            work: { index, _ in
                 let item = items[index]
                 do {
                     _ = try await item.plugin.collect(self.orchestrator.context(for: item.component, staging: item.rollback, rollback: true))
@@ -297,12 +297,12 @@ public struct RestoreJob: Sendable {
     }
 
     /// Decrypts one component straight into the archive extractor, inside staging. Returns bytes read.
-    private func unpack(_ item: Selected, backup: String, into directory: String, position: Int, total: Int) async throws -> UInt64 {
+    private func unpack(_ item: Selected, backup: String, into directory: String, finishedBefore: Int, total: Int) async throws -> UInt64 {
         let decryptor = ComponentDecryptor(store: self.request.store, cipher: self.orchestrator.cipher, passphrase: self.request.securityPassword)
         let archive = self.orchestrator.archive
         let component = item.record
         let decompression = try self.orchestrator.decompression(for: component)
-        self.orchestrator.onProgress(JobProgress(job: "restore", phase: "decrypting", component: component.name, completedComponents: position, totalComponents: total, bytes: 0))
+        self.orchestrator.onProgress(JobProgress(job: "restore", phase: "decrypting", component: component.name, completedComponents: finishedBefore, totalComponents: total, bytes: 0))
         let summary = try await Blocking.run("gwbackup.decrypt") { () -> ArchiveSummary in
             let (_, summary) = try StreamPipe.run(
                 produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression) },
