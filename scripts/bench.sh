@@ -3,7 +3,8 @@
 # BENCH_MIB MiB of random flow data (default 1024) and BENCH_CONFIG_MIB MiB of config-like text in
 # 2,000 files (default 80), against `tar | gpg` on the same data in the same run; the demo appliance;
 # a scale table (BENCH_SCALE, default "100 1024 4096" MiB); the API under wrk during a backup.
-# Figures are ratios to that baseline, so a noisy machine skews both sides alike.
+# Figures are ratios to that baseline, so a noisy machine skews both sides alike; backup, restore
+# and SFTP run BENCH_ROUNDS (default 3) alternating rounds and compare medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mib="${BENCH_MIB:-1024}"
@@ -43,19 +44,40 @@ PY
 total_mib=$(( mib + ${BENCH_CONFIG_MIB:-80} ))
 measure() { # label, command...: prints seconds and peak RSS (KiB)
   local label="$1"; shift
+  # Each run starts with the page cache clean of the previous one's dirty data: a restore's syncfs
+  # would otherwise wait for the writes the run before it left behind (the baseline's, say).
+  sync
   /usr/bin/time -f "%e %M" -o "$work/time.$label" "$@" >/dev/null 2>"$work/err.$label" || { cat "$work/err.$label"; exit 1; }
   read -r seconds rss < "$work/time.$label"
   echo "$label $seconds $rss"
 }
-sync
-baseline_backup=$(measure baseline-backup bash -c "tar -C '$work/app' -cf - . | gpg --homedir '$work' --batch --pinentry-mode loopback --passphrase-file '$work/pwd' --s2k-cipher-algo AES256 --symmetric -o '$work/baseline.tar.gpg'")
-ours_backup=$(measure gwbackup-backup "$bin" backup --manifest "$work/bench.json" --root "$work/app" --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd")
-size_ours=$(du -sb "$work/backups" | cut -f1)
+median() { # label, then "seconds rss" pairs: the median seconds and the largest peak RSS
+  local label="$1"; shift
+  python3 -c 'import statistics, sys
+runs = [line.split() for line in sys.argv[2:]]
+print(sys.argv[1], statistics.median(float(s) for _, s, _ in runs), max(int(r) for _, _, r in runs))' "$label" "$@"
+}
+# Backup and restore: BENCH_ROUNDS (default 3) rounds, baseline and gwbackup alternating; the ratio
+# is that of the medians, and each round's ratio is printed too.
+rounds="${BENCH_ROUNDS:-3}"
+backup_runs=(); baseline_backup_runs=(); restore_runs=(); baseline_restore_runs=(); round_ratios=()
+for round in $(seq "$rounds"); do
+  b=$(measure baseline-backup bash -c "tar -C '$work/app' -cf - . | gpg --homedir '$work' --batch --pinentry-mode loopback --passphrase-file '$work/pwd' --s2k-cipher-algo AES256 --symmetric --yes -o '$work/baseline.tar.gpg'")
+  o=$(measure gwbackup-backup "$bin" backup --manifest "$work/bench.json" --root "$work/app" --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd")
+  rm -rf "$work/baseline-restore"; mkdir -p "$work/baseline-restore"
+  br=$(measure baseline-restore bash -c "gpg --homedir '$work' --batch --pinentry-mode loopback --passphrase-file '$work/pwd' --decrypt '$work/baseline.tar.gpg' | tar -C '$work/baseline-restore' -xf -")
+  rm -f "$work/app/var/lib/flowgateway/flows/records.dat"
+  orr=$(measure gwbackup-restore "$bin" restore --manifest "$work/bench.json" --root "$work/app" --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd")
+  baseline_backup_runs+=("$b"); backup_runs+=("$o"); baseline_restore_runs+=("$br"); restore_runs+=("$orr")
+  round_ratios+=("$(python3 -c 'import sys; b, o, br, orr = (float(x.split()[1]) for x in sys.argv[1:]); print(f"backup {o / b:.2f}, restore {orr / br:.2f}")' "$b" "$o" "$br" "$orr")")
+done
+baseline_backup=$(median baseline-backup "${baseline_backup_runs[@]}")
+ours_backup=$(median gwbackup-backup "${backup_runs[@]}")
+baseline_restore=$(median baseline-restore "${baseline_restore_runs[@]}")
+ours_restore=$(median gwbackup-restore "${restore_runs[@]}")
+newest="$(ls -d "$work"/backups/flowgateway-* | sort | tail -1)"
+size_ours=$(du -sb "$newest" | cut -f1)
 size_baseline=$(stat -c %s "$work/baseline.tar.gpg")
-mkdir -p "$work/baseline-restore"
-baseline_restore=$(measure baseline-restore bash -c "gpg --homedir '$work' --batch --pinentry-mode loopback --passphrase-file '$work/pwd' --decrypt '$work/baseline.tar.gpg' | tar -C '$work/baseline-restore' -xf -")
-rm -f "$work/app/var/lib/flowgateway/flows/records.dat"
-ours_restore=$(measure gwbackup-restore "$bin" restore --manifest "$work/bench.json" --root "$work/app" --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd")
 gpgconf --homedir "$work" --kill gpg-agent || true
 # SFTP: the same data uploaded through the SFTP store and by OpenSSH's sftp, against the test sshd.
 scripts/sshd-testbed.sh start >/dev/null
@@ -63,12 +85,23 @@ source /tmp/gwbackup-sshd/testbed.env
 data="$work/app/var/lib/flowgateway/flows/records.dat"
 bench_dir="$GWB_SSHD_HOME/gwb-bench-$$"
 install -d -o "$GWB_SSHD_USER" "$bench_dir"
-sftp_ours=$(measure sftp-store-upload "$(swift build -c "$configuration" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data")
-sftp_openssh=$(measure openssh-sftp-put bash -c "echo 'put $data $bench_dir/openssh.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")
+# As many rounds as above, alternating; medians.
+upload_runs=(); put_runs=(); download_runs=(); get_runs=()
+for round in $(seq "$rounds"); do
+  upload_runs+=("$(measure sftp-store-upload "$(swift build -c "$configuration" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data")")
+  put_runs+=("$(measure openssh-sftp-put bash -c "echo 'put $data $bench_dir/openssh.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")")
+done
 # Downloads: the store reading its copy back, and OpenSSH's sftp get of its own copy.
 uploaded="$(cd "$bench_dir" && ls -d bench-* | head -1)"
-sftp_download=$(measure sftp-store-download "$(swift build -c "$configuration" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data" download-only "$uploaded")
-sftp_get=$(measure openssh-sftp-get bash -c "echo 'get $bench_dir/openssh.bin $work/openssh-get.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")
+for round in $(seq "$rounds"); do
+  download_runs+=("$(measure sftp-store-download "$(swift build -c "$configuration" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data" download-only "$uploaded")")
+  get_runs+=("$(measure openssh-sftp-get bash -c "echo 'get $bench_dir/openssh.bin $work/openssh-get.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")")
+  rm -f "$work/openssh-get.bin"
+done
+sftp_ours=$(median sftp-store-upload "${upload_runs[@]}")
+sftp_openssh=$(median openssh-sftp-put "${put_runs[@]}")
+sftp_download=$(median sftp-store-download "${download_runs[@]}")
+sftp_get=$(median openssh-sftp-get "${get_runs[@]}")
 rm -rf "$bench_dir" "$work/openssh-get.bin"
 cmp -s "$work/app/var/lib/flowgateway/flows/records.dat" "$work/baseline-restore/var/lib/flowgateway/flows/records.dat" \
   || { echo "restored data differs"; exit 1; }
@@ -123,6 +156,7 @@ api_p50="$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")"
 api_rate="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")"
 api_errors="$(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt" | tr -s ' ' | tr '\n' ';' || true)"
 kill "$serve_pid" 2>/dev/null || true
+echo "mixed appliance, each round (gwbackup / baseline): ${round_ratios[*]/%/;}"
 echo "demo appliance (median of 5): backup ${demo_backup} s, restore ${demo_restore} s"
 if [ "${#scale_rows[@]}" -gt 0 ]; then
   echo "scale (one component of random data): MiB, backup s, MiB/s, peak RSS MiB, restore s, MiB/s, peak RSS MiB"

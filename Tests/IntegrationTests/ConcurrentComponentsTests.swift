@@ -112,6 +112,68 @@ struct ConcurrentComponentsTests {
         #expect(try fixture.directory.read("appliance/etc/snmp/snmpd.conf") != "rocommunity public\n")
     }
 
+    /// Plugins `saver` and `checker` (first, in that order): `saver` marks when it saves its current
+    /// state for a rollback (and with `failingSave` then fails); `checker`'s verify waits up to 30 s
+    /// for that mark, failing without it.
+    func saveWhileVerifyingManifest(_ fixture: Fixture, failingSave: Bool) throws -> Manifest {
+        let marks = fixture.directory.sub("marks")
+        try? FileTree.remove(marks)
+        try FileTree.makeDirectories(marks)
+        let fail = failingSave ? "echo 'cannot read the live state' >&2; exit 1" : ""
+        try fixture.directory.write("plugins/saver/plugin.json", #"{"id":"saver","version":"1","protocol":1,"executable":"run.sh"}"#)
+        try fixture.directory.write("plugins/saver/run.sh", """
+            #!/bin/sh
+            request=$(cat)
+            case "$request" in
+            *'"collect"'*'"rollback":true'*|*'"rollback":true'*'"collect"'*) touch \(marks)/saved; \(fail) ;;
+            esac
+            echo '{"protocol":1,"status":"ok"}'
+
+            """, mode: 0o755)
+        try fixture.directory.write("plugins/checker/plugin.json", #"{"id":"checker","version":"1","protocol":1,"executable":"run.sh","actions":["verify"]}"#)
+        try fixture.directory.write("plugins/checker/run.sh", """
+            #!/bin/sh
+            request=$(cat)
+            case "$request" in
+            *'"verify"'*)
+                i=0
+                while [ ! -e \(marks)/saved ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+                if [ ! -e \(marks)/saved ]; then echo 'no state was saved while checker verified' >&2; exit 1; fi ;;
+            esac
+            echo '{"protocol":1,"status":"ok"}'
+
+            """, mode: 0o755)
+        fixture.pluginDirectories = [fixture.directory.sub("plugins")]
+        var manifest = try fixture.manifest()
+        manifest.components.insert(contentsOf: [ManifestComponent(name: "saver", plugin: "saver"), ManifestComponent(name: "checker", plugin: "checker")], at: 0)
+        return manifest
+    }
+
+    @Test func aRestoreSavesAComponentsStateWhileAnotherIsStillVerifiedAndAFailedSaveChangesNothing() async throws {
+        let fixture = try Fixture("jobs-save")
+        let manifest = try self.saveWhileVerifyingManifest(fixture, failingSave: false)
+        let backup = try await self.backup(fixture, manifest: manifest, jobs: 2)
+        #expect(backup.status == .completed, "\(backup.message)")
+        try fixture.mutateAppliance()
+        let changed = try fixture.snapshotWithoutDatabase()
+
+        // The save of the current state fails: the restore stops before any change, and says why.
+        let failing = try await fixture.runtime.orchestrator().restore(RestoreRequest(
+            target: fixture.target, store: fixture.store, manifest: try self.saveWhileVerifyingManifest(fixture, failingSave: true), securityPassword: fixture.password, jobs: 2))
+        #expect(failing.status == .error)
+        #expect(failing.message.contains("could not save the current state") && failing.message.contains("cannot read the live state"), "\(failing.message)")
+        #expect(failing.message.contains("the appliance was not changed"), "\(failing.message)")
+        #expect(failing.components.first { $0.name == "saver" }?.status == .failed, "\(failing.components)")
+        #expect(try fixture.snapshotWithoutDatabase() == changed)
+        #expect(try RestoreJournal.open(in: fixture.state) == nil, "no journal: nothing was applied")
+
+        // Saved while checker was still being verified (checker waits for the mark), then restored.
+        let restored = try await fixture.runtime.orchestrator().restore(RestoreRequest(
+            target: fixture.target, store: fixture.store, manifest: try self.saveWhileVerifyingManifest(fixture, failingSave: false), securityPassword: fixture.password, jobs: 2))
+        #expect(restored.status == .completed, "\(restored.message)")
+        #expect(try fixture.directory.read("appliance/etc/snmp/snmpd.conf") != "rocommunity public\n")
+    }
+
     @Test func jobsOutsideItsRangeAreRefusedOnTheCommandLine() throws {
         for value in ["0", "65", "-1", "many"] {
             let result = try CommandLineTests().gwbackup(["backup", "--path", "/tmp/none", "--jobs", value])

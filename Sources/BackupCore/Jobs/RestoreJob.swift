@@ -90,8 +90,9 @@ public struct RestoreJob: Sendable {
         logger.info("restore started", metadata: ["store": "\(store.displayName)", "components": "\(selected.map(\.component.name))"])
 
         // 2. Decrypt, verify and unpack every selected component before touching the appliance,
-        // several at once (each its own key derivation, gpg, zstd and extractor), at most `width`.
-        // The first failure starts no more; those under way finish before the job reports it.
+        // several at once (each its own key derivation, gpg, zstd and extractor), at most `width`;
+        // each task then saves its component's current state (3). The first failure starts no more;
+        // those under way finish before the job reports it.
         let total = selected.count
         for index in selected.indices {
             do {
@@ -106,6 +107,7 @@ public struct RestoreJob: Sendable {
         var failure: BackupError?
         let backupName = chosen.name
         let items = selected
+        let dryRun = self.request.dryRun
         // The largest first (the authenticated index gives the sizes); applied in order all the same.
         let order = ComponentTasks.largestFirst(items.map(\.record.size))
         await ComponentTasks.run(
@@ -115,15 +117,27 @@ public struct RestoreJob: Sendable {
                 record.components[items[index].position].status = .running
                 save()
             },
-            work: { index, finishedBefore in
+            work: { index, finishedBefore -> Result<UnpackedComponent, BackupError> in
                 let item = items[index]
+                let bytes: UInt64
+                let report: PluginReport
                 do {
-                    let bytes = try await self.unpack(item, backup: backupName, into: item.data, finishedBefore: finishedBefore, total: total)
-                    let report = try await item.plugin.verify(self.orchestrator.context(for: item.component, staging: item.data))
-                    return .success(UnpackedComponent(bytes: bytes, report: report))
+                    bytes = try await self.unpack(item, backup: backupName, into: item.data, finishedBefore: finishedBefore, total: total)
+                    report = try await item.plugin.verify(self.orchestrator.context(for: item.component, staging: item.data))
                 } catch {
                     return .failure(BackupError.wrap(error, component: item.component.name))
                 }
+                // 3. Save the component's current state for a rollback, while the others still
+                // decrypt: nothing changes before every task has finished, so the copy a rollback
+                // returns to is still the appliance as it was before the restore.
+                guard !dryRun else { return .success(UnpackedComponent(bytes: bytes, report: report)) }
+                do {
+                    _ = try await item.plugin.collect(self.orchestrator.context(for: item.component, staging: item.rollback, rollback: true))
+                } catch {
+                    let failure = BackupError.wrap(error, component: item.component.name)
+                    return .failure(BackupError(failure.code, "could not save the current state: \(failure.message)", component: item.component.name))
+                }
+                return .success(UnpackedComponent(bytes: bytes, report: report))
             },
             finished: { index, result in
                 let item = items[index]
@@ -153,33 +167,6 @@ public struct RestoreJob: Sendable {
             for item in selected { record.components[item.position].status = .ok }
             notes.insert("dry run: \(selected.count) component(s) decrypted and verified; nothing was restored", at: 0)
             return self.finish(&record, error: nil, notes: notes, logger: logger)
-        }
-
-        // 3. Save the current state of every selected component before the first change: the copy a
-        // rollback returns to is the appliance as it was before the restore, not half-way through it.
-        // Several at once, as above; nothing has changed yet, so a failure only stops the job.
-        var saveFailure: BackupError?
-        await ComponentTasks.run(
-            count: total, width: width,
-            mayStart: { saveFailure == nil && self.cancellation.error == nil },
-            started: { _ in },
-            work: { index, _ in
-                let item = items[index]
-                do {
-                    _ = try await item.plugin.collect(self.orchestrator.context(for: item.component, staging: item.rollback, rollback: true))
-                    return .success(())
-                } catch {
-                    return .failure(BackupError.wrap(error, component: item.component.name))
-                }
-            },
-            finished: { index, result in
-                guard case .failure(let failure) = result else { return }
-                record.components[items[index].position].status = .failed
-                record.components[items[index].position].message = "could not save the current state: \(failure.message)"
-                if saveFailure == nil { saveFailure = failure }
-            })
-        if let failure = saveFailure ?? self.cancellation.error {
-            return self.finish(&record, error: failure, notes: notes + ["the appliance was not changed"], logger: logger)
         }
 
         // The copies, then the journal naming them, are durable before the first change: from here
