@@ -151,6 +151,9 @@ curl -sk -H "$auth" -H 'Content-Type: application/json' -X POST \
 [ "$(cat "$work/post.code")" = 204 ] || { echo "the bench backup through the API was refused"; exit 1; }
 wrk -t 2 -c 200 -d "${BENCH_WRK_SECONDS:-2}s" --latency -H "$auth" "$status_url" > "$work/wrk.txt" 2>&1 || true
 backup_during="$(curl -sk -H "$auth" "$status_url" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["running"]["status"])')"
+# The same with 20 connections, for scale (by Little's law the wait grows with the requests in flight).
+wrk -t 2 -c 20 -d 1s --latency -H "$auth" "$status_url" > "$work/wrk20.txt" 2>&1 || true
+backup_during20="$(curl -sk -H "$auth" "$status_url" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["running"]["status"])')"
 api_p99="$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")"
 api_p50="$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")"
 api_rate="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")"
@@ -166,6 +169,7 @@ if [ "${#scale_rows[@]}" -gt 0 ]; then
   done
 fi
 echo "status GET under wrk (200 connections, ${BENCH_WRK_SECONDS:-2} s) while a backup ran (status then: ${backup_during}): p50 ${api_p50}, p99 ${api_p99}, ${api_rate} requests/s ${api_errors}"
+echo "status GET under wrk (20 connections, 1 s) while a backup ran (status then: ${backup_during20}): p50 $(awk '$1 == "50%" {print $2}' "$work/wrk20.txt"), p99 $(awk '$1 == "99%" {print $2}' "$work/wrk20.txt"), $(awk '/Requests\/sec/ {print $2}' "$work/wrk20.txt") requests/s"
 python3 - "$mib" "$total_mib" "$size_baseline" "$size_ours" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" "$sftp_get" "$sftp_download" <<'PY'
 import sys
 flows_mib, mib = int(sys.argv[1]), int(sys.argv[2])

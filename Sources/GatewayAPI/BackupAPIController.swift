@@ -12,6 +12,8 @@ struct BackupAPIController: Sendable {
     let configuration: APIConfiguration
     let authenticator: BasicAuthenticator
     let supervisor: JobSupervisor
+    /// The status GETs' answers while nothing they are made of changes.
+    let statusAnswers: StatusResponseCache
 
     func addRoutes(to router: Router<APIRequestContext>) {
         router.get("/api/common/1.0/services") { _, _ in
@@ -23,12 +25,15 @@ struct BackupAPIController: Sendable {
         let api = router.group("/api/mgmt.gateway_backup/1.0")
         api.get("backup") { request, context in
             _ = try await self.authenticator.authenticate(request, address: context.remoteAddress, logger: context.logger)
-            return try self.backupStatus()
+            return Self.json(try self.statusAnswers.answer("backup") { try self.backupStatus() })
         }
         api.get("restore") { request, context in
             _ = try await self.authenticator.authenticate(request, address: context.remoteAddress, logger: context.logger)
-            try self.runtime.status.recoverInterrupted()
-            return try Self.encoded(WireJobRecord(try self.runtime.status.restoreStatus()))
+            return Self.json(try self.statusAnswers.answer("restore") {
+                try self.runtime.status.recoverInterrupted()
+                let record = try self.runtime.status.restoreStatus()
+                return (try Self.encodedBody(WireJobRecord(record)), record.status == .executing)
+            })
         }
         // Prometheus scrapes with basic auth, as any client of the API.
         router.get("/metrics") { request, context in
@@ -46,15 +51,16 @@ struct BackupAPIController: Sendable {
         }
     }
 
-    /// `[{"last_successful": {…} or {}, "running": {…}, "schedules": […]}]`.
-    func backupStatus() throws -> Response {
+    /// `[{"last_successful": {…} or {}, "running": {…}, "schedules": […]}]`, and whether it reports
+    /// a backup as running.
+    func backupStatus() throws -> (body: ByteBuffer, reportsRunningJob: Bool) {
         try self.runtime.status.recoverInterrupted()
         let status = try self.runtime.status.backupStatus()
         var schedules: [WireSchedule]?
         if !self.configuration.schedules.isEmpty {
             schedules = WireSchedule.views(self.configuration.schedules, state: try ScheduleState.load(from: self.configuration.stateDirectory))
         }
-        return try Self.encoded([WireBackupStatus(status, schedules: schedules)])
+        return (try Self.encodedBody([WireBackupStatus(status, schedules: schedules)]), status.running.status == .executing)
     }
 
     /// The configured schedules with their next run and last skipped run.
@@ -120,8 +126,17 @@ struct BackupAPIController: Sendable {
     }
 
     static func encoded(_ value: some Encodable) throws -> Response {
+        Self.json(try Self.encodedBody(value))
+    }
+
+    static func encodedBody(_ value: some Encodable) throws -> ByteBuffer {
+        ByteBuffer(bytes: try JSONCoding.encoder().encode(value))
+    }
+
+    /// A 200 answer with a JSON body.
+    static func json(_ body: ByteBuffer) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONCoding.encoder().encode(value))))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
     }
 }

@@ -33,7 +33,7 @@ public enum GatewayServer {
         BackupAPIController(
             runtime: runtime, configuration: configuration,
             authenticator: BasicAuthenticator(users: UserStore(path: configuration.resolvedUsersFile)),
-            supervisor: supervisor
+            supervisor: supervisor, statusAnswers: StatusResponseCache(status: runtime.status)
         ).addRoutes(to: router)
         let (host, port) = try configuration.address()
         let counter = ConnectionGuard.Counter()

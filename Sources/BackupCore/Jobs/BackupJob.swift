@@ -16,6 +16,11 @@ public struct BackupJob: Sendable {
     /// Runs the backup to its end and returns the final record (`COMPLETED` or `ERROR`). Never throws:
     /// every failure is in the record. Releases the job lock.
     public func run() async -> JobRecord {
+        // Everything the job starts runs at its lower priority (see `Blocking.niceness`).
+        await Blocking.$niceness.withValue(self.orchestrator.jobNiceness) { await self.runAtJobPriority() }
+    }
+
+    private func runAtJobPriority() async -> JobRecord {
         defer { self.lock.release() }
         let deadline = self.orchestrator.startDeadline()
         defer { deadline.cancel() }

@@ -26,6 +26,11 @@ public struct Orchestrator: Sendable {
     /// The most a job may run: then it is stopped as if the server shut down (its plugin killed, a
     /// restore rolled back). A store's transfers have deadlines of their own.
     public var jobDeadlineSeconds: Double = 6 * 3600
+    /// The nice value of a job's work and of the processes it starts (0 = as the caller): a backup
+    /// is background work, and the appliance's services and the API must stay responsive meanwhile.
+    public var jobNiceness: Int32 = Orchestrator.defaultJobNiceness
+    /// 10, as `nice` gives by default.
+    public static let defaultJobNiceness: Int32 = 10
 
     public init(registry: PluginRegistry, cipher: any PayloadCipher, archive: any ArchiveFormat, status: StatusStore, applianceRoot: String, logger: Logger, onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }) {
         self.registry = registry

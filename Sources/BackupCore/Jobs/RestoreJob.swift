@@ -32,6 +32,11 @@ public struct RestoreJob: Sendable {
 
     /// Runs the restore to its end and returns the final record. Never throws. Releases the job lock.
     public func run() async -> JobRecord {
+        // Everything the job starts runs at its lower priority (see `Blocking.niceness`).
+        await Blocking.$niceness.withValue(self.orchestrator.jobNiceness) { await self.runAtJobPriority() }
+    }
+
+    private func runAtJobPriority() async -> JobRecord {
         defer { self.lock.release() }
         let deadline = self.orchestrator.startDeadline()
         defer { deadline.cancel() }

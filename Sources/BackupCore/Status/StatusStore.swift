@@ -14,6 +14,12 @@ public struct StatusStore: Sendable {
     private var restorePath: String { self.directory + "/restore-status.json" }
     private var statisticsPath: String { self.directory + "/job-statistics.json" }
 
+    /// The files the status answers are made of (status, statistics, schedule state): a reader that
+    /// keeps what it derived from them watches these, and `StateGeneration` for this process's writes.
+    public var statusFiles: [String] {
+        [self.backupPath, self.restorePath, self.statisticsPath, ScheduleState.path(in: self.directory)]
+    }
+
     /// Creates the state directory (0700) if needed.
     public func prepare() throws {
         try FileTree.makeDirectories(self.directory, mode: 0o700)
@@ -33,6 +39,7 @@ public struct StatusStore: Sendable {
     public func save(_ status: BackupStatus) throws {
         try self.prepare()
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(status), to: self.backupPath)
+        StateGeneration.advance()
         self.count(status.running, job: .backup)
     }
 
@@ -40,6 +47,7 @@ public struct StatusStore: Sendable {
     public func saveRestore(_ record: JobRecord) throws {
         try self.prepare()
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(record), to: self.restorePath)
+        StateGeneration.advance()
         self.count(record, job: .restore)
     }
 
@@ -55,6 +63,7 @@ public struct StatusStore: Sendable {
         var statistics = (try? self.statistics()) ?? JobStatistics()
         guard statistics.count(record, job: job), let data = try? JSONCoding.encoder().encode(statistics) else { return }
         try? FileTree.writeAtomically(data, to: self.statisticsPath)
+        StateGeneration.advance()
     }
 
     /// Marks a job left `EXECUTING` by a process that died as `ERROR` ("interrupted"). Does nothing
