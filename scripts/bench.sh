@@ -85,15 +85,19 @@ source /tmp/gwbackup-sshd/testbed.env
 data="$work/app/var/lib/flowgateway/flows/records.dat"
 bench_dir="$GWB_SSHD_HOME/gwb-bench-$$"
 install -d -o "$GWB_SSHD_USER" "$bench_dir"
-# As many rounds as above, alternating; medians.
-upload_runs=(); put_runs=(); download_runs=(); get_runs=()
-for round in $(seq "$rounds"); do
+# BENCH_SFTP_ROUNDS (default 5) rounds, alternating; medians. The store makes each file durable
+# (fsync@openssh.com) before it commits: `put -f` does the same and is shown beside plain `put`.
+sftp_rounds="${BENCH_SFTP_ROUNDS:-5}"
+upload_runs=(); put_runs=(); put_f_runs=(); download_runs=(); get_runs=()
+for round in $(seq "$sftp_rounds"); do
   upload_runs+=("$(measure sftp-store-upload "$(swift build -c "$configuration" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data")")
   put_runs+=("$(measure openssh-sftp-put bash -c "echo 'put $data $bench_dir/openssh.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")")
+  put_f_runs+=("$(measure openssh-sftp-put-f bash -c "echo 'put -f $data $bench_dir/openssh-f.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")")
 done
+sftp_put_f=$(median openssh-sftp-put-f "${put_f_runs[@]}")
 # Downloads: the store reading its copy back, and OpenSSH's sftp get of its own copy.
 uploaded="$(cd "$bench_dir" && ls -d bench-* | head -1)"
-for round in $(seq "$rounds"); do
+for round in $(seq "$sftp_rounds"); do
   download_runs+=("$(measure sftp-store-download "$(swift build -c "$configuration" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data" download-only "$uploaded")")
   get_runs+=("$(measure openssh-sftp-get bash -c "echo 'get $bench_dir/openssh.bin $work/openssh-get.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")")
   rm -f "$work/openssh-get.bin"
@@ -142,7 +146,8 @@ printf '{"localBackupDirectories": ["%s"], "maxConnections": 1024}' "$work" > "$
 "$bin" serve --config "$work/serve.json" --listen "127.0.0.1:$port" --state-dir "$work/state" --root "$work/app" \
   --manifest "$work/bench.json" --backup-dir "$work/api-backups" > "$work/serve.log" 2>&1 &
 serve_pid=$!
-trap 'kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
+# The server is waited for before its state directory is removed (it writes there as it stops).
+trap 'kill "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do grep -q "serving" "$work/serve.log" && break; sleep 0.1; done
 auth="Authorization: Basic $(printf 'bench:%s' "$api_password" | base64 -w0)"
 status_url="https://127.0.0.1:$port/api/mgmt.gateway_backup/1.0/backup"
@@ -159,6 +164,7 @@ api_p50="$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")"
 api_rate="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")"
 api_errors="$(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt" | tr -s ' ' | tr '\n' ';' || true)"
 kill "$serve_pid" 2>/dev/null || true
+wait "$serve_pid" 2>/dev/null || true
 echo "mixed appliance, each round (gwbackup / baseline): ${round_ratios[*]/%/;}"
 echo "demo appliance (median of 5): backup ${demo_backup} s, restore ${demo_restore} s"
 if [ "${#scale_rows[@]}" -gt 0 ]; then
@@ -170,11 +176,11 @@ if [ "${#scale_rows[@]}" -gt 0 ]; then
 fi
 echo "status GET under wrk (200 connections, ${BENCH_WRK_SECONDS:-2} s) while a backup ran (status then: ${backup_during}): p50 ${api_p50}, p99 ${api_p99}, ${api_rate} requests/s ${api_errors}"
 echo "status GET under wrk (20 connections, 1 s) while a backup ran (status then: ${backup_during20}): p50 $(awk '$1 == "50%" {print $2}' "$work/wrk20.txt"), p99 $(awk '$1 == "99%" {print $2}' "$work/wrk20.txt"), $(awk '/Requests\/sec/ {print $2}' "$work/wrk20.txt") requests/s"
-python3 - "$mib" "$total_mib" "$size_baseline" "$size_ours" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" "$sftp_get" "$sftp_download" <<'PY'
+python3 - "$mib" "$total_mib" "$size_baseline" "$size_ours" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" "$sftp_get" "$sftp_download" "$sftp_put_f" <<'PY'
 import sys
 flows_mib, mib = int(sys.argv[1]), int(sys.argv[2])
 size_baseline, size_ours = int(sys.argv[3]), int(sys.argv[4])
-rows = [line.split() for line in sys.argv[5:]]
+rows = [line.split() for line in sys.argv[5:13]]
 print(f"{'run':<20}{'seconds':>9}{'MiB/s':>9}{'peak RSS':>12}")
 for label, seconds, rss in rows:
     s = float(seconds)
@@ -185,6 +191,7 @@ print(f"backup time ratio (gwbackup / tar|gpg):  {float(ob) / max(float(bb), 0.0
 print(f"output size ratio (gwbackup / tar|gpg):  {size_ours / max(size_baseline, 1):.2f} ({size_ours / 2**20:.1f} / {size_baseline / 2**20:.1f} MiB)")
 print(f"restore time ratio (gwbackup / gpg|tar): {float(orr) / max(float(br), 0.01):.2f}")
 print(f"sftp upload time ratio (store / OpenSSH sftp put): {float(su) / max(float(so), 0.01):.2f}, store peak RSS {int(ursss) / 1024:.1f} MiB")
+print(f"sftp upload time ratio (store / OpenSSH sftp put -f, which also fsyncs): {float(su) / max(float(sys.argv[13].split()[1]), 0.01):.2f}")
 print(f"sftp download time ratio (store / OpenSSH sftp get): {float(sd) / max(float(sg), 0.01):.2f}, store peak RSS {int(dsss) / 1024:.1f} MiB")
 print(f"peak memory: backup {int(orss) / 1024:.1f} MiB, restore {int(rrss) / 1024:.1f} MiB for {mib} MiB of data (limit 64 MiB)")
 PY

@@ -35,6 +35,11 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
     public var maxConnections: Int = 256
     /// Backups the server starts by itself (see `ScheduleConfiguration` and docs/api.md).
     public var schedules: [ScheduleConfiguration] = []
+    /// Components a job works on at once (1-64); default one per core.
+    public var jobs: Int?
+    /// Nice value (0-19) of a job's work and of the processes it starts: the API and the appliance's
+    /// services keep the CPU while a job runs. Default 10.
+    public var jobNiceness: Int32 = Orchestrator.defaultJobNiceness
 
     public init() {}
 
@@ -42,6 +47,7 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         case listen, certificate, privateKey, stateDirectory, usersFile, manifest, pluginDirectories, applianceRoot
         case backupDirectory, defaultUser, hostKeyPolicy, maxBodyBytes
         case localBackupDirectories, idleTimeoutSeconds, requestHeadTimeoutSeconds, maxConnections, schedules
+        case jobs, jobNiceness
     }
 
     public init(from decoder: any Decoder) throws {
@@ -65,6 +71,10 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         self.maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections) ?? defaults.maxConnections
         self.schedules = try container.decodeIfPresent([ScheduleConfiguration].self, forKey: .schedules) ?? []
         try ScheduleConfiguration.validate(self.schedules)
+        self.jobs = try container.decodeIfPresent(Int.self, forKey: .jobs)
+        self.jobNiceness = try container.decodeIfPresent(Int32.self, forKey: .jobNiceness) ?? defaults.jobNiceness
+        if let jobs = self.jobs, !(1...64).contains(jobs) { throw BackupError(.invalidInput, "jobs must be between 1 and 64") }
+        if !(0...19).contains(self.jobNiceness) { throw BackupError(.invalidInput, "jobNiceness must be between 0 and 19") }
         for (key, value, range) in [("idleTimeoutSeconds", self.idleTimeoutSeconds, 1...86400), ("requestHeadTimeoutSeconds", self.requestHeadTimeoutSeconds, 1...3600), ("maxConnections", self.maxConnections, 1...100_000), ("maxBodyBytes", self.maxBodyBytes, 1024...(16 << 20))] where !range.contains(value) {
             throw BackupError(.invalidInput, "\(key) must be between \(range.lowerBound) and \(range.upperBound)")
         }

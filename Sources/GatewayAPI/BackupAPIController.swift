@@ -105,15 +105,16 @@ struct BackupAPIController: Sendable {
             // The job logs with this request's id, user and job kind, so its lines lead back to the request.
             var orchestrator = self.runtime.orchestrator()
             orchestrator.logger = logger
+            orchestrator.jobNiceness = self.configuration.jobNiceness
             let jobID: String
             let manifest = try self.runtime.manifest(path: self.configuration.manifest)
             if restore {
                 // Never an unauthenticated backup through the API: its store may be anyone's.
-                let job = try orchestrator.beginRestore(RestoreRequest(target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, noCert: body.noCert ?? false, runID: body.runID))
+                let job = try orchestrator.beginRestore(RestoreRequest(target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, noCert: body.noCert ?? false, runID: body.runID, jobs: self.configuration.jobs))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             } else {
-                let job = try orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, runID: body.runID))
+                let job = try orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, runID: body.runID, jobs: self.configuration.jobs))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             }

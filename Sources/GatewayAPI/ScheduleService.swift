@@ -41,13 +41,14 @@ final class ScheduleService: Service, Sendable {
                 host: schedule.destination.hostname, username: schedule.destination.username, path: schedule.destination.path, port: schedule.destination.port)
             store = try runtime.store(for: target, credentials: RemoteCredentials(password: credentials.password, hostKeyPolicy: configuration.hostKeyPolicy))
             let manifest = try runtime.manifest(path: configuration.manifest)
-            request = BackupRequest(target: target, store: store, manifest: manifest, securityPassword: credentials.securityPassword, runID: "schedule:\(schedule.name)")
+            request = BackupRequest(target: target, store: store, manifest: manifest, securityPassword: credentials.securityPassword, runID: "schedule:\(schedule.name)", jobs: configuration.jobs)
         } catch {
             return .failed("cannot start: \(error)")
         }
         defer { store.close() }
         var orchestrator = runtime.orchestrator()
         orchestrator.logger = logger
+        orchestrator.jobNiceness = configuration.jobNiceness
         let job: BackupJob
         do {
             job = try orchestrator.beginBackup(request)

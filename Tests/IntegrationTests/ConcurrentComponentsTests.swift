@@ -180,7 +180,14 @@ struct ConcurrentComponentsTests {
             #expect(result.status == 64, "\(value): \(result.stderr)")
             #expect(result.stderr.contains("jobs"), "\(result.stderr)")
         }
-        let remote = try CommandLineTests().gwbackup(["--server", "https://127.0.0.1:1", "--api-user", "u", "restore", "--jobs", "2"])
-        #expect(remote.status == 64 && remote.stderr.contains("--jobs is the server's setting"), "\(remote.stderr)")
+        for value in ["-1", "20", "low"] {
+            let result = try CommandLineTests().gwbackup(["restore", "--path", "/tmp/none", "--nice", value])
+            #expect(result.status == 64, "\(value): \(result.stderr)")
+            #expect(result.stderr.contains("nice"), "\(result.stderr)")
+        }
+        for option in [["--jobs", "2"], ["--nice", "5"]] {
+            let remote = try CommandLineTests().gwbackup(["--server", "https://127.0.0.1:1", "--api-user", "u", "restore"] + option)
+            #expect(remote.status == 64 && remote.stderr.contains("--jobs and --nice are the server's settings"), "\(remote.stderr)")
+        }
     }
 }

@@ -54,5 +54,16 @@ struct ConfigurationInputTests {
         #expect {
             _ = try APIConfiguration.load(path: directory.sub("typed.json"))
         } throws: { ($0 as? BackupError)?.message.contains("maxBodyBytes") == true }
+        // A job's width and priority: defaults, values, and values out of range.
+        #expect(partial.jobs == nil && partial.jobNiceness == 10)
+        try directory.write("jobs.json", #"{"jobs": 3, "jobNiceness": 0}"#)
+        let jobs = try APIConfiguration.load(path: directory.sub("jobs.json"))
+        #expect(jobs.jobs == 3 && jobs.jobNiceness == 0)
+        for (text, key) in [(#"{"jobs": 0}"#, "jobs"), (#"{"jobs": 65}"#, "jobs"), (#"{"jobNiceness": 20}"#, "jobNiceness"), (#"{"jobNiceness": -5}"#, "jobNiceness")] {
+            try directory.write("bad-jobs.json", text)
+            #expect {
+                _ = try APIConfiguration.load(path: directory.sub("bad-jobs.json"))
+            } throws: { ($0 as? BackupError)?.message.contains(key) == true }
+        }
     }
 }

@@ -1,5 +1,6 @@
 import BackupCore
 import Foundation
+@testable import GatewayAPI
 import GatewayBackupTestSupport
 import Testing
 
@@ -16,8 +17,8 @@ struct JobPriorityTests {
         #expect(Blocking.currentNiceness == before)
     }
 
-    @Test func aJobsPluginRunsAtTheJobsNiceness() async throws {
-        let fixture = try Fixture("niceness")
+    /// Adds plugin `nice`, which appends its nice value to `niceness-seen`, first in the manifest.
+    func niceManifest(_ fixture: Fixture) throws -> Manifest {
         let seen = fixture.directory.sub("niceness-seen")
         try fixture.directory.write("plugins/nice/plugin.json", #"{"id":"nice","version":"1","protocol":1,"executable":"run.sh"}"#)
         // Field 19 of /proc/PID/stat is the nice value.
@@ -31,6 +32,12 @@ struct JobPriorityTests {
         fixture.pluginDirectories = [fixture.directory.sub("plugins")]
         var manifest = try fixture.manifest()
         manifest.components.insert(ManifestComponent(name: "nice", plugin: "nice"), at: 0)
+        return manifest
+    }
+
+    @Test func aJobsPluginRunsAtTheJobsNiceness() async throws {
+        let fixture = try Fixture("niceness")
+        let manifest = try self.niceManifest(fixture)
         var orchestrator = fixture.runtime.orchestrator()
         #expect(orchestrator.jobNiceness == Orchestrator.defaultJobNiceness)
         orchestrator.jobNiceness = 12
@@ -42,5 +49,33 @@ struct JobPriorityTests {
         let again = try await orchestrator.backup(BackupRequest(target: fixture.target, store: fixture.store, manifest: manifest, securityPassword: fixture.password))
         #expect(again.status == .completed, "\(again.message)")
         #expect(try fixture.directory.read("niceness-seen") == "12\n\(Blocking.currentNiceness)\n")
+
+        // The command line's --nice, and its default.
+        let manifestPath = fixture.directory.sub("nice.json")
+        try FileTree.writeAtomically(try JSONCoding.encoder().encode(manifest), to: manifestPath)
+        let cli = CommandLineTests()
+        let options = ["--manifest", manifestPath, "--plugin-dir", fixture.directory.sub("plugins"), "--security-pwd-file", fixture.passwordFile] + cli.common(fixture)
+        let niced = try cli.gwbackup(["backup", "--nice", "15"] + options)
+        #expect(niced.status == 0, "\(niced.stderr)")
+        let byDefault = try cli.gwbackup(["backup"] + options)
+        #expect(byDefault.status == 0, "\(byDefault.stderr)")
+        #expect(try fixture.directory.read("niceness-seen") == "12\n\(Blocking.currentNiceness)\n15\n10\n")
+    }
+
+    @Test func theServersJobsRunAtItsConfiguredNiceness() async throws {
+        let fixture = try APIServerTests().fixture()
+        let manifest = try self.niceManifest(fixture)
+        let manifestPath = fixture.directory.sub("nice.json")
+        try FileTree.writeAtomically(try JSONCoding.encoder().encode(manifest), to: manifestPath)
+        let server = try await APIServer.start(fixture) {
+            $0.manifest = manifestPath
+            $0.jobNiceness = 4
+            $0.jobs = 1
+        }
+        defer { Task { await server.stop() } }
+        #expect(try await server.call("POST", "\(APIServerTests.base)/backup", body: #"{"hostname":"localhost","security_pwd":"s"}"#).status == 204)
+        let backup = try await server.waitForJob("\(APIServerTests.base)/backup")
+        #expect(backup["status"] as? String == "COMPLETED", "\(backup)")
+        #expect(try fixture.directory.read("niceness-seen") == "4\n")
     }
 }

@@ -66,7 +66,8 @@ struct BackupCommand: AsyncParsableCommand {
             defer { store.close() }
             let secret = try self.password.read(confirm: true)
             let progress = ProgressLine()
-            let orchestrator = runtime.orchestrator { progress.show($0) }
+            var orchestrator = runtime.orchestrator { progress.show($0) }
+            self.concurrency.apply(to: &orchestrator)
             let job = try orchestrator.beginBackup(BackupRequest(target: self.storage.target, store: store, manifest: manifest, securityPassword: secret, verifyAfterCommit: self.verify, runID: self.runID, jobs: self.concurrency.jobs))
             let record = await job.run()
             progress.end()

@@ -60,7 +60,8 @@ struct RestoreCommand: AsyncParsableCommand {
             defer { store.close() }
             let secret = try self.password.read(confirm: false)
             let progress = ProgressLine()
-            let orchestrator = runtime.orchestrator { progress.show($0) }
+            var orchestrator = runtime.orchestrator { progress.show($0) }
+            self.concurrency.apply(to: &orchestrator)
             // The appliance's manifest decides what is restored and how; the backup only carries data.
             let manifest = try runtime.manifest(path: self.appliance.manifest)
             let request = RestoreRequest(
