@@ -95,6 +95,7 @@ for round in $(seq "$sftp_rounds"); do
   put_f_runs+=("$(measure openssh-sftp-put-f bash -c "echo 'put -f $data $bench_dir/openssh-f.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")")
 done
 sftp_put_f=$(median openssh-sftp-put-f "${put_f_runs[@]}")
+seconds_of() { local run; for run in "$@"; do printf '%s ' "$(cut -d' ' -f2 <<< "$run")"; done; }
 # Downloads: the store reading its copy back, and OpenSSH's sftp get of its own copy.
 uploaded="$(cd "$bench_dir" && ls -d bench-* | head -1)"
 for round in $(seq "$sftp_rounds"); do
@@ -147,7 +148,8 @@ printf '{"localBackupDirectories": ["%s"], "maxConnections": 1024}' "$work" > "$
   --manifest "$work/bench.json" --backup-dir "$work/api-backups" > "$work/serve.log" 2>&1 &
 serve_pid=$!
 # The server is waited for before its state directory is removed (it writes there as it stops).
-trap 'kill "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
+# (Under set -e a failing command in the trap would end it early: each may fail.)
+trap 'kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do grep -q "serving" "$work/serve.log" && break; sleep 0.1; done
 auth="Authorization: Basic $(printf 'bench:%s' "$api_password" | base64 -w0)"
 status_url="https://127.0.0.1:$port/api/mgmt.gateway_backup/1.0/backup"
@@ -166,6 +168,7 @@ api_errors="$(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt" | tr -s ' ' | tr '
 kill "$serve_pid" 2>/dev/null || true
 wait "$serve_pid" 2>/dev/null || true
 echo "mixed appliance, each round (gwbackup / baseline): ${round_ratios[*]/%/;}"
+echo "sftp rounds (s): store upload $(seconds_of "${upload_runs[@]}")| put $(seconds_of "${put_runs[@]}")| put -f $(seconds_of "${put_f_runs[@]}")| store download $(seconds_of "${download_runs[@]}")| get $(seconds_of "${get_runs[@]}")"
 echo "demo appliance (median of 5): backup ${demo_backup} s, restore ${demo_restore} s"
 if [ "${#scale_rows[@]}" -gt 0 ]; then
   echo "scale (one component of random data): MiB, backup s, MiB/s, peak RSS MiB, restore s, MiB/s, peak RSS MiB"

@@ -1,5 +1,6 @@
 import BackupCore
 import CGPGME
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,10 +25,23 @@ final class GPGContext {
         self.home = home
         self.holder = PassphraseHolder(passphrase)
         var context: gpgme_ctx_t?
-        try GPGME.check(gpgme_new(&context), "gpgme_new")
+        try Self.defaultHome.withLock { current in
+            // GPGME 1.18 runs `gpg --version` on every gpgme_(ctx_)set_engine_info, ~25 ms a time
+            // and once per component before this; a new context copies the process default instead.
+            // So the default names this home, set when another home (another job in this process)
+            // last set it, and the lock holds until the new context has its copy.
+            if current != home.path {
+                try GPGME.check(gpgme_set_engine_info(GPGME_PROTOCOL_OpenPGP, nil, home.path), "gpgme_set_engine_info")
+                current = home.path
+            }
+            try GPGME.check(gpgme_new(&context), "gpgme_new")
+        }
         guard let context else { throw BackupError(.cryptoFailed, "gpgme_new returned no context") }
         self.handle = context
-        try GPGME.check(gpgme_ctx_set_engine_info(context, GPGME_PROTOCOL_OpenPGP, nil, self.home.path), "gpgme_ctx_set_engine_info")
+        // Never a context in another job's home: checked, and set on the context if it is not so.
+        if Self.homeDirectory(of: context) != home.path {
+            try GPGME.check(gpgme_ctx_set_engine_info(context, GPGME_PROTOCOL_OpenPGP, nil, self.home.path), "gpgme_ctx_set_engine_info")
+        }
         try GPGME.check(gpgme_set_ctx_flag(context, "no-symkey-cache", "1"), "gpgme_set_ctx_flag(no-symkey-cache)")
         try GPGME.check(gpgme_set_pinentry_mode(context, GPGME_PINENTRY_MODE_LOOPBACK), "gpgme_set_pinentry_mode")
         gpgme_set_armor(context, 0)
@@ -45,5 +59,20 @@ final class GPGContext {
 
     deinit {
         gpgme_release(self.handle)
+    }
+
+    /// The home the process default gives new contexts, as last set by `init`.
+    private static let defaultHome = Mutex<String?>(nil)
+
+    /// The OpenPGP engine's home directory in `context`'s engine info.
+    static func homeDirectory(of context: gpgme_ctx_t) -> String? {
+        var info = gpgme_ctx_get_engine_info(context)
+        while let engine = info {
+            if engine.pointee.protocol == GPGME_PROTOCOL_OpenPGP {
+                return engine.pointee.home_dir.map { String(cString: $0) }
+            }
+            info = engine.pointee.next
+        }
+        return nil
     }
 }
