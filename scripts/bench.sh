@@ -168,6 +168,7 @@ api_errors="$(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt" | tr -s ' ' | tr '
 kill "$serve_pid" 2>/dev/null || true
 wait "$serve_pid" 2>/dev/null || true
 echo "mixed appliance, each round (gwbackup / baseline): ${round_ratios[*]/%/;}"
+echo "mixed appliance rounds (s): backup $(seconds_of "${backup_runs[@]}")| tar|gpg $(seconds_of "${baseline_backup_runs[@]}")| restore $(seconds_of "${restore_runs[@]}")| gpg|tar $(seconds_of "${baseline_restore_runs[@]}")"
 echo "sftp rounds (s): store upload $(seconds_of "${upload_runs[@]}")| put $(seconds_of "${put_runs[@]}")| put -f $(seconds_of "${put_f_runs[@]}")| store download $(seconds_of "${download_runs[@]}")| get $(seconds_of "${get_runs[@]}")"
 echo "demo appliance (median of 5): backup ${demo_backup} s, restore ${demo_restore} s"
 if [ "${#scale_rows[@]}" -gt 0 ]; then
