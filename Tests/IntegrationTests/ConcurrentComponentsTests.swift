@@ -14,28 +14,36 @@ struct ConcurrentComponentsTests {
         let marks = fixture.directory.sub("marks")
         try FileTree.makeDirectories(marks)
         for (name, other) in [("left", "right"), ("right", "left")] {
-            let verify = waitingAction == "verify" ? #","actions":["verify"]"# : ""
-            try fixture.directory.write("plugins/\(name)/plugin.json", #"{"id":"\#(name)","version":"1","protocol":1,"executable":"run.sh"\#(verify)}"#)
             let fail = failing == name ? "echo 'refused on purpose' >&2; exit 1" : ""
-            try fixture.directory.write("plugins/\(name)/run.sh", """
-                #!/bin/sh
-                request=$(cat)
-                case "$request" in
+            try self.writeScriptPlugin(fixture, id: name, verify: waitingAction == "verify", cases: """
                 *'"\(waitingAction)"'*)
                     touch \(marks)/\(name)
                     \(fail)
                     i=0
                     while [ ! -e \(marks)/\(other) ] && [ $i -lt \(patience) ]; do sleep 0.1; i=$((i+1)); done
                     if [ ! -e \(marks)/\(other) ]; then echo '\(name) ran alone: \(other) never started' >&2; exit 1; fi ;;
-                esac
-                echo '{"protocol":1,"status":"ok"}'
-
-                """, mode: 0o755)
+                """)
         }
         fixture.pluginDirectories = [fixture.directory.sub("plugins")]
         var manifest = try fixture.manifest()
         manifest.components.insert(contentsOf: [ManifestComponent(name: "left", plugin: "left"), ManifestComponent(name: "right", plugin: "right")], at: 0)
         return manifest
+    }
+
+    /// Writes plugin `id` (protocol 1, `run.sh`, with the verify action when `verify`): a script
+    /// that reads the request, matches it against `cases` (arms of a shell `case`), and answers ok.
+    func writeScriptPlugin(_ fixture: Fixture, id: String, verify: Bool = false, cases: String) throws {
+        let actions = verify ? #","actions":["verify"]"# : ""
+        try fixture.directory.write("plugins/\(id)/plugin.json", #"{"id":"\#(id)","version":"1","protocol":1,"executable":"run.sh"\#(actions)}"#)
+        try fixture.directory.write("plugins/\(id)/run.sh", """
+            #!/bin/sh
+            request=$(cat)
+            case "$request" in
+            \(cases)
+            esac
+            echo '{"protocol":1,"status":"ok"}'
+
+            """, mode: 0o755)
     }
 
     func backup(_ fixture: Fixture, manifest: Manifest, jobs: Int) async throws -> JobRecord {
@@ -120,29 +128,15 @@ struct ConcurrentComponentsTests {
         try? FileTree.remove(marks)
         try FileTree.makeDirectories(marks)
         let fail = failingSave ? "echo 'cannot read the live state' >&2; exit 1" : ""
-        try fixture.directory.write("plugins/saver/plugin.json", #"{"id":"saver","version":"1","protocol":1,"executable":"run.sh"}"#)
-        try fixture.directory.write("plugins/saver/run.sh", """
-            #!/bin/sh
-            request=$(cat)
-            case "$request" in
+        try self.writeScriptPlugin(fixture, id: "saver", cases: """
             *'"collect"'*'"rollback":true'*|*'"rollback":true'*'"collect"'*) touch \(marks)/saved; \(fail) ;;
-            esac
-            echo '{"protocol":1,"status":"ok"}'
-
-            """, mode: 0o755)
-        try fixture.directory.write("plugins/checker/plugin.json", #"{"id":"checker","version":"1","protocol":1,"executable":"run.sh","actions":["verify"]}"#)
-        try fixture.directory.write("plugins/checker/run.sh", """
-            #!/bin/sh
-            request=$(cat)
-            case "$request" in
+            """)
+        try self.writeScriptPlugin(fixture, id: "checker", verify: true, cases: """
             *'"verify"'*)
                 i=0
                 while [ ! -e \(marks)/saved ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
                 if [ ! -e \(marks)/saved ]; then echo 'no state was saved while checker verified' >&2; exit 1; fi ;;
-            esac
-            echo '{"protocol":1,"status":"ok"}'
-
-            """, mode: 0o755)
+            """)
         fixture.pluginDirectories = [fixture.directory.sub("plugins")]
         var manifest = try fixture.manifest()
         manifest.components.insert(contentsOf: [ManifestComponent(name: "saver", plugin: "saver"), ManifestComponent(name: "checker", plugin: "checker")], at: 0)
