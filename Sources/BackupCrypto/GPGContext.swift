@@ -37,11 +37,13 @@ final class GPGContext {
             try GPGME.check(gpgme_new(&context), "gpgme_new")
         }
         guard let context else { throw BackupError(.cryptoFailed, "gpgme_new returned no context") }
-        self.handle = context
-        // Never a context in another job's home: checked, and set on the context if it is not so.
-        if Self.homeDirectory(of: context) != home.path {
-            try GPGME.check(gpgme_ctx_set_engine_info(context, GPGME_PROTOCOL_OpenPGP, nil, self.home.path), "gpgme_ctx_set_engine_info")
+        // Never a context in another job's home (the lock above sees to it; checked all the same).
+        // Released here: `handle` is not set yet, so `deinit` will not run.
+        guard Self.homeDirectory(of: context) == home.path else {
+            gpgme_release(context)
+            throw BackupError(.cryptoFailed, "a GPGME context was made outside the job's GnuPG home")
         }
+        self.handle = context
         try GPGME.check(gpgme_set_ctx_flag(context, "no-symkey-cache", "1"), "gpgme_set_ctx_flag(no-symkey-cache)")
         try GPGME.check(gpgme_set_pinentry_mode(context, GPGME_PINENTRY_MODE_LOOPBACK), "gpgme_set_pinentry_mode")
         gpgme_set_armor(context, 0)

@@ -1,5 +1,6 @@
 import BackupCore
 import Foundation
+@testable import GatewayAPI
 import GatewayBackupTestSupport
 import Testing
 
@@ -166,6 +167,26 @@ struct ConcurrentComponentsTests {
             target: fixture.target, store: fixture.store, manifest: try self.saveWhileVerifyingManifest(fixture, failingSave: false), securityPassword: fixture.password, jobs: 2))
         #expect(restored.status == .completed, "\(restored.message)")
         #expect(try fixture.directory.read("appliance/etc/snmp/snmpd.conf") != "rocommunity public\n")
+    }
+
+    @Test func theServersJobsSettingBoundsItsJobs() async throws {
+        for (jobs, completes) in [(1, false), (2, true)] {
+            let fixture = try APIServerTests().fixture()
+            let manifestPath = fixture.directory.sub("rendezvous.json")
+            try FileTree.writeAtomically(try JSONCoding.encoder().encode(try self.rendezvousManifest(fixture, waitingAction: "collect", patience: completes ? 300 : 20)), to: manifestPath)
+            let server = try await APIServer.start(fixture) {
+                $0.manifest = manifestPath
+                $0.jobs = jobs
+            }
+            defer { Task { await server.stop() } }
+            #expect(try await server.call("POST", "\(APIServerTests.base)/backup", body: #"{"hostname":"localhost","security_pwd":"s"}"#).status == 204)
+            let backup = try await server.waitForJob("\(APIServerTests.base)/backup")
+            if completes {
+                #expect(backup["status"] as? String == "COMPLETED", "jobs \(jobs): \(backup)")
+            } else {
+                #expect(backup["status"] as? String == "ERROR" && (backup["message"] as? String ?? "").contains("ran alone"), "jobs \(jobs): \(backup)")
+            }
+        }
     }
 
     @Test func jobsOutsideItsRangeAreRefusedOnTheCommandLine() throws {

@@ -70,7 +70,6 @@ struct JobPriorityTests {
         let server = try await APIServer.start(fixture) {
             $0.manifest = manifestPath
             $0.jobNiceness = 4
-            $0.jobs = 1
         }
         defer { Task { await server.stop() } }
         #expect(try await server.call("POST", "\(APIServerTests.base)/backup", body: #"{"hostname":"localhost","security_pwd":"s"}"#).status == 204)

@@ -14,10 +14,11 @@ public struct StatusStore: Sendable {
     private var restorePath: String { self.directory + "/restore-status.json" }
     private var statisticsPath: String { self.directory + "/job-statistics.json" }
 
-    /// The files the status answers are made of (status, statistics, schedule state): a reader that
-    /// keeps what it derived from them watches these, and `StateGeneration` for this process's writes.
+    /// The files the status answers are made of (backup and restore status, schedule state): a reader
+    /// that keeps what it derived from them watches these, and `StateGeneration` for this process's
+    /// writes.
     public var statusFiles: [String] {
-        [self.backupPath, self.restorePath, self.statisticsPath, ScheduleState.path(in: self.directory)]
+        [self.backupPath, self.restorePath, ScheduleState.path(in: self.directory)]
     }
 
     /// Creates the state directory (0700) if needed.

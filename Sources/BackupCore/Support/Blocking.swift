@@ -40,7 +40,6 @@ public enum Blocking {
     /// The nice value of the calling thread.
     public static var currentNiceness: Int32 {
         #if os(Linux)
-        errno = 0
         return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
         #else
         return 0
