@@ -15,21 +15,23 @@ public struct ComponentDecryptor: Sendable {
 
     /// Decrypts `component` of `backup` into `sink` (not finished). Blocking. `sink` may have received
     /// unverified plaintext when this throws.
-    /// With `decompression`, the plaintext is decompressed on its way into `sink`.
-    public func decrypt(backup: String, component: SealedIndex.Component, into sink: any ByteSink, decompression: (any PayloadCompression)? = nil) throws {
+    /// With `decompression`, the plaintext is decompressed on its way into `sink`. With `gate`, no
+    /// plaintext goes further than the cipher's output until the gate opens (see `PlaintextGate`); a
+    /// refused gate ends the decryption with the refusal's error, the rest of the file unread.
+    public func decrypt(backup: String, component: SealedIndex.Component, into sink: any ByteSink, decompression: (any PayloadCompression)? = nil, gate: PlaintextGate? = nil) throws {
         let (file, expectedSize, expectedDigest) = try Self.recorded(component, backup: backup)
         let limited = try self.open(backup: backup, file: file, size: expectedSize)
         let hashing = HashingSource(limited)
         var cipherError: (any Error)?
         do {
-            if let decompression {
-                let decompressing = try decompression.decompressor(into: sink)
-                try self.cipher.decrypt(from: hashing, to: decompressing, passphrase: self.passphrase)
-                try decompressing.finish()
-            } else {
-                try self.cipher.decrypt(from: hashing, to: sink, passphrase: self.passphrase)
-            }
+            let target = try decompression.map { try $0.decompressor(into: sink) }
+            let output: any ByteSink = target ?? sink
+            try self.cipher.decrypt(from: hashing, to: gate.map { GatedSink(output, gate: $0) } ?? output, passphrase: self.passphrase)
+            // A plaintext too short to have been written yet is held here as well.
+            try gate?.wait()
+            try target?.finish()
         } catch {
+            if let gate, gate.isRefused { throw error }
             cipherError = error
         }
         // Read what the cipher left, so the checksum covers the whole file.

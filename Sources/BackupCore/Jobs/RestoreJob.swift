@@ -24,6 +24,24 @@ public struct RestoreJob: Sendable {
         var rollback: String = ""
     }
 
+    /// The largest component's decryption, started from the plain manifest while the index is still
+    /// being authenticated; its plaintext waits at `gate` until the authenticated index names the same
+    /// record (see `PlaintextGate`).
+    struct EarlyUnpack {
+        var name: String
+        var record: SealedIndex.Component
+        var directory: String
+        var gate: PlaintextGate
+        var task: Task<Result<UInt64, BackupError>, Never>
+
+        /// Refuses the plaintext unless the gate was opened, and waits for the decryption to end:
+        /// nothing works in staging after this. The result, if the gate was refused, is not used.
+        func settle() async -> Result<UInt64, BackupError> {
+            self.gate.refuse(BackupError(.interrupted, "the early decryption of \(self.name) was not used"))
+            return await self.task.value
+        }
+    }
+
     /// A component decrypted, unpacked and verified in staging.
     struct UnpackedComponent: Sendable {
         var bytes: UInt64
@@ -72,6 +90,7 @@ public struct RestoreJob: Sendable {
         let chosen: AuthenticatedBackup
         var notes: [String] = []
         var selected: [Selected]
+        var early: EarlyUnpack?
         do {
             catalog = try await Blocking.run { try BackupCatalog.read(store) }
             let entry = try catalog.choose(self.request.backup, store: store)
@@ -80,6 +99,8 @@ public struct RestoreJob: Sendable {
             record.path = store.location(of: entry.name)
             record.subdir = record.path
             logger[metadataKey: "backup"] = "\(SafeText.escaped(entry.name))"
+            // The largest component's key derivation overlaps the index's; its plaintext waits.
+            early = self.startEarly(entry, staging: staging)
             let authenticator = BackupAuthenticator(store: store, cipher: self.orchestrator.cipher, passphrase: self.request.securityPassword)
             let allowUnauthenticated = self.request.allowUnauthenticated
             chosen = try await Blocking.run("gwbackup.decrypt") { try authenticator.authenticate(entry, allowUnauthenticated: allowUnauthenticated) }
@@ -89,7 +110,20 @@ public struct RestoreJob: Sendable {
             }
             selected = try self.select(from: chosen.index, record: &record, notes: &notes)
         } catch {
+            _ = await early?.settle()
             return self.finish(&record, error: BackupError.wrap(error), notes: notes + ["the appliance was not changed"], logger: logger)
+        }
+        // The early decryption is used only for the very record the authenticated index holds for a
+        // selected component (the plain manifest agrees with it, or authentication failed above).
+        var earlyPosition: Int?
+        if let started = early {
+            earlyPosition = selected.firstIndex { $0.component.name == started.name && $0.record == started.record && chosen.isAuthenticated }
+            if let earlyPosition {
+                selected[earlyPosition].data = started.directory
+            } else {
+                _ = await started.settle()
+                early = nil
+            }
         }
         save()
         logger.info("restore started", metadata: ["store": "\(store.displayName)", "components": "\(selected.map(\.component.name))"])
@@ -101,9 +135,12 @@ public struct RestoreJob: Sendable {
         let total = selected.count
         for index in selected.indices {
             do {
-                selected[index].data = try staging.makeDirectory(selected[index].component.name + "/data")
+                if index != earlyPosition {
+                    selected[index].data = try staging.makeDirectory(selected[index].component.name + "/data")
+                }
                 selected[index].rollback = try staging.makeDirectory(selected[index].component.name + "/rollback")
             } catch {
+                _ = await early?.settle()
                 return self.finish(&record, error: BackupError.wrap(error), notes: notes + ["the appliance was not changed"], logger: logger)
             }
         }
@@ -115,6 +152,8 @@ public struct RestoreJob: Sendable {
         let dryRun = self.request.dryRun
         // The largest first (the authenticated index gives the sizes); applied in order all the same.
         let order = ComponentTasks.largestFirst(items.map(\.record.size))
+        let earlyStarted = early
+        let earlyIndex = earlyPosition
         await ComponentTasks.run(
             count: total, width: width, order: order,
             mayStart: { failure == nil && self.cancellation.error == nil },
@@ -127,7 +166,12 @@ public struct RestoreJob: Sendable {
                 let bytes: UInt64
                 let report: PluginReport
                 do {
-                    bytes = try await self.unpack(item, backup: backupName, into: item.data, finishedBefore: finishedBefore, total: total)
+                    if index == earlyIndex, let earlyStarted {
+                        earlyStarted.gate.open()
+                        bytes = try await earlyStarted.task.value.get()
+                    } else {
+                        bytes = try await self.unpack(item, backup: backupName, into: item.data, finishedBefore: finishedBefore, total: total)
+                    }
                     report = try await item.plugin.verify(self.orchestrator.context(for: item.component, staging: item.data))
                 } catch {
                     return .failure(BackupError.wrap(error, component: item.component.name))
@@ -159,6 +203,8 @@ public struct RestoreJob: Sendable {
                 }
                 save()
             })
+        // Started but never let through (the job stopped first): refused and waited for.
+        _ = await early?.settle()
         if let interrupted = self.cancellation.error {
             return self.finish(&record, error: interrupted, notes: notes + ["the appliance was not changed"], logger: logger)
         }
@@ -288,8 +334,34 @@ public struct RestoreJob: Sendable {
         return selected
     }
 
+    /// Starts decrypting the component the plain manifest says is the largest of those this restore
+    /// would select, its plaintext held at a gate. Nil when the backup has no index to authenticate
+    /// (nothing would vouch for the plaintext) or nothing would be selected.
+    private func startEarly(_ entry: BackupCatalog.Entry, staging: StagingArea) -> EarlyUnpack? {
+        guard entry.index.hasSealedIndex else { return nil }
+        var scratch = JobRecord.none
+        var ignored: [String] = []
+        guard let candidates = try? self.select(from: SealedIndex(unauthenticated: entry.index), record: &scratch, notes: &ignored),
+            let first = ComponentTasks.largestFirst(candidates.map(\.record.size)).first,
+            let directory = try? staging.makeDirectory(candidates[first].component.name + "/data")
+        else { return nil }
+        let item = candidates[first]
+        let gate = PlaintextGate()
+        let backup = entry.name
+        let total = candidates.count
+        let task = Task { () -> Result<UInt64, BackupError> in
+            do {
+                return .success(try await self.unpack(item, backup: backup, into: directory, finishedBefore: 0, total: total, gate: gate))
+            } catch {
+                return .failure(BackupError.wrap(error, component: item.component.name))
+            }
+        }
+        return EarlyUnpack(name: item.component.name, record: item.record, directory: directory, gate: gate, task: task)
+    }
+
     /// Decrypts one component straight into the archive extractor, inside staging. Returns bytes read.
-    private func unpack(_ item: Selected, backup: String, into directory: String, finishedBefore: Int, total: Int) async throws -> UInt64 {
+    /// With `gate`, the plaintext waits for it (see `PlaintextGate`).
+    private func unpack(_ item: Selected, backup: String, into directory: String, finishedBefore: Int, total: Int, gate: PlaintextGate? = nil) async throws -> UInt64 {
         let decryptor = ComponentDecryptor(store: self.request.store, cipher: self.orchestrator.cipher, passphrase: self.request.securityPassword)
         let archive = self.orchestrator.archive
         let component = item.record
@@ -297,7 +369,7 @@ public struct RestoreJob: Sendable {
         self.orchestrator.onProgress(JobProgress(job: "restore", phase: "decrypting", component: component.name, completedComponents: finishedBefore, totalComponents: total, bytes: 0))
         let summary = try await Blocking.run("gwbackup.decrypt") { () -> ArchiveSummary in
             let (_, summary) = try StreamPipe.run(
-                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression) },
+                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression, gate: gate) },
                 consume: { source in
                     try archive.extract(from: source, into: URL(fileURLWithPath: directory), limits: ArchiveLimits(entries: component.entries, contentBytes: component.contentBytes))
                 })
