@@ -115,9 +115,81 @@ struct LyingSFTPStoreTests {
         try await self.expectRestoreRefused(fixture, store, target, "is longer than the")
     }
 
+    /// The restore starts decrypting the largest component before the index is authenticated, bound
+    /// only by the size the plain manifest claims: a server streaming that file endlessly under a
+    /// plain manifest claiming a terabyte must not hold the restore once the index refuses it.
+    @Test func anEndlessFileTheIndexDoesNotVouchForIsReadNoFurtherOnceRefused() async throws {
+        // A deadline far below the time a terabyte would take, and above what the refusal takes.
+        let (fixture, server, store, target) = try self.setUp("endless-read", transferDeadline: 120)
+        defer { withExtendedLifetime(server) {} }
+        #expect(try await fixture.backup().status == .completed)
+        let forgery = BackupForgery(try fixture.onlyBackup(), password: fixture.password)
+        var plain = try forgery.plain()
+        let largest = try #require(plain.components.indices.max { (plain.components[$0].size ?? 0) < (plain.components[$1].size ?? 0) })
+        plain.components[largest].size = 1 << 40
+        try forgery.writePlain(plain)
+        try fixture.mutateAppliance()
+        let before = try fixture.snapshot()
+        let counted = ReadCountingStore(store)
+        let record = try await fixture.runtime.orchestrator().restore(RestoreRequest(target: target, store: counted, manifest: try fixture.manifest(), securityPassword: fixture.password))
+        #expect(record.status == .error, "\(record.message)")
+        #expect(record.message.contains("does not agree with its authenticated index"), "\(record.message)")
+        // The genuine backup is a few KiB; read to its deadline, the endless file would be gigabytes.
+        #expect(counted.componentBytes < 16 << 20, "the endless file was read no further once refused: \(counted.componentBytes) bytes")
+        #expect(try fixture.snapshot() == before)
+        #expect(try FileTree.names(in: fixture.state + "/staging").isEmpty)
+    }
+
     @Test func aStalledServerMeetsTheTransferDeadline() async throws {
         let (fixture, server, store, target) = try self.setUp("slow", transferDeadline: 2)
         defer { withExtendedLifetime(server) {} }
         try await self.expectRestoreRefused(fixture, store, target, "took longer than its deadline of 2 s")
+    }
+}
+
+/// A store that counts the bytes read from its component files (the index included).
+final class ReadCountingStore: BackupStore, @unchecked Sendable {
+    let store: any BackupStore
+    private let lock = NSLock()
+    private var count: UInt64 = 0
+
+    init(_ store: any BackupStore) {
+        self.store = store
+    }
+
+    var componentBytes: UInt64 { self.lock.withLock { self.count } }
+
+    var displayName: String { self.store.displayName }
+    func location(of backup: String) -> String { self.store.location(of: backup) }
+    func listEntries() throws -> [StoredEntry] { try self.store.listEntries() }
+    func beginBackup(name: String) throws -> any BackupWriter { try self.store.beginBackup(name: name) }
+    func readIndex(backup: String) throws -> [UInt8] { try self.store.readIndex(backup: backup) }
+    func sizeOfComponent(backup: String, file: String) throws -> UInt64 { try self.store.sizeOfComponent(backup: backup, file: file) }
+    func deleteBackup(name: String) throws { try self.store.deleteBackup(name: name) }
+    func removeLeftover(entry: String) throws { try self.store.removeLeftover(entry: entry) }
+    func close() { self.store.close() }
+
+    func openComponent(backup: String, file: String) throws -> any ByteSource {
+        Counted(try self.store.openComponent(backup: backup, file: file), owner: self)
+    }
+
+    func add(_ bytes: Int) {
+        self.lock.withLock { self.count += UInt64(bytes) }
+    }
+
+    final class Counted: ByteSource {
+        let source: any ByteSource
+        let owner: ReadCountingStore
+
+        init(_ source: any ByteSource, owner: ReadCountingStore) {
+            self.source = source
+            self.owner = owner
+        }
+
+        func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+            let count = try self.source.read(into: buffer)
+            self.owner.add(count)
+            return count
+        }
     }
 }

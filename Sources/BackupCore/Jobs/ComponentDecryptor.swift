@@ -17,11 +17,13 @@ public struct ComponentDecryptor: Sendable {
     /// unverified plaintext when this throws.
     /// With `decompression`, the plaintext is decompressed on its way into `sink`. With `gate`, no
     /// plaintext goes further than the cipher's output until the gate opens (see `PlaintextGate`); a
-    /// refused gate ends the decryption with the refusal's error, the rest of the file unread.
+    /// refused gate ends the decryption with the refusal's error at the next read or write, the rest
+    /// of the file unread (until the gate opens, `component`'s size is only what the plain manifest
+    /// claims).
     public func decrypt(backup: String, component: SealedIndex.Component, into sink: any ByteSink, decompression: (any PayloadCompression)? = nil, gate: PlaintextGate? = nil) throws {
         let (file, expectedSize, expectedDigest) = try Self.recorded(component, backup: backup)
         let limited = try self.open(backup: backup, file: file, size: expectedSize)
-        let hashing = HashingSource(limited)
+        let hashing = HashingSource(gate.map { GatedSource(limited, gate: $0) } ?? limited)
         var cipherError: (any Error)?
         do {
             let target = try decompression.map { try $0.decompressor(into: sink) }

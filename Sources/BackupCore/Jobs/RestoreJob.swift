@@ -35,10 +35,10 @@ public struct RestoreJob: Sendable {
         var task: Task<Result<UInt64, BackupError>, Never>
 
         /// Refuses the plaintext unless the gate was opened, and waits for the decryption to end:
-        /// nothing works in staging after this. The result, if the gate was refused, is not used.
-        func settle() async -> Result<UInt64, BackupError> {
+        /// nothing works in staging after this. Its result is for whoever opened the gate.
+        func settle() async {
             self.gate.refuse(BackupError(.interrupted, "the early decryption of \(self.name) was not used"))
-            return await self.task.value
+            _ = await self.task.value
         }
     }
 
@@ -110,18 +110,20 @@ public struct RestoreJob: Sendable {
             }
             selected = try self.select(from: chosen.index, record: &record, notes: &notes)
         } catch {
-            _ = await early?.settle()
+            await early?.settle()
             return self.finish(&record, error: BackupError.wrap(error), notes: notes + ["the appliance was not changed"], logger: logger)
         }
         // The early decryption is used only for the very record the authenticated index holds for a
         // selected component (the plain manifest agrees with it, or authentication failed above).
         var earlyPosition: Int?
         if let started = early {
-            earlyPosition = selected.firstIndex { $0.component.name == started.name && $0.record == started.record && chosen.isAuthenticated }
+            if chosen.isAuthenticated {
+                earlyPosition = selected.firstIndex { $0.component.name == started.name && $0.record == started.record }
+            }
             if let earlyPosition {
                 selected[earlyPosition].data = started.directory
             } else {
-                _ = await started.settle()
+                await started.settle()
                 early = nil
             }
         }
@@ -140,7 +142,7 @@ public struct RestoreJob: Sendable {
                 }
                 selected[index].rollback = try staging.makeDirectory(selected[index].component.name + "/rollback")
             } catch {
-                _ = await early?.settle()
+                await early?.settle()
                 return self.finish(&record, error: BackupError.wrap(error), notes: notes + ["the appliance was not changed"], logger: logger)
             }
         }
@@ -204,7 +206,7 @@ public struct RestoreJob: Sendable {
                 save()
             })
         // Started but never let through (the job stopped first): refused and waited for.
-        _ = await early?.settle()
+        await early?.settle()
         if let interrupted = self.cancellation.error {
             return self.finish(&record, error: interrupted, notes: notes + ["the appliance was not changed"], logger: logger)
         }

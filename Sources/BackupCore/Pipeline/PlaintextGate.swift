@@ -92,3 +92,21 @@ final class GatedSink: ByteSink {
         self.passed = true
     }
 }
+
+/// A source that fails with the refusal's error once its gate is refused: the ciphertext of a
+/// decryption the index did not vouch for is read no further, whatever size the plain manifest
+/// claimed for it (a server may make the file endless).
+final class GatedSource: ByteSource {
+    private let upstream: any ByteSource
+    private let gate: PlaintextGate
+
+    init(_ upstream: any ByteSource, gate: PlaintextGate) {
+        self.upstream = upstream
+        self.gate = gate
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        if self.gate.isRefused { try self.gate.wait() }
+        return try self.upstream.read(into: buffer)
+    }
+}
