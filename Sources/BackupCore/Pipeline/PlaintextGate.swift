@@ -10,8 +10,9 @@ import Foundation
 /// through; `refuse(_:)` makes the held write fail, so the decryption ends without its plaintext
 /// having reached a decompressor, an extractor or the disk.
 ///
-/// The ciphertext is not what is held back: GPGME answers gpg's passphrase request in the same loop
-/// that reads its input, so holding the input would hold the key derivation as well.
+/// The ciphertext is held back only past a bound (`GatedSource`): GPGME answers gpg's passphrase
+/// request in the same loop that reads its input, so holding the input from its first byte would hold
+/// the key derivation as well.
 /// Safe from any thread.
 public final class PlaintextGate: @unchecked Sendable {
     private enum State {
@@ -39,6 +40,14 @@ public final class PlaintextGate: @unchecked Sendable {
     public var isRefused: Bool {
         self.condition.withLock {
             if case .refused = self.state { return true }
+            return false
+        }
+    }
+
+    /// True once `open()` has decided the gate.
+    public var isOpen: Bool {
+        self.condition.withLock {
+            if case .open = self.state { return true }
             return false
         }
     }
@@ -93,20 +102,43 @@ final class GatedSink: ByteSink {
     }
 }
 
-/// A source that fails with the refusal's error once its gate is refused: the ciphertext of a
-/// decryption the index did not vouch for is read no further, whatever size the plain manifest
-/// claimed for it (a server may make the file endless).
+/// A source that reads no more than `unvouchedLimit` bytes before its gate is decided: past that it
+/// waits for the gate, and once the gate is refused it fails with the refusal's error. Until the
+/// index vouches for the file, its size is only what the plain manifest claims (a server may make the
+/// file endless, and claim a terabyte); what is read of it must not depend on how long the index
+/// takes to authenticate. The limit is far above what gpg reads before its key is derived (a pipe's
+/// worth), so the key derivation is not held back.
 final class GatedSource: ByteSource {
+    /// What a decryption may read before its gate is decided, by default.
+    static let defaultUnvouchedLimit = 4 << 20
+
     private let upstream: any ByteSource
     private let gate: PlaintextGate
+    private let unvouchedLimit: Int
+    private var readBeforeDecision = 0
+    private var vouched = false
 
-    init(_ upstream: any ByteSource, gate: PlaintextGate) {
+    init(_ upstream: any ByteSource, gate: PlaintextGate, unvouchedLimit: Int = GatedSource.defaultUnvouchedLimit) {
         self.upstream = upstream
         self.gate = gate
+        self.unvouchedLimit = unvouchedLimit
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if self.gate.isRefused { try self.gate.wait() }
-        return try self.upstream.read(into: buffer)
+        if !self.vouched {
+            if self.gate.isOpen {
+                self.vouched = true
+            } else if self.readBeforeDecision >= self.unvouchedLimit {
+                try self.gate.wait()
+                self.vouched = true
+            }
+        }
+        if self.vouched { return try self.upstream.read(into: buffer) }
+        // Never past the limit before the decision, whatever the buffer's size.
+        let room = UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(self.unvouchedLimit - self.readBeforeDecision))
+        let count = try self.upstream.read(into: room)
+        self.readBeforeDecision += count
+        return count
     }
 }
