@@ -1,4 +1,7 @@
+import BackupArchive
 import BackupCore
+import BackupCrypto
+import BackupRuntime
 import Foundation
 @testable import GatewayAPI
 import GatewayBackupTestSupport
@@ -169,6 +172,65 @@ struct ConcurrentComponentsTests {
         #expect(try fixture.directory.read("appliance/etc/snmp/snmpd.conf") != "rocommunity public\n")
     }
 
+    /// The real GPGME cipher, whose component decryptions (every one after the first, the index's)
+    /// each wait up to `patience` seconds for a second one to have started, and fail without it.
+    final class RendezvousCipher: PayloadCipher, @unchecked Sendable {
+        let inner: any PayloadCipher
+        let patience: Double
+        private let condition = NSCondition()
+        private var calls = 0
+        private var arrived = 0
+
+        init(_ inner: any PayloadCipher, patience: Double) {
+            self.inner = inner
+            self.patience = patience
+        }
+
+        func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
+            try self.inner.encrypt(from: source, to: sink, passphrase: passphrase)
+        }
+
+        func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
+            let met = self.condition.withLock { () -> Bool in
+                self.calls += 1
+                if self.calls == 1 { return true }
+                self.arrived += 1
+                self.condition.broadcast()
+                let deadline = Date().addingTimeInterval(self.patience)
+                while self.arrived < 2 {
+                    if !self.condition.wait(until: deadline) { return self.arrived >= 2 }
+                }
+                return true
+            }
+            guard met else { throw BackupError(.cryptoFailed, "decrypted alone: no other component's decryption started") }
+            try self.inner.decrypt(from: source, to: sink, passphrase: passphrase)
+        }
+
+        func releaseResources() { self.inner.releaseResources() }
+        func removeAbandonedResources() { self.inner.removeAbandonedResources() }
+    }
+
+    @Test func aVerificationChecksAsManyComponentsAtOnceAsItsJobsAndReportsEach() async throws {
+        let fixture = try Fixture("jobs-verify")
+        #expect(try await fixture.backup().status == .completed)
+        let order = try BackupIndex.decode([UInt8](try FileTree.readFile(try fixture.onlyBackup() + "/manifest.json")), backup: "").components.map(\.name)
+        for (jobs, meets) in [(1, false), (2, true)] {
+            let cipher = RendezvousCipher(GPGSymmetricCipher(), patience: meets ? 30 : 2)
+            let verifier = BackupVerifier(store: fixture.store, cipher: cipher, archive: TarArchive(), decompressors: BackupRuntime.decompressors, jobs: jobs)
+            let report = try await verifier.verify(backup: nil, passphrase: fixture.password)
+            #expect(report.components.map(\.name) == order, "reported in the index's order, whatever order they finished in")
+            if meets {
+                #expect(report.ok && report.components.allSatisfy { $0.status == .ok }, "jobs 2: \(report.components)")
+            } else {
+                // One at a time, the first waits alone and fails; the rest are still checked, and pass.
+                let failed = report.components.filter { $0.status == .failed }
+                #expect(!report.ok && failed.count == 1, "jobs 1: \(report.components)")
+                #expect(failed.first?.message.contains("decrypted alone") == true, "\(failed)")
+                #expect(report.components.filter { $0.status == .ok }.count == order.count - 1, "\(report.components)")
+            }
+        }
+    }
+
     @Test func theServersJobsSettingBoundsItsJobs() async throws {
         for (jobs, completes) in [(1, false), (2, true)] {
             let fixture = try APIServerTests().fixture()
@@ -190,10 +252,12 @@ struct ConcurrentComponentsTests {
     }
 
     @Test func jobsOutsideItsRangeAreRefusedOnTheCommandLine() throws {
-        for value in ["0", "65", "-1", "many"] {
-            let result = try CommandLineTests().gwbackup(["backup", "--path", "/tmp/none", "--jobs", value])
-            #expect(result.status == 64, "\(value): \(result.stderr)")
-            #expect(result.stderr.contains("jobs"), "\(result.stderr)")
+        for command in ["backup", "verify"] {
+            for value in ["0", "65", "-1", "many"] {
+                let result = try CommandLineTests().gwbackup([command, "--path", "/tmp/none", "--jobs", value])
+                #expect(result.status == 64, "\(command) \(value): \(result.stderr)")
+                #expect(result.stderr.contains("jobs"), "\(result.stderr)")
+            }
         }
         for value in ["-1", "20", "low"] {
             let result = try CommandLineTests().gwbackup(["restore", "--path", "/tmp/none", "--nice", value])

@@ -20,8 +20,15 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(name: .customLong("security-pwd-file"), help: "File holding the security password; decrypts every component. GWBACKUP_SECURITY_PWD works too.")
     var securityPasswordFile: String?
 
+    @Option(help: "Components checked at once (read, decrypted, their archives read). Default: one per core.")
+    var jobs: Int?
+
     @Flag(name: .customLong("allow-unauthenticated"), help: "Check a backup that has no authenticated index (format 1) with the password anyway.")
     var allowUnauthenticated = false
+
+    func validate() throws {
+        if let jobs, !(1...64).contains(jobs) { throw ValidationError("--jobs must be between 1 and 64, not \(jobs)") }
+    }
 
     func run() async throws {
         try await CommandSupport.run {
@@ -31,7 +38,9 @@ struct VerifyCommand: AsyncParsableCommand {
             let passphrase: Secret? = self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
                 ? try SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")
                 : nil
-            let report = try await runtime.verifier(store: store).verify(backup: self.backup, passphrase: passphrase, allowUnauthenticated: self.allowUnauthenticated)
+            var verifier = runtime.verifier(store: store)
+            verifier.jobs = self.jobs
+            let report = try await verifier.verify(backup: self.backup, passphrase: passphrase, allowUnauthenticated: self.allowUnauthenticated)
             if self.output.json {
                 try Format.printJSON(report)
             } else {
