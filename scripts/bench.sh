@@ -107,6 +107,18 @@ baseline_backup=$(median baseline-backup "${baseline_backup_runs[@]}")
 ours_backup=$(median gwbackup-backup "${backup_runs[@]}")
 baseline_restore=$(median baseline-restore "${baseline_restore_runs[@]}")
 ours_restore=$(median gwbackup-restore "${restore_runs[@]}")
+# Verify with the password (every component decrypted and its archive read), components at once
+# (default --jobs) and one at a time, beside `gpg -d | tar -t` of the baseline's file: no target, a
+# figure for nightly verification.
+verify_runs=(); verify_one_runs=(); baseline_verify_runs=()
+for round in $(seq "$rounds"); do
+  verify_runs+=("$(measure gwbackup-verify "$bin" verify --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd")")
+  verify_one_runs+=("$(measure gwbackup-verify-jobs1 "$bin" verify --jobs 1 --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd")")
+  baseline_verify_runs+=("$(measure baseline-verify bash -c "gpg --homedir '$work' --batch --pinentry-mode loopback --passphrase-file '$work/pwd' --decrypt '$work/baseline.tar.gpg' | tar -tf - >/dev/null")")
+done
+ours_verify=$(median gwbackup-verify "${verify_runs[@]}")
+ours_verify_one=$(median gwbackup-verify-jobs1 "${verify_one_runs[@]}")
+baseline_verify=$(median baseline-verify "${baseline_verify_runs[@]}")
 newest="$(ls -d "$work"/backups/flowgateway-* | sort | tail -1)"
 size_ours=$(du -sb "$newest" | cut -f1)
 size_baseline=$(stat -c %s "$work/baseline.tar.gpg")
@@ -203,6 +215,7 @@ echo "filesystem of the data: $bench_fs"
 echo "mixed appliance, each round (gwbackup / baseline): ${round_ratios[*]/%/;}"
 echo "mixed appliance rounds (s): backup $(seconds_of "${backup_runs[@]}")| tar|gpg $(seconds_of "${baseline_backup_runs[@]}")| restore $(seconds_of "${restore_runs[@]}")| gpg|tar $(seconds_of "${baseline_restore_runs[@]}")"
 echo "sftp rounds (s): store upload $(seconds_of "${upload_runs[@]}")| put $(seconds_of "${put_runs[@]}")| put -f $(seconds_of "${put_f_runs[@]}")| store download $(seconds_of "${download_runs[@]}")| get $(seconds_of "${get_runs[@]}")"
+echo "verify of the mixed backup with the password (median of ${rounds}): $(echo "$ours_verify" | cut -d' ' -f2) s at --jobs default, $(echo "$ours_verify_one" | cut -d' ' -f2) s at --jobs 1; gpg -d | tar -t $(echo "$baseline_verify" | cut -d' ' -f2) s; ratio $(python3 -c 'import sys; print(f"{float(sys.argv[1]) / max(float(sys.argv[2]), 0.01):.2f}")' "$(echo "$ours_verify" | cut -d' ' -f2)" "$(echo "$baseline_verify" | cut -d' ' -f2)")"
 echo "demo appliance (median of 5): backup ${demo_backup} s, restore ${demo_restore} s"
 if [ "${#scale_rows[@]}" -gt 0 ]; then
   echo "scale (one component of random data): MiB, backup s, MiB/s, peak RSS MiB, restore s, MiB/s, peak RSS MiB"

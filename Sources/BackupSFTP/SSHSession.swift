@@ -73,6 +73,13 @@ final class SSHSession {
         return (names[Int(type)] ?? "type-\(type)", "SHA256:" + digest)
     }
 
+    /// Whether the connection sends small packets at once (TCP_NODELAY; see `connect`).
+    var sendsSmallPacketsAtOnce: Bool {
+        var value: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(self.socket, Int32(IPPROTO_TCP), TCP_NODELAY, &value, &size) == 0 && value != 0
+    }
+
     /// A TCP connection to `host:port`, waiting at most `timeoutSeconds`.
     private static func connect(host: String, port: Int, timeoutSeconds: Int) throws -> Int32 {
         var hints = addrinfo()
@@ -110,6 +117,11 @@ final class SSHSession {
             }
             if result == 0 {
                 _ = fcntl(fd, F_SETFL, flags)
+                // Without TCP_NODELAY, Nagle's algorithm holds each of libssh2's small SFTP read
+                // requests until the previous one is acknowledged: a 256 MiB download took 1.2 s
+                // instead of 0.8 s on loopback (OpenSSH's sftp get: 0.8-0.9 s). curl sets it too.
+                var on: Int32 = 1
+                _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
                 return fd
             }
             lastError = SystemCall.errnoText()
