@@ -127,7 +127,17 @@ gpgconf --homedir "$work" --kill gpg-agent || true
 scripts/sshd-testbed.sh start >/dev/null
 source /tmp/gwbackup-sshd/testbed.env
 data="$work/app/var/lib/flowgateway/flows/records.dat"
-bench_dir="$GWB_SSHD_HOME/gwb-bench-$$"
+# On the bench's own filesystem when it has one, so that both sides' fsyncs and allocations land
+# on the journaled device rather than on whatever the root filesystem went through before (the
+# test user may only pass through the directories above: 0711).
+if [ -n "$fs_mount" ]; then
+  chmod 711 "$fs_mount" "$work"
+  bench_dir="$work/sftp"
+  sftp_fs="the same"
+else
+  bench_dir="$GWB_SSHD_HOME/gwb-bench-$$"
+  sftp_fs="the test user's home ($(findmnt -no FSTYPE --target "$GWB_SSHD_HOME" 2>/dev/null || echo unknown))"
+fi
 install -d -o "$GWB_SSHD_USER" "$bench_dir"
 # BENCH_SFTP_ROUNDS (default 5) rounds, alternating; medians. The store makes each file durable
 # (fsync@openssh.com) before it commits: `put -f` does the same and is shown beside plain `put`.
@@ -211,7 +221,7 @@ api_rate="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")"
 api_errors="$(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt" | tr -s ' ' | tr '\n' ';' || true)"
 kill "$serve_pid" 2>/dev/null || true
 wait "$serve_pid" 2>/dev/null || true
-echo "filesystem of the data: $bench_fs"
+echo "filesystem of the data: $bench_fs; of the SFTP files: $sftp_fs"
 echo "mixed appliance, each round (gwbackup / baseline): ${round_ratios[*]/%/;}"
 echo "mixed appliance rounds (s): backup $(seconds_of "${backup_runs[@]}")| tar|gpg $(seconds_of "${baseline_backup_runs[@]}")| restore $(seconds_of "${restore_runs[@]}")| gpg|tar $(seconds_of "${baseline_restore_runs[@]}")"
 echo "sftp rounds (s): store upload $(seconds_of "${upload_runs[@]}")| put $(seconds_of "${put_runs[@]}")| put -f $(seconds_of "${put_f_runs[@]}")| store download $(seconds_of "${download_runs[@]}")| get $(seconds_of "${get_runs[@]}")"
