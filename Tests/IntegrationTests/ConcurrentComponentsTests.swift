@@ -231,6 +231,46 @@ struct ConcurrentComponentsTests {
         }
     }
 
+    /// The real GPGME cipher; the first component decryption (the second call: the first is the
+    /// index's) asks the job to stop, then goes on.
+    final class StoppingCipher: PayloadCipher, @unchecked Sendable {
+        let inner: any PayloadCipher
+        let cancellation: JobCancellation
+        private let lock = NSLock()
+        private var calls = 0
+
+        init(_ inner: any PayloadCipher, stopping cancellation: JobCancellation) {
+            self.inner = inner
+            self.cancellation = cancellation
+        }
+
+        func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
+            try self.inner.encrypt(from: source, to: sink, passphrase: passphrase)
+        }
+
+        func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
+            if self.lock.withLock({ self.calls += 1; return self.calls == 2 }) {
+                self.cancellation.cancel(reason: "stopped by the test")
+            }
+            try self.inner.decrypt(from: source, to: sink, passphrase: passphrase)
+        }
+    }
+
+    @Test func aStoppedVerificationStartsNoMoreComponentsAndNeverReportsTheBackupGood() async throws {
+        let fixture = try Fixture("verify-stopped")
+        #expect(try await fixture.backup().status == .completed)
+        let cancellation = JobCancellation()
+        let verifier = BackupVerifier(
+            store: fixture.store, cipher: StoppingCipher(GPGSymmetricCipher(), stopping: cancellation), archive: TarArchive(),
+            decompressors: BackupRuntime.decompressors, jobs: 1, cancellation: cancellation)
+        let report = try await verifier.verify(backup: nil, passphrase: fixture.password)
+        #expect(!report.ok, "\(report.components)")
+        // The one under way when the stop came was checked to its end; none was started after it.
+        #expect(report.components.filter { $0.status == .ok }.count == 1, "\(report.components)")
+        let unchecked = report.components.filter { $0.status == .failed }
+        #expect(unchecked.count == report.components.count - 1 && unchecked.allSatisfy { $0.message == "not checked: interrupted: stopped by the test" }, "\(unchecked)")
+    }
+
     @Test func theServersJobsSettingBoundsItsJobs() async throws {
         for (jobs, completes) in [(1, false), (2, true)] {
             let fixture = try APIServerTests().fixture()

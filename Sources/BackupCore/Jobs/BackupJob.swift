@@ -231,7 +231,7 @@ public struct BackupJob: Sendable {
             return self.fail(&record, status: &status, error: BackupError(.storage, "the store did not keep the backup as written: \(failure.message)"), logger: logger, committed: name)
         }
         if self.request.verifyAfterCommit {
-            let verifier = BackupVerifier(store: store, cipher: cipher, archive: self.orchestrator.archive, decompressors: self.orchestrator.decompressors, jobs: self.request.jobs)
+            let verifier = BackupVerifier(store: store, cipher: cipher, archive: self.orchestrator.archive, decompressors: self.orchestrator.decompressors, jobs: self.request.jobs, cancellation: self.cancellation)
             let report: BackupVerifier.Report
             do {
                 report = try await verifier.verify(backup: name, passphrase: passphrase)

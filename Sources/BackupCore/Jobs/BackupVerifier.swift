@@ -21,13 +21,17 @@ public struct BackupVerifier: Sendable {
     public var decompressors: [String: any PayloadCompression]
     /// How many components are checked at once; nil: one per core.
     public var jobs: Int?
+    /// Once it fires, no further component is started; those not checked are reported as failed
+    /// (a stopped verification never reports a backup as good).
+    public var cancellation: JobCancellation?
 
-    public init(store: any BackupStore, cipher: any PayloadCipher, archive: any ArchiveFormat, decompressors: [String: any PayloadCompression] = [:], jobs: Int? = nil) {
+    public init(store: any BackupStore, cipher: any PayloadCipher, archive: any ArchiveFormat, decompressors: [String: any PayloadCompression] = [:], jobs: Int? = nil, cancellation: JobCancellation? = nil) {
         self.store = store
         self.cipher = cipher
         self.archive = archive
         self.decompressors = decompressors
         self.jobs = jobs
+        self.cancellation = cancellation
     }
 
     /// Verifies `backup` (the newest complete one when nil). Throws only when no backup can be read,
@@ -59,7 +63,7 @@ public struct BackupVerifier: Sendable {
         await ComponentTasks.run(
             count: checked.count, width: ComponentTasks.width(self.jobs, count: checked.count),
             order: ComponentTasks.largestFirst(checked.map { components[$0].size }),
-            mayStart: { true }, started: { _ in },
+            mayStart: { self.cancellation?.error == nil }, started: { _ in },
             work: { position, _ -> Result<Void, BackupError> in
                 do {
                     try await self.check(components[checked[position]], backup: name, passphrase: passphrase)
@@ -76,6 +80,12 @@ public struct BackupVerifier: Sendable {
                     results[checked[position]].message = error.message
                 }
             })
+        if let stopped = self.cancellation?.error {
+            for index in results.indices where results[index].status == .pending {
+                results[index].status = .failed
+                results[index].message = "not checked: \(stopped.message)"
+            }
+        }
         let mode = passphrase == nil ? "checksum" : (authenticated.isAuthenticated ? "decrypt" : "decrypt (unauthenticated)")
         return Report(
             backup: entry.name, location: store.location(of: entry.name), mode: mode,
