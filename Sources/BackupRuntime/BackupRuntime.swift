@@ -86,9 +86,11 @@ public struct BackupRuntime: Sendable {
         return orchestrator
     }
 
-    /// A verifier for `store`.
+    /// A verifier for `store`, stopped at the job deadline.
     public func verifier(store: any BackupStore) -> BackupVerifier {
-        BackupVerifier(store: store, cipher: GPGSymmetricCipher(), archive: TarArchive(), decompressors: Self.decompressors)
+        var verifier = BackupVerifier(store: store, cipher: GPGSymmetricCipher(), archive: TarArchive(), decompressors: Self.decompressors)
+        verifier.deadlineSeconds = self.settings.jobDeadlineSeconds
+        return verifier
     }
 
     /// The manifest at `path`, or the default one.

@@ -271,6 +271,47 @@ struct ConcurrentComponentsTests {
         #expect(unchecked.count == report.components.count - 1 && unchecked.allSatisfy { $0.message == "not checked: interrupted: stopped by the test" }, "\(unchecked)")
     }
 
+    /// The real GPGME cipher; the index's decryption (the first call) waits, up to 30 s, until
+    /// `cancellation` has fired, so a deadline passes while the index is authenticated.
+    final class WaitingForTheStopCipher: PayloadCipher, @unchecked Sendable {
+        let inner: any PayloadCipher
+        let cancellation: JobCancellation
+        private let lock = NSLock()
+        private var calls = 0
+
+        init(_ inner: any PayloadCipher, until cancellation: JobCancellation) {
+            self.inner = inner
+            self.cancellation = cancellation
+        }
+
+        func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
+            try self.inner.encrypt(from: source, to: sink, passphrase: passphrase)
+        }
+
+        func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
+            if self.lock.withLock({ self.calls += 1; return self.calls == 1 }) {
+                let deadline = Date().addingTimeInterval(30)
+                while !self.cancellation.isCancelled && Date() < deadline { usleep(10_000) }
+            }
+            try self.inner.decrypt(from: source, to: sink, passphrase: passphrase)
+        }
+    }
+
+    @Test func aVerificationPastItsDeadlineChecksNothingMoreAndSaysWhy() async throws {
+        let fixture = try Fixture("verify-deadline")
+        #expect(try await fixture.backup().status == .completed)
+        let cancellation = JobCancellation()
+        var verifier = BackupVerifier(
+            store: fixture.store, cipher: WaitingForTheStopCipher(GPGSymmetricCipher(), until: cancellation), archive: TarArchive(),
+            decompressors: BackupRuntime.decompressors, cancellation: cancellation)
+        verifier.deadlineSeconds = 1
+        let report = try await verifier.verify(backup: nil, passphrase: fixture.password)
+        #expect(!report.ok)
+        #expect(report.components.allSatisfy { $0.status == .failed && $0.message == "not checked: interrupted: the job ran longer than its deadline of 1 s" }, "\(report.components)")
+        // `gwbackup verify` gets the job deadline (`--job-deadline`) this way.
+        #expect(fixture.runtime.verifier(store: fixture.store).deadlineSeconds == fixture.runtime.settings.jobDeadlineSeconds)
+    }
+
     @Test func theServersJobsSettingBoundsItsJobs() async throws {
         for (jobs, completes) in [(1, false), (2, true)] {
             let fixture = try APIServerTests().fixture()

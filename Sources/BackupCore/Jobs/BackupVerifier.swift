@@ -24,6 +24,9 @@ public struct BackupVerifier: Sendable {
     /// Once it fires, no further component is started; those not checked are reported as failed
     /// (a stopped verification never reports a backup as good).
     public var cancellation: JobCancellation?
+    /// Stops the verification (as `cancellation` does) after this many seconds; nil: no deadline of
+    /// its own (a job's verification has the job's).
+    public var deadlineSeconds: Double?
 
     public init(store: any BackupStore, cipher: any PayloadCipher, archive: any ArchiveFormat, decompressors: [String: any PayloadCompression] = [:], jobs: Int? = nil, cancellation: JobCancellation? = nil) {
         self.store = store
@@ -40,6 +43,9 @@ public struct BackupVerifier: Sendable {
     /// not tampering, and the report says so.
     public func verify(backup: String?, passphrase: Secret?, allowUnauthenticated: Bool = false) async throws -> Report {
         defer { self.cipher.releaseResources() }
+        let cancellation = self.cancellation ?? JobCancellation()
+        let deadline = self.deadlineSeconds.map { cancellation.stop(after: $0) }
+        defer { deadline?.cancel() }
         let store = self.store
         let catalog = try await Blocking.run { try BackupCatalog.read(store) }
         let entry = try catalog.choose(backup, store: store)
@@ -63,7 +69,7 @@ public struct BackupVerifier: Sendable {
         await ComponentTasks.run(
             count: checked.count, width: ComponentTasks.width(self.jobs, count: checked.count),
             order: ComponentTasks.largestFirst(checked.map { components[$0].size }),
-            mayStart: { self.cancellation?.error == nil }, started: { _ in },
+            mayStart: { cancellation.error == nil }, started: { _ in },
             work: { position, _ -> Result<Void, BackupError> in
                 do {
                     try await self.check(components[checked[position]], backup: name, passphrase: passphrase)
@@ -80,7 +86,7 @@ public struct BackupVerifier: Sendable {
                     results[checked[position]].message = error.message
                 }
             })
-        if let stopped = self.cancellation?.error {
+        if let stopped = cancellation.error {
             for index in results.indices where results[index].status == .pending {
                 results[index].status = .failed
                 results[index].message = "not checked: \(stopped.message)"

@@ -22,6 +22,17 @@ public final class JobCancellation: @unchecked Sendable {
 
     public var isCancelled: Bool { self.reason != nil }
 
+    /// Asks the job to stop once `seconds` have passed (bounded to 10^7; not finite: never), unless
+    /// the returned item is cancelled first (when the job ends).
+    public func stop(after seconds: Double) -> DispatchWorkItem {
+        let bounded = seconds.isFinite ? min(max(seconds, 0), 1e7) : 1e7
+        let item = DispatchWorkItem { [self] in
+            self.cancel(reason: "the job ran longer than its deadline of \(Int(bounded)) s")
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + bounded, execute: item)
+        return item
+    }
+
     /// The error a job ends with once it has been asked to stop, or nil.
     public var error: BackupError? {
         self.reason.map { BackupError(.interrupted, "interrupted: \($0)") }

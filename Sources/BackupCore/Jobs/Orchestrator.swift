@@ -135,13 +135,7 @@ public struct Orchestrator: Sendable {
     /// Fires `cancellation` once the job deadline has passed, unless the returned item is cancelled
     /// first (when the job ends).
     func startDeadline() -> DispatchWorkItem {
-        let cancellation = self.cancellation
-        let seconds = self.jobDeadlineSeconds.isFinite ? min(max(self.jobDeadlineSeconds, 0), 1e7) : 1e7
-        let item = DispatchWorkItem {
-            cancellation.cancel(reason: "the job ran longer than its deadline of \(Int(seconds)) s")
-        }
-        DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: item)
-        return item
+        self.cancellation.stop(after: self.jobDeadlineSeconds)
     }
 
     /// The decompression a component needs, nil for `none`; throws for one this build lacks.
