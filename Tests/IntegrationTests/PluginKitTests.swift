@@ -211,10 +211,28 @@ struct PluginKitTests {
     func waitUntilGone(_ pid: Int32, seconds: Double = 10) async -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         while ContinuousClock.now < deadline {
-            if kill(pid, 0) != 0 { return true }
+            if !processIsAlive(pid) { return true }
             try? await Task.sleep(for: .milliseconds(50))
         }
-        return kill(pid, 0) != 0
+        return !processIsAlive(pid)
+    }
+
+    /// The probe the waits above rely on: a zombie (exited, not yet reaped) is not alive.
+    @Test func anExitedChildNotYetReapedIsNotAlive() async throws {
+        var pid: pid_t = 0
+        let arguments = ["/bin/sh", "-c", "exit 0"]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        #expect(posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ) == 0)
+        // Not reaped: it stays a zombie until waitpid below.
+        let exited = try await CrashRecoveryTests().wait(seconds: 30) { (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") Z ") == true }
+        #expect(exited, "the child exited and waits to be reaped")
+        #expect(kill(pid, 0) == 0, "a zombie still answers kill(pid, 0)")
+        #expect(!processIsAlive(pid))
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
+        #expect(!processIsAlive(pid))
+        #expect(processIsAlive(getpid()))
     }
 
     @Test func aChildThatCallsSetsidOrHoldsStdoutDoesNotOutliveItsStepAndIsReported() async throws {

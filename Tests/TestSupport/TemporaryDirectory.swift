@@ -106,6 +106,17 @@ public func childProcesses(of pid: Int32) -> [Int32] {
     }
 }
 
+/// True while process `pid` exists and is not a zombie: a killed process whose parent has not
+/// reaped it yet (an orphan waits for init, which may take a second here) runs nothing.
+public func processIsAlive(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    guard let stat = FileManager.default.contents(atPath: "/proc/\(pid)/stat"),
+        let text = String(data: stat, encoding: .utf8), let close = text.lastIndex(of: ")")
+    else { return false }
+    // The state follows the command name, which may itself hold spaces and parentheses.
+    return text[text.index(after: close)...].dropFirst().first != "Z"
+}
+
 /// True when a process whose command line is exactly `arguments` runs (read from /proc, so tests
 /// need no procps).
 public func processRuns(_ arguments: [String]) -> Bool {
