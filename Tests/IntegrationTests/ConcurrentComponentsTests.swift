@@ -172,18 +172,17 @@ struct ConcurrentComponentsTests {
         #expect(try fixture.directory.read("appliance/etc/snmp/snmpd.conf") != "rocommunity public\n")
     }
 
-    /// The real GPGME cipher, whose component decryptions (every one after the first, the index's)
-    /// each wait up to `patience` seconds for a second one to have started, and fail without it.
-    final class RendezvousCipher: PayloadCipher, @unchecked Sendable {
+    /// The real GPGME cipher with `before(call)` run ahead of each decryption, numbered from 1 (the
+    /// first is the index's): a hook may wait, stop the job or throw.
+    final class HookedCipher: PayloadCipher, @unchecked Sendable {
         let inner: any PayloadCipher
-        let patience: Double
-        private let condition = NSCondition()
+        let before: @Sendable (_ call: Int) throws -> Void
+        private let lock = NSLock()
         private var calls = 0
-        private var arrived = 0
 
-        init(_ inner: any PayloadCipher, patience: Double) {
+        init(_ inner: any PayloadCipher, before: @escaping @Sendable (_ call: Int) throws -> Void) {
             self.inner = inner
-            self.patience = patience
+            self.before = before
         }
 
         func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
@@ -191,18 +190,11 @@ struct ConcurrentComponentsTests {
         }
 
         func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
-            let met = self.condition.withLock { () -> Bool in
+            let call = self.lock.withLock { () -> Int in
                 self.calls += 1
-                if self.calls == 1 { return true }
-                self.arrived += 1
-                self.condition.broadcast()
-                let deadline = Date().addingTimeInterval(self.patience)
-                while self.arrived < 2 {
-                    if !self.condition.wait(until: deadline) { return self.arrived >= 2 }
-                }
-                return true
+                return self.calls
             }
-            guard met else { throw BackupError(.cryptoFailed, "decrypted alone: no other component's decryption started") }
+            try self.before(call)
             try self.inner.decrypt(from: source, to: sink, passphrase: passphrase)
         }
 
@@ -210,12 +202,36 @@ struct ConcurrentComponentsTests {
         func removeAbandonedResources() { self.inner.removeAbandonedResources() }
     }
 
+    /// Two parties meet: `arrive` waits up to `patience` seconds for a second arrival.
+    final class Rendezvous: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var arrived = 0
+
+        func arrive(patience: Double) -> Bool {
+            self.condition.withLock {
+                self.arrived += 1
+                self.condition.broadcast()
+                let deadline = Date().addingTimeInterval(patience)
+                while self.arrived < 2 {
+                    if !self.condition.wait(until: deadline) { return self.arrived >= 2 }
+                }
+                return true
+            }
+        }
+    }
+
     @Test func aVerificationChecksAsManyComponentsAtOnceAsItsJobsAndReportsEach() async throws {
         let fixture = try Fixture("jobs-verify")
         #expect(try await fixture.backup().status == .completed)
         let order = try BackupIndex.decode([UInt8](try FileTree.readFile(try fixture.onlyBackup() + "/manifest.json")), backup: "").components.map(\.name)
         for (jobs, meets) in [(1, false), (2, true)] {
-            let cipher = RendezvousCipher(GPGSymmetricCipher(), patience: meets ? 30 : 2)
+            // Each component's decryption waits for a second one to have started, and fails without it.
+            let rendezvous = Rendezvous()
+            let cipher = HookedCipher(GPGSymmetricCipher()) { call in
+                if call > 1, !rendezvous.arrive(patience: meets ? 30 : 2) {
+                    throw BackupError(.cryptoFailed, "decrypted alone: no other component's decryption started")
+                }
+            }
             let verifier = BackupVerifier(store: fixture.store, cipher: cipher, archive: TarArchive(), decompressors: BackupRuntime.decompressors, jobs: jobs)
             let report = try await verifier.verify(backup: nil, passphrase: fixture.password)
             #expect(report.components.map(\.name) == order, "reported in the index's order, whatever order they finished in")
@@ -231,38 +247,16 @@ struct ConcurrentComponentsTests {
         }
     }
 
-    /// The real GPGME cipher; the first component decryption (the second call: the first is the
-    /// index's) asks the job to stop, then goes on.
-    final class StoppingCipher: PayloadCipher, @unchecked Sendable {
-        let inner: any PayloadCipher
-        let cancellation: JobCancellation
-        private let lock = NSLock()
-        private var calls = 0
-
-        init(_ inner: any PayloadCipher, stopping cancellation: JobCancellation) {
-            self.inner = inner
-            self.cancellation = cancellation
-        }
-
-        func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
-            try self.inner.encrypt(from: source, to: sink, passphrase: passphrase)
-        }
-
-        func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
-            if self.lock.withLock({ self.calls += 1; return self.calls == 2 }) {
-                self.cancellation.cancel(reason: "stopped by the test")
-            }
-            try self.inner.decrypt(from: source, to: sink, passphrase: passphrase)
-        }
-    }
-
     @Test func aStoppedVerificationStartsNoMoreComponentsAndNeverReportsTheBackupGood() async throws {
         let fixture = try Fixture("verify-stopped")
         #expect(try await fixture.backup().status == .completed)
         let cancellation = JobCancellation()
+        // The first component's decryption (the second call; the first is the index's) stops the job.
+        let cipher = HookedCipher(GPGSymmetricCipher()) { call in
+            if call == 2 { cancellation.cancel(reason: "stopped by the test") }
+        }
         let verifier = BackupVerifier(
-            store: fixture.store, cipher: StoppingCipher(GPGSymmetricCipher(), stopping: cancellation), archive: TarArchive(),
-            decompressors: BackupRuntime.decompressors, jobs: 1, cancellation: cancellation)
+            store: fixture.store, cipher: cipher, archive: TarArchive(), decompressors: BackupRuntime.decompressors, jobs: 1, cancellation: cancellation)
         let report = try await verifier.verify(backup: nil, passphrase: fixture.password)
         #expect(!report.ok, "\(report.components)")
         // The one under way when the stop came was checked to its end; none was started after it.
@@ -271,39 +265,17 @@ struct ConcurrentComponentsTests {
         #expect(unchecked.count == report.components.count - 1 && unchecked.allSatisfy { $0.message == "not checked: interrupted: stopped by the test" }, "\(unchecked)")
     }
 
-    /// The real GPGME cipher; the index's decryption (the first call) waits, up to 30 s, until
-    /// `cancellation` has fired, so a deadline passes while the index is authenticated.
-    final class WaitingForTheStopCipher: PayloadCipher, @unchecked Sendable {
-        let inner: any PayloadCipher
-        let cancellation: JobCancellation
-        private let lock = NSLock()
-        private var calls = 0
-
-        init(_ inner: any PayloadCipher, until cancellation: JobCancellation) {
-            self.inner = inner
-            self.cancellation = cancellation
-        }
-
-        func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
-            try self.inner.encrypt(from: source, to: sink, passphrase: passphrase)
-        }
-
-        func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
-            if self.lock.withLock({ self.calls += 1; return self.calls == 1 }) {
-                let deadline = Date().addingTimeInterval(30)
-                while !self.cancellation.isCancelled && Date() < deadline { usleep(10_000) }
-            }
-            try self.inner.decrypt(from: source, to: sink, passphrase: passphrase)
-        }
-    }
-
     @Test func aVerificationPastItsDeadlineChecksNothingMoreAndSaysWhy() async throws {
         let fixture = try Fixture("verify-deadline")
         #expect(try await fixture.backup().status == .completed)
         let cancellation = JobCancellation()
+        // The index's decryption (the first call) waits, up to 30 s, for the deadline to fire.
+        let cipher = HookedCipher(GPGSymmetricCipher()) { call in
+            let deadline = Date().addingTimeInterval(30)
+            while call == 1 && !cancellation.isCancelled && Date() < deadline { usleep(10_000) }
+        }
         var verifier = BackupVerifier(
-            store: fixture.store, cipher: WaitingForTheStopCipher(GPGSymmetricCipher(), until: cancellation), archive: TarArchive(),
-            decompressors: BackupRuntime.decompressors, cancellation: cancellation)
+            store: fixture.store, cipher: cipher, archive: TarArchive(), decompressors: BackupRuntime.decompressors, cancellation: cancellation)
         verifier.deadlineSeconds = 1
         let report = try await verifier.verify(backup: nil, passphrase: fixture.password)
         #expect(!report.ok)
