@@ -296,10 +296,11 @@ public struct PluginConformance: Sendable {
             let staging = try self.staging("staging-sigterm")
             let cancellation = JobCancellation()
             let started = ContinuousClock.now
-            Task.detached {
-                try? await Task.sleep(for: .milliseconds(50))
-                cancellation.cancel(reason: "conformance: SIGTERM")
-            }
+            // A Dispatch timer, not a task: Swift's cooperative threads may all be busy (the conformance
+            // run inside a loaded test process saw its 50 ms sleep outlast the 3 s step timeout).
+            let stop = DispatchWorkItem { cancellation.cancel(reason: "conformance: SIGTERM") }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.05, execute: stop)
+            defer { stop.cancel() }
             let outcome = try await external.execute("collect", self.context(root: root, staging: staging, cancellation: cancellation), timeoutSeconds: self.stepTimeout)
             state.steps += 1
             if outcome.leftoverProcesses > 0 { state.leftovers.append("collect (stopped) left \(outcome.leftoverProcesses)") }
