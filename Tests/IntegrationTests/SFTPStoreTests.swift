@@ -229,6 +229,19 @@ struct SFTPStoreTests {
         }
     }
 
+    /// The bytes of the regular files below `directory` (0 when it cannot be read).
+    static func bytesBelow(_ directory: String) -> Int {
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return 0 }
+        var total = 0
+        while let name = walker.nextObject() as? String {
+            if let attributes = try? FileManager.default.attributesOfItem(atPath: directory + "/" + name),
+                attributes[.type] as? FileAttributeType == .typeRegular, let size = attributes[.size] as? Int {
+                total += size
+            }
+        }
+        return total
+    }
+
     @Test func aConnectionDroppedMidUploadLeavesNoCompleteBackupAndRestoreUsesThePreviousOne() async throws {
         let fixture = try Fixture("sftp")
         let path = self.remotePath("drop")
@@ -255,13 +268,14 @@ struct SFTPStoreTests {
         defer { listener.stop() }
         let store = try self.store(fixture, path: path, port: listener.bed.port)
         let statusStore = fixture.runtime.status
+        let remote = self.bed.home + "/" + path
         let dropper = Task {
-            // Cut the connection once the upload of the large component is under way.
-            for _ in 0..<600 {
-                try await Task.sleep(for: .milliseconds(50))
+            // Cut the connection once 32 MiB of the large component reached the server: a condition
+            // on the upload itself, not a delay (the 256 MiB compress, encrypt and upload for seconds).
+            for _ in 0..<1200 {
+                try await Task.sleep(for: .milliseconds(25))
                 let status = try? statusStore.backupStatus()
-                if status?.running.components.first(where: { $0.name == "bulk" })?.status == .running {
-                    try await Task.sleep(for: .milliseconds(1500))
+                if status?.running.components.first(where: { $0.name == "bulk" })?.status == .running, Self.bytesBelow(remote) > 32 << 20 {
                     listener.dropConnections()
                     return
                 }
