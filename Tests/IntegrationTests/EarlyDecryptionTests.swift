@@ -162,6 +162,37 @@ struct EarlyDecryptionTests {
         #expect(try FileTree.names(in: fixture.state + "/staging").isEmpty, "staging is removed")
     }
 
+    /// The start of the largest component is damaged: gpg fails at once, and the decryptor reads the
+    /// rest for the checksum. Before the index vouches for the file that reading stops at 4 MiB and
+    /// waits; once the index names the same record it goes on to the end, and the file is reported
+    /// damaged, not as a wrong password.
+    @Test func aDamagedLargeComponentIsReadToItsEndOnceVouchedForAndReportedDamaged() async throws {
+        let fixture = try Fixture("early-damaged-large")
+        try FileTree.makeDirectories(fixture.root + "/var/bulk")
+        let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+        try FileTree.writeAtomically(random.readData(ofLength: 12 << 20), to: fixture.root + "/var/bulk/data.bin")
+        try random.close()
+        var manifest = try fixture.manifest()
+        manifest.components.append(ManifestComponent(name: "bulk", plugin: "fileset", parameters: ["paths": .array([.string("var/bulk")])]))
+        #expect(try await fixture.backup(manifest: manifest).status == .completed)
+        let file = try fixture.onlyBackup() + "/bulk.tar.zst.gpg"
+        var damaged = try FileTree.readFile(file)
+        let size = damaged.count
+        damaged.replaceSubrange(0..<64, with: Data(repeating: 0xA5, count: 64))
+        try FileTree.writeAtomically(damaged, to: file)
+        try fixture.mutateAppliance()
+        let before = try fixture.snapshot()
+        // The index is opened only once 4 MiB of component files were read (or after 30 s).
+        let counted = ReadCountingStore(fixture.store, holdingIndexUntil: UInt64(4 << 20), for: 30)
+        let record = try await fixture.runtime.orchestrator().restore(RestoreRequest(target: fixture.target, store: counted, manifest: manifest, securityPassword: fixture.password))
+        #expect(counted.indexWaitedForTheBytes, "the early reading reached its limit while the index waited")
+        #expect(record.status == .error)
+        #expect(record.message.contains("bulk") && record.message.contains("does not match the SHA-256"), "\(record.message)")
+        #expect(counted.componentBytes >= UInt64(size), "the damaged file was read to its end once vouched for: \(counted.componentBytes) of \(size)")
+        #expect(try fixture.snapshot() == before)
+        #expect(try FileTree.names(in: fixture.state + "/staging").isEmpty, "staging is removed")
+    }
+
     /// The decryptor itself: a held write passes nothing until the gate opens; a refusal ends it.
     @Test func aGatedDecryptionHoldsItsPlaintextUntilOpenedAndEndsWhenRefused() async throws {
         let fixture = try Fixture("early-gate")

@@ -159,6 +159,7 @@ final class ReadCountingStore: BackupStore, @unchecked Sendable {
     private let condition = NSCondition()
     private var count: UInt64 = 0
     private let hold: (bytes: UInt64, seconds: Double)?
+    private var holdMet = false
 
     init(_ store: any BackupStore, holdingIndexUntil bytes: UInt64? = nil, for seconds: Double = 0) {
         self.store = store
@@ -166,6 +167,8 @@ final class ReadCountingStore: BackupStore, @unchecked Sendable {
     }
 
     var componentBytes: UInt64 { self.condition.withLock { self.count } }
+    /// Whether the sealed index was opened because enough was read (not because time ran out).
+    var indexWaitedForTheBytes: Bool { self.condition.withLock { self.holdMet } }
 
     var displayName: String { self.store.displayName }
     func location(of backup: String) -> String { self.store.location(of: backup) }
@@ -182,6 +185,7 @@ final class ReadCountingStore: BackupStore, @unchecked Sendable {
             let deadline = Date().addingTimeInterval(hold.seconds)
             self.condition.withLock {
                 while self.count < hold.bytes, self.condition.wait(until: deadline) {}
+                self.holdMet = self.count >= hold.bytes
             }
         }
         return Counted(try self.store.openComponent(backup: backup, file: file), owner: self)

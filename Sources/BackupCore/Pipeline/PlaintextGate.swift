@@ -109,34 +109,29 @@ final class GatedSink: ByteSink {
 /// takes to authenticate. The limit is far above what gpg reads before its key is derived (a pipe's
 /// worth), so the key derivation is not held back.
 final class GatedSource: ByteSource {
-    /// What a decryption may read before its gate is decided, by default.
-    static let defaultUnvouchedLimit = 4 << 20
+    /// What a decryption may read before its gate is decided.
+    static let unvouchedLimit = 4 << 20
 
     private let upstream: any ByteSource
     private let gate: PlaintextGate
-    private let unvouchedLimit: Int
     private var readBeforeDecision = 0
+    /// Set once the gate is open; a refusal has no effect after that.
     private var vouched = false
 
-    init(_ upstream: any ByteSource, gate: PlaintextGate, unvouchedLimit: Int = GatedSource.defaultUnvouchedLimit) {
+    init(_ upstream: any ByteSource, gate: PlaintextGate) {
         self.upstream = upstream
         self.gate = gate
-        self.unvouchedLimit = unvouchedLimit
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        if self.gate.isRefused { try self.gate.wait() }
         if !self.vouched {
-            if self.gate.isOpen {
-                self.vouched = true
-            } else if self.readBeforeDecision >= self.unvouchedLimit {
-                try self.gate.wait()
-                self.vouched = true
-            }
+            // Refused: throws. At the limit: waits, then throws or goes on vouched for.
+            if self.gate.isRefused || self.readBeforeDecision >= Self.unvouchedLimit { try self.gate.wait() }
+            self.vouched = self.gate.isOpen
         }
         if self.vouched { return try self.upstream.read(into: buffer) }
         // Never past the limit before the decision, whatever the buffer's size.
-        let room = UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(self.unvouchedLimit - self.readBeforeDecision))
+        let room = UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(Self.unvouchedLimit - self.readBeforeDecision))
         let count = try self.upstream.read(into: room)
         self.readBeforeDecision += count
         return count
