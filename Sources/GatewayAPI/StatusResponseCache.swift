@@ -63,7 +63,7 @@ final class StatusResponseCache: Sendable {
     /// running), which is then kept.
     func answer(_ name: String, make: () throws -> (body: ByteBuffer, reportsRunningJob: Bool)) throws -> ByteBuffer {
         // The key is taken before the answer is made: a write meanwhile makes the next request miss.
-        let key = Key(generation: StateGeneration.current, files: self.status.statusFiles.map(FileIdentity.of))
+        let key = Key(generation: StateGeneration.current(in: self.status.directory), files: self.status.statusFiles.map(FileIdentity.of))
         let now = ContinuousClock.now
         if let kept = self.entries.withLock({ $0[name] }), kept.key == key, now - kept.made < self.maxAge,
            !kept.reportsRunningJob || JobLock.isHeld(stateDirectory: self.status.directory) {

@@ -70,6 +70,6 @@ public struct ScheduleState: Codable, Sendable, Equatable {
     public func save(to stateDirectory: String) throws {
         try FileTree.makeDirectories(stateDirectory, mode: 0o700)
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(self), to: Self.path(in: stateDirectory))
-        StateGeneration.advance()
+        StateGeneration.advance(in: stateDirectory)
     }
 }

@@ -40,7 +40,7 @@ public struct StatusStore: Sendable {
     public func save(_ status: BackupStatus) throws {
         try self.prepare()
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(status), to: self.backupPath)
-        StateGeneration.advance()
+        StateGeneration.advance(in: self.directory)
         self.count(status.running, job: .backup)
     }
 
@@ -48,7 +48,7 @@ public struct StatusStore: Sendable {
     public func saveRestore(_ record: JobRecord) throws {
         try self.prepare()
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(record), to: self.restorePath)
-        StateGeneration.advance()
+        StateGeneration.advance(in: self.directory)
         self.count(record, job: .restore)
     }
 
@@ -64,7 +64,7 @@ public struct StatusStore: Sendable {
         var statistics = (try? self.statistics()) ?? JobStatistics()
         guard statistics.count(record, job: job), let data = try? JSONCoding.encoder().encode(statistics) else { return }
         try? FileTree.writeAtomically(data, to: self.statisticsPath)
-        StateGeneration.advance()
+        StateGeneration.advance(in: self.directory)
     }
 
     /// Marks a job left `EXECUTING` by a process that died as `ERROR` ("interrupted"). Does nothing
