@@ -70,6 +70,21 @@ struct StatusResponseCacheTests {
         #expect(try subject.ask() == "2 NONE")
     }
 
+    @Test func writesToAnotherStateDirectoryKeepTheAnswerAndWritesToItsOwnDoNot() throws {
+        let subject = try Subject("status-cache-own", maxAge: .seconds(3600))
+        let other = try Subject("status-cache-other", maxAge: .seconds(3600))
+        #expect(try subject.ask() == "1 NONE")
+        var status = BackupStatus()
+        status.running = JobRecord(host: "h", username: "u", path: "/p", timeStamp: 1, status: .completed, id: "a")
+        try other.store.save(status)
+        try ScheduleState().save(to: other.store.directory)
+        #expect(try subject.ask() == "1 NONE", "another state directory's writes leave this answer kept")
+        let before = StateGeneration.current(in: subject.store.directory)
+        try ScheduleState().save(to: subject.store.directory)
+        #expect(StateGeneration.current(in: subject.store.directory) != before, "its own schedule write counts")
+        #expect(try subject.ask() == "2 NONE")
+    }
+
     @Test func aRunningJobIsReportedFromTheCacheOnlyWhileSomeoneHoldsTheJobLock() throws {
         let subject = try Subject("status-cache-lock", maxAge: .seconds(3600))
         let lock = try JobLock.acquire(stateDirectory: subject.store.directory, description: "test")
