@@ -110,11 +110,11 @@ struct BackupAPIController: Sendable {
             let manifest = try self.runtime.manifest(path: self.configuration.manifest)
             if restore {
                 // Never an unauthenticated backup through the API: its store may be anyone's.
-                let job = try orchestrator.beginRestore(RestoreRequest(target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, noCert: body.noCert ?? false, runID: body.runID, jobs: self.configuration.jobs))
+                let job = try await orchestrator.beginRestore(RestoreRequest(target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, noCert: body.noCert ?? false, runID: body.runID, jobs: self.configuration.jobs))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             } else {
-                let job = try orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, runID: body.runID, jobs: self.configuration.jobs))
+                let job = try await orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, runID: body.runID, jobs: self.configuration.jobs))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             }

@@ -51,7 +51,7 @@ final class ScheduleService: Service, Sendable {
         orchestrator.jobNiceness = configuration.jobNiceness
         let job: BackupJob
         do {
-            job = try orchestrator.beginBackup(request)
+            job = try await orchestrator.beginBackup(request)
         } catch let error as BackupError where error.code == .busy {
             return .skipped("another job was running (\(error.message))")
         } catch {

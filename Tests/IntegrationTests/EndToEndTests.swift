@@ -208,7 +208,7 @@ struct EndToEndTests {
 
     @Test func aJobAskedToStopBeforeItsNextStepEndsInterruptedAndChangesNothing() async throws {
         let fixture = try Fixture()
-        let backup = try fixture.runtime.orchestrator().beginBackup(
+        let backup = try await fixture.runtime.orchestrator().beginBackup(
             BackupRequest(target: fixture.target, store: fixture.store, manifest: try fixture.manifest(), securityPassword: fixture.password))
         backup.cancellation.cancel(reason: "stop requested")
         let stopped = await backup.run()
@@ -219,7 +219,7 @@ struct EndToEndTests {
         try fixture.mutateAppliance()
         let before = try fixture.snapshotWithoutDatabase()
         let dump = try fixture.databaseDump()
-        let restore = try fixture.runtime.orchestrator().beginRestore(
+        let restore = try await fixture.runtime.orchestrator().beginRestore(
             RestoreRequest(target: fixture.target, store: fixture.store, manifest: try fixture.manifest(), securityPassword: fixture.password))
         restore.cancellation.cancel(reason: "stop requested")
         let record = await restore.run()

@@ -22,6 +22,19 @@ public struct BackupJob: Sendable {
 
     private func runAtJobPriority() async -> JobRecord {
         defer { self.lock.release() }
+        let final = await self.perform()
+        // The final record is written last, once the job let go of everything it held (staging, the
+        // gpg-agent), and only the lock is released after it: a client that sees COMPLETED or ERROR
+        // can start the next job at once, rather than being told one is still running.
+        do { try self.orchestrator.status.save(final) } catch {
+            self.orchestrator.logger.error("cannot save backup status", metadata: ["job_id": "\(self.id)", "error": "\(error)"])
+        }
+        return final.running
+    }
+
+    /// The backup itself; returns the status to publish, its `running` the final record. Everything
+    /// it holds (staging, gpg-agent, deadline) is let go when it returns.
+    private func perform() async -> BackupStatus {
         let deadline = self.orchestrator.startDeadline()
         defer { deadline.cancel() }
         defer { self.orchestrator.cipher.releaseResources() }
@@ -82,7 +95,7 @@ public struct BackupJob: Sendable {
             record.backup = name
             logger[metadataKey: "backup"] = "\(name)"
         } catch {
-            return self.fail(&record, status: &status, error: BackupError.wrap(error, as: .storage), logger: logger)
+            return self.fail(&record, status: status, error: BackupError.wrap(error, as: .storage), logger: logger)
         }
         // The trace goes once the backup is committed; after a failure it stays, and the next backup
         // to this destination removes whatever the abort could not (a dropped connection).
@@ -147,11 +160,11 @@ public struct BackupJob: Sendable {
         // Checked before a component's failure: an optional component must not swallow it.
         if let interrupted = self.cancellation.error {
             writer.abort()
-            return self.fail(&record, status: &status, error: interrupted, logger: logger)
+            return self.fail(&record, status: status, error: interrupted, logger: logger)
         }
         if let fatal {
             writer.abort()
-            return self.fail(&record, status: &status, error: fatal, logger: logger)
+            return self.fail(&record, status: status, error: fatal, logger: logger)
         }
         var indexComponents: [BackupIndex.Component] = []
         var warnings: [String] = []
@@ -169,7 +182,7 @@ public struct BackupJob: Sendable {
             case nil:
                 // Not reached: every component ran unless the job stopped above.
                 writer.abort()
-                return self.fail(&record, status: &status, error: BackupError(.system, "component \(component.name) did not run"), logger: logger)
+                return self.fail(&record, status: status, error: BackupError(.system, "component \(component.name) did not run"), logger: logger)
             }
         }
 
@@ -201,7 +214,7 @@ public struct BackupJob: Sendable {
             let committed = (try? await Blocking.run { Self.isCommitted(name, in: store) }) ?? nil
             guard committed != false else {
                 writer.abort()
-                return self.fail(&record, status: &status, error: failure, logger: logger)
+                return self.fail(&record, status: status, error: failure, logger: logger)
             }
             record.status = .error
             record.message = committed == nil
@@ -210,9 +223,8 @@ public struct BackupJob: Sendable {
             if committed == nil {
                 record.finished = Orchestrator.now()
                 status.running = record
-                save()
                 logger.error("backup commit outcome unknown", metadata: ["error": "\(failure.description)"])
-                return record
+                return status
             }
         }
         // The store's word is not taken: read back what it kept before saying COMPLETED.
@@ -228,7 +240,7 @@ public struct BackupJob: Sendable {
             }
         } catch {
             let failure = BackupError.wrap(error, as: .storage)
-            return self.fail(&record, status: &status, error: BackupError(.storage, "the store did not keep the backup as written: \(failure.message)"), logger: logger, committed: name)
+            return self.fail(&record, status: status, error: BackupError(.storage, "the store did not keep the backup as written: \(failure.message)"), logger: logger, committed: name)
         }
         if self.request.verifyAfterCommit {
             let verifier = BackupVerifier(store: store, cipher: cipher, archive: self.orchestrator.archive, decompressors: self.orchestrator.decompressors, jobs: self.request.jobs, cancellation: self.cancellation)
@@ -236,11 +248,11 @@ public struct BackupJob: Sendable {
             do {
                 report = try await verifier.verify(backup: name, passphrase: passphrase)
             } catch {
-                return self.fail(&record, status: &status, error: BackupError(.storage, "reading the backup back failed: \(BackupError.wrap(error).message)"), logger: logger, committed: name)
+                return self.fail(&record, status: status, error: BackupError(.storage, "reading the backup back failed: \(BackupError.wrap(error).message)"), logger: logger, committed: name)
             }
             guard report.ok else {
                 let failed = report.components.filter { $0.status == .failed }.map { "\($0.name): \($0.message)" }.joined(separator: "; ")
-                return self.fail(&record, status: &status, error: BackupError(.storage, "the backup read back from the store does not verify: \(failed)"), logger: logger, committed: name)
+                return self.fail(&record, status: status, error: BackupError(.storage, "the backup read back from the store does not verify: \(failed)"), logger: logger, committed: name)
             }
             logger.info("backup read back and verified", metadata: ["components": "\(report.components.count)"])
         }
@@ -250,9 +262,9 @@ public struct BackupJob: Sendable {
         record.message = warnings.joined(separator: "; ")
         record.finished = Orchestrator.now()
         status.lastSuccessful = record
-        save()
+        status.running = record
         logger.info("backup completed", metadata: ["bytes": "\(totalBytes)", "warnings": "\(warnings.count)"])
-        return record
+        return status
     }
 
     /// Collects one component and streams it, archived and encrypted, into the backup.
@@ -333,17 +345,16 @@ public struct BackupJob: Sendable {
         }
     }
 
-    private func fail(_ record: inout JobRecord, status: inout BackupStatus, error: BackupError, logger: Logger, committed: String? = nil) -> JobRecord {
+    /// The status to publish for a failed backup.
+    private func fail(_ record: inout JobRecord, status: BackupStatus, error: BackupError, logger: Logger, committed: String? = nil) -> BackupStatus {
         record.status = .error
         record.message = committed.map { "backup failed: \(error.description); \($0) was committed but must not be trusted" }
             ?? "backup failed: \(error.description); nothing was committed"
         record.finished = Orchestrator.now()
+        var status = status
         status.running = record
-        do { try self.orchestrator.status.save(status) } catch {
-            logger.error("cannot save backup status", metadata: ["error": "\(error)"])
-        }
         logger.error("backup failed", metadata: ["error": "\(error.description)"])
-        return record
+        return status
     }
 
     /// `<appliance>-YYYYMMDDTHHMMSSZ`: names sort by creation time.

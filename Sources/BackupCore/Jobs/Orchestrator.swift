@@ -47,16 +47,16 @@ public struct Orchestrator: Sendable {
 
     /// Validates the request, takes the job lock and records `EXECUTING`. Throws (`.busy`,
     /// `.invalidManifest`, …) without touching the status when the job cannot start.
-    public func beginBackup(_ request: BackupRequest) throws -> BackupJob {
+    public func beginBackup(_ request: BackupRequest) async throws -> BackupJob {
         try self.checkStart(manifest: request.manifest, securityPassword: request.securityPassword, runID: request.runID)
-        let lock = try self.lockForJob("backup to \(request.store.displayName)")
+        let lock = try await self.lockForJob("backup to \(request.store.displayName)")
         return BackupJob(orchestrator: self, request: request, lock: lock, id: Self.newJobID())
     }
 
     /// Takes the job lock and records `EXECUTING` for a restore.
-    public func beginRestore(_ request: RestoreRequest) throws -> RestoreJob {
+    public func beginRestore(_ request: RestoreRequest) async throws -> RestoreJob {
         try self.checkStart(manifest: request.manifest, securityPassword: request.securityPassword, runID: request.runID)
-        let lock = try self.lockForJob("restore from \(request.store.displayName)")
+        let lock = try await self.lockForJob("restore from \(request.store.displayName)")
         return RestoreJob(orchestrator: self, request: request, lock: lock, id: Self.newJobID())
     }
 
@@ -90,9 +90,9 @@ public struct Orchestrator: Sendable {
         String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12))
     }
 
-    private func lockForJob(_ description: String) throws -> JobLock {
+    private func lockForJob(_ description: String) async throws -> JobLock {
         try self.status.prepare()
-        let lock = try JobLock.acquire(stateDirectory: self.status.directory, description: description)
+        let lock = try await self.acquireJobLock(description)
         // With the lock held, no other process runs a job here: a record still EXECUTING is a dead
         // job's, whatever its kind (the lock is ours, so `force`).
         try self.status.recoverInterrupted(force: true)
@@ -108,6 +108,41 @@ public struct Orchestrator: Sendable {
         StagingArea.removeLeftovers(base: self.stagingBase, kinds: ["backup", "restore"])
         self.cipher.removeAbandonedResources()
         return note
+    }
+
+    /// The most a new job waits for a backup or restore that has published its final record to
+    /// release the lock.
+    static let finishingJobGraceSeconds = 3.0
+
+    /// Takes the job lock; `.busy` while another job runs. A job writes its final record just before
+    /// it releases the lock, so a client that saw COMPLETED and starts the next job at once can find
+    /// the lock still held for a moment: then, and only then (the holder a backup or restore, neither
+    /// record EXECUTING), it waits for the release, a bounded time.
+    private func acquireJobLock(_ description: String) async throws -> JobLock {
+        let directory = self.status.directory
+        let deadline = ContinuousClock.now + .seconds(Self.finishingJobGraceSeconds)
+        var waiting = false
+        while true {
+            do {
+                return try JobLock.acquire(stateDirectory: directory, description: description)
+            } catch let busy as BackupError where busy.code == .busy {
+                guard ContinuousClock.now < deadline, self.aJobIsFinishing() else { throw busy }
+                if !waiting {
+                    waiting = true
+                    self.logger.debug("the job lock is held by a job that has finished: waiting for its release", metadata: ["holder": "\(JobLock.holder(stateDirectory: directory) ?? "")"])
+                }
+                do { try await Task.sleep(for: .milliseconds(10)) } catch { throw busy }
+            }
+        }
+    }
+
+    /// True when the lock's holder is a backup or restore whose record is already final.
+    private func aJobIsFinishing() -> Bool {
+        guard let holder = JobLock.holder(stateDirectory: self.status.directory),
+              holder.hasPrefix("backup ") || holder.hasPrefix("restore "),
+              let backup = try? self.status.backupStatus(), let restore = try? self.status.restoreStatus()
+        else { return false }
+        return backup.running.status != .executing && restore.status != .executing
     }
 
     /// Takes the job lock if it is free, finishes what a dead job left (an interrupted restore is

@@ -56,6 +56,19 @@ public struct RestoreJob: Sendable {
 
     private func runAtJobPriority() async -> JobRecord {
         defer { self.lock.release() }
+        let record = await self.perform()
+        // The final record is written last, once the job let go of everything it held (staging, the
+        // gpg-agent), and only the lock is released after it: a client that sees COMPLETED or ERROR
+        // can start the next job at once, rather than being told one is still running.
+        do { try self.orchestrator.status.saveRestore(record) } catch {
+            self.orchestrator.logger.error("cannot save restore status", metadata: ["job_id": "\(self.id)", "error": "\(error)"])
+        }
+        return record
+    }
+
+    /// The restore itself; returns the final record to publish. Everything it holds (staging,
+    /// gpg-agent, deadline) is let go when it returns.
+    private func perform() async -> JobRecord {
         let deadline = self.orchestrator.startDeadline()
         defer { deadline.cancel() }
         defer { self.orchestrator.cipher.releaseResources() }
@@ -427,6 +440,7 @@ public struct RestoreJob: Sendable {
         return notes
     }
 
+    /// The final record (published by `run()` once the job let go of everything).
     private func finish(_ record: inout JobRecord, error: BackupError?, notes: [String] = [], logger: Logger) -> JobRecord {
         record.finished = Orchestrator.now()
         if let error {
@@ -437,9 +451,6 @@ public struct RestoreJob: Sendable {
             record.status = .completed
             record.message = notes.joined(separator: "; ")
             logger.info("restore completed")
-        }
-        do { try self.orchestrator.status.saveRestore(record) } catch {
-            logger.error("cannot save restore status", metadata: ["error": "\(error)"])
         }
         return record
     }

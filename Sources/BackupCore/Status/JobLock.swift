@@ -65,10 +65,15 @@ public final class JobLock: @unchecked Sendable {
         return true
     }
 
+    /// What the lock file says its holder is doing ("backup to local /x (pid 42)"), or nil.
+    public static func holder(stateDirectory: String) -> String? {
+        guard let data = try? FileTree.readFile(stateDirectory + "/job.lock", limit: 4096), !data.isEmpty else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// The PID the lock file names as its holder, or nil.
     public static func holderPID(stateDirectory: String) -> Int32? {
-        guard let data = try? FileTree.readFile(stateDirectory + "/job.lock", limit: 4096) else { return nil }
-        let text = String(decoding: data, as: UTF8.self)
+        guard let text = self.holder(stateDirectory: stateDirectory) else { return nil }
         guard let range = text.range(of: "(pid ", options: .backwards) else { return nil }
         return Int32(text[range.upperBound...].prefix { $0.isNumber })
     }

@@ -68,7 +68,7 @@ struct BackupCommand: AsyncParsableCommand {
             let progress = ProgressLine()
             var orchestrator = runtime.orchestrator { progress.show($0) }
             self.concurrency.apply(to: &orchestrator)
-            let job = try orchestrator.beginBackup(BackupRequest(target: self.storage.target, store: store, manifest: manifest, securityPassword: secret, verifyAfterCommit: self.verify, runID: self.runID, jobs: self.concurrency.jobs))
+            let job = try await orchestrator.beginBackup(BackupRequest(target: self.storage.target, store: store, manifest: manifest, securityPassword: secret, verifyAfterCommit: self.verify, runID: self.runID, jobs: self.concurrency.jobs))
             let record = await job.run()
             progress.end()
             self.metrics.write(status: runtime.status)

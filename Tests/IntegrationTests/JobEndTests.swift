@@ -1,0 +1,179 @@
+import BackupCore
+import Foundation
+import GatewayBackupTestSupport
+import Testing
+
+/// The end of a job as the next one sees it: a final record means the job let go of everything, and
+/// a job started the moment a client saw that record is not told one is still running.
+@Suite("A job's end")
+struct JobEndTests {
+    /// A cipher whose `releaseResources` (the job's last clean-up, stopping its gpg-agent) holds
+    /// until the test lets it go.
+    final class HeldReleaseCipher: PayloadCipher, @unchecked Sendable {
+        let inner: any PayloadCipher
+        private let condition = NSCondition()
+        private var entered = false
+        private var letGo = false
+
+        init(_ inner: any PayloadCipher) {
+            self.inner = inner
+        }
+
+        func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
+            try self.inner.encrypt(from: source, to: sink, passphrase: passphrase)
+        }
+
+        func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
+            try self.inner.decrypt(from: source, to: sink, passphrase: passphrase)
+        }
+
+        func removeAbandonedResources() { self.inner.removeAbandonedResources() }
+
+        func releaseResources() {
+            self.condition.withLock {
+                self.entered = true
+                self.condition.broadcast()
+                // Bounded, so that a broken test cannot hang the suite.
+                let deadline = Date().addingTimeInterval(60)
+                while !self.letGo, self.condition.wait(until: deadline) {}
+            }
+            self.inner.releaseResources()
+        }
+
+        /// Waits up to `seconds` for the job to reach its clean-up (polling: a test must not hold
+        /// one of the few threads the job itself runs on).
+        func waitUntilReleasing(seconds: Double) async throws -> Bool {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while ContinuousClock.now < deadline {
+                if self.condition.withLock({ self.entered }) { return true }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return false
+        }
+
+        func release() {
+            self.condition.withLock {
+                self.letGo = true
+                self.condition.broadcast()
+            }
+        }
+    }
+
+    func staging(_ fixture: Fixture) -> [String] {
+        (try? FileTree.names(in: fixture.state + "/staging")) ?? []
+    }
+
+    @Test func aFinalRecordIsWrittenOnlyOnceTheJobLetGoOfEverything() async throws {
+        let fixture = try Fixture("job-end")
+        let status = StatusStore(directory: fixture.state)
+        for kind in ["backup", "restore"] {
+            var orchestrator = fixture.runtime.orchestrator()
+            let cipher = HeldReleaseCipher(orchestrator.cipher)
+            orchestrator.cipher = cipher
+            let manifest = try fixture.manifest()
+            let configured = orchestrator
+            let backup = BackupRequest(target: fixture.target, store: fixture.store, manifest: manifest, securityPassword: fixture.password)
+            let restore = RestoreRequest(target: fixture.target, store: fixture.store, manifest: manifest, securityPassword: fixture.password)
+            let job = Task { kind == "backup" ? try await configured.backup(backup) : try await configured.restore(restore) }
+            let reached = try await cipher.waitUntilReleasing(seconds: 120)
+            #expect(reached, "the \(kind) never reached its clean-up")
+            // The job is past its work and its staging is gone, but it still holds its gpg-agent:
+            // what a client reads now must not call it finished, since the lock is still held.
+            let shown = kind == "backup" ? try status.backupStatus().running : try status.restoreStatus()
+            #expect(shown.status == .executing, "\(kind): \(shown.status) published while the job still held its resources")
+            #expect(JobLock.isHeld(stateDirectory: fixture.state))
+            #expect(self.staging(fixture).isEmpty, "\(self.staging(fixture))")
+            cipher.release()
+            let record = try await job.value
+            #expect(record.status == .completed, "\(record.message)")
+            let written = kind == "backup" ? try status.backupStatus().running : try status.restoreStatus()
+            #expect(written.status == .completed && written.id == record.id)
+            if kind == "backup" {
+                #expect(try status.backupStatus().lastSuccessful?.id == record.id)
+            }
+            #expect(!JobLock.isHeld(stateDirectory: fixture.state))
+        }
+    }
+
+    @Test func aFailedJobIsAlsoWrittenLastWithItsError() async throws {
+        let fixture = try Fixture("job-end-failed")
+        var orchestrator = fixture.runtime.orchestrator()
+        let cipher = HeldReleaseCipher(orchestrator.cipher)
+        orchestrator.cipher = cipher
+        let manifest = try fixture.manifest()
+        let configured = orchestrator
+        // No backup in the store: the restore fails before it changes anything.
+        let request = RestoreRequest(target: fixture.target, store: fixture.store, manifest: manifest, securityPassword: fixture.password)
+        let job = Task { try await configured.restore(request) }
+        #expect(try await cipher.waitUntilReleasing(seconds: 120))
+        #expect(try StatusStore(directory: fixture.state).restoreStatus().status == .executing)
+        cipher.release()
+        let record = try await job.value
+        #expect(record.status == .error && record.message.contains("the appliance was not changed"), "\(record.message)")
+        #expect(try StatusStore(directory: fixture.state).restoreStatus().message == record.message)
+    }
+
+    /// Starts a backup on a thread of its own (taking the lock may wait) and returns its outcome.
+    func beginBackup(_ fixture: Fixture) -> Task<Result<BackupJob, BackupError>, Never> {
+        let orchestrator = fixture.runtime.orchestrator()
+        let request = BackupRequest(target: fixture.target, store: fixture.store, manifest: (try? fixture.manifest())!, securityPassword: fixture.password)
+        return Task.detached {
+            do { return .success(try await orchestrator.beginBackup(request)) } catch let error as BackupError {
+                return .failure(error)
+            } catch {
+                return .failure(BackupError(.system, "\(error)"))
+            }
+        }
+    }
+
+    func waitForLine(_ fixture: Fixture, containing text: String, seconds: Double) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if fixture.logLines.all.contains(where: { $0.contains(text) }) { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    @Test func aNewJobWaitsForAFinishedJobToLetGoOfTheLockButNotForOneThatRuns() async throws {
+        let fixture = try Fixture("job-end-lock")
+        let finished = try await fixture.backup()
+        #expect(finished.status == .completed)
+        let waiting = "held by a job that has finished: waiting"
+
+        // A backup whose record is final but that still holds the lock: the next one waits for it.
+        var holder: JobLock? = try JobLock.acquire(stateDirectory: fixture.state, description: "backup to local \(fixture.backups)")
+        let next = self.beginBackup(fixture)
+        #expect(try await self.waitForLine(fixture, containing: waiting, seconds: 30), "the next job did not wait")
+        holder?.release()
+        holder = nil
+        let started = try (await next.value).get()
+        #expect(JobLock.isHeld(stateDirectory: fixture.state), "the started job holds the lock")
+        // Stopped before its first step, it ends at once and lets go of the lock.
+        started.cancellation.cancel(reason: "test")
+        #expect(await started.run().status == .error)
+        #expect(!JobLock.isHeld(stateDirectory: fixture.state))
+
+        // A job that runs (its record EXECUTING), or a holder that is not a backup or restore (a
+        // prune), is no reason to wait: busy, and no waiting said.
+        let lines = fixture.logLines.all.filter { $0.contains(waiting) }.count
+        var status = try StatusStore(directory: fixture.state).backupStatus()
+        status.running = JobRecord(host: "localhost", username: "mazu", path: fixture.backups, timeStamp: 1, status: .executing, id: "running")
+        try StatusStore(directory: fixture.state).save(status)
+        for description in ["backup to local \(fixture.backups)", "prune of local \(fixture.backups)"] {
+            if description.hasPrefix("prune") {
+                status.running.status = .completed
+                try StatusStore(directory: fixture.state).save(status)
+            }
+            let lock = try JobLock.acquire(stateDirectory: fixture.state, description: description)
+            let refused = await self.beginBackup(fixture).value
+            guard case .failure(let error) = refused else {
+                Issue.record("\(description): a second job started while the lock was held")
+                continue
+            }
+            #expect(error.code == .busy && error.message.contains(description), "\(error)")
+            lock.release()
+        }
+        #expect(fixture.logLines.all.filter { $0.contains(waiting) }.count == lines)
+    }
+}
