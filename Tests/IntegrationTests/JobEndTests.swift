@@ -63,33 +63,46 @@ struct JobEndTests {
         (try? FileTree.names(in: fixture.state + "/staging")) ?? []
     }
 
+    /// Starts a backup or restore (`kind`) to `path` (the fixture's backups by default) whose last
+    /// clean-up holds until the test lets the returned cipher go.
+    func startHeld(_ fixture: Fixture, _ kind: String, path: String? = nil) throws -> (job: Task<JobRecord, any Error>, cipher: HeldReleaseCipher) {
+        var orchestrator = fixture.runtime.orchestrator()
+        let cipher = HeldReleaseCipher(orchestrator.cipher)
+        orchestrator.cipher = cipher
+        let configured = orchestrator
+        let manifest = try fixture.manifest()
+        let target = StorageTarget(host: "localhost", username: "mazu", path: path ?? fixture.backups)
+        let store = LocalBackupStore(path: target.path)
+        let backup = BackupRequest(target: target, store: store, manifest: manifest, securityPassword: fixture.password)
+        let restore = RestoreRequest(target: target, store: store, manifest: manifest, securityPassword: fixture.password)
+        return (Task { kind == "backup" ? try await configured.backup(backup) : try await configured.restore(restore) }, cipher)
+    }
+
+    /// The record a client reads now for `kind`.
+    func shown(_ fixture: Fixture, _ kind: String) throws -> JobRecord {
+        let status = StatusStore(directory: fixture.state)
+        return kind == "backup" ? try status.backupStatus().running : try status.restoreStatus()
+    }
+
     @Test func aFinalRecordIsWrittenOnlyOnceTheJobLetGoOfEverything() async throws {
         let fixture = try Fixture("job-end")
-        let status = StatusStore(directory: fixture.state)
         for kind in ["backup", "restore"] {
-            var orchestrator = fixture.runtime.orchestrator()
-            let cipher = HeldReleaseCipher(orchestrator.cipher)
-            orchestrator.cipher = cipher
-            let manifest = try fixture.manifest()
-            let configured = orchestrator
-            let backup = BackupRequest(target: fixture.target, store: fixture.store, manifest: manifest, securityPassword: fixture.password)
-            let restore = RestoreRequest(target: fixture.target, store: fixture.store, manifest: manifest, securityPassword: fixture.password)
-            let job = Task { kind == "backup" ? try await configured.backup(backup) : try await configured.restore(restore) }
+            let (job, cipher) = try self.startHeld(fixture, kind)
             let reached = try await cipher.waitUntilReleasing(seconds: 120)
             #expect(reached, "the \(kind) never reached its clean-up")
             // The job is past its work and its staging is gone, but it still holds its gpg-agent:
             // what a client reads now must not call it finished, since the lock is still held.
-            let shown = kind == "backup" ? try status.backupStatus().running : try status.restoreStatus()
+            let shown = try self.shown(fixture, kind)
             #expect(shown.status == .executing, "\(kind): \(shown.status) published while the job still held its resources")
             #expect(JobLock.isHeld(stateDirectory: fixture.state))
             #expect(self.staging(fixture).isEmpty, "\(self.staging(fixture))")
             cipher.release()
             let record = try await job.value
             #expect(record.status == .completed, "\(record.message)")
-            let written = kind == "backup" ? try status.backupStatus().running : try status.restoreStatus()
+            let written = try self.shown(fixture, kind)
             #expect(written.status == .completed && written.id == record.id)
             if kind == "backup" {
-                #expect(try status.backupStatus().lastSuccessful?.id == record.id)
+                #expect(try StatusStore(directory: fixture.state).backupStatus().lastSuccessful?.id == record.id)
             }
             #expect(!JobLock.isHeld(stateDirectory: fixture.state))
         }
@@ -97,20 +110,19 @@ struct JobEndTests {
 
     @Test func aFailedJobIsAlsoWrittenLastWithItsError() async throws {
         let fixture = try Fixture("job-end-failed")
-        var orchestrator = fixture.runtime.orchestrator()
-        let cipher = HeldReleaseCipher(orchestrator.cipher)
-        orchestrator.cipher = cipher
-        let manifest = try fixture.manifest()
-        let configured = orchestrator
-        // No backup in the store: the restore fails before it changes anything.
-        let request = RestoreRequest(target: fixture.target, store: fixture.store, manifest: manifest, securityPassword: fixture.password)
-        let job = Task { try await configured.restore(request) }
-        #expect(try await cipher.waitUntilReleasing(seconds: 120))
-        #expect(try StatusStore(directory: fixture.state).restoreStatus().status == .executing)
-        cipher.release()
-        let record = try await job.value
-        #expect(record.status == .error && record.message.contains("the appliance was not changed"), "\(record.message)")
-        #expect(try StatusStore(directory: fixture.state).restoreStatus().message == record.message)
+        // A destination that is a file: the backup cannot begin, and the restore finds no backup.
+        let file = try fixture.directory.write("not-a-directory", "x")
+        for kind in ["backup", "restore"] {
+            let (job, cipher) = try self.startHeld(fixture, kind, path: file)
+            #expect(try await cipher.waitUntilReleasing(seconds: 120))
+            #expect(try self.shown(fixture, kind).status == .executing, "\(kind)")
+            cipher.release()
+            let record = try await job.value
+            #expect(record.status == .error, "\(kind): \(record.message)")
+            #expect(try self.shown(fixture, kind).message == record.message)
+            #expect(!JobLock.isHeld(stateDirectory: fixture.state))
+        }
+        #expect(try StatusStore(directory: fixture.state).backupStatus().lastSuccessful == nil)
     }
 
     /// Starts a backup on a thread of its own (taking the lock may wait) and returns its outcome.
