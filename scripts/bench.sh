@@ -141,9 +141,15 @@ fi
 install -d -o "$GWB_SSHD_USER" "$bench_dir"
 # BENCH_SFTP_ROUNDS (default 5) rounds, alternating; medians. The store makes each file durable
 # (fsync@openssh.com) before it commits: `put -f` does the same and is shown beside plain `put`.
+# Every side writes a new file in every round, and a round starts with the previous round's files
+# removed: a writer of new files that fsyncs slows down once earlier rounds' files pile up on this
+# device (measured: the store 0.93-1.09 s, then 1.55-1.81 s from the fourth or fifth round on, and
+# `put -f` to new files 1.0-1.2 s, then 1.42-1.44 s), while `put` over its own file did not, so
+# uneven rounds measured the device's state rather than the two programs.
 sftp_rounds="${BENCH_SFTP_ROUNDS:-5}"
 upload_runs=(); put_runs=(); put_f_runs=(); download_runs=(); get_runs=()
 for round in $(seq "$sftp_rounds"); do
+  rm -rf "$bench_dir"/bench-* "$bench_dir"/openssh.bin "$bench_dir"/openssh-f.bin
   upload_runs+=("$(measure sftp-store-upload "$(swift build -c "$configuration" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data")")
   put_runs+=("$(measure openssh-sftp-put bash -c "echo 'put $data $bench_dir/openssh.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")")
   put_f_runs+=("$(measure openssh-sftp-put-f bash -c "echo 'put -f $data $bench_dir/openssh-f.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")")
