@@ -23,6 +23,9 @@ public struct BackupJob: Sendable {
     private func runAtJobPriority() async -> JobRecord {
         defer { self.lock.release() }
         let final = await self.perform()
+        // Stopping the gpg-agent waits for a process: on a thread of its own, not the pool's.
+        let cipher = self.orchestrator.cipher
+        _ = try? await Blocking.run { cipher.releaseResources() }
         // The final record is written last, once the job let go of everything it held (staging, the
         // gpg-agent), and only the lock is released after it: a client that sees COMPLETED or ERROR
         // can start the next job at once, rather than being told one is still running.
@@ -32,12 +35,11 @@ public struct BackupJob: Sendable {
         return final.running
     }
 
-    /// The backup itself; returns the status to publish, its `running` the final record. Everything
-    /// it holds (staging, gpg-agent, deadline) is let go when it returns.
+    /// The backup itself; returns the status to publish, its `running` the final record. Its staging
+    /// and deadline are let go when it returns; `run()` then stops the gpg-agent.
     private func perform() async -> BackupStatus {
         let deadline = self.orchestrator.startDeadline()
         defer { deadline.cancel() }
-        defer { self.orchestrator.cipher.releaseResources() }
         if let note = await self.orchestrator.recoverAfterInterruption(logger: self.orchestrator.logger) {
             self.orchestrator.logger.notice("recovered before this backup", metadata: ["recovery": "\(note)"])
         }

@@ -26,6 +26,9 @@ public struct Orchestrator: Sendable {
     /// The most a job may run: then it is stopped as if the server shut down (its plugin killed, a
     /// restore rolled back). A store's transfers have deadlines of their own.
     public var jobDeadlineSeconds: Double = 6 * 3600
+    /// The most a new job waits for a backup or restore that has written its final record to
+    /// release the lock (see `acquireJobLock`).
+    public var finishingJobGraceSeconds: Double = 3
     /// The nice value of a job's work and of the processes it starts (0 = as the caller): a backup
     /// is background work, and the appliance's services and the API must stay responsive meanwhile.
     public var jobNiceness: Int32 = Orchestrator.defaultJobNiceness
@@ -110,9 +113,6 @@ public struct Orchestrator: Sendable {
         return note
     }
 
-    /// The most a new job waits for a backup or restore that has published its final record to
-    /// release the lock.
-    static let finishingJobGraceSeconds = 3.0
 
     /// Takes the job lock; `.busy` while another job runs. A job writes its final record just before
     /// it releases the lock, so a client that saw COMPLETED and starts the next job at once can find
@@ -120,7 +120,7 @@ public struct Orchestrator: Sendable {
     /// record EXECUTING), it waits for the release, a bounded time.
     private func acquireJobLock(_ description: String) async throws -> JobLock {
         let directory = self.status.directory
-        let deadline = ContinuousClock.now + .seconds(Self.finishingJobGraceSeconds)
+        let deadline = ContinuousClock.now + .seconds(self.finishingJobGraceSeconds)
         var waiting = false
         while true {
             do {

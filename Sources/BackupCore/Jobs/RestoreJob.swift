@@ -57,6 +57,9 @@ public struct RestoreJob: Sendable {
     private func runAtJobPriority() async -> JobRecord {
         defer { self.lock.release() }
         let record = await self.perform()
+        // Stopping the gpg-agent waits for a process: on a thread of its own, not the pool's.
+        let cipher = self.orchestrator.cipher
+        _ = try? await Blocking.run { cipher.releaseResources() }
         // The final record is written last, once the job let go of everything it held (staging, the
         // gpg-agent), and only the lock is released after it: a client that sees COMPLETED or ERROR
         // can start the next job at once, rather than being told one is still running.
@@ -66,12 +69,11 @@ public struct RestoreJob: Sendable {
         return record
     }
 
-    /// The restore itself; returns the final record to publish. Everything it holds (staging,
-    /// gpg-agent, deadline) is let go when it returns.
+    /// The restore itself; returns the final record to publish. Its staging and deadline are let
+    /// go when it returns; `run()` then stops the gpg-agent.
     private func perform() async -> JobRecord {
         let deadline = self.orchestrator.startDeadline()
         defer { deadline.cancel() }
-        defer { self.orchestrator.cipher.releaseResources() }
         var logger = self.orchestrator.logger
         if let note = await self.orchestrator.recoverAfterInterruption(logger: logger) {
             logger.notice("recovered before this restore", metadata: ["recovery": "\(note)"])
