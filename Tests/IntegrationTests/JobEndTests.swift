@@ -12,12 +12,19 @@ struct JobEndTests {
     final class HeldReleaseCipher: PayloadCipher, @unchecked Sendable {
         let inner: any PayloadCipher
         private let condition = NSCondition()
+        private let patience: Double
         private var entered = false
         private var letGo = false
+        private var gaveUp = false
 
-        init(_ inner: any PayloadCipher) {
+        /// `patience`: how long the clean-up holds at most, so that a broken test cannot hang the suite.
+        init(_ inner: any PayloadCipher, patience: Double = 600) {
             self.inner = inner
+            self.patience = patience
         }
+
+        /// True when the clean-up went on because its patience ran out, not because the test let it go.
+        var gaveUpWaiting: Bool { self.condition.withLock { self.gaveUp } }
 
         func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
             try self.inner.encrypt(from: source, to: sink, passphrase: passphrase)
@@ -33,9 +40,9 @@ struct JobEndTests {
             self.condition.withLock {
                 self.entered = true
                 self.condition.broadcast()
-                // Bounded, so that a broken test cannot hang the suite.
-                let deadline = Date().addingTimeInterval(600)
+                let deadline = Date().addingTimeInterval(self.patience)
                 while !self.letGo, self.condition.wait(until: deadline) {}
+                self.gaveUp = !self.letGo
             }
             self.inner.releaseResources()
         }
@@ -65,9 +72,9 @@ struct JobEndTests {
 
     /// Starts a backup or restore (`kind`) to `path` (the fixture's backups by default) whose last
     /// clean-up holds until the test lets the returned cipher go.
-    func startHeld(_ fixture: Fixture, _ kind: String, path: String? = nil) throws -> (job: Task<JobRecord, any Error>, cipher: HeldReleaseCipher) {
+    func startHeld(_ fixture: Fixture, _ kind: String, path: String? = nil, patience: Double = 600) throws -> (job: Task<JobRecord, any Error>, cipher: HeldReleaseCipher) {
         var orchestrator = fixture.runtime.orchestrator()
-        let cipher = HeldReleaseCipher(orchestrator.cipher)
+        let cipher = HeldReleaseCipher(orchestrator.cipher, patience: patience)
         orchestrator.cipher = cipher
         let configured = orchestrator
         let manifest = try fixture.manifest()
@@ -127,6 +134,29 @@ struct JobEndTests {
             #expect(!JobLock.isHeld(stateDirectory: fixture.state))
         }
         #expect(try StatusStore(directory: fixture.state).backupStatus().lastSuccessful == nil)
+    }
+
+    @Test func jobsStoppingTheirAgentsDoNotHoldTheThreadsEverythingElseRunsOn() async throws {
+        // One more than the cooperative pool has threads: were the clean-up (waiting for gpgconf)
+        // run on the pool, the held jobs would take every thread and the last job, and this test's
+        // own polling, would never run.
+        let count = ProcessInfo.processInfo.activeProcessorCount + 1
+        var started: [(fixture: Fixture, job: Task<JobRecord, any Error>, cipher: HeldReleaseCipher)] = []
+        for index in 0..<count {
+            let fixture = try Fixture("job-end-pool-\(index)")
+            // Held 120 s at most: held on the pool, the jobs would only go on once that ran out.
+            let (job, cipher) = try self.startHeld(fixture, "backup", patience: 120)
+            started.append((fixture, job, cipher))
+        }
+        for (index, held) in started.enumerated() {
+            #expect(try await held.cipher.waitUntilReleasing(seconds: 300), "job \(index) of \(count) never reached its clean-up")
+        }
+        for held in started { held.cipher.release() }
+        for (index, held) in started.enumerated() {
+            let record = try await held.job.value
+            #expect(record.status == .completed, "\(record.message)")
+            #expect(!held.cipher.gaveUpWaiting, "job \(index) of \(count) held its thread until its patience ran out: this test could not run meanwhile")
+        }
     }
 
     /// Starts a backup on a thread of its own (taking the lock may wait) and returns its outcome.
