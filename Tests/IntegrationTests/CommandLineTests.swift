@@ -16,12 +16,14 @@ struct CommandLineTests {
 
     /// Runs gwbackup with `arguments` and extra environment; returns status, stdout, stderr.
     @discardableResult
-    func gwbackup(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(300)) throws -> (status: Int32, stdout: String, stderr: String) {
-        let outcome = try ChildProcess(
+    /// On a thread of its own: a test waiting for a process must not hold one of the few threads
+    /// every other test (and the servers they start) runs on.
+    func gwbackup(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(300)) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let child = ChildProcess(
             executable: Self.binary, arguments: arguments,
             environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "GWBACKUP_SHARE": Fixture.repository].merging(environment) { $1 },
-            timeout: timeout
-        ).run(input: Data())
+            timeout: timeout)
+        let outcome = try await Blocking.run { try child.run(input: Data()) }
         return (outcome.status, String(decoding: outcome.stdout, as: UTF8.self), String(decoding: outcome.stderr, as: UTF8.self))
     }
 
@@ -29,25 +31,25 @@ struct CommandLineTests {
         ["--path", fixture.backups, "--root", fixture.root, "--state-dir", fixture.state]
     }
 
-    @Test func metricsFileAndRunIdForCLIOnlyUseAndTheSchedulesCommand() throws {
+    @Test func metricsFileAndRunIdForCLIOnlyUseAndTheSchedulesCommand() async throws {
         let fixture = try Fixture("cli-metrics")
         let environment = ["GWBACKUP_SECURITY_PWD": fixture.password.revealed]
         let metrics = fixture.directory.sub("textfile/gwbackup.prom")
         try FileTree.makeDirectories(fixture.directory.sub("textfile"))
-        let backup = try self.gwbackup(["backup", "--metrics-file", metrics, "--run-id", "nightly-42"] + self.common(fixture), environment: environment)
+        let backup = try await self.gwbackup(["backup", "--metrics-file", metrics, "--run-id", "nightly-42"] + self.common(fixture), environment: environment)
         #expect(backup.status == 0, "\(backup.stderr)")
         let text = String(decoding: try FileTree.readFile(metrics), as: UTF8.self)
         #expect(text.contains(#"gwbackup_job_runs_total{job="backup",result="completed"} 1"#), "\(text)")
         #expect(try FileStatus.of(metrics)?.mode == 0o644)
         #expect(try shell("promtool check metrics < \(metrics) 2>&1; echo rc=$?").output.contains("rc=0"))
-        let status = try self.gwbackup(["status", "--json", "--state-dir", fixture.state])
+        let status = try await self.gwbackup(["status", "--json", "--state-dir", fixture.state])
         #expect(status.stdout.contains(#""run_id" : "nightly-42""#) || status.stdout.contains(#""run_id": "nightly-42""#), "\(status.stdout)")
         #expect(status.stdout.contains("last_successful"), "the API's rendering")
         // A restore updates the same file; a bad run id is refused before anything runs.
-        let restore = try self.gwbackup(["restore", "--metrics-file", metrics] + self.common(fixture), environment: environment)
+        let restore = try await self.gwbackup(["restore", "--metrics-file", metrics] + self.common(fixture), environment: environment)
         #expect(restore.status == 0, "\(restore.stderr)")
         #expect(String(decoding: try FileTree.readFile(metrics), as: UTF8.self).contains(#"gwbackup_job_runs_total{job="restore",result="completed"} 1"#))
-        let badID = try self.gwbackup(["backup", "--run-id", "a b"] + self.common(fixture), environment: environment)
+        let badID = try await self.gwbackup(["backup", "--run-id", "a b"] + self.common(fixture), environment: environment)
         #expect(badID.status != 0 && badID.stderr.contains("--run-id"), "\(badID.stderr)")
 
         // gwbackup schedules: next run, and the problem of a credentials file others can read.
@@ -55,96 +57,96 @@ struct CommandLineTests {
         try FileTree.writeAtomically(Data(#"{"security_pwd": "s"}"#.utf8), to: credentials, mode: 0o600)
         let config = fixture.directory.sub("serve.json")
         try FileTree.writeAtomically(Data(#"{"stateDirectory": "\#(fixture.state)", "schedules": [{"name": "nightly", "cron": "15 2 * * *", "timeZone": "Europe/Paris", "destination": {"hostname": "localhost"}, "credentialsFile": "\#(credentials)", "retention": {"keepDaily": 7}}]}"#.utf8), to: config)
-        let listed = try self.gwbackup(["schedules", "--config", config])
+        let listed = try await self.gwbackup(["schedules", "--config", config])
         #expect(listed.status == 0 && listed.stdout.contains("nightly  15 2 * * *  (Europe/Paris)") && listed.stdout.contains("next run:") && listed.stdout.contains(" 02:15 GMT+"), "\(listed.stdout) \(listed.stderr)")
         _ = try shell("chmod 644 \(credentials)")
-        let problem = try self.gwbackup(["schedules", "--config", config])
+        let problem = try await self.gwbackup(["schedules", "--config", config])
         #expect(problem.status == 1 && problem.stdout.contains("PROBLEM:") && problem.stdout.contains("can be read by others"), "\(problem.stdout)")
         let invalid = fixture.directory.sub("bad.json")
         try FileTree.writeAtomically(Data(#"{"schedules": [{"name": "x", "cron": "61 * * * *", "destination": {"hostname": "localhost"}, "credentialsFile": "/c"}]}"#.utf8), to: invalid)
-        let refused = try self.gwbackup(["schedules", "--config", invalid])
+        let refused = try await self.gwbackup(["schedules", "--config", invalid])
         #expect(refused.status != 0 && refused.stderr.contains("minute"), "\(refused.stderr)")
         try FileTree.writeAtomically(Data(#"{"schedules": [{"name": "x", "cron": "1 * * * *", "destination": {"hostname": "localhost"}, "credentialsFile": "/c", "security_pwd": "oops"}]}"#.utf8), to: invalid)
-        let secret = try self.gwbackup(["schedules", "--config", invalid])
+        let secret = try await self.gwbackup(["schedules", "--config", invalid])
         #expect(secret.status != 0 && secret.stderr.contains("secrets go in its credentialsFile") && !secret.stderr.contains("oops"), "\(secret.stderr)")
     }
 
-    @Test func backupListVerifyRestoreAndStatusWorkEndToEnd() throws {
+    @Test func backupListVerifyRestoreAndStatusWorkEndToEnd() async throws {
         let fixture = try Fixture("cli")
         let environment = ["GWBACKUP_SECURITY_PWD": fixture.password.revealed]
-        let backup = try self.gwbackup(["backup"] + self.common(fixture), environment: environment)
+        let backup = try await self.gwbackup(["backup"] + self.common(fixture), environment: environment)
         #expect(backup.status == 0, "\(backup.stderr)")
         #expect(backup.stdout.contains("backup COMPLETED"))
 
-        let list = try self.gwbackup(["list", "--json", "--path", fixture.backups])
+        let list = try await self.gwbackup(["list", "--json", "--path", fixture.backups])
         let listing = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any]
         let backups = try #require(listing?["backups"] as? [[String: Any]])
         #expect(backups.count == 1)
         #expect((backups.first?["components"] as? [String]) == ["config", "cloak_key", "snmp", "ntp", "certificates"])
 
-        let checksum = try self.gwbackup(["verify", "--path", fixture.backups])
+        let checksum = try await self.gwbackup(["verify", "--path", fixture.backups])
         #expect(checksum.status == 0 && checksum.stdout.contains("verify (checksum) OK"), "\(checksum.stdout)\(checksum.stderr)")
-        let decrypt = try self.gwbackup(["verify", "--path", fixture.backups, "--security-pwd-file", fixture.passwordFile, "--json"])
+        let decrypt = try await self.gwbackup(["verify", "--path", fixture.backups, "--security-pwd-file", fixture.passwordFile, "--json"])
         #expect(decrypt.status == 0, "\(decrypt.stdout)\(decrypt.stderr)")
         #expect(decrypt.stdout.contains("\"mode\" : \"decrypt\""))
 
         try fixture.mutateAppliance()
-        let dryRun = try self.gwbackup(["restore", "--dry-run", "--security-pwd-file", fixture.passwordFile] + self.common(fixture))
+        let dryRun = try await self.gwbackup(["restore", "--dry-run", "--security-pwd-file", fixture.passwordFile] + self.common(fixture))
         #expect(dryRun.status == 0 && dryRun.stdout.contains("dry run"), "\(dryRun.stdout)")
-        let wrong = try self.gwbackup(["restore"] + self.common(fixture), environment: ["GWBACKUP_SECURITY_PWD": "wrong"])
+        let wrong = try await self.gwbackup(["restore"] + self.common(fixture), environment: ["GWBACKUP_SECURITY_PWD": "wrong"])
         #expect(wrong.status == 1)
         #expect(wrong.stdout.contains("the security password does not open this backup"))
-        let restore = try self.gwbackup(["restore", "--security-pwd-file", fixture.passwordFile] + self.common(fixture))
+        let restore = try await self.gwbackup(["restore", "--security-pwd-file", fixture.passwordFile] + self.common(fixture))
         #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
 
-        let status = try self.gwbackup(["status", "--json", "--state-dir", fixture.state])
+        let status = try await self.gwbackup(["status", "--json", "--state-dir", fixture.state])
         let both = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: [String: Any]]
         #expect((both?["backup"]?["running"] as? [String: Any])?["status"] as? String == "COMPLETED")
         #expect((both?["restore"]?["status"] as? String) == "COMPLETED")
         #expect(!status.stdout.contains(fixture.password.revealed))
     }
 
-    @Test func aDamagedBackupFailsVerificationWithExitCode1() throws {
+    @Test func aDamagedBackupFailsVerificationWithExitCode1() async throws {
         let fixture = try Fixture("cli")
-        #expect(try self.gwbackup(["backup", "--security-pwd-file", fixture.passwordFile] + self.common(fixture)).status == 0)
+        #expect(try await self.gwbackup(["backup", "--security-pwd-file", fixture.passwordFile] + self.common(fixture)).status == 0)
         let file = try fixture.onlyBackup() + "/config.tar.zst.gpg"
         var data = try FileTree.readFile(file)
         data[data.count - 5] ^= 0xFF
         try FileTree.remove(file)
         try FileTree.writeAtomically(data, to: file)
-        let verify = try self.gwbackup(["verify", "--path", fixture.backups])
+        let verify = try await self.gwbackup(["verify", "--path", fixture.backups])
         #expect(verify.status == 1)
         #expect(verify.stdout.contains("config") && verify.stdout.contains("does not match the SHA-256"))
     }
 
-    @Test func badInputGetsClearErrorsAndDocumentedExitCodes() throws {
+    @Test func badInputGetsClearErrorsAndDocumentedExitCodes() async throws {
         let fixture = try Fixture("cli")
         try fixture.directory.write("bad.json", #"{"version":2,"appliance":"fg","components":[{"name":"x","plugin":"nosuch"},{"name":"y","plugin":"fileset","parameters":{"paths":["../etc"]}}]}"#)
-        let check = try self.gwbackup(["manifest", "check", fixture.directory.sub("bad.json")])
+        let check = try await self.gwbackup(["manifest", "check", fixture.directory.sub("bad.json")])
         #expect(check.status == 2)
         #expect(check.stdout.contains("field 'version': unknown manifest version 2"))
         #expect(check.stdout.contains("component 'x', field 'plugin': unknown plugin 'nosuch'"))
         #expect(check.stdout.contains("component 'y', field 'parameters.paths[0]'"))
-        let good = try self.gwbackup(["manifest", "check", Fixture.repository + "/manifests/flowgateway.json"])
+        let good = try await self.gwbackup(["manifest", "check", Fixture.repository + "/manifests/flowgateway.json"])
         #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
 
-        let noPassword = try self.gwbackup(["backup"] + self.common(fixture))
+        let noPassword = try await self.gwbackup(["backup"] + self.common(fixture))
         #expect(noPassword.status == 2 && noPassword.stderr.contains("GWBACKUP_SECURITY_PWD"))
-        let missingFile = try self.gwbackup(["backup", "--security-pwd-file", "/nonexistent"] + self.common(fixture))
+        let missingFile = try await self.gwbackup(["backup", "--security-pwd-file", "/nonexistent"] + self.common(fixture))
         #expect(missingFile.status == 2 && missingFile.stderr.contains("cannot read the secret file /nonexistent"))
-        let nothing = try self.gwbackup(["restore", "--security-pwd-file", fixture.passwordFile] + self.common(fixture))
+        let nothing = try await self.gwbackup(["restore", "--security-pwd-file", fixture.passwordFile] + self.common(fixture))
         #expect(nothing.status == 1 && nothing.stdout.contains("does not exist"), "\(nothing.stdout)")
-        let usage = try self.gwbackup(["backup", "--port", "99999"])
+        let usage = try await self.gwbackup(["backup", "--port", "99999"])
         #expect(usage.status == 64)
     }
 
-    @Test func pluginsAreListedAndBrokenOnesReported() throws {
+    @Test func pluginsAreListedAndBrokenOnesReported() async throws {
         let fixture = try Fixture("cli")
-        let plugins = try self.gwbackup(["plugins", "--json"])
+        let plugins = try await self.gwbackup(["plugins", "--json"])
         #expect(plugins.status == 0)
         for id in ["\"fileset\"", "\"certificates\"", "\"sqlite-config\""] { #expect(plugins.stdout.contains(id)) }
         try fixture.directory.write("plugins/broken/plugin.json", #"{"id":"broken","version":"1","protocol":1,"executable":"gone.sh"}"#)
-        let broken = try self.gwbackup(["plugins", "--plugin-dir", fixture.directory.sub("plugins")])
+        let broken = try await self.gwbackup(["plugins", "--plugin-dir", fixture.directory.sub("plugins")])
         #expect(broken.status == 2)
         #expect(broken.stdout.contains("BROKEN: \(fixture.directory.sub("plugins/broken")): executable"))
     }
@@ -152,7 +154,7 @@ struct CommandLineTests {
     @Test func aKilledBackupLeavesNoCompleteBackupAndIsReportedAsInterrupted() async throws {
         let fixture = try Fixture("kill")
         let environment = ["GWBACKUP_SECURITY_PWD": fixture.password.revealed]
-        #expect(try self.gwbackup(["backup"] + self.common(fixture), environment: environment).status == 0)
+        #expect(try await self.gwbackup(["backup"] + self.common(fixture), environment: environment).status == 0)
         let first = try fixture.onlyBackup()
 
         try fixture.directory.write("plugins/slow/plugin.json", #"{"id":"slow","version":"1","protocol":1,"executable":"slow.sh"}"#)
@@ -172,7 +174,7 @@ struct CommandLineTests {
         }
         #expect(running)
 
-        let busy = try self.gwbackup(["backup"] + self.common(fixture), environment: environment)
+        let busy = try await self.gwbackup(["backup"] + self.common(fixture), environment: environment)
         #expect(busy.status == 3, "\(busy.stderr)")
         #expect(busy.stderr.contains("another job is running: backup to local \(fixture.backups)"))
 
@@ -180,7 +182,7 @@ struct CommandLineTests {
         while kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(50)) }
         let entries = try FileTree.names(in: fixture.backups)
         #expect(entries.contains { $0.hasPrefix(StoredEntry.temporaryPrefix) }, "the partial backup stays invisible")
-        let status = try self.gwbackup(["status", "--json", "--state-dir", fixture.state])
+        let status = try await self.gwbackup(["status", "--json", "--state-dir", fixture.state])
         let both = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: [String: Any]]
         let runningRecord = both?["backup"]?["running"] as? [String: Any]
         #expect(runningRecord?["status"] as? String == "ERROR")
@@ -188,15 +190,15 @@ struct CommandLineTests {
         let last = both?["backup"]?["last_successful"] as? [String: Any]
         #expect(last?["subdir"] as? String == first)
 
-        let list = try self.gwbackup(["list", "--path", fixture.backups])
+        let list = try await self.gwbackup(["list", "--path", fixture.backups])
         #expect(list.stdout.contains((first as NSString).lastPathComponent))
         #expect(list.stdout.contains("ignored: .partial-"))
         try fixture.mutateAppliance()
-        let restore = try self.gwbackup(["restore", "--component", "ntp"] + self.common(fixture), environment: environment)
+        let restore = try await self.gwbackup(["restore", "--component", "ntp"] + self.common(fixture), environment: environment)
         #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
         #expect(restore.stdout.contains((first as NSString).lastPathComponent))
         // The next backup cleans up the staging area the killed one left.
-        #expect(try self.gwbackup(["backup"] + self.common(fixture), environment: environment).status == 0)
+        #expect(try await self.gwbackup(["backup"] + self.common(fixture), environment: environment).status == 0)
         #expect(try FileTree.names(in: fixture.state + "/staging").isEmpty)
     }
 }

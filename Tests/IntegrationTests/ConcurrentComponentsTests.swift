@@ -304,21 +304,21 @@ struct ConcurrentComponentsTests {
         }
     }
 
-    @Test func jobsOutsideItsRangeAreRefusedOnTheCommandLine() throws {
+    @Test func jobsOutsideItsRangeAreRefusedOnTheCommandLine() async throws {
         for command in ["backup", "verify"] {
             for value in ["0", "65", "-1", "many"] {
-                let result = try CommandLineTests().gwbackup([command, "--path", "/tmp/none", "--jobs", value])
+                let result = try await CommandLineTests().gwbackup([command, "--path", "/tmp/none", "--jobs", value])
                 #expect(result.status == 64, "\(command) \(value): \(result.stderr)")
                 #expect(result.stderr.contains("jobs"), "\(result.stderr)")
             }
         }
         for value in ["-1", "20", "low"] {
-            let result = try CommandLineTests().gwbackup(["restore", "--path", "/tmp/none", "--nice", value])
+            let result = try await CommandLineTests().gwbackup(["restore", "--path", "/tmp/none", "--nice", value])
             #expect(result.status == 64, "\(value): \(result.stderr)")
             #expect(result.stderr.contains("nice"), "\(result.stderr)")
         }
         for option in [["--jobs", "2"], ["--nice", "5"]] {
-            let remote = try CommandLineTests().gwbackup(["--server", "https://127.0.0.1:1", "--api-user", "u", "restore"] + option)
+            let remote = try await CommandLineTests().gwbackup(["--server", "https://127.0.0.1:1", "--api-user", "u", "restore"] + option)
             #expect(remote.status == 64 && remote.stderr.contains("--jobs and --nice are the server's settings"), "\(remote.stderr)")
         }
     }

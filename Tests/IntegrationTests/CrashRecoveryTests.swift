@@ -33,7 +33,7 @@ struct CrashRecoveryTests {
             """, position: 5)
         let environment = ["GWBACKUP_SECURITY_PWD": fixture.password.revealed]
         let plugins = ["--manifest", manifest, "--plugin-dir", fixture.directory.sub("plugins")]
-        let backup = try self.cli.gwbackup(["backup"] + plugins + self.common(fixture), environment: environment)
+        let backup = try await self.cli.gwbackup(["backup"] + plugins + self.common(fixture), environment: environment)
         #expect(backup.status == 0, "\(backup.stderr)")
         try fixture.mutateAppliance()
         let dump = try fixture.databaseDump()
@@ -57,12 +57,12 @@ struct CrashRecoveryTests {
     @Test func aRestoreKilledWhileApplyingIsRolledBackByTheNextJob() async throws {
         let fixture = try Fixture("crash-restore")
         let (before, dump, _) = try await self.killedRestore(fixture, sleep: "171.25")
-        let status = try self.cli.gwbackup(["status", "--state-dir", fixture.state])
+        let status = try await self.cli.gwbackup(["status", "--state-dir", fixture.state])
         #expect(status.stdout.contains("PENDING RECOVERY: the restore of flowgateway-"), "\(status.stdout)\(status.stderr)")
         #expect(status.stdout.contains("restore ERROR"), "never EXECUTING once its process is gone: \(status.status) \(status.stdout) \(status.stderr)")
 
         // Any job recovers first: here a plain backup of the default manifest.
-        let next = try self.cli.gwbackup(["backup", "--plugin-dir", fixture.directory.sub("plugins")] + self.common(fixture), environment: ["GWBACKUP_SECURITY_PWD": fixture.password.revealed])
+        let next = try await self.cli.gwbackup(["backup", "--plugin-dir", fixture.directory.sub("plugins")] + self.common(fixture), environment: ["GWBACKUP_SECURITY_PWD": fixture.password.revealed])
         #expect(next.status == 0, "\(next.stderr)")
         // The backup itself opened the database after the rollback, which made its -wal and -shm files.
         let after = try fixture.snapshotWithoutDatabase().filter { !$0.key.hasSuffix(".db-wal") && !$0.key.hasSuffix(".db-shm") }

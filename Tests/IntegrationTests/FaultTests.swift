@@ -58,14 +58,14 @@ struct FaultTests {
         let fixture = try Fixture("fault-state")
         let state = fixture.directory.sub("ro-state")
         try await self.withTmpfs(state, size: "1m", options: ",ro") {
-            let result = try self.cli.gwbackup(
+            let result = try await self.cli.gwbackup(
                 ["backup", "--root", fixture.root, "--path", fixture.backups, "--state-dir", state],
                 environment: ["GWBACKUP_SECURITY_PWD": fixture.password.revealed])
             #expect(result.status != 0)
             #expect(result.stderr.contains("Read-only file system"), "\(result.stderr)")
             #expect(try FileStatus.of(fixture.backups) == nil || (try FileTree.names(in: fixture.backups)).isEmpty, "nothing written")
         }
-        let next = try self.cli.gwbackup(
+        let next = try await self.cli.gwbackup(
             ["backup", "--root", fixture.root, "--path", fixture.backups, "--state-dir", fixture.state],
             environment: ["GWBACKUP_SECURITY_PWD": fixture.password.revealed])
         #expect(next.status == 0, "\(next.stderr)")

@@ -55,9 +55,9 @@ struct JobPriorityTests {
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(manifest), to: manifestPath)
         let cli = CommandLineTests()
         let options = ["--manifest", manifestPath, "--plugin-dir", fixture.directory.sub("plugins"), "--security-pwd-file", fixture.passwordFile] + cli.common(fixture)
-        let niced = try cli.gwbackup(["backup", "--nice", "15"] + options)
+        let niced = try await cli.gwbackup(["backup", "--nice", "15"] + options)
         #expect(niced.status == 0, "\(niced.stderr)")
-        let byDefault = try cli.gwbackup(["backup"] + options)
+        let byDefault = try await cli.gwbackup(["backup"] + options)
         #expect(byDefault.status == 0, "\(byDefault.stderr)")
         #expect(try fixture.directory.read("niceness-seen") == "12\n\(Blocking.currentNiceness)\n15\n10\n")
     }

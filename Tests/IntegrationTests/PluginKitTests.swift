@@ -89,19 +89,19 @@ struct PluginKitTests {
         #expect(lax.first { $0.rule == "unknown-action-refused" }?.status == .fail)
     }
 
-    @Test func plugingsTestOnTheCommandLineExitsByTheRulesAndWritesJUnit() throws {
+    @Test func plugingsTestOnTheCommandLineExitsByTheRulesAndWritesJUnit() async throws {
         let fixture = try Fixture("plugins-test-cli")
         let junit = fixture.directory.sub("ntp.xml")
-        let good = try CommandLineTests().gwbackup(["plugins", "test", "ntp", "--root", fixture.root, "--junit", junit])
+        let good = try await CommandLineTests().gwbackup(["plugins", "test", "ntp", "--root", fixture.root, "--junit", junit])
         #expect(good.status == 0 && good.stdout.contains("PASS  round-trip") && good.stdout.contains("OK: "), "\(good.stdout) \(good.stderr)")
         let xml = String(decoding: try FileTree.readFile(junit), as: UTF8.self)
         #expect(xml.contains(#"<testsuite name="gwbackup plugins test ntp" tests="14" failures="0""#), "\(xml)")
         _ = try self.brokenPlugin(fixture, collect: "echo hello")
         let manifest = fixture.directory.sub("broken.json")
         try FileTree.writeAtomically(Data(#"{"version":1,"appliance":"x","components":[{"name":"broken","plugin":"broken","parameters":{"file":"etc/snmp/snmpd.conf"}}]}"#.utf8), to: manifest)
-        let bad = try CommandLineTests().gwbackup(["plugins", "test", "broken", "--manifest", manifest, "--root", fixture.root, "--plugin-dir", fixture.directory.sub("plugins"), "--step-timeout", "3"])
+        let bad = try await CommandLineTests().gwbackup(["plugins", "test", "broken", "--manifest", manifest, "--root", fixture.root, "--plugin-dir", fixture.directory.sub("plugins"), "--step-timeout", "3"])
         #expect(bad.status == 1 && bad.stdout.contains("FAIL  reply-is-one-protocol-object") && bad.stdout.contains("FAILED: reply-is-one-protocol-object"), "\(bad.stdout)")
-        let missing = try CommandLineTests().gwbackup(["plugins", "test", "nothing", "--root", fixture.root])
+        let missing = try await CommandLineTests().gwbackup(["plugins", "test", "nothing", "--root", fixture.root])
         #expect(missing.status != 0 && missing.stderr.contains("no component 'nothing'"), "\(missing.stderr)")
     }
 
@@ -290,7 +290,7 @@ struct PluginKitTests {
     // MARK: - The tutorial
 
     /// The shell plugin of docs/plugins.md, as printed there, passes the conformance run.
-    @Test func theTutorialsShellPluginPassesTheConformanceRun() throws {
+    @Test func theTutorialsShellPluginPassesTheConformanceRun() async throws {
         let fixture = try Fixture("tutorial-shell")
         let doc = String(decoding: try FileTree.readFile(Fixture.repository + "/docs/plugins.md"), as: UTF8.self)
         let section = try #require(doc.range(of: "## 1. In shell").map { doc[$0.upperBound...] })
@@ -303,7 +303,7 @@ struct PluginKitTests {
         try FileTree.writeAtomically(Data("welcome\n".utf8), to: fixture.root + "/etc/motd", mode: 0o644)
         let manifest = fixture.directory.sub("m.json")
         try FileTree.writeAtomically(Data(#"{"version":1,"appliance":"x","components":[{"name": "motd", "plugin": "motd", "parameters": {"file": "etc/motd"}}]}"#.utf8), to: manifest)
-        let result = try CommandLineTests().gwbackup(["plugins", "test", "motd", "--manifest", manifest, "--root", fixture.root, "--plugin-dir", fixture.directory.sub("plugins")])
+        let result = try await CommandLineTests().gwbackup(["plugins", "test", "motd", "--manifest", manifest, "--root", fixture.root, "--plugin-dir", fixture.directory.sub("plugins")])
         #expect(result.status == 0, "\(result.stdout)")
     }
 
@@ -326,13 +326,13 @@ struct PluginKitTests {
         let common = ["--root", fixture.root, "--path", fixture.backups, "--state-dir", fixture.state, "--manifest", manifest, "--plugin-dir", fixture.directory.sub("plugins")]
         let environment = ["GWBACKUP_SECURITY_PWD": "tutorial password"]
         let cli = CommandLineTests()
-        let backup = try cli.gwbackup(["backup"] + common, environment: environment)
+        let backup = try await cli.gwbackup(["backup"] + common, environment: environment)
         #expect(backup.status == 0, "\(backup.stdout) \(backup.stderr)")
         try FileTree.writeAtomically(Data("motd changed\n".utf8), to: fixture.root + "/etc/motd", mode: 0o644)
-        let restore = try cli.gwbackup(["restore"] + common, environment: environment)
+        let restore = try await cli.gwbackup(["restore"] + common, environment: environment)
         #expect(restore.status == 0, "\(restore.stdout) \(restore.stderr)")
         #expect(String(decoding: try FileTree.readFile(fixture.root + "/etc/motd"), as: UTF8.self) == "motd before\n")
-        let conformance = try cli.gwbackup(["plugins", "test", "motd", "--manifest", manifest, "--root", fixture.root, "--plugin-dir", fixture.directory.sub("plugins")])
+        let conformance = try await cli.gwbackup(["plugins", "test", "motd", "--manifest", manifest, "--root", fixture.root, "--plugin-dir", fixture.directory.sub("plugins")])
         #expect(conformance.status == 0, "\(conformance.stdout)")
     }
 }

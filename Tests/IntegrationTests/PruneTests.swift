@@ -62,12 +62,12 @@ struct PruneTests {
         let fixture = try Fixture("prune-cli")
         let names = try await self.backups(fixture, count: 2)
         let cli = CommandLineTests()
-        let dry = try cli.gwbackup(["prune", "--path", fixture.backups, "--state-dir", fixture.state, "--keep-last", "1", "--dry-run"])
+        let dry = try await cli.gwbackup(["prune", "--path", fixture.backups, "--state-dir", fixture.state, "--keep-last", "1", "--dry-run"])
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stdout.contains("keep    \(names[1])  (newest complete backup, last 1)"), "\(dry.stdout)")
         #expect(dry.stdout.contains("would   \(names[0])  (beyond the policy)") || dry.stdout.contains("would d \(names[0])"), "\(dry.stdout)")
         #expect(dry.stdout.contains("1 kept, 1 would delete (dry run)"), "\(dry.stdout)")
-        let refused = try cli.gwbackup(["prune", "--path", fixture.backups, "--state-dir", fixture.state])
+        let refused = try await cli.gwbackup(["prune", "--path", fixture.backups, "--state-dir", fixture.state])
         #expect(refused.status == 64 && refused.stderr.contains("needs at least one"), "\(refused.stderr)")
     }
 }
