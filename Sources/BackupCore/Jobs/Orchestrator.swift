@@ -113,7 +113,6 @@ public struct Orchestrator: Sendable {
         return note
     }
 
-
     /// Takes the job lock; `.busy` while another job runs. A job writes its final record just before
     /// it releases the lock, so a client that saw COMPLETED and starts the next job at once can find
     /// the lock still held for a moment: then, and only then (the holder a backup or restore, neither

@@ -26,10 +26,9 @@ public final class JobLock: @unchecked Sendable {
         let fd = try SystemCall.retrying("open", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
-            let holder = (try? FileTree.readFile(path, limit: 4096)).map { String(decoding: $0, as: UTF8.self) } ?? ""
             close(fd)
             if code == EWOULDBLOCK {
-                let detail = holder.trimmingCharacters(in: .whitespacesAndNewlines)
+                let detail = Self.holder(stateDirectory: stateDirectory) ?? ""
                 throw BackupError(.busy, "another job is running\(detail.isEmpty ? "" : ": \(detail)")")
             }
             throw SystemCall.error("flock", path, errno: code)
