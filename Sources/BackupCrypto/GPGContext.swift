@@ -12,7 +12,12 @@ final class GPGContext {
     /// The passphrase, reached from the C callback through its `void *` hook.
     final class PassphraseHolder {
         let passphrase: Secret
-        init(_ passphrase: Secret) { self.passphrase = passphrase }
+        /// Called each time the passphrase has been handed to gpg.
+        let handedOver: (() -> Void)?
+        init(_ passphrase: Secret, handedOver: (() -> Void)?) {
+            self.passphrase = passphrase
+            self.handedOver = handedOver
+        }
     }
 
     let handle: gpgme_ctx_t
@@ -20,10 +25,11 @@ final class GPGContext {
     private let home: GPGHome
 
     /// A context in `home` (shared by the operations of one job: one gpg-agent, not one each).
-    init(passphrase: Secret, home: GPGHome) throws {
+    /// `passphraseHandedOver` is called each time gpg has been given the passphrase.
+    init(passphrase: Secret, home: GPGHome, passphraseHandedOver: (() -> Void)? = nil) throws {
         _ = GPGME.version
         self.home = home
-        self.holder = PassphraseHolder(passphrase)
+        self.holder = PassphraseHolder(passphrase, handedOver: passphraseHandedOver)
         var context: gpgme_ctx_t?
         try Self.defaultHome.withLock { current in
             // GPGME 1.18 runs `gpg --version` on every gpgme_(ctx_)set_engine_info, ~25 ms a time
@@ -55,7 +61,9 @@ final class GPGContext {
             let line = holder.passphrase.revealed + "\n"
             let bytes = Array(line.utf8)
             let written = bytes.withUnsafeBytes { gpgme_io_writen(fd, $0.baseAddress, $0.count) }
-            return written == 0 ? 0 : cgpgme_error_canceled()
+            guard written == 0 else { return cgpgme_error_canceled() }
+            holder.handedOver?()
+            return 0
         }, Unmanaged.passUnretained(self.holder).toOpaque())
     }
 

@@ -66,13 +66,12 @@ final class GPGDataStream {
             },
             seek: nil,
             release: nil))
+        // GPGME refuses data objects until its version check ran.
+        _ = GPGME.version
         var handle: gpgme_data_t?
         let status = gpgme_data_new_from_cbs(&handle, self.callbacks, Unmanaged.passUnretained(endpoint).toOpaque())
-        guard status == 0 else {
-            self.callbacks.deinitialize(count: 1)
-            self.callbacks.deallocate()
-            throw GPGME.error(status, "gpgme_data_new_from_cbs")
-        }
+        // Every stored property is set, so `deinit` runs when this throws, and frees the table.
+        guard status == 0 else { throw GPGME.error(status, "gpgme_data_new_from_cbs") }
         self.handle = handle
         // GPGME copies between gpg's pipe and these callbacks 4 KiB at a time, one trip through its
         // event loop each. 64 KiB (a pipe's default capacity) was measured best: restoring a 256 MiB

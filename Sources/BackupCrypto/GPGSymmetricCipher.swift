@@ -41,6 +41,27 @@ public struct GPGSymmetricCipher: PayloadCipher {
         try output.flush()
     }
 
+    /// Starts gpg at once and hands it the passphrase, so that it derives the key while `input` is
+    /// prepared; GPGME's input to gpg is held back (`GPGEventLoop`) until `input` is decided.
+    public func encrypt(deferred input: DeferredInput, to sink: any ByteSink, passphrase: Secret) throws {
+        let home = try self.homes.home()
+        let output = WriteBehindSink(sink)
+        let plain = try GPGDataStream(source: input.source())
+        let cipher = try GPGDataStream(sink: output)
+        // The loop outlives the context: GPGME hands the loop's tags back until the context is released.
+        let loop = GPGEventLoop()
+        let status = try withExtendedLifetime(loop) { () throws -> gpgme_error_t in
+            let context = try GPGContext(passphrase: passphrase, home: home, passphraseHandedOver: { input.noteKeyedAhead() })
+            loop.install(on: context.handle)
+            let started = gpgme_op_encrypt_start(context.handle, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
+            guard started == 0 else { return started }
+            return loop.run(holdingInputUntil: { input.isDecided })
+        }
+        if let error = plain.endpoint.error ?? cipher.endpoint.error { throw error }
+        try GPGME.check(status, "gpgme_op_encrypt")
+        try output.flush()
+    }
+
     public func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
         let context = try GPGContext(passphrase: passphrase, home: try self.homes.home())
         let output = WriteBehindSink(sink)

@@ -17,6 +17,14 @@ static inline gpgme_error_t cgpgme_error_canceled(void) {
     return gpgme_error(GPG_ERR_CANCELED);
 }
 
+/* A general error, and the error for an errno value (gpgme_error is inline). */
+static inline gpgme_error_t cgpgme_error_general(void) {
+    return gpgme_error(GPG_ERR_GENERAL);
+}
+static inline gpgme_error_t cgpgme_error_from_errno(int value) {
+    return gpgme_error_from_errno(value);
+}
+
 static inline unsigned int cgpgme_code_canceled(void) { return GPG_ERR_CANCELED; }
 static inline unsigned int cgpgme_code_bad_passphrase(void) { return GPG_ERR_BAD_PASSPHRASE; }
 static inline unsigned int cgpgme_code_decrypt_failed(void) { return GPG_ERR_DECRYPT_FAILED; }

@@ -3,6 +3,10 @@
 public protocol PayloadCipher: Sendable {
     /// Encrypts everything from `source` into `sink` with `passphrase`. Blocking.
     func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws
+    /// Encrypts `input` into `sink` once it is provided, starting now: a cipher whose key derivation
+    /// is slow does it while the input is still being prepared (see `DeferredInput`). Blocking until
+    /// the input is decided and encrypted; throws the abandonment's error when it is abandoned.
+    func encrypt(deferred input: DeferredInput, to sink: any ByteSink, passphrase: Secret) throws
     /// Decrypts `source` into `sink`. Throws `.wrongPassword` or `.corrupted` when the message does
     /// not open or fails its integrity check; `sink` may then hold unverified plaintext. Blocking.
     func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws
@@ -16,6 +20,11 @@ public protocol PayloadCipher: Sendable {
 }
 
 extension PayloadCipher {
+    /// Waits for the input, then encrypts it: no work ahead of it.
+    public func encrypt(deferred input: DeferredInput, to sink: any ByteSink, passphrase: Secret) throws {
+        try self.encrypt(from: input.source(), to: sink, passphrase: passphrase)
+    }
+
     public func removeAbandonedResources() {}
     public func releaseResources() {}
 }
