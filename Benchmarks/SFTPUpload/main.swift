@@ -12,18 +12,24 @@ guard arguments.count >= 7, let port = Int(arguments[2]) else {
     FileHandle.standardError.write(Data("usage: sftp-upload-bench HOST PORT USER PASSWORD_FILE REMOTE_PATH FILE [download]\n".utf8))
     exit(64)
 }
+// This run's own known hosts, removed when it exits (each run of `make bench` left one behind).
+let knownHostsPath = NSTemporaryDirectory() + "/sftp-bench-known-hosts-\(getpid()).json"
+func exitRemovingKnownHosts(_ status: Int32) -> Never {
+    unlink(knownHostsPath)
+    exit(status)
+}
 do {
     let password = String(decoding: try FileTree.readFile(arguments[4]), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     let endpoint = SSHEndpoint(
         host: arguments[1], port: port, username: arguments[3], authentication: .password(Secret(password)),
-        knownHosts: KnownHosts(path: NSTemporaryDirectory() + "/sftp-bench-known-hosts-\(getpid()).json"))
+        knownHosts: KnownHosts(path: knownHostsPath))
     let store = SFTPBackupStore(endpoint: endpoint, path: arguments[5])
     if arguments.count > 8 && arguments[7] == "download-only" {
         let expected = try FileStatus.of(arguments[6])?.size ?? 0
         let read = try store.openComponent(backup: arguments[8], file: "data.bin").copy(to: NullSink())
         guard read == expected else { throw BackupError(.corrupted, "read back \(read) of \(expected) bytes") }
         print(read)
-        exit(0)
+        exitRemovingKnownHosts(0)
     }
     let name = "bench-\(getpid())"
     let writer = try store.beginBackup(name: name)
@@ -37,7 +43,8 @@ do {
         guard read == bytes else { throw BackupError(.corrupted, "read back \(read) of \(bytes) bytes") }
     }
     print(name)
+    exitRemovingKnownHosts(0)
 } catch {
     FileHandle.standardError.write(Data("sftp-upload-bench: \(error)\n".utf8))
-    exit(1)
+    exitRemovingKnownHosts(1)
 }
