@@ -13,6 +13,9 @@ final class GPGDataStream {
         let sink: (any ByteSink)?
         /// The first Swift error a callback hit; GPGME only sees `errno`.
         var error: (any Error)?
+        /// How many times GPGME called the write callback (how `GPGEventLoop` tells the data output
+        /// descriptor from gpg's status descriptor).
+        var writes = 0
 
         init(source: (any ByteSource)?, sink: (any ByteSink)?) {
             self.source = source
@@ -55,6 +58,7 @@ final class GPGDataStream {
                 guard let handle, let buffer else { return -1 }
                 let endpoint = Unmanaged<Endpoint>.fromOpaque(handle).takeUnretainedValue()
                 guard let sink = endpoint.sink else { errno = EBADF; return -1 }
+                endpoint.writes += 1
                 do {
                     try sink.write(UnsafeRawBufferPointer(start: buffer, count: size))
                     return size

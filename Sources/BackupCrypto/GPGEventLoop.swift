@@ -5,37 +5,57 @@ import Glibc
 #endif
 
 /// Runs one GPGME operation's I/O on the calling thread through user I/O callbacks
-/// (`gpgme_set_io_cbs`), so that it can hold back the data GPGME feeds to gpg while it keeps
-/// answering gpg's status lines and its passphrase request.
+/// (`gpgme_set_io_cbs`). Two things GPGME's own loop cannot do:
 ///
-/// GPGME's own loop calls an input's read callback as soon as gpg's stdin is writable, which is at
-/// once, and answers gpg's passphrase request from the same loop: an input that waits in its read
-/// callback holds the passphrase, and so the key derivation, back with it. This loop does not poll
-/// the held descriptors at all until `run(holdingInputUntil:)`'s condition says so. A held descriptor
-/// is one GPGME writes to and registered before it signalled `GPGME_EVENT_START`: the operation's
-/// data inputs (gpg's command descriptor, through which the passphrase goes, is registered later,
-/// when gpg asks).
+/// - **Hold the input back** while gpg's status lines and passphrase request are answered. GPGME's
+///   loop calls an input's read callback as soon as gpg's stdin is writable, which is at once, and
+///   answers the passphrase request from the same loop: an input that waits in its read callback
+///   holds the key derivation back with it. This loop does not poll the held descriptors at all
+///   until `run(holdingInputUntil:)`'s condition says so. A held descriptor is one GPGME writes to
+///   and registered before it signalled `GPGME_EVENT_START`: the operation's data input (gpg's
+///   command descriptor, through which the passphrase goes, is registered later, when gpg asks).
+/// - **Read gpg's output itself.** GPGME 1.18 formats every byte it reads from gpg for a debug trace
+///   it never prints (`_gpgme_debug_trace()` is defined as 1): ~15% of a restore's CPU. Once a
+///   descriptor's first GPGME handler call has written to the operation's output data object, that
+///   descriptor is gpg's output, and this loop reads it straight into the same sink. Its end, or an
+///   error, still goes through GPGME's handler, which reads it again (a pipe's end stays) and closes
+///   the descriptor its own way; gpg's status, and so the operation's verdict (a wrong passphrase,
+///   a failed integrity check), stay GPGME's. The input side stays GPGME's: its handler may keep
+///   bytes pending between calls, which writing beside it could reorder.
 ///
 /// One operation per loop; GPGME calls back only from within `gpgme_op_*_start` and this loop's
 /// handlers, all on the calling thread.
 final class GPGEventLoop {
     /// One descriptor GPGME asked to be watched; its address is the tag GPGME hands back to remove it.
     final class Registration {
+        enum Role {
+            /// Its handler has not run yet.
+            case unknown
+            /// Left to GPGME's handler: gpg's status or command descriptor, or the data input.
+            case gpgme
+            /// gpg's output, read by the loop.
+            case dataOutput
+        }
+
         let descriptor: Int32
         /// Whether GPGME writes to it (a data input or gpg's command descriptor).
         let outbound: Bool
         let handler: @convention(c) (UnsafeMutableRawPointer?, Int32) -> gpgme_error_t
         let handlerData: UnsafeMutableRawPointer?
-        /// Registered before the operation started and written by GPGME: a data input.
-        let heldInput: Bool
+        /// Registered before the operation started.
+        let initial: Bool
         var active = true
+        var role = Role.unknown
 
-        init(descriptor: Int32, outbound: Bool, handler: @escaping @convention(c) (UnsafeMutableRawPointer?, Int32) -> gpgme_error_t, handlerData: UnsafeMutableRawPointer?, heldInput: Bool) {
+        /// Written by GPGME and registered before the operation started: a data input.
+        var heldInput: Bool { self.outbound && self.initial }
+
+        init(descriptor: Int32, outbound: Bool, handler: @escaping @convention(c) (UnsafeMutableRawPointer?, Int32) -> gpgme_error_t, handlerData: UnsafeMutableRawPointer?, initial: Bool) {
             self.descriptor = descriptor
             self.outbound = outbound
             self.handler = handler
             self.handlerData = handlerData
-            self.heldInput = heldInput
+            self.initial = initial
         }
     }
 
@@ -43,11 +63,18 @@ final class GPGEventLoop {
     private var started = false
     /// The operation's outcome once GPGME signalled `GPGME_EVENT_DONE`.
     private var outcome: gpgme_error_t?
+    /// The output data object's endpoint, whose sink the loop writes gpg's output to.
+    private let output: GPGDataStream.Endpoint?
+    private var context: gpgme_ctx_t?
+    /// What one read of gpg's output takes: a pipe's default capacity holds 64 KiB.
+    private var buffer = [UInt8](repeating: 0, count: 256 << 10)
     // GPGME keeps a pointer to this table while the context lives.
     private let callbacks: UnsafeMutablePointer<gpgme_io_cbs>
 
-    /// A loop for one operation of the context it is installed on.
-    init() {
+    /// A loop for one operation of the context it is installed on, whose output data object is the
+    /// one of `output` (nil: GPGME reads gpg's output itself).
+    init(output: GPGDataStream.Endpoint?) {
+        self.output = output
         self.callbacks = .allocate(capacity: 1)
         self.callbacks.initialize(to: gpgme_io_cbs(
             add: { data, descriptor, direction, handler, handlerData, tag in
@@ -55,8 +82,7 @@ final class GPGEventLoop {
                 let loop = Unmanaged<GPGEventLoop>.fromOpaque(data).takeUnretainedValue()
                 // GPGME's `dir`: 1 when it reads the descriptor, 0 when it writes it.
                 let registration = Registration(
-                    descriptor: descriptor, outbound: direction == 0, handler: handler, handlerData: handlerData,
-                    heldInput: direction == 0 && !loop.started)
+                    descriptor: descriptor, outbound: direction == 0, handler: handler, handlerData: handlerData, initial: !loop.started)
                 loop.registrations.append(registration)
                 tag.pointee = Unmanaged.passUnretained(registration).toOpaque()
                 return 0
@@ -85,20 +111,21 @@ final class GPGEventLoop {
         self.callbacks.pointee.event_priv = this
     }
 
-    /// Makes `context`'s next operation run through this loop. GPGME hands the loop's tags (its
-    /// registrations) back until the context is released: `context` must not outlive the loop.
-    func install(on context: gpgme_ctx_t) {
-        gpgme_set_io_cbs(context, self.callbacks)
-    }
-
     deinit {
         self.callbacks.deinitialize(count: 1)
         self.callbacks.deallocate()
     }
 
-    /// Runs the started operation to its end and returns its outcome (0 on success). Its data inputs
-    /// are not written to until `release()` returns true, which is asked every 10 ms until it does.
-    func run(holdingInputUntil release: () -> Bool) -> gpgme_error_t {
+    /// Makes `context`'s next operation run through this loop. GPGME hands the loop's tags (its
+    /// registrations) back until the context is released: `context` must not outlive the loop.
+    func install(on context: gpgme_ctx_t) {
+        self.context = context
+        gpgme_set_io_cbs(context, self.callbacks)
+    }
+
+    /// Runs the started operation to its end and returns its outcome (0 on success). Its data input
+    /// is not written to until `release()` returns true, which is asked every 10 ms until it does.
+    func run(holdingInputUntil release: () -> Bool = { true }) -> gpgme_error_t {
         var released = release()
         while self.outcome == nil {
             // Registrations live as long as the loop: dropping removed ones keeps the scan short.
@@ -115,12 +142,37 @@ final class GPGEventLoop {
                 return cgpgme_error_from_errno(errno)
             }
             for (registration, polled) in zip(watched, descriptors) where polled.revents != 0 && registration.active {
-                // GPGME's handler reports a failure by cancelling the operation: `outcome` then says it.
-                _ = registration.handler(registration.handlerData, registration.descriptor)
+                self.serve(registration)
                 if self.outcome != nil { break }
             }
             if !released { released = release() }
         }
         return self.outcome ?? 0
+    }
+
+    /// Serves one ready descriptor. GPGME's handler reports a failure by cancelling the operation:
+    /// `outcome` then says it.
+    private func serve(_ registration: Registration) {
+        if registration.role == .dataOutput, let sink = self.output?.sink {
+            let count = self.buffer.withUnsafeMutableBytes { read(registration.descriptor, $0.baseAddress, $0.count) }
+            if count > 0 {
+                do {
+                    try self.buffer.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                } catch {
+                    // As GPGME's handler does with a failed write: the operation ends, the error is ours.
+                    self.output?.error = self.output?.error ?? error
+                    if let context = self.context { _ = gpgme_cancel(context) }
+                }
+                return
+            }
+            if count < 0 && errno == EINTR { return }
+            // The end, or an error: GPGME's handler meets it again and closes the descriptor.
+        }
+        let writesBefore = self.output?.writes ?? 0
+        _ = registration.handler(registration.handlerData, registration.descriptor)
+        if registration.role == .unknown {
+            let wroteOutput = (self.output?.writes ?? 0) > writesBefore
+            registration.role = !registration.outbound && registration.initial && wroteOutput ? .dataOutput : .gpgme
+        }
     }
 }

@@ -29,12 +29,13 @@ public struct GPGSymmetricCipher: PayloadCipher {
     public static var libraryVersion: String { GPGME.version }
 
     public func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
-        let context = try GPGContext(passphrase: passphrase, home: try self.homes.home())
-        // GPGME moves data 4 KiB at a time: buffer both sides so pipes and files see 1 MiB.
+        // GPGME moves data 64 KiB at a time: buffer both sides so pipes and files see 1 MiB.
         let output = WriteBehindSink(sink)
         let plain = try GPGDataStream(source: ReadAheadSource(source))
         let cipher = try GPGDataStream(sink: output)
-        let status = gpgme_op_encrypt(context.handle, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
+        let status = try self.operate(passphrase: passphrase, output: cipher) { context in
+            gpgme_op_encrypt_start(context, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
+        }
         // An error of our own stream (a full disk, a dropped connection) explains GPGME's better.
         if let error = plain.endpoint.error ?? cipher.endpoint.error { throw error }
         try GPGME.check(status, "gpgme_op_encrypt")
@@ -44,18 +45,11 @@ public struct GPGSymmetricCipher: PayloadCipher {
     /// Starts gpg at once and hands it the passphrase, so that it derives the key while `input` is
     /// prepared; GPGME's input to gpg is held back (`GPGEventLoop`) until `input` is decided.
     public func encrypt(deferred input: DeferredInput, to sink: any ByteSink, passphrase: Secret) throws {
-        let home = try self.homes.home()
         let output = WriteBehindSink(sink)
         let plain = try GPGDataStream(source: input.source())
         let cipher = try GPGDataStream(sink: output)
-        // The loop outlives the context: GPGME hands the loop's tags back until the context is released.
-        let loop = GPGEventLoop()
-        let status = try withExtendedLifetime(loop) { () throws -> gpgme_error_t in
-            let context = try GPGContext(passphrase: passphrase, home: home, passphraseHandedOver: { input.noteKeyedAhead() })
-            loop.install(on: context.handle)
-            let started = gpgme_op_encrypt_start(context.handle, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
-            guard started == 0 else { return started }
-            return loop.run(holdingInputUntil: { input.isDecided })
+        let status = try self.operate(passphrase: passphrase, output: cipher, holdingInputUntil: { input.isDecided }, passphraseHandedOver: { input.noteKeyedAhead() }) { context in
+            gpgme_op_encrypt_start(context, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
         }
         if let error = plain.endpoint.error ?? cipher.endpoint.error { throw error }
         try GPGME.check(status, "gpgme_op_encrypt")
@@ -63,11 +57,12 @@ public struct GPGSymmetricCipher: PayloadCipher {
     }
 
     public func decrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
-        let context = try GPGContext(passphrase: passphrase, home: try self.homes.home())
         let output = WriteBehindSink(sink)
         let cipher = try GPGDataStream(source: ReadAheadSource(source))
         let plain = try GPGDataStream(sink: output)
-        let status = gpgme_op_decrypt(context.handle, cipher.handle, plain.handle)
+        let status = try self.operate(passphrase: passphrase, output: plain) { context in
+            gpgme_op_decrypt_start(context, cipher.handle, plain.handle)
+        }
         if let error = cipher.endpoint.error ?? plain.endpoint.error { throw error }
         if status == 0 {
             try output.flush()
@@ -82,6 +77,24 @@ public struct GPGSymmetricCipher: PayloadCipher {
             throw BackupError(.corrupted, "the file is not an OpenPGP message (\(GPGME.message(status)))")
         default:
             throw GPGME.error(status, "gpgme_op_decrypt")
+        }
+    }
+
+    /// Runs one operation, started by `start` in a new context of this cipher's home, through a
+    /// `GPGEventLoop` that reads gpg's output into `output`'s sink itself; returns its outcome.
+    private func operate(
+        passphrase: Secret, output: GPGDataStream, holdingInputUntil release: () -> Bool = { true },
+        passphraseHandedOver: (() -> Void)? = nil, start: (gpgme_ctx_t) -> gpgme_error_t
+    ) throws -> gpgme_error_t {
+        let home = try self.homes.home()
+        // The loop outlives the context: GPGME hands the loop's tags back until the context is released.
+        let loop = GPGEventLoop(output: output.endpoint)
+        return try withExtendedLifetime(loop) { () throws -> gpgme_error_t in
+            let context = try GPGContext(passphrase: passphrase, home: home, passphraseHandedOver: passphraseHandedOver)
+            loop.install(on: context.handle)
+            let started = start(context.handle)
+            guard started == 0 else { return started }
+            return loop.run(holdingInputUntil: release)
         }
     }
 }

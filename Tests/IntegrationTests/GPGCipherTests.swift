@@ -55,6 +55,45 @@ struct GPGCipherTests {
         } throws: { ($0 as? BackupError)?.code == .corrupted }
     }
 
+    /// A sink that fails once it has taken `limit` bytes, as a full disk or a dropped connection does.
+    final class FailingSink: ByteSink {
+        let limit: Int
+        private(set) var taken = 0
+        init(failingAfter limit: Int) { self.limit = limit }
+        func write(_ chunk: UnsafeRawBufferPointer) throws {
+            guard self.taken + chunk.count <= self.limit else { throw BackupError(.storage, "no space left on the test's device") }
+            self.taken += chunk.count
+        }
+        func finish() throws {}
+    }
+
+    @Test func aFailingOutputEndsTheOperationWithItsOwnErrorInEitherDirection() async throws {
+        let ciphertext = try await Blocking.run { try self.encrypted() }
+        for direction in ["decrypt", "encrypt"] {
+            var failure: (any Error)?
+            do {
+                try await Blocking.run {
+                    let sink = FailingSink(failingAfter: 1_024)
+                    if direction == "decrypt" {
+                        try self.cipher.decrypt(from: MemorySource(ciphertext, chunk: 100_000), to: sink, passphrase: self.passphrase)
+                    } else {
+                        try self.cipher.encrypt(from: MemorySource(self.plaintext, chunk: 100_000), to: sink, passphrase: self.passphrase)
+                    }
+                }
+            } catch {
+                failure = error
+            }
+            // Not "the security password does not open this backup": the operation was stopped
+            // because of the sink, and says so.
+            #expect(failure.map { BackupError.wrap($0).code } == .storage, "\(direction): \(String(describing: failure))")
+            #expect(failure.map { BackupError.wrap($0).message.contains("no space left") } == true, "\(direction): \(String(describing: failure))")
+        }
+        // The cipher is still good for the next operation.
+        let sink = LockedDataSink()
+        try await Blocking.run { try self.cipher.decrypt(from: MemorySource(ciphertext), to: sink, passphrase: self.passphrase) }
+        #expect(sink.data == self.plaintext)
+    }
+
     @Test func stockGPGAndThisCipherReadEachOther() throws {
         let directory = try TemporaryDirectory("gpg")
         try FileTree.writeAtomically(Data(self.passphrase.revealed.utf8), to: directory.sub("pw"))
