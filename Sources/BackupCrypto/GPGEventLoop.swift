@@ -14,14 +14,15 @@ import Glibc
 ///   until `run(holdingInputUntil:)`'s condition says so. A held descriptor is one GPGME writes to
 ///   and registered before it signalled `GPGME_EVENT_START`: the operation's data input (gpg's
 ///   command descriptor, through which the passphrase goes, is registered later, when gpg asks).
-/// - **Read gpg's output itself.** GPGME 1.18 formats every byte it reads from gpg for a debug trace
-///   it never prints (`_gpgme_debug_trace()` is defined as 1): ~15% of a restore's CPU. Once a
-///   descriptor's first GPGME handler call has written to the operation's output data object, that
-///   descriptor is gpg's output, and this loop reads it straight into the same sink. Its end, or an
-///   error, still goes through GPGME's handler, which reads it again (a pipe's end stays) and closes
-///   the descriptor its own way; gpg's status, and so the operation's verdict (a wrong passphrase,
-///   a failed integrity check), stay GPGME's. The input side stays GPGME's: its handler may keep
-///   bytes pending between calls, which writing beside it could reorder.
+/// - **Move the data itself.** GPGME 1.18 formats every byte it passes between gpg and the data
+///   objects for a debug trace it never prints (`_gpgme_debug_trace()` is defined as 1): ~15% of a
+///   restore's CPU in each direction. The data input descriptor (above) is written by this loop from
+///   the input's source from its first byte; gpg's output is the descriptor whose first GPGME handler
+///   call wrote to the output data object, and this loop reads it straight into the same sink from
+///   then on. The end of either, or an error on it, still goes through GPGME's handler, which meets
+///   it again (a source at its end stays there, a pipe's end stays, a closed pipe stays closed) and
+///   closes the descriptor its own way; gpg's status, and so the operation's verdict (a wrong
+///   passphrase, a failed integrity check, a truncated message), stays GPGME's.
 ///
 /// One operation per loop; GPGME calls back only from within `gpgme_op_*_start` and this loop's
 /// handlers, all on the calling thread.
@@ -31,8 +32,10 @@ final class GPGEventLoop {
         enum Role {
             /// Its handler has not run yet.
             case unknown
-            /// Left to GPGME's handler: gpg's status or command descriptor, or the data input.
+            /// Left to GPGME's handler: gpg's status or command descriptor, or data at its end.
             case gpgme
+            /// gpg's input, written by the loop from the input's source.
+            case dataInput
             /// gpg's output, read by the loop.
             case dataOutput
         }
@@ -63,17 +66,24 @@ final class GPGEventLoop {
     private var started = false
     /// The operation's outcome once GPGME signalled `GPGME_EVENT_DONE`.
     private var outcome: gpgme_error_t?
+    /// The input data object's endpoint, whose source the loop writes to gpg.
+    private let input: GPGDataStream.Endpoint?
     /// The output data object's endpoint, whose sink the loop writes gpg's output to.
     private let output: GPGDataStream.Endpoint?
     private var context: gpgme_ctx_t?
     /// What one read of gpg's output takes: a pipe's default capacity holds 64 KiB.
     private var buffer = [UInt8](repeating: 0, count: 256 << 10)
+    /// Read from the input's source and not yet written to gpg: `pending[pendingStart..<pendingEnd]`.
+    private var pending = [UInt8](repeating: 0, count: 256 << 10)
+    private var pendingStart = 0
+    private var pendingEnd = 0
     // GPGME keeps a pointer to this table while the context lives.
     private let callbacks: UnsafeMutablePointer<gpgme_io_cbs>
 
-    /// A loop for one operation of the context it is installed on, whose output data object is the
-    /// one of `output` (nil: GPGME reads gpg's output itself).
-    init(output: GPGDataStream.Endpoint?) {
+    /// A loop for one operation of the context it is installed on, whose input and output data
+    /// objects are those of `input` and `output` (nil: GPGME moves that data itself).
+    init(input: GPGDataStream.Endpoint?, output: GPGDataStream.Endpoint?) {
+        self.input = input
         self.output = output
         self.callbacks = .allocate(capacity: 1)
         self.callbacks.initialize(to: gpgme_io_cbs(
@@ -83,6 +93,11 @@ final class GPGEventLoop {
                 // GPGME's `dir`: 1 when it reads the descriptor, 0 when it writes it.
                 let registration = Registration(
                     descriptor: descriptor, outbound: direction == 0, handler: handler, handlerData: handlerData, initial: !loop.started)
+                if registration.heldInput, loop.input?.source != nil {
+                    // Written without blocking: a full pipe must not stop the loop reading gpg's output.
+                    let flags = fcntl(descriptor, F_GETFL)
+                    if flags >= 0 && fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0 { registration.role = .dataInput }
+                }
                 loop.registrations.append(registration)
                 tag.pointee = Unmanaged.passUnretained(registration).toOpaque()
                 return 0
@@ -153,26 +168,75 @@ final class GPGEventLoop {
     /// Serves one ready descriptor. GPGME's handler reports a failure by cancelling the operation:
     /// `outcome` then says it.
     private func serve(_ registration: Registration) {
-        if registration.role == .dataOutput, let sink = self.output?.sink {
-            let count = self.buffer.withUnsafeMutableBytes { read(registration.descriptor, $0.baseAddress, $0.count) }
-            if count > 0 {
-                do {
-                    try self.buffer.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-                } catch {
-                    // As GPGME's handler does with a failed write: the operation ends, the error is ours.
-                    self.output?.error = self.output?.error ?? error
-                    if let context = self.context { _ = gpgme_cancel(context) }
-                }
-                return
-            }
-            if count < 0 && errno == EINTR { return }
-            // The end, or an error: GPGME's handler meets it again and closes the descriptor.
+        switch registration.role {
+        case .dataInput:
+            if self.feed(registration) { return }
+        case .dataOutput:
+            if self.drain(registration) { return }
+        case .unknown, .gpgme:
+            break
         }
+        // The end, or an error: GPGME's handler meets it again and closes the descriptor.
+        if registration.role == .dataInput { registration.role = .gpgme }
         let writesBefore = self.output?.writes ?? 0
         _ = registration.handler(registration.handlerData, registration.descriptor)
         if registration.role == .unknown {
             let wroteOutput = (self.output?.writes ?? 0) > writesBefore
             registration.role = !registration.outbound && registration.initial && wroteOutput ? .dataOutput : .gpgme
         }
+    }
+
+    /// Writes the input's next bytes to gpg; false at the input's end or when gpg stopped reading
+    /// (it says why on its status), which GPGME's handler then meets.
+    private func feed(_ registration: Registration) -> Bool {
+        guard let input = self.input, let source = input.source else { return false }
+        if self.pendingStart == self.pendingEnd {
+            let count: Int
+            do {
+                count = try self.pending.withUnsafeMutableBytes { try source.read(into: $0) }
+            } catch {
+                // As GPGME's handler does with a failed read: the operation ends, the error is ours.
+                input.error = input.error ?? error
+                self.cancel()
+                return true
+            }
+            guard count > 0 else { return false }
+            self.pendingStart = 0
+            self.pendingEnd = count
+        }
+        let written = self.pending.withUnsafeBytes {
+            write(registration.descriptor, $0.baseAddress! + self.pendingStart, self.pendingEnd - self.pendingStart)
+        }
+        if written > 0 {
+            self.pendingStart += written
+            return true
+        }
+        if written < 0 && (errno == EAGAIN || errno == EINTR) { return true }
+        // gpg closed its input: what is pending goes nowhere, as it would through GPGME.
+        self.pendingStart = self.pendingEnd
+        return false
+    }
+
+    /// Reads gpg's next output into the output's sink; false at its end or on an error of the pipe.
+    private func drain(_ registration: Registration) -> Bool {
+        guard let output = self.output, let sink = output.sink else { return false }
+        let count = self.buffer.withUnsafeMutableBytes { read(registration.descriptor, $0.baseAddress, $0.count) }
+        if count > 0 {
+            do {
+                try self.buffer.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            } catch {
+                // As GPGME's handler does with a failed write: the operation ends, the error is ours.
+                output.error = output.error ?? error
+                self.cancel()
+            }
+            return true
+        }
+        return count < 0 && errno == EINTR
+    }
+
+    /// Ends the operation (GPGME then signals `GPGME_EVENT_DONE`).
+    private func cancel() {
+        if let context = self.context { _ = gpgme_cancel(context) }
+        if self.outcome == nil { self.outcome = cgpgme_error_canceled() }
     }
 }

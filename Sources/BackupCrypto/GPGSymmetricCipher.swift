@@ -33,7 +33,7 @@ public struct GPGSymmetricCipher: PayloadCipher {
         let output = WriteBehindSink(sink)
         let plain = try GPGDataStream(source: ReadAheadSource(source))
         let cipher = try GPGDataStream(sink: output)
-        let status = try self.operate(passphrase: passphrase, output: cipher) { context in
+        let status = try self.operate(passphrase: passphrase, input: plain, output: cipher) { context in
             gpgme_op_encrypt_start(context, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
         }
         // An error of our own stream (a full disk, a dropped connection) explains GPGME's better.
@@ -48,7 +48,7 @@ public struct GPGSymmetricCipher: PayloadCipher {
         let output = WriteBehindSink(sink)
         let plain = try GPGDataStream(source: input.source())
         let cipher = try GPGDataStream(sink: output)
-        let status = try self.operate(passphrase: passphrase, output: cipher, holdingInputUntil: { input.isDecided }, passphraseHandedOver: { input.noteKeyedAhead() }) { context in
+        let status = try self.operate(passphrase: passphrase, input: plain, output: cipher, holdingInputUntil: { input.isDecided }, passphraseHandedOver: { input.noteKeyedAhead() }) { context in
             gpgme_op_encrypt_start(context, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
         }
         if let error = plain.endpoint.error ?? cipher.endpoint.error { throw error }
@@ -60,7 +60,7 @@ public struct GPGSymmetricCipher: PayloadCipher {
         let output = WriteBehindSink(sink)
         let cipher = try GPGDataStream(source: ReadAheadSource(source))
         let plain = try GPGDataStream(sink: output)
-        let status = try self.operate(passphrase: passphrase, output: plain) { context in
+        let status = try self.operate(passphrase: passphrase, input: cipher, output: plain) { context in
             gpgme_op_decrypt_start(context, cipher.handle, plain.handle)
         }
         if let error = cipher.endpoint.error ?? plain.endpoint.error { throw error }
@@ -81,14 +81,14 @@ public struct GPGSymmetricCipher: PayloadCipher {
     }
 
     /// Runs one operation, started by `start` in a new context of this cipher's home, through a
-    /// `GPGEventLoop` that reads gpg's output into `output`'s sink itself; returns its outcome.
+    /// `GPGEventLoop` that moves `input`'s and `output`'s data itself; returns its outcome.
     private func operate(
-        passphrase: Secret, output: GPGDataStream, holdingInputUntil release: () -> Bool = { true },
+        passphrase: Secret, input: GPGDataStream, output: GPGDataStream, holdingInputUntil release: () -> Bool = { true },
         passphraseHandedOver: (() -> Void)? = nil, start: (gpgme_ctx_t) -> gpgme_error_t
     ) throws -> gpgme_error_t {
         let home = try self.homes.home()
         // The loop outlives the context: GPGME hands the loop's tags back until the context is released.
-        let loop = GPGEventLoop(output: output.endpoint)
+        let loop = GPGEventLoop(input: input.endpoint, output: output.endpoint)
         return try withExtendedLifetime(loop) { () throws -> gpgme_error_t in
             let context = try GPGContext(passphrase: passphrase, home: home, passphraseHandedOver: passphraseHandedOver)
             loop.install(on: context.handle)

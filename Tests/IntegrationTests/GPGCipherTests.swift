@@ -94,6 +94,54 @@ struct GPGCipherTests {
         #expect(sink.data == self.plaintext)
     }
 
+    /// A source that fails after `limit` bytes, as a dropped connection to the store does.
+    final class FailingSource: ByteSource {
+        let data: Data
+        let limit: Int
+        private var offset = 0
+        init(_ data: Data, failingAfter limit: Int) {
+            self.data = data
+            self.limit = limit
+        }
+        func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+            guard self.offset < self.limit else { throw BackupError(.connection, "the connection to the store dropped (test)") }
+            let count = min(buffer.count, self.limit - self.offset, self.data.count - self.offset, 64 << 10)
+            self.data.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[self.offset..<(self.offset + count)])) }
+            self.offset += count
+            return count
+        }
+    }
+
+    @Test func aFailingInputEndsTheOperationWithItsOwnErrorInEitherDirection() async throws {
+        // Uncompressed, as format 2 has it: a ciphertext as large as the plaintext, to fail halfway.
+        let cipher = GPGSymmetricCipher(compress: false)
+        defer { cipher.releaseResources() }
+        let ciphertext = try await Blocking.run { () -> Data in
+            let sink = MemorySink()
+            try cipher.encrypt(from: MemorySource(self.plaintext), to: sink, passphrase: self.passphrase)
+            return sink.data
+        }
+        #expect(ciphertext.count > self.plaintext.count)
+        for direction in ["decrypt", "encrypt"] {
+            var failure: (any Error)?
+            do {
+                try await Blocking.run {
+                    if direction == "decrypt" {
+                        try cipher.decrypt(from: FailingSource(ciphertext, failingAfter: ciphertext.count / 2), to: NullSink(), passphrase: self.passphrase)
+                    } else {
+                        try cipher.encrypt(from: FailingSource(self.plaintext, failingAfter: 1 << 20), to: NullSink(), passphrase: self.passphrase)
+                    }
+                }
+            } catch {
+                failure = error
+            }
+            // Not "the security password does not open this backup", nor a truncated message: the
+            // source failed, and the error says so.
+            #expect(failure.map { BackupError.wrap($0).code } == .connection, "\(direction): \(String(describing: failure))")
+            #expect(failure.map { BackupError.wrap($0).message.contains("dropped (test)") } == true, "\(direction): \(String(describing: failure))")
+        }
+    }
+
     @Test func stockGPGAndThisCipherReadEachOther() throws {
         let directory = try TemporaryDirectory("gpg")
         try FileTree.writeAtomically(Data(self.passphrase.revealed.utf8), to: directory.sub("pw"))
