@@ -373,13 +373,12 @@ public struct BackupJob: Sendable {
         }
     }
 
-    /// The status to publish for a failed backup.
     /// Starts encrypting the sealed index that `input` will hold (see `DeferredInput`); the task's
     /// value is the encrypted index.
     private static func startIndexEncryption(_ input: DeferredInput, cipher: any PayloadCipher, passphrase: Secret) -> Task<[UInt8], any Error> {
         Task {
             try await Blocking.run("gwbackup.encrypt") { () -> [UInt8] in
-                // gpg adds a few dozen bytes to what it encrypts (compression is off).
+                // gpg adds a few dozen bytes to what it encrypts, uncompressed (fewer, compressed).
                 let sink = BoundedMemorySink(limit: SealedIndex.sizeLimit + 65_536, what: "the encrypted index")
                 try cipher.encrypt(deferred: input, to: sink, passphrase: passphrase)
                 return sink.bytes
@@ -387,6 +386,7 @@ public struct BackupJob: Sendable {
         }
     }
 
+    /// The status to publish for a failed backup.
     private func fail(_ record: inout JobRecord, status: BackupStatus, error: BackupError, logger: Logger, committed: String? = nil) -> BackupStatus {
         record.status = .error
         record.message = committed.map { "backup failed: \(error.description); \($0) was committed but must not be trusted" }
