@@ -20,8 +20,14 @@ final class GPGContext {
         }
     }
 
+    /// The status keywords gpg reported, reached from the C callback through its `void *` hook.
+    final class StatusRecorder {
+        var keywords: Set<String> = []
+    }
+
     let handle: gpgme_ctx_t
     private let holder: PassphraseHolder
+    private let statuses = StatusRecorder()
     private let home: GPGHome
 
     /// A context in `home` (shared by the operations of one job: one gpg-agent, not one each).
@@ -65,6 +71,19 @@ final class GPGContext {
             holder.handedOver?()
             return 0
         }, Unmanaged.passUnretained(self.holder).toOpaque())
+        // Every status line gpg writes, as GPGME reads it (GPGME's own handling goes on as before;
+        // without "full-status" the callback hears only a few).
+        try GPGME.check(gpgme_set_ctx_flag(context, "full-status", "1"), "gpgme_set_ctx_flag(full-status)")
+        gpgme_set_status_cb(context, { hook, keyword, _ in
+            guard let hook, let keyword else { return 0 }
+            Unmanaged<StatusRecorder>.fromOpaque(hook).takeUnretainedValue().keywords.insert(String(cString: keyword))
+            return 0
+        }, Unmanaged.passUnretained(self.statuses).toOpaque())
+    }
+
+    /// Whether gpg has reported status `keyword` (`END_ENCRYPTION`, `DECRYPTION_OKAY`) in this context.
+    func reported(_ keyword: String) -> Bool {
+        self.statuses.keywords.contains(keyword)
     }
 
     deinit {

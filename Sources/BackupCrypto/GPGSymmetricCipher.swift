@@ -8,7 +8,8 @@ public struct GPGSymmetricCipher: PayloadCipher {
     public let compress: Bool
     /// One private home, so one gpg-agent, for every operation of this cipher (a job's): starting an
     /// agent costs about 0.3 s. Safe to share: the symmetric-key cache is off in every context.
-    private let homes: GPGHomeProvider
+    /// (Internal, not private: tests find this cipher's own gpg by its home.)
+    let homes: GPGHomeProvider
 
     public init(compress: Bool = true) {
         self.compress = compress
@@ -33,7 +34,7 @@ public struct GPGSymmetricCipher: PayloadCipher {
         let output = WriteBehindSink(sink)
         let plain = try GPGDataStream(source: ReadAheadSource(source))
         let cipher = try GPGDataStream(sink: output)
-        let status = try self.operate(passphrase: passphrase, input: plain, output: cipher) { context in
+        let status = try self.operate(passphrase: passphrase, input: plain, output: cipher, finishedWhen: "END_ENCRYPTION") { context in
             gpgme_op_encrypt_start(context, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
         }
         // An error of our own stream (a full disk, a dropped connection) explains GPGME's better.
@@ -48,7 +49,7 @@ public struct GPGSymmetricCipher: PayloadCipher {
         let output = WriteBehindSink(sink)
         let plain = try GPGDataStream(source: input.source())
         let cipher = try GPGDataStream(sink: output)
-        let status = try self.operate(passphrase: passphrase, input: plain, output: cipher, holdingInputUntil: { input.isDecided }, passphraseHandedOver: { input.noteKeyedAhead() }) { context in
+        let status = try self.operate(passphrase: passphrase, input: plain, output: cipher, finishedWhen: "END_ENCRYPTION", holdingInputUntil: { input.isDecided }, passphraseHandedOver: { input.noteKeyedAhead() }) { context in
             gpgme_op_encrypt_start(context, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
         }
         if let error = plain.endpoint.error ?? cipher.endpoint.error { throw error }
@@ -60,7 +61,7 @@ public struct GPGSymmetricCipher: PayloadCipher {
         let output = WriteBehindSink(sink)
         let cipher = try GPGDataStream(source: ReadAheadSource(source))
         let plain = try GPGDataStream(sink: output)
-        let status = try self.operate(passphrase: passphrase, input: cipher, output: plain) { context in
+        let status = try self.operate(passphrase: passphrase, input: cipher, output: plain, finishedWhen: "DECRYPTION_OKAY") { context in
             gpgme_op_decrypt_start(context, cipher.handle, plain.handle)
         }
         if let error = cipher.endpoint.error ?? plain.endpoint.error { throw error }
@@ -81,10 +82,14 @@ public struct GPGSymmetricCipher: PayloadCipher {
     }
 
     /// Runs one operation, started by `start` in a new context of this cipher's home, through a
-    /// `GPGEventLoop` that moves `input`'s and `output`'s data itself; returns its outcome.
+    /// `GPGEventLoop` that moves `input`'s and `output`'s data itself; returns its outcome. An
+    /// operation GPGME calls a success but whose gpg never reported `finishedWhen` throws: GPGME 1.18
+    /// does not look at gpg's exit, so a gpg killed mid-stream (the OOM killer, an operator) ended an
+    /// encryption "successfully" with its output cut short.
     private func operate(
-        passphrase: Secret, input: GPGDataStream, output: GPGDataStream, holdingInputUntil release: () -> Bool = { true },
-        passphraseHandedOver: (() -> Void)? = nil, start: (gpgme_ctx_t) -> gpgme_error_t
+        passphrase: Secret, input: GPGDataStream, output: GPGDataStream, finishedWhen: String,
+        holdingInputUntil release: () -> Bool = { true }, passphraseHandedOver: (() -> Void)? = nil,
+        start: (gpgme_ctx_t) -> gpgme_error_t
     ) throws -> gpgme_error_t {
         let home = try self.homes.home()
         // The loop outlives the context: GPGME hands the loop's tags back until the context is released.
@@ -94,7 +99,11 @@ public struct GPGSymmetricCipher: PayloadCipher {
             loop.install(on: context.handle)
             let started = start(context.handle)
             guard started == 0 else { return started }
-            return loop.run(holdingInputUntil: release)
+            let outcome = loop.run(holdingInputUntil: release)
+            if outcome == 0 && input.endpoint.error == nil && output.endpoint.error == nil && !context.reported(finishedWhen) {
+                throw BackupError(.cryptoFailed, "gpg ended without reporting \(finishedWhen): it did not finish (killed?), and its output is incomplete")
+            }
+            return outcome
         }
     }
 }

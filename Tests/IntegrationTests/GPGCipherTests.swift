@@ -1,5 +1,5 @@
 import BackupCore
-import BackupCrypto
+@testable import BackupCrypto
 import Foundation
 import GatewayBackupTestSupport
 import Testing
@@ -140,6 +140,94 @@ struct GPGCipherTests {
             #expect(failure.map { BackupError.wrap($0).code } == .connection, "\(direction): \(String(describing: failure))")
             #expect(failure.map { BackupError.wrap($0).message.contains("dropped (test)") } == true, "\(direction): \(String(describing: failure))")
         }
+    }
+
+    /// Serves `data`, but after `pauseAt` bytes waits (up to 300 s) until `resume()`.
+    final class PausingSource: ByteSource, @unchecked Sendable {
+        let data: Data
+        let pauseAt: Int
+        private var offset = 0
+        private let condition = NSCondition()
+        private var resumed = false
+        init(_ data: Data, pauseAt: Int) {
+            self.data = data
+            self.pauseAt = pauseAt
+        }
+        func resume() {
+            self.condition.withLock {
+                self.resumed = true
+                self.condition.broadcast()
+            }
+        }
+        func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+            if self.offset >= self.pauseAt {
+                let deadline = Date().addingTimeInterval(300)
+                self.condition.withLock {
+                    while !self.resumed && self.condition.wait(until: deadline) {}
+                }
+            }
+            let limit = self.offset < self.pauseAt ? self.pauseAt : self.data.count
+            let count = min(buffer.count, limit - self.offset)
+            guard count > 0 else { return 0 }
+            self.data.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[self.offset..<(self.offset + count)])) }
+            self.offset += count
+            return count
+        }
+    }
+
+    /// The PIDs of gpg processes run in GnuPG home `home` with `operation` (`--decrypt`, `--symmetric`).
+    func gpgProcesses(home: String, operation: String) -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return names.compactMap { name -> Int32? in
+            guard name.allSatisfy(\.isNumber), let line = FileManager.default.contents(atPath: "/proc/\(name)/cmdline") else { return nil }
+            let arguments = line.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard arguments.first.map({ $0.hasSuffix("gpg") }) == true, arguments.contains(operation),
+                let at = arguments.firstIndex(of: "--homedir"), at + 1 < arguments.count, arguments[at + 1] == home
+            else { return nil }
+            return Int32(name)
+        }
+    }
+
+    @Test func aKilledGPGEndsTheOperationWithAnErrorInEitherDirection() async throws {
+        let cipher = GPGSymmetricCipher(compress: false)
+        defer { cipher.releaseResources() }
+        let home = try cipher.homes.home().path
+        let large = Data(self.plaintext + self.plaintext + self.plaintext)
+        let ciphertext = try await Blocking.run { () -> Data in
+            let sink = MemorySink()
+            try cipher.encrypt(from: MemorySource(large), to: sink, passphrase: self.passphrase)
+            return sink.data
+        }
+        for (direction, operation) in [("decrypt", "--decrypt"), ("encrypt", "--symmetric")] {
+            // The source stops a megabyte in, gpg mid-stream; the test kills that gpg, then lets it go on.
+            let source = PausingSource(direction == "decrypt" ? ciphertext : large, pauseAt: 1 << 20)
+            let passphrase = self.passphrase
+            let operationTask = Task {
+                try await Blocking.run {
+                    if direction == "decrypt" {
+                        try cipher.decrypt(from: source, to: NullSink(), passphrase: passphrase)
+                    } else {
+                        try cipher.encrypt(from: source, to: NullSink(), passphrase: passphrase)
+                    }
+                }
+            }
+            var killed: [Int32] = []
+            let found = try await CrashRecoveryTests().wait(seconds: 300) {
+                killed = self.gpgProcesses(home: home, operation: operation)
+                return !killed.isEmpty
+            }
+            #expect(found, "\(direction): its gpg was seen")
+            for pid in killed { kill(pid, SIGKILL) }
+            #expect(try await CrashRecoveryTests().wait(seconds: 60) { killed.allSatisfy { !processIsAlive($0) } }, "\(direction): gpg is gone")
+            source.resume()
+            // Neither a hang nor a success: whatever gpg had not finished is not taken for done.
+            let result = await operationTask.result
+            #expect(throws: BackupError.self, "\(direction)") { try result.get() }
+        }
+        // The same cipher (its gpg-agent untouched) goes on working.
+        let sink = LockedDataSink()
+        try await Blocking.run { try cipher.decrypt(from: MemorySource(ciphertext), to: sink, passphrase: self.passphrase) }
+        #expect(sink.data == large)
     }
 
     @Test func stockGPGAndThisCipherReadEachOther() throws {
