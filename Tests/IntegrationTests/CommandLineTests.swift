@@ -233,6 +233,67 @@ struct ServeCommandTests {
         processRuns(["sleep", "\(seconds)"])
     }
 
+    /// A server whose stderr is a FIFO this test holds open and does not read (opened O_RDWR, which
+    /// never waits for a writer): a stopped terminal, a stalled journald. Returns the server, the
+    /// read end, and the answers to `requests` status GETs made on one connection (each logs a line
+    /// of ~170 bytes).
+    func serverWithStalledStderr(_ fixture: Fixture, requests: Int) async throws -> (ServeProcess, Int32, [Substring]) {
+        try UserStore(path: fixture.state + "/users.json").set("operator", password: Secret("operator-password"))
+        let fifo = fixture.directory.sub("stderr.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let reader = open(fifo, O_RDWR | O_NONBLOCK)
+        #expect(reader >= 0)
+        let server = try await ServeProcess(fixture, errors: fifo)
+        try fixture.directory.write("auth", "Authorization: Basic \(Data("operator:operator-password".utf8).base64EncodedString())\n", mode: 0o600)
+        let url = "https://127.0.0.1:\(server.port)/api/mgmt.gateway_backup/1.0/backup"
+        try fixture.directory.write("requests", String(repeating: "url = \"\(url)\"\noutput = \"/dev/null\"\n", count: requests))
+        let answers = try shell("curl -sk --max-time 120 -H @\(fixture.directory.sub("auth")) -K \(fixture.directory.sub("requests")) -w '%{http_code}\\n'").output
+        return (server, reader, answers.split(separator: "\n"))
+    }
+
+    /// What the FIFO `reader` holds now and gets within `seconds`, until `done` holds.
+    func readFIFO(_ reader: Int32, until done: (String) -> Bool, seconds: Double = 30) async throws -> String {
+        var text = ""
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline && !done(text) {
+            let count = read(reader, &buffer, buffer.count)
+            if count > 0 { text += String(decoding: buffer[0..<count], as: UTF8.self) } else { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        return text
+    }
+
+    @Test func aServerWhoseStderrStopsDrainingGoesOnAnsweringAndReportsTheLinesItDropped() async throws {
+        let fixture = try Fixture("serve-stalled-log")
+        // 8,000 lines of ~170 bytes: 1.3 MB, more than the pipe (64 KiB) and the log queue (1 MiB) hold.
+        let (server, reader, answers) = try await self.serverWithStalledStderr(fixture, requests: 8000)
+        defer { close(reader) }
+        #expect(answers.count == 8000 && answers.allSatisfy { $0 == "200" }, "every request answered: \(Set(answers))")
+        // The output drains again: the lines kept arrive, then how many were lost.
+        let log = try await self.readFIFO(reader) { $0.contains("lines were dropped\n") }
+        let report = log.split(separator: "\n").first { $0.contains("lines were dropped") }.map(String.init) ?? ""
+        let dropped = report.split(separator: " ").first { $0.hasPrefix("dropped=") }.flatMap { Int($0.dropFirst(8)) } ?? 0
+        let requestLines = log.split(separator: "\n").filter { $0.contains("path=/api/mgmt.gateway_backup/1.0/backup") && $0.hasSuffix("request") }
+        #expect(dropped > 0, "\(report)")
+        #expect(requestLines.count > 6000, "the queue's and the pipe's worth were kept")
+        #expect(requestLines.count + dropped >= 8000, "every request's line is written or counted: \(requestLines.count) + \(dropped)")
+        try await server.stop(SIGTERM)
+        #expect(kill(server.pid, 0) != 0)
+    }
+
+    @Test func aServerWhoseStderrStopsDrainingStillStopsOnSIGTERM() async throws {
+        let fixture = try Fixture("serve-stalled-stop")
+        let (server, reader, answers) = try await self.serverWithStalledStderr(fixture, requests: 1000)
+        defer { close(reader) }
+        #expect(answers.count == 1000 && answers.allSatisfy { $0 == "200" })
+        // Its shutdown logs lines too, which the stalled output will not take: it gives them up after
+        // a bounded wait instead of hanging (the server before this change did not stop at all).
+        try await server.stop(SIGTERM)
+        #expect(kill(server.pid, 0) != 0, "gwbackup serve ended with its stderr still stalled")
+        let log = try await self.readFIFO(reader, until: { $0.hasSuffix("\n") }, seconds: 5)
+        #expect(log.contains("[GatewayAPI] request"), "what the pipe held is the server's log")
+    }
+
     @Test func aSIGTERMDuringABackupStopsItsPluginAndMarksItInterrupted() async throws {
         let fixture = try Fixture("serve")
         try UserStore(path: fixture.state + "/users.json").set("operator", password: Secret("operator-password"))

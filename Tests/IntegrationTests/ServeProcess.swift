@@ -12,8 +12,9 @@ final class ServeProcess {
     /// Set once the process is known to have ended: its pid may then belong to someone else.
     private var ended = false
 
-    /// Starts the server on `port` (0: a free one) and waits for its "serving" line.
-    init(_ fixture: Fixture, port: Int = 0, manifest: String? = nil) async throws {
+    /// Starts the server on `port` (0: a free one) and waits for its "serving" line. Its stderr goes
+    /// to `output` too, or to `errors`.
+    init(_ fixture: Fixture, port: Int = 0, manifest: String? = nil, errors: String? = nil) async throws {
         self.fixture = fixture
         self.output = fixture.directory.sub("serve-\(UUID().uuidString.prefix(6)).out")
         var command = """
@@ -22,7 +23,7 @@ final class ServeProcess {
             """
         if let manifest { command += " --manifest \(manifest)" }
         for directory in fixture.pluginDirectories { command += " --plugin-dir \(directory)" }
-        let pid = try startInBackground(command, output: self.output)
+        let pid = try startInBackground(command, output: self.output, errors: errors)
         self.pid = pid
         var found: Int?
         for _ in 0..<150 where found == nil {

@@ -73,13 +73,14 @@ public func shell(_ command: String, input: String = "") throws -> (status: Int3
 }
 
 /// Starts `command` (words for /bin/sh; environment as `env NAME=value …`) in the background, with
-/// stdin from /dev/null and stdout and stderr into `output`, and returns its PID. Started with
+/// stdin from /dev/null and stdout and stderr into `output` (stderr into `errors` when given), and
+/// returns its PID. Started with
 /// Foundation's `Process` rather than `shell(… &)`: `shell` kills its whole process group when it
 /// returns (as gwbackup does with a plugin's), which a background job there would not survive.
-public func startInBackground(_ command: String, output: String) throws -> Int32 {
+public func startInBackground(_ command: String, output: String, errors: String? = nil) throws -> Int32 {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", "exec \(command) </dev/null >\(output) 2>&1"]
+    process.arguments = ["-c", "exec \(command) </dev/null >\(output) \(errors.map { "2>\($0)" } ?? "2>&1")"]
     try process.run()
     BackgroundProcesses.shared.keep(process)
     return process.processIdentifier

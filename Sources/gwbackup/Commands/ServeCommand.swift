@@ -43,7 +43,11 @@ struct ServeCommand: AsyncParsableCommand {
             if let manifest { configuration.manifest = Paths.absolute(manifest) }
             if let backupDirectory { configuration.backupDirectory = Paths.absolute(backupDirectory) }
             configuration.pluginDirectories += self.pluginDirectories.map(Paths.absolute)
-            let logger = CommandSupport.bootstrapLogging(self.output.debug ? .debug : .info)
+            // Every request logs a line: written by a thread of its own, so that a stderr that stops
+            // draining costs log lines (counted, reported) instead of stopping the server.
+            let logWriter = LogLineWriter(fileDescriptor: STDERR_FILENO)
+            defer { logWriter.drain(timeout: .seconds(2)) }
+            let logger = CommandSupport.bootstrapLogging(self.output.debug ? .debug : .info, writer: logWriter)
             let runtime = BackupRuntime(
                 settings: .init(stateDirectory: configuration.stateDirectory, applianceRoot: configuration.applianceRoot, pluginDirectories: configuration.pluginDirectories),
                 logger: logger)

@@ -6,10 +6,12 @@ import Logging
 
 /// What every command does the same way: logging, the runtime, and errors as exit codes.
 enum CommandSupport {
-    /// Sets up logging to stderr once per process.
-    static func bootstrapLogging(_ level: Logger.Level) -> Logger {
+    /// Sets up logging to stderr once per process: written by the logging thread itself, or, with
+    /// `writer`, queued to that writer's own thread (a server must not stop when its stderr does).
+    static func bootstrapLogging(_ level: Logger.Level, writer: LogLineWriter? = nil) -> Logger {
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = writer.map { StreamLogHandler(label: label, stream: $0.stream, metadataProvider: LoggingSystem.metadataProvider) }
+                ?? StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
