@@ -213,18 +213,87 @@ trap 'kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || tr
 for _ in $(seq 100); do grep -q "serving" "$work/serve.log" && break; sleep 0.1; done
 auth="Authorization: Basic $(printf 'bench:%s' "$api_password" | base64 -w0)"
 status_url="https://127.0.0.1:$port/api/mgmt.gateway_backup/1.0/backup"
-curl -sk -H "$auth" -H 'Content-Type: application/json' -X POST \
-  -d "{\"hostname\":\"localhost\",\"security_pwd\":\"bench-password\"}" "$status_url" -o /dev/null -w '%{http_code}' > "$work/post.code"
-[ "$(cat "$work/post.code")" = 204 ] || { echo "the bench backup through the API was refused"; exit 1; }
-wrk -t 2 -c 200 -d "${BENCH_WRK_SECONDS:-2}s" --latency -H "$auth" "$status_url" > "$work/wrk.txt" 2>&1 || true
-backup_during="$(curl -sk -H "$auth" "$status_url" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["running"]["status"])')"
-# The same with 20 connections, for scale (by Little's law the wait grows with the requests in flight).
-wrk -t 2 -c 20 -d 1s --latency -H "$auth" "$status_url" > "$work/wrk20.txt" 2>&1 || true
-backup_during20="$(curl -sk -H "$auth" "$status_url" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["running"]["status"])')"
-api_p99="$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")"
-api_p50="$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")"
-api_rate="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")"
-api_errors="$(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt" | tr -s ' ' | tr '\n' ';' || true)"
+job_status() { curl -sk -H "$auth" "$status_url" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["running"]["status"])'; }
+wait_for_job_end() { for _ in $(seq 600); do [ "$(job_status)" != EXECUTING ] && return 0; sleep 0.1; done; echo "the bench backup through the API did not end"; exit 1; }
+wrk_ms() { # a wrk report, a percentile (50% or 99%): that latency in milliseconds
+  awk -v p="$2" '$1 == p { v = $2; if (v ~ /us$/) print substr(v, 1, length(v) - 2) / 1000; else if (v ~ /ms$/) print substr(v, 1, length(v) - 2) + 0; else if (v ~ /s$/) print substr(v, 1, length(v) - 1) * 1000 }' "$1"
+}
+wrk_rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
+# The reference: nginx (when installed; `make bench` does not install a web server) answering a
+# static body of the status answer's size over TLS with two workers, while the CLI backs up the same
+# appliance at the job's niceness on the same filesystem: what the best-known server gets from these
+# two cores under the same load.
+nginx_bin="$(command -v nginx || true)"
+nginx_pid=""
+if [ -n "$nginx_bin" ]; then
+  nginx_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  mkdir -p "$work/nginx"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/nginx/key.pem" -out "$work/nginx/cert.pem" -subj /CN=localhost -days 1 2>/dev/null
+  answer_size="$(curl -sk -H "$auth" "$status_url" | wc -c)"
+  cat > "$work/nginx/nginx.conf" <<NGINX
+daemon off;
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy; fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port ssl reuseport;
+    ssl_certificate $work/nginx/cert.pem; ssl_certificate_key $work/nginx/key.pem;
+    keepalive_requests 1000000;
+    location / { default_type application/json; return 200 '$(head -c "$answer_size" /dev/zero | tr '\0' x)'; }
+  }
+}
+NGINX
+  "$nginx_bin" -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+  nginx_pid=$!
+  trap 'kill "$serve_pid" "$nginx_pid" 2>/dev/null || true; wait "$serve_pid" "$nginx_pid" 2>/dev/null || true; rm -rf "$work"; cleanup_fs' EXIT
+  for _ in $(seq 100); do curl -sk -o /dev/null "https://127.0.0.1:$nginx_port/" && break; sleep 0.1; done
+fi
+# BENCH_API_ROUNDS (default 3) rounds: gwbackup's status GET while the server runs a backup, then
+# (with nginx) the reference while the CLI runs one; a round's p99 is one stall away from its
+# worst, so the comparison is of the medians.
+api_rounds="${BENCH_API_ROUNDS:-3}"
+api_round_lines=(); api_p99s=(); nginx_p99s=()
+for round in $(seq "$api_rounds"); do
+  curl -sk -H "$auth" -H 'Content-Type: application/json' -X POST \
+    -d "{\"hostname\":\"localhost\",\"security_pwd\":\"bench-password\"}" "$status_url" -o /dev/null -w '%{http_code}' > "$work/post.code"
+  [ "$(cat "$work/post.code")" = 204 ] || { echo "the bench backup through the API was refused"; exit 1; }
+  wrk -t 2 -c 200 -d "${BENCH_WRK_SECONDS:-2}s" --latency -H "$auth" "$status_url" > "$work/wrk.txt" 2>&1 || true
+  backup_during="$(job_status)"
+  api_errors="$(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt" | tr -s ' ' | tr '\n' ';' || true)"
+  line="round $round: gwbackup (backup ${backup_during}) p50 $(wrk_ms "$work/wrk.txt" 50%) p99 $(wrk_ms "$work/wrk.txt" 99%) ms, $(wrk_rate "$work/wrk.txt")/s ${api_errors}"
+  api_p99s+=("$(wrk_ms "$work/wrk.txt" 99%)")
+  if [ "$round" = 1 ]; then
+    # The same with 20 connections, for scale (by Little's law the wait grows with the requests in flight).
+    wrk -t 2 -c 20 -d 1s --latency -H "$auth" "$status_url" > "$work/wrk20.txt" 2>&1 || true
+    backup_during20="$(job_status)"
+  fi
+  wait_for_job_end
+  if [ -n "$nginx_pid" ]; then
+    rm -rf "$work/nginx-backups"
+    sync
+    # 10: the server's default jobNiceness (Orchestrator.defaultJobNiceness), which serve.json keeps.
+    nice -n "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("jobNiceness", 10))' "$work/serve.json")" \
+      "$bin" backup --manifest "$work/bench.json" --root "$work/app" --path "$work/nginx-backups" --state-dir "$work/nginx-state" --security-pwd-file "$work/pwd" >/dev/null 2>&1 &
+    cli_backup_pid=$!
+    wrk -t 2 -c 200 -d "${BENCH_WRK_SECONDS:-2}s" --latency "https://127.0.0.1:$nginx_port/" > "$work/wrk-nginx.txt" 2>&1 || true
+    cli_state="$(kill -0 "$cli_backup_pid" 2>/dev/null && echo EXECUTING || echo ended)"
+    wait "$cli_backup_pid" || { echo "the reference's CLI backup failed"; exit 1; }
+    line="$line | nginx (backup ${cli_state}) p50 $(wrk_ms "$work/wrk-nginx.txt" 50%) p99 $(wrk_ms "$work/wrk-nginx.txt" 99%) ms, $(wrk_rate "$work/wrk-nginx.txt")/s"
+    nginx_p99s+=("$(wrk_ms "$work/wrk-nginx.txt" 99%)")
+  fi
+  api_round_lines+=("$line")
+done
+api_p99="$(python3 -c 'import statistics, sys; print(round(statistics.median(float(v) for v in sys.argv[1:]), 2))' "${api_p99s[@]}")"
+nginx_p99=""
+if [ "${#nginx_p99s[@]}" -gt 0 ]; then
+  nginx_p99="$(python3 -c 'import statistics, sys; print(round(statistics.median(float(v) for v in sys.argv[1:]), 2))' "${nginx_p99s[@]}")"
+fi
+if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; nginx_pid=""; fi
 kill "$serve_pid" 2>/dev/null || true
 wait "$serve_pid" 2>/dev/null || true
 echo "filesystem of the data: $bench_fs; of the SFTP files: $sftp_fs"
@@ -241,8 +310,14 @@ if [ "${#scale_rows[@]}" -gt 0 ]; then
     awk -v m="$size" -v bs="$bs" -v br="$brss" -v rs="$rs" -v rr="$rrss" 'BEGIN { printf "  %6d %8.2f %7.1f %8.1f %8.2f %7.1f %8.1f\n", m, bs, m / (bs > 0.01 ? bs : 0.01), br / 1024, rs, m / (rs > 0.01 ? rs : 0.01), rr / 1024 }'
   done
 fi
-echo "status GET under wrk (200 connections, ${BENCH_WRK_SECONDS:-2} s) while a backup ran (status then: ${backup_during}): p50 ${api_p50}, p99 ${api_p99}, ${api_rate} requests/s ${api_errors}"
-echo "status GET under wrk (20 connections, 1 s) while a backup ran (status then: ${backup_during20}): p50 $(awk '$1 == "50%" {print $2}' "$work/wrk20.txt"), p99 $(awk '$1 == "99%" {print $2}' "$work/wrk20.txt"), $(awk '/Requests\/sec/ {print $2}' "$work/wrk20.txt") requests/s"
+echo "status GET under wrk (200 connections, ${BENCH_WRK_SECONDS:-2} s) during a backup, each round:"
+for line in "${api_round_lines[@]}"; do echo "  $line"; done
+if [ -n "$nginx_p99" ]; then
+  echo "status GET p99 (median of ${api_rounds}): gwbackup ${api_p99} ms; nginx, a static body of the same size, ${nginx_p99} ms; ratio $(python3 -c 'import sys; print(f"{float(sys.argv[1]) / max(float(sys.argv[2]), 0.01):.2f}")' "$api_p99" "$nginx_p99")"
+else
+  echo "status GET p99 (median of ${api_rounds}): gwbackup ${api_p99} ms (nginx not installed: no reference; apt-get install nginx-light)"
+fi
+echo "status GET under wrk (20 connections, 1 s) while a backup ran (status then: ${backup_during20}): p50 $(wrk_ms "$work/wrk20.txt" 50%) ms, p99 $(wrk_ms "$work/wrk20.txt" 99%) ms, $(wrk_rate "$work/wrk20.txt") requests/s"
 python3 - "$mib" "$total_mib" "$size_baseline" "$size_ours" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" "$sftp_get" "$sftp_download" "$sftp_put_f" <<'PY'
 import sys
 flows_mib, mib = int(sys.argv[1]), int(sys.argv[2])
