@@ -256,6 +256,13 @@ fi
 # BENCH_API_ROUNDS (default 3) rounds: gwbackup's status GET while the server runs a backup, then
 # (with nginx) the reference while the CLI runs one; a round's p99 is one stall away from its
 # worst, so the comparison is of the medians.
+# Idle first, for reference: no job runs, the same 200 connections.
+wrk -t 2 -c 200 -d "${BENCH_WRK_SECONDS:-2}s" --latency -H "$auth" "$status_url" > "$work/wrk-idle.txt" 2>&1 || true
+idle_line="gwbackup p50 $(wrk_ms "$work/wrk-idle.txt" 50%) p99 $(wrk_ms "$work/wrk-idle.txt" 99%) ms, $(wrk_rate "$work/wrk-idle.txt")/s"
+if [ -n "$nginx_pid" ]; then
+  wrk -t 2 -c 200 -d "${BENCH_WRK_SECONDS:-2}s" --latency "https://127.0.0.1:$nginx_port/" > "$work/wrk-nginx-idle.txt" 2>&1 || true
+  idle_line="$idle_line | nginx p50 $(wrk_ms "$work/wrk-nginx-idle.txt" 50%) p99 $(wrk_ms "$work/wrk-nginx-idle.txt" 99%) ms, $(wrk_rate "$work/wrk-nginx-idle.txt")/s"
+fi
 api_rounds="${BENCH_API_ROUNDS:-3}"
 api_round_lines=(); api_p99s=(); nginx_p99s=()
 for round in $(seq "$api_rounds"); do
@@ -310,6 +317,7 @@ if [ "${#scale_rows[@]}" -gt 0 ]; then
     awk -v m="$size" -v bs="$bs" -v br="$brss" -v rs="$rs" -v rr="$rrss" 'BEGIN { printf "  %6d %8.2f %7.1f %8.1f %8.2f %7.1f %8.1f\n", m, bs, m / (bs > 0.01 ? bs : 0.01), br / 1024, rs, m / (rs > 0.01 ? rs : 0.01), rr / 1024 }'
   done
 fi
+echo "status GET under wrk (200 connections, ${BENCH_WRK_SECONDS:-2} s) with no job running: $idle_line"
 echo "status GET under wrk (200 connections, ${BENCH_WRK_SECONDS:-2} s) during a backup, each round:"
 for line in "${api_round_lines[@]}"; do echo "  $line"; done
 if [ -n "$nginx_p99" ]; then

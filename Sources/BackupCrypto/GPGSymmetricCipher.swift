@@ -31,27 +31,27 @@ public struct GPGSymmetricCipher: PayloadCipher {
 
     public func encrypt(from source: any ByteSource, to sink: any ByteSink, passphrase: Secret) throws {
         // GPGME moves data 64 KiB at a time: buffer both sides so pipes and files see 1 MiB.
-        let output = WriteBehindSink(sink)
-        let plain = try GPGDataStream(source: ReadAheadSource(source))
-        let cipher = try GPGDataStream(sink: output)
-        let status = try self.operate(passphrase: passphrase, input: plain, output: cipher, finishedWhen: "END_ENCRYPTION") { context in
-            gpgme_op_encrypt_start(context, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
-        }
-        // An error of our own stream (a full disk, a dropped connection) explains GPGME's better.
-        if let error = plain.endpoint.error ?? cipher.endpoint.error { throw error }
-        try GPGME.check(status, "gpgme_op_encrypt")
-        try output.flush()
+        try self.encrypt(ReadAheadSource(source), to: sink, passphrase: passphrase)
     }
 
     /// Starts gpg at once and hands it the passphrase, so that it derives the key while `input` is
     /// prepared; GPGME's input to gpg is held back (`GPGEventLoop`) until `input` is decided.
     public func encrypt(deferred input: DeferredInput, to sink: any ByteSink, passphrase: Secret) throws {
+        try self.encrypt(input.source(), to: sink, passphrase: passphrase, holdingInputUntil: { input.isDecided }, passphraseHandedOver: { input.noteKeyedAhead() })
+    }
+
+    /// Encrypts `source` into `sink`; gpg's input waits until `release` holds (see `operate`).
+    private func encrypt(
+        _ source: any ByteSource, to sink: any ByteSink, passphrase: Secret,
+        holdingInputUntil release: () -> Bool = { true }, passphraseHandedOver: (() -> Void)? = nil
+    ) throws {
         let output = WriteBehindSink(sink)
-        let plain = try GPGDataStream(source: input.source())
+        let plain = try GPGDataStream(source: source)
         let cipher = try GPGDataStream(sink: output)
-        let status = try self.operate(passphrase: passphrase, input: plain, output: cipher, finishedWhen: "END_ENCRYPTION", holdingInputUntil: { input.isDecided }, passphraseHandedOver: { input.noteKeyedAhead() }) { context in
+        let status = try self.operate(passphrase: passphrase, input: plain, output: cipher, finishedWhen: "END_ENCRYPTION", holdingInputUntil: release, passphraseHandedOver: passphraseHandedOver) { context in
             gpgme_op_encrypt_start(context, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
         }
+        // An error of our own stream (a full disk, a dropped connection) explains GPGME's better.
         if let error = plain.endpoint.error ?? cipher.endpoint.error { throw error }
         try GPGME.check(status, "gpgme_op_encrypt")
         try output.flush()
