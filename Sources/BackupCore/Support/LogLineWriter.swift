@@ -24,6 +24,13 @@ public final class LogLineWriter: @unchecked Sendable {
     private var droppedSinceReport = 0
     private var droppedTotal = 0
     private var writing = false
+    /// True while the writer thread waits for lines with none queued: only then does a new line wake
+    /// it. Otherwise it is writing, or gathering lines for `gatheringTime` after the first one, so
+    /// that a busy server's lines cost a wake-up and a write a few milliseconds, not one a line (one
+    /// a line: half as many thread switches again as requests, measured at 18,000 requests/s).
+    private var waitingForLines = false
+    /// How long the writer gathers lines after the first before it writes them.
+    static let gatheringTime: TimeInterval = 0.005
 
     /// Starts the writer thread for `fileDescriptor` (which stays open for the process's life).
     public init(fileDescriptor: Int32, capacity: Int = 1 << 20) {
@@ -31,7 +38,13 @@ public final class LogLineWriter: @unchecked Sendable {
         self.capacity = capacity
         // A reader that went away must end our writes with EPIPE, not the process.
         SystemCall.ignoreBrokenPipes()
-        let thread = Thread { [self] in self.run() }
+        let thread = Thread { [self] in
+            // Foundation does not name the thread on Linux (it keeps its creator's name), and Glibc's
+            // module has no pthread_setname_np: the kernel's file for the name does it.
+            let name = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+            if name >= 0 { _ = Glibc.write(name, "gwbackup.log", 12); close(name) }
+            self.run()
+        }
         thread.name = "gwbackup.log"
         thread.start()
     }
@@ -48,7 +61,11 @@ public final class LogLineWriter: @unchecked Sendable {
             return
         }
         self.pending.append(contentsOf: text.utf8)
-        self.condition.broadcast()
+        // Half full: the writer stops gathering and writes at once.
+        if self.waitingForLines || self.pending.count >= self.capacity / 2 {
+            self.waitingForLines = false
+            self.condition.broadcast()
+        }
     }
 
     /// Lines dropped so far because the queue was full.
@@ -87,8 +104,12 @@ public final class LogLineWriter: @unchecked Sendable {
         self.condition.lock()
         while true {
             while self.pending.isEmpty && self.droppedSinceReport == 0 {
+                self.waitingForLines = true
                 self.condition.wait()
             }
+            self.waitingForLines = false
+            let gathered = Date().addingTimeInterval(Self.gatheringTime)
+            while self.pending.count < self.capacity / 2 && self.condition.wait(until: gathered) {}
             let chunk = self.pending
             self.pending = []
             self.pending.reserveCapacity(min(self.capacity, 64 * 1024))
