@@ -298,8 +298,11 @@ public struct PluginConformance: Sendable {
             let started = ContinuousClock.now
             // A Dispatch timer, not a task: Swift's cooperative threads may all be busy (the conformance
             // run inside a loaded test process saw its 50 ms sleep outlast the 3 s step timeout).
+            // Half a second after the start: a SIGTERM before the plugin's interpreter has started and
+            // set its handlers would end any plugin and tell nothing (at 50 ms, a loaded machine once
+            // ended a plugin that ignores SIGTERM before its `trap` ran, and the rule passed it).
             let stop = DispatchWorkItem { cancellation.cancel(reason: "conformance: SIGTERM") }
-            DispatchQueue.global().asyncAfter(deadline: .now() + 0.05, execute: stop)
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.5, execute: stop)
             defer { stop.cancel() }
             let outcome = try await external.execute("collect", self.context(root: root, staging: staging, cancellation: cancellation), timeoutSeconds: self.stepTimeout)
             state.steps += 1
