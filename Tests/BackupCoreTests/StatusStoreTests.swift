@@ -2,6 +2,9 @@ import BackupCore
 import Foundation
 import GatewayBackupTestSupport
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("Status store and job lock")
 struct StatusStoreTests {
@@ -11,6 +14,35 @@ struct StatusStoreTests {
         #expect(try store.backupStatus() == BackupStatus())
         #expect(try store.backupStatus().running.status == .none)
         #expect(try store.restoreStatus().status == .none)
+    }
+
+    /// The access time of `path` (seconds).
+    func accessTime(_ path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_atim.tv_sec) : -1
+    }
+
+    /// Sets the access time of `path` to 1,000 s after 1970, before its modification time (2,000 s): under
+    /// `relatime` the next ordinary read updates it.
+    func ageAccessTime(_ path: String) {
+        var times = [timespec(tv_sec: 1000, tv_nsec: 0), timespec(tv_sec: 2000, tv_nsec: 0)]
+        _ = utimensat(AT_FDCWD, path, &times, 0)
+    }
+
+    @Test func readingTheStatusWritesNothingNotEvenAnAccessTime() throws {
+        let directory = try TemporaryDirectory("status-atime")
+        let store = StatusStore(directory: directory.sub("state"))
+        try store.save(BackupStatus(running: JobRecord(host: "localhost", username: "mazu", path: "/b", timeStamp: 1, status: .completed)))
+        let path = try #require(store.statusFiles.first { FileManager.default.fileExists(atPath: $0) })
+        // The control: an ordinary read of a file whose access time is old updates it.
+        let control = try directory.write("control", "x")
+        self.ageAccessTime(control)
+        _ = FileManager.default.contents(atPath: control)
+        #expect(self.accessTime(control) != 1000, "this filesystem updates access times on read (relatime)")
+        // The status read does not.
+        self.ageAccessTime(path)
+        _ = try store.backupStatus()
+        #expect(self.accessTime(path) == 1000, "the status read changed the file's access time")
     }
 
     @Test func anExecutingJobWithoutALockHolderBecomesInterruptedAndKeepsLastSuccessful() throws {

@@ -31,6 +31,23 @@ struct CommandLineTests {
         ["--path", fixture.backups, "--root", fixture.root, "--state-dir", fixture.state]
     }
 
+    /// Files are read with O_NOATIME, which the kernel refuses (EPERM) to a process that neither owns
+    /// the file nor has CAP_FOWNER: such a reader falls back to an ordinary read. Run as nobody on
+    /// root's file (so it needs root to start).
+    @Test(.enabled(if: getuid() == 0))
+    func aFileThisUserDoesNotOwnIsStillRead() async throws {
+        let directory = try TemporaryDirectory("noatime-fallback")
+        chmod(directory.path, 0o755)
+        let manifest = try directory.write("manifest.json", String(decoding: try FileTree.readFile(Fixture.repository + "/manifests/flowgateway.json"), as: UTF8.self), mode: 0o644)
+        let child = ChildProcess(
+            executable: "/usr/bin/setpriv", arguments: ["--reuid=65534", "--regid=65534", "--clear-groups", Self.binary, "manifest", "check", manifest],
+            environment: ["PATH": "/usr/local/bin:/usr/bin:/bin"], timeout: .seconds(60))
+        let outcome = try await Blocking.run { try child.run(input: Data()) }
+        let output = String(decoding: outcome.stdout + outcome.stderr, as: UTF8.self)
+        #expect(outcome.status == 0, "\(output)")
+        #expect(output.contains("OK (5 components"), "\(output)")
+    }
+
     @Test func metricsFileAndRunIdForCLIOnlyUseAndTheSchedulesCommand() async throws {
         let fixture = try Fixture("cli-metrics")
         let environment = ["GWBACKUP_SECURITY_PWD": fixture.password.revealed]

@@ -225,7 +225,8 @@ public enum FileTree {
 
     /// Reads a whole small file (manifests, status, descriptors).
     public static func readFile(_ path: String, limit: Int = 16 << 20) throws -> Data {
-        let input = try FileDescriptorStream.openForReading(path)
+        // Reading state and configuration must write nothing (see `openForReadingWithoutAccessTime`).
+        let input = try FileDescriptorStream.openForReadingWithoutAccessTime(path)
         var data = Data()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
         defer { buffer.deallocate() }
