@@ -203,7 +203,9 @@ done
 api_password="bench-api-$(head -c 6 /dev/urandom | base64 | tr -d '/+=')"
 printf '%s\n' "$api_password" | "$bin" user add bench --password-stdin --state-dir "$work/state" >/dev/null
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-printf '{"localBackupDirectories": ["%s"], "maxConnections": 1024}' "$work" > "$work/serve.json"
+# The jobs' niceness (the server's default, written out: nginx's reference backup runs at it too).
+job_niceness=10
+printf '{"localBackupDirectories": ["%s"], "maxConnections": 1024, "jobNiceness": %d}' "$work" "$job_niceness" > "$work/serve.json"
 "$bin" serve --config "$work/serve.json" --listen "127.0.0.1:$port" --state-dir "$work/state" --root "$work/app" \
   --manifest "$work/bench.json" --backup-dir "$work/api-backups" > "$work/serve.log" 2>&1 &
 serve_pid=$!
@@ -286,8 +288,7 @@ for round in $(seq "$api_rounds"); do
   if [ -n "$nginx_pid" ]; then
     rm -rf "$work/nginx-backups"
     sync
-    # 10: the server's default jobNiceness (Orchestrator.defaultJobNiceness), which serve.json keeps.
-    nice -n "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("jobNiceness", 10))' "$work/serve.json")" \
+    nice -n "$job_niceness" \
       "$bin" backup --manifest "$work/bench.json" --root "$work/app" --path "$work/nginx-backups" --state-dir "$work/nginx-state" --security-pwd-file "$work/pwd" >/dev/null 2>&1 &
     cli_backup_pid=$!
     wrk -t 2 -c 200 -d "${BENCH_WRK_SECONDS:-2}s" --latency "https://127.0.0.1:$nginx_port/" > "$work/wrk-nginx.txt" 2>&1 || true

@@ -1,5 +1,6 @@
 import BackupCore
 import Foundation
+import GatewayBackupTestSupport
 import Synchronization
 import Testing
 #if canImport(Glibc)
@@ -20,27 +21,9 @@ final class HeldPipe: Sendable {
         _ = fcntl(self.readEnd, F_SETFL, fcntl(self.readEnd, F_GETFL) | O_NONBLOCK)
     }
 
-    /// Reads what is there now.
-    func readAvailable() -> [UInt8] {
-        var all: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = Glibc.read(self.readEnd, &buffer, buffer.count)
-            if count <= 0 { return all }
-            all += buffer[0..<count]
-        }
-    }
-
     /// Reads until `done` holds for what was read, or `seconds` pass.
     func read(until done: (String) -> Bool, seconds: Double = 20) async throws -> String {
-        var text = ""
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            text += String(decoding: self.readAvailable(), as: UTF8.self)
-            if done(text) { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return text
+        try await GatewayBackupTestSupport.read(from: self.readEnd, until: done, seconds: seconds)
     }
 
     func closeReadEnd() { close(self.readEnd) }
@@ -101,6 +84,23 @@ struct LogLineWriterTests {
         // And it goes on writing.
         writer.write("after\n")
         #expect(try await pipe.read(until: { $0 == "after\n" }) == "after\n")
+    }
+
+    @Test func aNonBlockingOutputThatIsFullIsWaitedForNotGivenUp() async throws {
+        let pipe = try HeldPipe()
+        // Someone made the output non-blocking (a shared terminal, a parent's choice) and it is full:
+        // the writer's writes fail with EAGAIN until the test reads.
+        _ = fcntl(pipe.writeEnd, F_SETFL, fcntl(pipe.writeEnd, F_GETFL) | O_NONBLOCK)
+        let filler = Array(String(repeating: "f", count: 99).utf8) + [UInt8(ascii: "\n")]
+        while Glibc.write(pipe.writeEnd, filler, filler.count) == filler.count {}
+        let writer = LogLineWriter(fileDescriptor: pipe.writeEnd)
+        let lines = (0..<500).map { "line \($0)\n" }
+        for line in lines { writer.write(line) }
+        #expect(!writer.drain(timeout: .milliseconds(200)), "the full output holds the lines")
+        let text = try await pipe.read(until: { $0.hasSuffix(lines.last!) })
+        #expect(text.split(separator: "\n").filter { !$0.hasPrefix("f") }.map { "\($0)\n" } == lines, "every line, in order")
+        #expect(writer.drain(timeout: .seconds(10)))
+        #expect(writer.droppedLines == 0)
     }
 
     @Test func anOutputThatIsGoneEndsItsWritesWithoutEndingTheProcess() async throws {

@@ -268,18 +268,6 @@ struct ServeCommandTests {
         return (server, reader, answers.split(separator: "\n"))
     }
 
-    /// What the FIFO `reader` holds now and gets within `seconds`, until `done` holds.
-    func readFIFO(_ reader: Int32, until done: (String) -> Bool, seconds: Double = 30) async throws -> String {
-        var text = ""
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline && !done(text) {
-            let count = read(reader, &buffer, buffer.count)
-            if count > 0 { text += String(decoding: buffer[0..<count], as: UTF8.self) } else { try await Task.sleep(for: .milliseconds(20)) }
-        }
-        return text
-    }
-
     @Test func aServerWhoseStderrStopsDrainingGoesOnAnsweringAndReportsTheLinesItDropped() async throws {
         let fixture = try Fixture("serve-stalled-log")
         // 8,000 lines of ~170 bytes: 1.3 MB, more than the pipe (64 KiB) and the log queue (1 MiB) hold.
@@ -287,7 +275,7 @@ struct ServeCommandTests {
         defer { close(reader) }
         #expect(answers.count == 8000 && answers.allSatisfy { $0 == "200" }, "every request answered: \(Set(answers))")
         // The output drains again: the lines kept arrive, then how many were lost.
-        let log = try await self.readFIFO(reader) { $0.contains("lines were dropped\n") }
+        let log = try await read(from: reader, until: { $0.contains("lines were dropped\n") }, seconds: 30)
         let report = log.split(separator: "\n").first { $0.contains("lines were dropped") }.map(String.init) ?? ""
         let dropped = report.split(separator: " ").first { $0.hasPrefix("dropped=") }.flatMap { Int($0.dropFirst(8)) } ?? 0
         let requestLines = log.split(separator: "\n").filter { $0.contains("path=/api/mgmt.gateway_backup/1.0/backup") && $0.hasSuffix("request") }
@@ -307,7 +295,7 @@ struct ServeCommandTests {
         // a bounded wait instead of hanging (the server before this change did not stop at all).
         try await server.stop(SIGTERM)
         #expect(kill(server.pid, 0) != 0, "gwbackup serve ended with its stderr still stalled")
-        let log = try await self.readFIFO(reader, until: { $0.hasSuffix("\n") }, seconds: 5)
+        let log = try await read(from: reader, until: { $0.hasSuffix("\n") }, seconds: 5)
         #expect(log.contains("[GatewayAPI] request"), "what the pipe held is the server's log")
     }
 

@@ -47,12 +47,10 @@ public final class FileDescriptorStream: ByteSource, ByteSink, @unchecked Sendab
     /// and a journal busy with a backup's writes can hold it; the API's status GETs read the status
     /// files a running job has just rewritten.
     public static func openForReadingWithoutAccessTime(_ path: String) throws -> FileDescriptorStream {
-        var fd = open(path, O_RDONLY | O_CLOEXEC | Self.noAccessTime)
-        if fd < 0 && errno == EPERM {
+        let fd = try SystemCall.retrying("open", path) { () -> Int32 in
+            let fd = open(path, O_RDONLY | O_CLOEXEC | Self.noAccessTime)
             // Not the file's owner and without CAP_FOWNER: the kernel refuses O_NOATIME alone.
-            fd = try SystemCall.retrying("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
-        } else if fd < 0 {
-            fd = try SystemCall.retrying("open", path) { open(path, O_RDONLY | O_CLOEXEC | Self.noAccessTime) }
+            return fd < 0 && errno == EPERM ? open(path, O_RDONLY | O_CLOEXEC) : fd
         }
         return FileDescriptorStream(fd: fd, label: path)
     }
