@@ -86,10 +86,23 @@ public struct BackupRuntime: Sendable {
         return orchestrator
     }
 
+    /// A pruner for `store` that authenticates with `passphrase` (retention acts only on what it opens).
+    public func pruner(store: any BackupStore, policy: RetentionPolicy, passphrase: Secret, logger: Logger? = nil) -> Pruner {
+        Pruner(store: store, policy: policy, status: self.status, cipher: GPGSymmetricCipher(), passphrase: passphrase, logger: logger ?? self.logger)
+    }
+
+    /// The authenticated catalog of `store` (see `AuthenticatedCatalog`). Blocking.
+    public func catalog(store: any BackupStore, passphrase: Secret) throws -> AuthenticatedCatalog {
+        let cipher = GPGSymmetricCipher()
+        defer { cipher.releaseResources() }
+        return try AuthenticatedCatalog.open(store: store, cipher: cipher, passphrase: passphrase, stateDirectory: self.settings.stateDirectory)
+    }
+
     /// A verifier for `store`, stopped at the job deadline.
     public func verifier(store: any BackupStore) -> BackupVerifier {
         var verifier = BackupVerifier(store: store, cipher: GPGSymmetricCipher(), archive: TarArchive(), decompressors: Self.decompressors)
         verifier.deadlineSeconds = self.settings.jobDeadlineSeconds
+        verifier.stateDirectory = self.settings.stateDirectory
         return verifier
     }
 

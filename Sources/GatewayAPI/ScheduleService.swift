@@ -35,6 +35,7 @@ final class ScheduleService: Service, Sendable {
         logger[metadataKey: "schedule"] = "\(schedule.name)"
         let store: any BackupStore
         let request: BackupRequest
+        let securityPassword: Secret
         do {
             let credentials = try ScheduleCredentials.load(schedule.credentialsFile)
             let target = configuration.storageDefaults.target(
@@ -42,6 +43,7 @@ final class ScheduleService: Service, Sendable {
             store = try runtime.store(for: target, credentials: RemoteCredentials(password: credentials.password, hostKeyPolicy: configuration.hostKeyPolicy))
             let manifest = try runtime.manifest(path: configuration.manifest)
             request = BackupRequest(target: target, store: store, manifest: manifest, securityPassword: credentials.securityPassword, runID: "schedule:\(schedule.name)", jobs: configuration.jobs)
+            securityPassword = credentials.securityPassword
         } catch {
             return .failed("cannot start: \(error)")
         }
@@ -61,7 +63,10 @@ final class ScheduleService: Service, Sendable {
         let final = record.status == .none ? ((try? runtime.status.backupStatus().running) ?? record) : record
         guard final.status == .completed else { return .failed(final.message.isEmpty ? "the backup failed" : final.message) }
         guard let policy = schedule.retention else { return .completed(final.backup ?? "") }
-        let pruner = Pruner(store: store, policy: policy, status: runtime.status, logger: logger)
+        // Retention acts only on what the security password authenticates, and never on the backup just made.
+        var protectedPruner = runtime.pruner(store: store, policy: policy, passphrase: securityPassword, logger: logger)
+        if let made = final.backup { protectedPruner.protected = [made] }
+        let pruner = protectedPruner
         do {
             let report = try await Blocking.run { try pruner.run(dryRun: false) }
             let deleted = report.decisions.filter { !$0.keep }.map(\.name)

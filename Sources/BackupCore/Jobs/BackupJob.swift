@@ -212,7 +212,19 @@ public struct BackupJob: Sendable {
             formatVersion: BackupIndex.currentFormat, tool: "gwbackup", toolVersion: GatewayBackupVersion.current, name: name,
             created: created, createdEpoch: started, sourceHost: ProcessInfo.processInfo.hostName, applianceRoot: self.orchestrator.applianceRoot,
             encryption: .openPGPSymmetric, manifest: manifest, components: indexComponents)
-        let sealed = SealedIndex(unauthenticated: index)
+        // Whose backup this is, authenticated: appliances sharing a destination each act on their own.
+        let sealed: SealedIndex
+        do {
+            let identity = try ApplianceIdentity.loadOrCreate(stateDirectory: stateDirectory)
+            var withIdentity = SealedIndex(unauthenticated: index)
+            withIdentity.applianceID = identity.id
+            withIdentity.hostname = identity.hostname
+            sealed = withIdentity
+        } catch {
+            await abandonIndex(BackupError.wrap(error))
+            writer.abort()
+            return self.fail(&record, status: status, error: BackupError.wrap(error), logger: logger)
+        }
         let store = self.request.store
         let cipher = self.orchestrator.cipher
         // The SHA-256 of the encrypted index as written, to compare with what the store reads back.
@@ -271,7 +283,8 @@ public struct BackupJob: Sendable {
             return self.fail(&record, status: status, error: BackupError(.storage, "the store did not keep the backup as written: \(failure.message)"), logger: logger, committed: name)
         }
         if self.request.verifyAfterCommit {
-            let verifier = BackupVerifier(store: store, cipher: cipher, archive: self.orchestrator.archive, decompressors: self.orchestrator.decompressors, jobs: self.request.jobs, cancellation: self.cancellation)
+            var verifier = BackupVerifier(store: store, cipher: cipher, archive: self.orchestrator.archive, decompressors: self.orchestrator.decompressors, jobs: self.request.jobs, cancellation: self.cancellation)
+            verifier.stateDirectory = stateDirectory
             let report: BackupVerifier.Report
             do {
                 report = try await verifier.verify(backup: name, passphrase: passphrase)

@@ -27,6 +27,10 @@ public struct BackupVerifier: Sendable {
     /// Stops the verification (as `cancellation` does) after this many seconds; nil: no deadline of
     /// its own (a job's verification has the job's).
     public var deadlineSeconds: Double?
+    /// The state directory: this appliance's identity, and the catalog's cache of authenticated indexes.
+    public var stateDirectory: String?
+    /// Whose backups to choose from (see `RestoreRequest.appliance`); nil: this appliance's.
+    public var appliance: String?
 
     public init(store: any BackupStore, cipher: any PayloadCipher, archive: any ArchiveFormat, decompressors: [String: any PayloadCompression] = [:], jobs: Int? = nil, cancellation: JobCancellation? = nil) {
         self.store = store
@@ -47,15 +51,18 @@ public struct BackupVerifier: Sendable {
         let deadline = self.deadlineSeconds.map { cancellation.stop(after: $0) }
         defer { deadline?.cancel() }
         let store = self.store
-        let catalog = try await Blocking.run { try BackupCatalog.read(store) }
-        let entry = try catalog.choose(backup, store: store)
         let authenticated: AuthenticatedBackup
+        var ignored: [String] = []
         if let passphrase {
-            let authenticator = BackupAuthenticator(store: store, cipher: self.cipher, passphrase: passphrase)
-            authenticated = try await Blocking.run("gwbackup.verify") { try authenticator.authenticate(entry, allowUnauthenticated: allowUnauthenticated) }
+            authenticated = try await self.chooseAuthenticated(backup: backup, passphrase: passphrase, allowUnauthenticated: allowUnauthenticated, ignored: &ignored)
         } else {
+            // Without the password: the plain manifests only, which find damage, not tampering.
+            let catalog = try await Blocking.run { try BackupCatalog.read(store) }
+            let entry = try await Blocking.run { try catalog.choose(backup, store: store) }
+            ignored = catalog.ignored.map(\.description)
             authenticated = AuthenticatedBackup(name: entry.name, index: SealedIndex(unauthenticated: entry.index), plain: entry.index, isAuthenticated: false)
         }
+        let entry = (name: authenticated.name, index: authenticated.plain)
         // Checked several at once, the largest first; reported in the index's order. A failure does
         // not stop the others: the report says what is wrong with each.
         let components = authenticated.index.components
@@ -95,7 +102,38 @@ public struct BackupVerifier: Sendable {
         let mode = passphrase == nil ? "checksum" : (authenticated.isAuthenticated ? "decrypt" : "decrypt (unauthenticated)")
         return Report(
             backup: entry.name, location: store.location(of: entry.name), mode: mode,
-            ok: !results.contains { $0.status == .failed }, components: results, ignored: catalog.ignored.map(\.description))
+            ok: !results.contains { $0.status == .failed }, components: results, ignored: ignored)
+    }
+
+    /// The backup to verify, from the authenticated catalog: `backup` by name, or the newest of the
+    /// appliance's (as restore chooses). A backup without an authenticated index only by name, with
+    /// `allowUnauthenticated`.
+    private func chooseAuthenticated(backup: String?, passphrase: Secret, allowUnauthenticated: Bool, ignored: inout [String]) async throws -> AuthenticatedBackup {
+        let store = self.store
+        let cipher = self.cipher
+        let stateDirectory = self.stateDirectory
+        let entries = try await Blocking.run { try store.listEntries() }
+        let catalog: AuthenticatedCatalog
+        do {
+            catalog = try await Blocking.run("gwbackup.verify") {
+                try AuthenticatedCatalog.open(store: store, entries: entries, cipher: cipher, passphrase: passphrase, stateDirectory: stateDirectory)
+            }
+        } catch let error as BackupError where error.code == .wrongPassword && allowUnauthenticated && backup != nil {
+            catalog = AuthenticatedCatalog(displayName: store.displayName, backups: [], unverified: [], leftovers: [], others: [])
+        }
+        ignored = catalog.unverified.map(\.description)
+        if allowUnauthenticated, let backup, !catalog.backups.contains(where: { $0.name == backup }) {
+            let plain = try await Blocking.run { try BackupCatalog.entry(named: backup, in: store, entries: entries) }
+            let authenticator = BackupAuthenticator(store: store, cipher: cipher, passphrase: passphrase)
+            return try await Blocking.run("gwbackup.verify") { try authenticator.authenticate(plain, allowUnauthenticated: true) }
+        }
+        let own = try stateDirectory.flatMap { try ApplianceIdentity.read(stateDirectory: $0) }?.id
+        // Reading changes nothing: a backup named explicitly is verified whoever took it.
+        let chosen = try catalog.backups.first { $0.name == backup } ?? catalog.choose(name: backup, appliance: self.appliance, own: own).backup
+        let name = chosen.name
+        let plain = try await Blocking.run { try BackupIndex.decode(try store.readIndex(backup: name), backup: name) }
+        try chosen.index.check(agreesWith: plain)
+        return AuthenticatedBackup(name: name, index: chosen.index, plain: plain, isAuthenticated: true)
     }
 
     private func check(_ component: SealedIndex.Component, backup: String, passphrase: Secret?) async throws {

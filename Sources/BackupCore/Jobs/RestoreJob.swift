@@ -24,24 +24,6 @@ public struct RestoreJob: Sendable {
         var rollback: String = ""
     }
 
-    /// The largest component's decryption, started from the plain manifest while the index is still
-    /// being authenticated; its plaintext waits at `gate` until the authenticated index names the same
-    /// record (see `PlaintextGate`).
-    struct EarlyUnpack {
-        var name: String
-        var record: SealedIndex.Component
-        var directory: String
-        var gate: PlaintextGate
-        var task: Task<Result<UInt64, BackupError>, Never>
-
-        /// Refuses the plaintext unless the gate was opened, and waits for the decryption to end:
-        /// nothing works in staging after this. Its result is for whoever opened the gate.
-        func settle() async {
-            self.gate.refuse(BackupError(.interrupted, "the early decryption of \(self.name) was not used"))
-            _ = await self.task.value
-        }
-    }
-
     /// A component decrypted, unpacked and verified in staging.
     struct UnpackedComponent: Sendable {
         var bytes: UInt64
@@ -99,48 +81,21 @@ public struct RestoreJob: Sendable {
         var keepStaging = false
         defer { if !keepStaging { staging.remove() } }
 
-        // 1. Choose the backup, authenticate its index, and choose the components.
+        // 1. Choose the backup from the authenticated catalog, check its plain manifest against it,
+        // and choose the components.
         let store = self.request.store
-        let catalog: BackupCatalog
         let chosen: AuthenticatedBackup
         var notes: [String] = []
         var selected: [Selected]
-        var early: EarlyUnpack?
         do {
-            catalog = try await Blocking.run { try BackupCatalog.read(store) }
-            let entry = try catalog.choose(self.request.backup, store: store)
-            if let note = catalog.ignoredNote { notes.append(note) }
-            record.backup = entry.name
-            record.path = store.location(of: entry.name)
+            chosen = try await self.chooseBackup(notes: &notes, logger: logger)
+            record.backup = chosen.name
+            record.path = store.location(of: chosen.name)
             record.subdir = record.path
-            logger[metadataKey: "backup"] = "\(SafeText.escaped(entry.name))"
-            // The largest component's key derivation overlaps the index's; its plaintext waits.
-            early = self.startEarly(entry, staging: staging)
-            let authenticator = BackupAuthenticator(store: store, cipher: self.orchestrator.cipher, passphrase: self.request.securityPassword)
-            let allowUnauthenticated = self.request.allowUnauthenticated
-            chosen = try await Blocking.run("gwbackup.decrypt") { try authenticator.authenticate(entry, allowUnauthenticated: allowUnauthenticated) }
-            if !chosen.isAuthenticated {
-                notes.append("backup \(SafeText.escaped(entry.name)) has no authenticated index and was restored as its plain manifest describes it (--allow-unauthenticated)")
-                logger.warning("restoring an unauthenticated backup", metadata: ["backup": "\(SafeText.escaped(entry.name))"])
-            }
+            logger[metadataKey: "backup"] = "\(SafeText.escaped(chosen.name))"
             selected = try self.select(from: chosen.index, record: &record, notes: &notes)
         } catch {
-            await early?.settle()
             return self.finish(&record, error: BackupError.wrap(error), notes: notes + ["the appliance was not changed"], logger: logger)
-        }
-        // The early decryption is used only for the very record the authenticated index holds for a
-        // selected component (the plain manifest agrees with it, or authentication failed above).
-        var earlyPosition: Int?
-        if let started = early {
-            if chosen.isAuthenticated {
-                earlyPosition = selected.firstIndex { $0.component.name == started.name && $0.record == started.record }
-            }
-            if let earlyPosition {
-                selected[earlyPosition].data = started.directory
-            } else {
-                await started.settle()
-                early = nil
-            }
         }
         save()
         logger.info("restore started", metadata: ["store": "\(store.displayName)", "components": "\(selected.map(\.component.name))"])
@@ -152,12 +107,9 @@ public struct RestoreJob: Sendable {
         let total = selected.count
         for index in selected.indices {
             do {
-                if index != earlyPosition {
-                    selected[index].data = try staging.makeDirectory(selected[index].component.name + "/data")
-                }
+                selected[index].data = try staging.makeDirectory(selected[index].component.name + "/data")
                 selected[index].rollback = try staging.makeDirectory(selected[index].component.name + "/rollback")
             } catch {
-                await early?.settle()
                 return self.finish(&record, error: BackupError.wrap(error), notes: notes + ["the appliance was not changed"], logger: logger)
             }
         }
@@ -169,8 +121,6 @@ public struct RestoreJob: Sendable {
         let dryRun = self.request.dryRun
         // The largest first (the authenticated index gives the sizes); applied in order all the same.
         let order = ComponentTasks.largestFirst(items.map(\.record.size))
-        let earlyStarted = early
-        let earlyIndex = earlyPosition
         await ComponentTasks.run(
             count: total, width: width, order: order,
             mayStart: { failure == nil && self.cancellation.error == nil },
@@ -183,12 +133,7 @@ public struct RestoreJob: Sendable {
                 let bytes: UInt64
                 let report: PluginReport
                 do {
-                    if index == earlyIndex, let earlyStarted {
-                        earlyStarted.gate.open()
-                        bytes = try await earlyStarted.task.value.get()
-                    } else {
-                        bytes = try await self.unpack(item, backup: backupName, into: item.data, finishedBefore: finishedBefore, total: total)
-                    }
+                    bytes = try await self.unpack(item, backup: backupName, into: item.data, finishedBefore: finishedBefore, total: total)
                     report = try await item.plugin.verify(self.orchestrator.context(for: item.component, staging: item.data))
                 } catch {
                     return .failure(BackupError.wrap(error, component: item.component.name))
@@ -220,8 +165,6 @@ public struct RestoreJob: Sendable {
                 }
                 save()
             })
-        // Started but never let through (the job stopped first): refused and waited for.
-        await early?.settle()
         if let interrupted = self.cancellation.error {
             return self.finish(&record, error: interrupted, notes: notes + ["the appliance was not changed"], logger: logger)
         }
@@ -294,6 +237,49 @@ public struct RestoreJob: Sendable {
         return self.finish(&record, error: nil, notes: notes, logger: logger)
     }
 
+    /// The backup to restore: chosen from the authenticated catalog (`AuthenticatedCatalog.choose`), its
+    /// plain manifest checked against its index. A backup without an authenticated index is taken only
+    /// by name and with `allowUnauthenticated`.
+    private func chooseBackup(notes: inout [String], logger: Logger) async throws -> AuthenticatedBackup {
+        let store = self.request.store
+        let cipher = self.orchestrator.cipher
+        let passphrase = self.request.securityPassword
+        let stateDirectory = self.orchestrator.status.directory
+        let identity = try ApplianceIdentity.loadOrCreate(stateDirectory: stateDirectory)
+        let entries = try await Blocking.run { try store.listEntries() }
+        let catalog: AuthenticatedCatalog
+        do {
+            catalog = try await Blocking.run("gwbackup.decrypt") {
+                try AuthenticatedCatalog.open(store: store, entries: entries, cipher: cipher, passphrase: passphrase, stateDirectory: stateDirectory)
+            }
+        } catch let error as BackupError where error.code == .wrongPassword && self.request.allowUnauthenticated {
+            // Only format 1 backups, maybe: the named one is taken below as its plain manifest says.
+            _ = error
+            catalog = AuthenticatedCatalog(displayName: store.displayName, backups: [], unverified: [], leftovers: [], others: [])
+        }
+        if self.request.allowUnauthenticated, let name = self.request.backup, !catalog.backups.contains(where: { $0.name == name }) {
+            let plain = try await Blocking.run { try BackupCatalog.entry(named: name, in: store, entries: entries) }
+            let authenticator = BackupAuthenticator(store: store, cipher: cipher, passphrase: passphrase)
+            let backup = try await Blocking.run("gwbackup.decrypt") { try authenticator.authenticate(plain, allowUnauthenticated: true) }
+            if !backup.isAuthenticated {
+                notes.append("backup \(SafeText.escaped(name)) has no authenticated index and was restored as its plain manifest describes it (--allow-unauthenticated)")
+                logger.warning("restoring an unauthenticated backup", metadata: ["backup": "\(SafeText.escaped(name))"])
+            }
+            return backup
+        }
+        let choice = try catalog.choose(name: self.request.backup, appliance: self.request.appliance, own: identity.id)
+        if let note = choice.note {
+            notes.append(note)
+            logger.notice("restoring another appliance's backup", metadata: ["note": "\(note)"])
+        }
+        if let note = catalog.unverifiedNote { notes.append(note) }
+        let name = choice.backup.name
+        // The plain manifest serves stock tools; one that disagrees with the index was altered.
+        let plain = try await Blocking.run { try BackupIndex.decode(try store.readIndex(backup: name), backup: name) }
+        try choice.backup.index.check(agreesWith: plain)
+        return AuthenticatedBackup(name: name, index: choice.backup.index, plain: plain, isAuthenticated: true)
+    }
+
     /// The components to restore, in the order of the appliance's manifest; fills `record.components`
     /// and notes skips. The manifest, not the backup, names the plugin and its parameters.
     private func select(from index: SealedIndex, record: inout JobRecord, notes: inout [String]) throws -> [Selected] {
@@ -351,34 +337,8 @@ public struct RestoreJob: Sendable {
         return selected
     }
 
-    /// Starts decrypting the component the plain manifest says is the largest of those this restore
-    /// would select, its plaintext held at a gate. Nil when the backup has no index to authenticate
-    /// (nothing would vouch for the plaintext) or nothing would be selected.
-    private func startEarly(_ entry: BackupCatalog.Entry, staging: StagingArea) -> EarlyUnpack? {
-        guard entry.index.hasSealedIndex else { return nil }
-        var scratch = JobRecord.none
-        var ignored: [String] = []
-        guard let candidates = try? self.select(from: SealedIndex(unauthenticated: entry.index), record: &scratch, notes: &ignored),
-            let first = ComponentTasks.largestFirst(candidates.map(\.record.size)).first,
-            let directory = try? staging.makeDirectory(candidates[first].component.name + "/data")
-        else { return nil }
-        let item = candidates[first]
-        let gate = PlaintextGate()
-        let backup = entry.name
-        let total = candidates.count
-        let task = Task { () -> Result<UInt64, BackupError> in
-            do {
-                return .success(try await self.unpack(item, backup: backup, into: directory, finishedBefore: 0, total: total, gate: gate))
-            } catch {
-                return .failure(BackupError.wrap(error, component: item.component.name))
-            }
-        }
-        return EarlyUnpack(name: item.component.name, record: item.record, directory: directory, gate: gate, task: task)
-    }
-
     /// Decrypts one component straight into the archive extractor, inside staging. Returns bytes read.
-    /// With `gate`, the plaintext waits for it (see `PlaintextGate`).
-    private func unpack(_ item: Selected, backup: String, into directory: String, finishedBefore: Int, total: Int, gate: PlaintextGate? = nil) async throws -> UInt64 {
+    private func unpack(_ item: Selected, backup: String, into directory: String, finishedBefore: Int, total: Int) async throws -> UInt64 {
         let decryptor = ComponentDecryptor(store: self.request.store, cipher: self.orchestrator.cipher, passphrase: self.request.securityPassword)
         let archive = self.orchestrator.archive
         let component = item.record
@@ -386,7 +346,7 @@ public struct RestoreJob: Sendable {
         self.orchestrator.onProgress(JobProgress(job: "restore", phase: "decrypting", component: component.name, completedComponents: finishedBefore, totalComponents: total, bytes: 0))
         let summary = try await Blocking.run("gwbackup.decrypt") { () -> ArchiveSummary in
             let (_, summary) = try StreamPipe.run(
-                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression, gate: gate) },
+                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression) },
                 consume: { source in
                     try archive.extract(from: source, into: URL(fileURLWithPath: directory), limits: ArchiveLimits(entries: component.entries, contentBytes: component.contentBytes))
                 })

@@ -12,8 +12,11 @@ public struct RestoreRequest: Sendable {
     public var components: [String]
     /// Decrypt and verify everything, change nothing.
     public var dryRun: Bool
-    /// A backup by name, instead of the newest complete one.
+    /// A backup by name, instead of the newest authenticated one of the appliance.
     public var backup: String?
+    /// Whose backups to restore (an `ApplianceIdentity` identifier): by default this appliance's own,
+    /// or, on replacement hardware with none, those of the one other appliance found.
+    public var appliance: String?
     /// Restore a backup that has no authenticated index (format 1, or its index is missing). Off by
     /// default, and in the API always: such a backup may have been altered by whoever controls the store.
     public var allowUnauthenticated: Bool
@@ -23,7 +26,7 @@ public struct RestoreRequest: Sendable {
     /// are applied one after another, in the manifest's order, whatever this says.
     public var jobs: Int?
 
-    public init(target: StorageTarget, store: any BackupStore, manifest: Manifest, securityPassword: Secret, noCert: Bool = false, components: [String] = [], dryRun: Bool = false, backup: String? = nil, allowUnauthenticated: Bool = false, runID: String? = nil, jobs: Int? = nil) {
+    public init(target: StorageTarget, store: any BackupStore, manifest: Manifest, securityPassword: Secret, noCert: Bool = false, components: [String] = [], dryRun: Bool = false, backup: String? = nil, appliance: String? = nil, allowUnauthenticated: Bool = false, runID: String? = nil, jobs: Int? = nil) {
         self.target = target
         self.store = store
         self.manifest = manifest
@@ -32,6 +35,7 @@ public struct RestoreRequest: Sendable {
         self.components = components
         self.dryRun = dryRun
         self.backup = backup
+        self.appliance = appliance
         self.allowUnauthenticated = allowUnauthenticated
         self.runID = runID
         self.jobs = jobs

@@ -63,14 +63,21 @@ public struct SealedIndex: Codable, Sendable, Equatable {
     /// The appliance kind of the manifest it was taken with.
     public var appliance: String
     public var components: [Component]
+    /// The identifier of the appliance that took it (`ApplianceIdentity`); nil in backups written
+    /// before indexes carried it (gwbackup 0.9 and earlier).
+    public var applianceID: String?
+    /// That appliance's hostname when it took the backup, for people.
+    public var hostname: String?
 
-    public init(format: Int = BackupIndex.currentFormat, name: String, created: String, createdEpoch: Int64, appliance: String, components: [Component]) {
+    public init(format: Int = BackupIndex.currentFormat, name: String, created: String, createdEpoch: Int64, appliance: String, components: [Component], applianceID: String? = nil, hostname: String? = nil) {
         self.format = format
         self.name = name
         self.created = created
         self.createdEpoch = createdEpoch
         self.appliance = appliance
         self.components = components
+        self.applianceID = applianceID
+        self.hostname = hostname
     }
 
     /// The index a plain `manifest.json` describes, for a backup restored without authentication
@@ -99,6 +106,12 @@ public struct SealedIndex: Codable, Sendable, Equatable {
                 "backup \(SafeText.escaped(backup)) carries the authenticated index of backup \(SafeText.escaped(index.name)): it was renamed or copied; refusing it")
         }
         try Self.check(index.components, backup: backup)
+        if let id = index.applianceID, !ApplianceIdentity.isValid(id) {
+            throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): its index names the appliance '\(SafeText.escaped(id, limit: 80))', which is not an appliance identifier")
+        }
+        if let hostname = index.hostname, hostname.utf8.count > 253 || hostname.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value >= 0x7f }) {
+            throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): its index names a hostname that is not one")
+        }
         return index
     }
 

@@ -2,13 +2,24 @@ import ArgumentParser
 import BackupCore
 import BackupRuntime
 
-/// `gwbackup list`: the backups under the backup path.
+/// `gwbackup list`: the backups under the backup path. With the security password, what it authenticates
+/// (and what does not, with the reason); without it, what the plain manifests say, marked unauthenticated.
 struct ListCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the backups under the backup path.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the backups under the backup path.",
+        discussion: """
+            With the security password (--security-pwd-file or GWBACKUP_SECURITY_PWD), every backup's authenticated \
+            index is opened: times, components and owners are what the password vouches for, and directories that do \
+            not authenticate are listed as unverified with the reason. Without it, the plain manifests are shown, \
+            marked unauthenticated: whoever controls the store could have written them.
+            """)
 
     @OptionGroup var storage: StorageOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
+
+    @Option(name: .customLong("security-pwd-file"), help: "File holding the security password: list what it authenticates. GWBACKUP_SECURITY_PWD works too.")
+    var securityPasswordFile: String?
 
     /// One backup, as `--json` prints it.
     struct Listed: Encodable {
@@ -16,15 +27,31 @@ struct ListCommand: AsyncParsableCommand {
         var location: String
         var created: String
         var appliance: String
-        var toolVersion: String
+        var toolVersion: String?
         var components: [String]
         var failedComponents: [String]
         var bytes: UInt64
+        /// True when the security password authenticated what this entry says.
+        var authenticated: Bool
+        /// The appliance that took it (authenticated listings only; nil for backups written before indexes named it).
+        var applianceID: String?
+        var hostname: String?
+        /// True when it is this appliance's own backup (authenticated listings only).
+        var own: Bool?
+    }
+
+    /// A directory that did not authenticate.
+    struct Unverified: Encodable {
+        var name: String
+        var reason: String
     }
 
     /// The whole listing, as `--json` prints it.
     struct Listing: Encodable {
+        var authenticated: Bool
+        var appliance: String?
         var backups: [Listed]
+        var unverified: [Unverified]
         var ignored: [String]
     }
 
@@ -33,25 +60,56 @@ struct ListCommand: AsyncParsableCommand {
             let runtime = CommandSupport.runtime(state: self.state, output: self.output)
             let store = try self.storage.store(runtime: runtime)
             defer { store.close() }
-            let catalog = try await Blocking.run { try BackupCatalog.read(store) }
-            let listed = catalog.backups.map { entry in
-                Listed(
-                    name: entry.name, location: store.location(of: entry.name), created: entry.index.created,
-                    appliance: entry.index.manifest.appliance, toolVersion: entry.index.toolVersion,
-                    components: entry.index.components.filter { $0.outcome == "ok" }.map(\.name),
-                    failedComponents: entry.index.components.filter { $0.outcome != "ok" }.map(\.name),
-                    bytes: entry.index.components.compactMap(\.size).reduce(0, +))
+            let passphrase: Secret? = self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
+                ? try SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")
+                : nil
+            let listing: Listing
+            if let passphrase {
+                let own = try ApplianceIdentity.read(stateDirectory: self.state.resolvedStateDirectory)?.id
+                let catalog = try await Blocking.run { try runtime.catalog(store: store, passphrase: passphrase) }
+                let mine = Set(catalog.backups(of: own).map(\.name))
+                listing = Listing(
+                    authenticated: true, appliance: own,
+                    backups: catalog.backups.map { backup in
+                        let ok = backup.index.components.filter { $0.outcome == "ok" }
+                        return Listed(
+                            name: backup.name, location: store.location(of: backup.name), created: backup.index.created, appliance: backup.index.appliance,
+                            toolVersion: nil, components: ok.map(\.name), failedComponents: backup.index.components.filter { $0.outcome != "ok" }.map(\.name),
+                            bytes: ok.compactMap(\.size).reduce(0, +), authenticated: true, applianceID: backup.applianceID, hostname: backup.index.hostname,
+                            own: mine.contains(backup.name))
+                    },
+                    unverified: catalog.unverified.map { Unverified(name: SafeText.escaped($0.name, limit: 200), reason: SafeText.escaped($0.reason)) },
+                    ignored: catalog.leftovers.map { SafeText.escaped($0.name, limit: 200) + " (temporary: a backup being written or interrupted)" }
+                        + catalog.others.map { SafeText.escaped($0, limit: 200) + " (not a backup)" })
+            } else {
+                let catalog = try await Blocking.run { try BackupCatalog.read(store) }
+                listing = Listing(
+                    authenticated: false, appliance: nil,
+                    backups: catalog.backups.map { backup in
+                        Listed(
+                            name: backup.name, location: store.location(of: backup.name), created: backup.created, appliance: backup.appliance,
+                            toolVersion: backup.toolVersion, components: backup.components, failedComponents: backup.failedComponents, bytes: backup.bytes,
+                            authenticated: false)
+                    },
+                    unverified: [], ignored: catalog.ignored.map(\.description))
             }
             if self.output.json {
-                try Format.printJSON(Listing(backups: listed, ignored: catalog.ignored.map(\.description)))
+                try Format.printJSON(listing)
                 return
             }
-            if listed.isEmpty { print("no complete backup in \(store.displayName)") }
-            for backup in listed.reversed() {
-                let failed = backup.failedComponents.isEmpty ? "" : "  (not backed up: \(backup.failedComponents.joined(separator: ", ")))"
-                print("\(SafeText.escaped(backup.name))  \(SafeText.escaped(backup.created, limit: 40))  \(Format.bytes(backup.bytes))  \(backup.components.joined(separator: ","))\(SafeText.escaped(failed))")
+            if !listing.authenticated {
+                print("(no security password: what the plain manifests say, unauthenticated; give --security-pwd-file to list what it vouches for)")
+            } else if let own = listing.appliance {
+                print("this appliance: \(own)")
             }
-            for ignored in catalog.ignored { print("ignored: \(ignored)") }
+            if listing.backups.isEmpty { print("no complete\(listing.authenticated ? ", authenticated" : "") backup in \(store.displayName)") }
+            for backup in listing.backups.reversed() {
+                let failed = backup.failedComponents.isEmpty ? "" : "  (not backed up: \(backup.failedComponents.joined(separator: ", ")))"
+                let owner = backup.own == false ? "  [appliance \(backup.applianceID ?? "not recorded")\(backup.hostname.map { ", \($0)" } ?? "")]" : ""
+                print("\(SafeText.escaped(backup.name))  \(SafeText.escaped(backup.created, limit: 40))  \(Format.bytes(backup.bytes))  \(SafeText.escaped(backup.components.joined(separator: ",")))\(SafeText.escaped(failed))\(SafeText.escaped(owner))")
+            }
+            for unverified in listing.unverified { print("unverified: \(unverified.name) (\(unverified.reason))") }
+            for ignored in listing.ignored { print("ignored: \(ignored)") }
         }
     }
 }

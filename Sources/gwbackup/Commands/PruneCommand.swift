@@ -8,12 +8,15 @@ struct PruneCommand: AsyncParsableCommand {
         commandName: "prune",
         abstract: "Delete backups a retention policy no longer keeps.",
         discussion: """
-            Only complete backups of ours count and can be deleted; the newest is always kept; other entries are never \
-            touched; leftovers of interrupted backups older than a day are removed; nothing happens while a job runs. \
-            Periods are UTC days, ISO weeks and months, counted as restic's forget does.
+            Needs the security password, as restic's forget does: only this appliance's backups whose authenticated \
+            index opens count and can be deleted, by their authenticated times; the newest is always kept; directories \
+            that do not authenticate and other appliances' backups are never touched (they are reported); leftovers of \
+            interrupted backups older than a day are removed; nothing is deleted while a job runs. Periods are UTC days, \
+            ISO weeks and months.
             """)
 
     @OptionGroup var storage: StorageOptions
+    @OptionGroup var password: SecurityPasswordOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
 
@@ -41,7 +44,7 @@ struct PruneCommand: AsyncParsableCommand {
             let runtime = CommandSupport.runtime(state: self.state, output: self.output)
             let store = try self.storage.store(runtime: runtime)
             defer { store.close() }
-            let pruner = Pruner(store: store, policy: self.policy, status: runtime.status, logger: runtime.logger)
+            let pruner = runtime.pruner(store: store, policy: self.policy, passphrase: try self.password.read(confirm: false))
             let dryRun = self.dryRun
             let report = try await Blocking.run { try pruner.run(dryRun: dryRun) }
             if self.output.json {
@@ -49,11 +52,15 @@ struct PruneCommand: AsyncParsableCommand {
                 return
             }
             let verb = self.dryRun ? "would delete" : "deleted"
+            let width = verb.count
+            print("appliance \(report.appliance): \(report.decisions.count) authenticated backup(s) in \(SafeText.escaped(report.location))")
             for decision in report.decisions {
-                print("\(decision.keep ? "keep  " : verb.padding(toLength: 6, withPad: " ", startingAt: 0))  \(SafeText.escaped(decision.name))  (\(decision.reasons.joined(separator: ", ")))")
+                print("\((decision.keep ? "keep" : verb).padding(toLength: width, withPad: " ", startingAt: 0))  \(SafeText.escaped(decision.name))  (\(decision.reasons.joined(separator: ", ")))")
             }
             for leftover in report.leftovers { print("\(self.dryRun ? "would remove" : "removed") leftover \(SafeText.escaped(leftover))") }
-            for other in report.untouched { print("left alone: \(SafeText.escaped(other)) (not a backup of ours)") }
+            for unverified in report.unverified { print("left alone, unverified: \(unverified)") }
+            for other in report.otherAppliances { print("left alone: \(SafeText.escaped(other)) (another appliance's backup)") }
+            for other in report.untouched { print("left alone: \(SafeText.escaped(other)) (not a backup)") }
             let deleted = report.decisions.filter { !$0.keep }.count
             print("\(report.decisions.count - deleted) kept, \(deleted) \(verb)\(self.dryRun ? " (dry run)" : "")")
         }

@@ -25,8 +25,11 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .customLong("component"), help: "Restore only this component (repeatable).")
     var components: [String] = []
 
-    @Option(help: "Restore this backup instead of the newest complete one.")
+    @Option(help: "Restore this backup instead of the newest authenticated one.")
     var backup: String?
+
+    @Option(name: .customLong("appliance"), help: "Restore a backup of this appliance (its identifier, as 'list' shows it) instead of this appliance's own: for replacement hardware when several appliances share the path.")
+    var applianceID: String?
 
     @Flag(name: .customLong("dry-run"), help: "Decrypt and verify everything; change nothing.")
     var dryRun = false
@@ -38,6 +41,15 @@ struct RestoreCommand: AsyncParsableCommand {
     var wait = false
 
     @ParentCommand var root: GatewayBackupCommand
+
+    func validate() throws {
+        if let applianceID, !ApplianceIdentity.isValid(applianceID) {
+            throw ValidationError("--appliance takes an appliance identifier (gw- and 32 hex digits, as 'gwbackup list' shows it)")
+        }
+        if self.allowUnauthenticated && self.backup == nil {
+            throw ValidationError("--allow-unauthenticated restores one backup on purpose: name it with --backup NAME")
+        }
+    }
 
     func run() async throws {
         try await CommandSupport.run {
@@ -66,7 +78,8 @@ struct RestoreCommand: AsyncParsableCommand {
             let manifest = try runtime.manifest(path: self.appliance.manifest)
             let request = RestoreRequest(
                 target: self.storage.target, store: store, manifest: manifest, securityPassword: secret, noCert: self.noCert,
-                components: self.components, dryRun: self.dryRun, backup: self.backup, allowUnauthenticated: self.allowUnauthenticated, jobs: self.concurrency.jobs)
+                components: self.components, dryRun: self.dryRun, backup: self.backup, appliance: self.applianceID, allowUnauthenticated: self.allowUnauthenticated,
+                jobs: self.concurrency.jobs)
             let record = try await orchestrator.beginRestore(request).run()
             progress.end()
             self.metrics.write(status: runtime.status)
