@@ -94,6 +94,9 @@ struct BackupAPIController: Sendable {
         if local, let path = body.path, !path.isEmpty, !self.configuration.allowsLocalPath(path) {
             throw APIError.badRequest("field 'path' must lie in \(self.configuration.allowedLocalDirectories.joined(separator: " or ")) (the server's localBackupDirectories)")
         }
+        if !restore, body.backup != nil || body.components != nil || body.appliance != nil {
+            throw APIError.badRequest("fields 'backup', 'components' and 'appliance' choose what a restore takes; a backup has no use for them")
+        }
         let target = self.configuration.storageDefaults.target(host: body.hostname, username: body.username, path: body.path, port: body.port)
         var logger = context.logger
         logger[metadataKey: "api_user"] = "\(user)"
@@ -110,7 +113,9 @@ struct BackupAPIController: Sendable {
             let manifest = try self.runtime.manifest(path: self.configuration.manifest)
             if restore {
                 // Never an unauthenticated backup through the API: its store may be anyone's.
-                let job = try await orchestrator.beginRestore(RestoreRequest(target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, noCert: body.noCert ?? false, runID: body.runID, jobs: self.configuration.jobs))
+                let job = try await orchestrator.beginRestore(RestoreRequest(
+                    target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, noCert: body.noCert ?? false,
+                    components: body.components ?? [], backup: body.backup, appliance: body.appliance, runID: body.runID, jobs: self.configuration.jobs))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             } else {

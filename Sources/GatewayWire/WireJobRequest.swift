@@ -27,8 +27,14 @@ public struct WireJobRequest: Codable, Sendable {
     public var noCert: Bool?
     /// The caller's label for the job (one id for a whole fleet run), kept in its record.
     public var runID: String?
+    /// Restore only, an extension: this backup by name instead of the newest authenticated one.
+    public var backup: String?
+    /// Restore only, an extension: only these components (all when nil or empty).
+    public var components: [String]?
+    /// Restore only, an extension: a backup of this appliance (its identifier) instead of this one's own.
+    public var appliance: String?
 
-    public init(hostname: String, username: String? = nil, password: Secret? = nil, path: String? = nil, port: Int? = nil, securityPassword: Secret, noCert: Bool? = nil, runID: String? = nil) {
+    public init(hostname: String, username: String? = nil, password: Secret? = nil, path: String? = nil, port: Int? = nil, securityPassword: Secret, noCert: Bool? = nil, runID: String? = nil, backup: String? = nil, components: [String]? = nil, appliance: String? = nil) {
         self.hostname = hostname
         self.username = username
         self.password = password
@@ -37,6 +43,9 @@ public struct WireJobRequest: Codable, Sendable {
         self.securityPassword = securityPassword
         self.noCert = noCert
         self.runID = runID
+        self.backup = backup
+        self.components = components
+        self.appliance = appliance
     }
 
     enum CodingKeys: String, CodingKey {
@@ -44,6 +53,7 @@ public struct WireJobRequest: Codable, Sendable {
         case securityPassword = "security_pwd"
         case noCert = "no_cert"
         case runID = "run_id"
+        case backup, components, appliance
     }
 
     /// Parses a body: not empty, JSON, an object, then field by field.
@@ -98,6 +108,28 @@ public struct WireJobRequest: Codable, Sendable {
         if let runID, !JobRecord.isValidRunID(runID) {
             throw WireRequestError("field 'run_id' must be 1-128 letters, digits or ._:+- characters")
         }
+        let backup = try string(.backup)
+        if let backup, backup.isEmpty || backup.utf8.count > 255 || backup.hasPrefix(".") || backup.contains("/") {
+            throw WireRequestError("field 'backup' must be a backup's name (not empty, no '/', not starting with '.')")
+        }
+        self.backup = backup
+        switch object[CodingKeys.components.stringValue] {
+        case nil, .null?: self.components = nil
+        case .array(let items)?:
+            guard items.count <= 1024 else { throw WireRequestError("field 'components' lists more than 1024 components") }
+            self.components = try items.map { item in
+                guard case .string(let name) = item, ManifestComponent.isValidName(name) else {
+                    throw WireRequestError("field 'components' must be an array of component names")
+                }
+                return name
+            }
+        default: throw WireRequestError("field 'components' must be an array of component names")
+        }
+        let appliance = try string(.appliance)
+        if let appliance, !ApplianceIdentity.isValid(appliance) {
+            throw WireRequestError("field 'appliance' must be an appliance identifier (gw- and 32 hex digits)")
+        }
+        self.appliance = appliance
         self.hostname = hostname
         self.username = try string(.username)
         self.password = try string(.password).map(Secret.init)
@@ -131,5 +163,8 @@ public struct WireJobRequest: Codable, Sendable {
         // The document's clients send the flag as a string.
         try container.encodeIfPresent(self.noCert.map { $0 ? "true" : "false" }, forKey: .noCert)
         try container.encodeIfPresent(self.runID, forKey: .runID)
+        try container.encodeIfPresent(self.backup, forKey: .backup)
+        try container.encodeIfPresent(self.components, forKey: .components)
+        try container.encodeIfPresent(self.appliance, forKey: .appliance)
     }
 }

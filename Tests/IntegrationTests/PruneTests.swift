@@ -25,7 +25,7 @@ struct PruneTests {
         try fixture.directory.write("backups/.partial-flowgateway-20200101T000000Z/config.tar.zst.gpg", "old leftover")
         try fixture.directory.write("backups/.partial-flowgateway-29990101T000000Z/config.tar.zst.gpg", "being written elsewhere")
         #expect(try shell("touch -d '2 days ago' \(fixture.backups)/.partial-flowgateway-20200101T000000Z").status == 0)
-        let pruner = Pruner(store: fixture.store, policy: RetentionPolicy(keepLast: 1), status: fixture.runtime.status, logger: fixture.runtime.logger)
+        let pruner = fixture.runtime.pruner(store: fixture.store, policy: RetentionPolicy(keepLast: 1), passphrase: fixture.password)
 
         let dry = try pruner.run(dryRun: true)
         #expect(dry.decisions.map(\.keep) == [true, false, false])
@@ -50,11 +50,11 @@ struct PruneTests {
         let fixture = try Fixture("prune-busy")
         _ = try await self.backups(fixture, count: 2)
         let lock = try JobLock.acquire(stateDirectory: fixture.state, description: "backup to somewhere")
-        let pruner = Pruner(store: fixture.store, policy: RetentionPolicy(keepLast: 1), status: fixture.runtime.status, logger: fixture.runtime.logger)
+        let pruner = fixture.runtime.pruner(store: fixture.store, policy: RetentionPolicy(keepLast: 1), passphrase: fixture.password)
         #expect { _ = try pruner.run(dryRun: false) } throws: { ($0 as? BackupError)?.code == .busy }
         lock.release()
         #expect(try FileTree.names(in: fixture.backups).filter { !$0.hasPrefix(".") }.count == 2)
-        let empty = Pruner(store: fixture.store, policy: RetentionPolicy(), status: fixture.runtime.status, logger: fixture.runtime.logger)
+        let empty = fixture.runtime.pruner(store: fixture.store, policy: RetentionPolicy(), passphrase: fixture.password)
         #expect { _ = try empty.run(dryRun: false) } throws: { ($0 as? BackupError)?.message.contains("needs at least one") == true }
     }
 

@@ -78,7 +78,7 @@ struct SFTPStoreTests {
         let second = try await self.backup(fixture, store: store, path: path)
         #expect(first.status == .completed && second.status == .completed)
         try FileTree.makeDirectories(self.bed.home + "/" + path + "/someone-elses")
-        let report = try Pruner(store: store, policy: RetentionPolicy(keepLast: 1), status: fixture.runtime.status, logger: fixture.runtime.logger).run(dryRun: false)
+        let report = try fixture.runtime.pruner(store: store, policy: RetentionPolicy(keepLast: 1), passphrase: fixture.password).run(dryRun: false)
         #expect(report.decisions.map(\.keep) == [true, false])
         let left = try self.bed.remoteNames(path)
         let kept = try #require(second.backup)

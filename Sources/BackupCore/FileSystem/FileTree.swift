@@ -223,6 +223,14 @@ public enum FileTree {
         try syncDirectory(directory.isEmpty ? "." : directory)
     }
 
+    /// Bytes available to an unprivileged writer on the filesystem holding `path`.
+    public static func freeBytes(at path: String) throws -> UInt64 {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { throw SystemCall.error("statvfs", path) }
+        let (free, overflow) = UInt64(info.f_bavail).multipliedReportingOverflow(by: UInt64(info.f_frsize))
+        return overflow ? UInt64.max : free
+    }
+
     /// Reads a whole small file (manifests, status, descriptors).
     public static func readFile(_ path: String, limit: Int = 16 << 20) throws -> Data {
         // Reading state and configuration must write nothing (see `openForReadingWithoutAccessTime`).

@@ -145,9 +145,12 @@ public struct BackupVerifier: Sendable {
         let archive = self.archive
         let limits = ArchiveLimits(entries: component.entries, contentBytes: component.contentBytes)
         let decompression = try Orchestrator.decompression(named: component.compression, in: self.decompressors)
+        // The authenticated plaintext waits in a private directory of the state's staging.
+        let spool = try StagingArea(base: (self.stateDirectory ?? NSTemporaryDirectory()) + "/staging", kind: "verify")
+        defer { spool.remove() }
         let summary = try await Blocking.run("gwbackup.verify") { () -> ArchiveSummary in
             try StreamPipe.run(
-                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression) },
+                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression, spool: spool.path + "/plaintext.spool") },
                 consume: { source in try archive.validate(from: source, limits: limits) }).1
         }
         if let expected = component.entries, expected != summary.entryCount {

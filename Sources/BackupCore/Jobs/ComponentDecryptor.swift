@@ -13,33 +13,54 @@ public struct ComponentDecryptor: Sendable {
         self.passphrase = passphrase
     }
 
-    /// Decrypts `component` of `backup` into `sink` (not finished). Blocking. `sink` may have received
-    /// unverified plaintext when this throws.
-    /// With `decompression`, the plaintext is decompressed on its way into `sink`. With `gate`, no
-    /// plaintext goes further than the cipher's output until the gate opens (see `PlaintextGate`); a
-    /// refused gate ends the decryption with the refusal's error at the next read or write, the rest
-    /// of the file unread (until the gate opens, `component`'s size is only what the plain manifest
-    /// claims).
-    public func decrypt(backup: String, component: SealedIndex.Component, into sink: any ByteSink, decompression: (any PayloadCompression)? = nil, gate: PlaintextGate? = nil) throws {
+    /// Decrypts `component` of `backup` and hands its plaintext, decompressed when `decompression` is
+    /// given, to `sink` (not finished) only once it is authenticated: the decryption goes first into the
+    /// file `spool` (created here, removed before returning; in private staging), bounded by what the
+    /// authenticated index allows; only when the file's size and SHA-256 match the record and the cipher's
+    /// integrity check passed is the spool read into the decompressor and `sink`. No byte of a forged or
+    /// damaged file reaches the decompressor or the extractor. Blocking.
+    public func decrypt(backup: String, component: SealedIndex.Component, into sink: any ByteSink, decompression: (any PayloadCompression)? = nil, spool: String) throws {
         let (file, expectedSize, expectedDigest) = try Self.recorded(component, backup: backup)
         let limited = try self.open(backup: backup, file: file, size: expectedSize)
-        let hashing = HashingSource(gate.map { GatedSource(limited, gate: $0) } ?? limited)
+        let hashing = HashingSource(limited)
+        let limit = Self.plaintextLimit(component)
+        let spooled = try FileDescriptorStream.create(spool, mode: 0o600, flush: .none)
+        defer { try? FileTree.remove(spool) }
+        let bounded = BoundedFileSink(spooled, limit: limit, what: "the plaintext of \(file)")
         var cipherError: (any Error)?
         do {
-            let target = try decompression.map { try $0.decompressor(into: sink) }
-            let output: any ByteSink = target ?? sink
-            try self.cipher.decrypt(from: hashing, to: gate.map { GatedSink(output, gate: $0) } ?? output, passphrase: self.passphrase)
-            // A plaintext too short to have been written yet is held here as well.
-            try gate?.wait()
-            try target?.finish()
+            try self.cipher.decrypt(from: hashing, to: bounded, passphrase: self.passphrase)
+            try spooled.finish()
         } catch {
-            if let gate, gate.isRefused { throw error }
             cipherError = error
         }
         // Read what the cipher left, so the checksum covers the whole file.
         _ = try hashing.copy(to: NullSink())
         try Self.check(size: hashing.byteCount, longer: limited.exceeded, digest: hashing.hexDigest(), expectedSize: expectedSize, expectedDigest: expectedDigest, file: file)
         if let cipherError { throw BackupError.wrap(cipherError, as: .cryptoFailed) }
+        // Authenticated: now, and only now, the plaintext goes on.
+        let verified = try FileDescriptorStream.openForReading(spool)
+        let target = try decompression.map { try $0.decompressor(into: sink) }
+        _ = try verified.copy(to: target ?? sink)
+        try target?.finish()
+    }
+
+    /// The most plaintext `component`'s file may decrypt to. gpg's own compression is off in format 2,
+    /// so a zstd archive's OpenPGP plaintext is smaller than the file; an uncompressed tar (format 1, gpg
+    /// compressing) is bounded by its recorded content and entries (headers, padding), or, without
+    /// them, by 64 times the file.
+    static func plaintextLimit(_ component: SealedIndex.Component) -> UInt64 {
+        let size = component.size ?? 0
+        if component.compression != "none" { return size }
+        if let content = component.contentBytes, let entries = component.entries, entries >= 0 {
+            // Per entry: up to four 512-byte header blocks (PAX, long names) and a block of padding;
+            // then the end-of-archive blocks, rounded up to tar's 10 KiB records.
+            let (perEntries, overflow) = UInt64(entries + 1).multipliedReportingOverflow(by: 5 * 512)
+            let (total, overflow2) = content.addingReportingOverflow(perEntries)
+            return overflow || overflow2 ? UInt64.max : total + 20_480
+        }
+        let (scaled, overflow) = size.multipliedReportingOverflow(by: 64)
+        return overflow ? UInt64.max : max(scaled, 1 << 20)
     }
 
     /// Checks `component`'s file by checksum only (no password). Blocking.
@@ -77,6 +98,30 @@ public struct ComponentDecryptor: Sendable {
             throw BackupError(.corrupted, "\(file) does not match the SHA-256 the backup recorded: the file is damaged or altered")
         }
     }
+}
+
+/// A file sink that refuses more than `limit` bytes.
+final class BoundedFileSink: ByteSink {
+    private let file: FileDescriptorStream
+    private let limit: UInt64
+    private let what: String
+    private var written: UInt64 = 0
+
+    init(_ file: FileDescriptorStream, limit: UInt64, what: String) {
+        self.file = file
+        self.limit = limit
+        self.what = what
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard UInt64(bytes.count) <= self.limit - min(self.limit, self.written) else {
+            throw BackupError(.corrupted, "\(self.what) is larger than the \(self.limit) bytes its record allows")
+        }
+        try self.file.write(bytes)
+        self.written += UInt64(bytes.count)
+    }
+
+    func finish() throws {}
 }
 
 /// A sink that discards everything.

@@ -343,10 +343,13 @@ public struct RestoreJob: Sendable {
         let archive = self.orchestrator.archive
         let component = item.record
         let decompression = try self.orchestrator.decompression(for: component)
+        // Beside the component's data, in its private staging: the authenticated plaintext waits there.
+        let spool = (directory as NSString).deletingLastPathComponent + "/plaintext.spool"
+        try Self.checkSpace(for: component, in: directory)
         self.orchestrator.onProgress(JobProgress(job: "restore", phase: "decrypting", component: component.name, completedComponents: finishedBefore, totalComponents: total, bytes: 0))
         let summary = try await Blocking.run("gwbackup.decrypt") { () -> ArchiveSummary in
             let (_, summary) = try StreamPipe.run(
-                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression) },
+                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression, spool: spool) },
                 consume: { source in
                     try archive.extract(from: source, into: URL(fileURLWithPath: directory), limits: ArchiveLimits(entries: component.entries, contentBytes: component.contentBytes))
                 })
@@ -356,6 +359,20 @@ public struct RestoreJob: Sendable {
             throw BackupError(.corrupted, "the archive holds \(summary.entryCount) entries but the backup recorded \(expected)")
         }
         return component.size ?? 0
+    }
+
+    /// Throws unless staging can take `component` (its spooled plaintext and its authenticated content)
+    /// and still leave a reserve: a component never fills the disk the appliance runs on.
+    static func checkSpace(for component: SealedIndex.Component, in directory: String) throws {
+        let reserve: UInt64 = 64 << 20
+        let needed = (component.size ?? 0).addingReportingOverflow(component.contentBytes ?? 0)
+        let free = try FileTree.freeBytes(at: directory)
+        guard !needed.overflow, needed.partialValue <= free - min(free, reserve) else {
+            throw BackupError(
+                .storage,
+                "staging has \(free) bytes free; this component needs \(needed.overflow ? UInt64.max : needed.partialValue) (its file and its content) and \(reserve) are kept in reserve",
+                component: component.name)
+        }
     }
 
     /// Puts back every applied component, newest first. Returns notes for the message.

@@ -59,11 +59,14 @@ struct RestoreCommand: AsyncParsableCommand {
                 try self.metrics.refuseForServer()
                 try self.concurrency.refuseForServer()
                 try self.deadlines.refuseForServer()
-                // The API restores the newest complete backup, whole: it has no fields for these.
-                if !self.components.isEmpty || self.backup != nil || self.dryRun || self.allowUnauthenticated {
-                    throw ValidationError("--component, --backup, --dry-run and --allow-unauthenticated work on this machine only; the API restores the newest complete, authenticated backup")
+                // The API's extension fields carry --backup, --component and --appliance; never these two.
+                if self.dryRun || self.allowUnauthenticated {
+                    throw ValidationError("--dry-run and --allow-unauthenticated work on this machine only; the API restores authenticated backups, for real")
                 }
-                let request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: false), noCert: self.noCert)
+                var request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: false), noCert: self.noCert)
+                request.backup = self.backup
+                request.components = self.components.isEmpty ? nil : self.components
+                request.appliance = self.applianceID
                 try await RemoteJob.run(.restore, request, server: self.root.server, wait: self.wait, output: self.output)
                 return
             }
