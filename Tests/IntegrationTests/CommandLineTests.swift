@@ -103,7 +103,7 @@ struct CommandLineTests {
 
         let checksum = try await self.gwbackup(["verify", "--path", fixture.backups])
         #expect(checksum.status == 0 && checksum.stdout.contains("verify (checksum) OK"), "\(checksum.stdout)\(checksum.stderr)")
-        let decrypt = try await self.gwbackup(["verify", "--path", fixture.backups, "--security-pwd-file", fixture.passwordFile, "--json"])
+        let decrypt = try await self.gwbackup(["verify", "--path", fixture.backups, "--state-dir", fixture.state, "--security-pwd-file", fixture.passwordFile, "--json"])
         #expect(decrypt.status == 0, "\(decrypt.stdout)\(decrypt.stderr)")
         #expect(decrypt.stdout.contains("\"mode\" : \"decrypt\""))
 
@@ -112,7 +112,7 @@ struct CommandLineTests {
         #expect(dryRun.status == 0 && dryRun.stdout.contains("dry run"), "\(dryRun.stdout)")
         let wrong = try await self.gwbackup(["restore"] + self.common(fixture), environment: ["GWBACKUP_SECURITY_PWD": "wrong"])
         #expect(wrong.status == 1)
-        #expect(wrong.stdout.contains("the security password does not open this backup"))
+        #expect(wrong.stdout.contains("the security password opens none of"))
         let restore = try await self.gwbackup(["restore", "--security-pwd-file", fixture.passwordFile] + self.common(fixture))
         #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
 

@@ -110,12 +110,13 @@ struct HostileStoreTests {
         let (fixture, forgery) = try await self.backedUp("hostile-strip")
         try FileTree.remove(forgery.directory + "/" + SealedIndex.fileName)
         try fixture.mutateAppliance()
-        try await self.expectRefused(fixture, messageContains: "has no authenticated index (its index.json.gpg is missing)")
+        try await self.expectRefused(fixture, messageContains: "\(forgery.name) (no authenticated index (index.json.gpg)")
         var plain = try forgery.plain()
         plain.formatVersion = 1
         try forgery.writePlain(plain)
-        try await self.expectRefused(fixture, messageContains: "it is a format 1 backup")
-        let record = try await fixture.restore(allowUnauthenticated: true)
+        try await self.expectRefused(fixture, messageContains: "no complete, authenticated backup")
+        try await self.expectRefused(fixture, messageContains: "does not authenticate: no authenticated index", backup: forgery.name)
+        let record = try await fixture.restore(backup: forgery.name, allowUnauthenticated: true)
         #expect(record.status == .completed, "\(record.message)")
         #expect(record.message.contains("has no authenticated index and was restored as its plain manifest describes it"))
     }
@@ -143,7 +144,7 @@ struct HostileStoreTests {
         var data = try FileTree.readFile(file)
         data[data.count - 30] ^= 0x01
         try BackupForgery.replaceFile(file, with: data)
-        try await self.expectRefused(fixture, messageContains: "backup \(forgery.name): its authenticated index does not authenticate")
+        try await self.expectRefused(fixture, messageContains: "\(forgery.name) (its index does not authenticate")
     }
 
     @Test func namesAndMessagesFromTheStoreAreEscaped() async throws {

@@ -254,7 +254,9 @@ public struct AuthenticatedCatalog: Sendable {
         // Replacement hardware: nothing of our own; one other appliance's backups are taken, several are not guessed.
         let others = self.describeAppliances(except: own)
         guard !others.isEmpty else {
-            throw BackupError(.notFound, "no complete, authenticated backup in \(self.displayName)\(self.unverifiedNote.map { "; " + $0 } ?? "")")
+            // Something that may be a damaged backup is here: that is the error, not "nothing found".
+            let code: BackupError.Code = self.unverified.contains(where: \.mayBeDamaged) ? .unauthenticated : .notFound
+            throw BackupError(code, "no complete, authenticated backup in \(self.displayName)\(self.unverifiedNote.map { "; " + $0 } ?? "")")
         }
         guard others.count == 1, let newest = self.backups.last(where: { $0.applianceID != own }) else {
             throw BackupError(
