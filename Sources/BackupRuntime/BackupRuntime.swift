@@ -88,13 +88,20 @@ public struct BackupRuntime: Sendable {
 
     /// A pruner for `store` that authenticates with `passphrase` (retention acts only on what it opens).
     public func pruner(store: any BackupStore, policy: RetentionPolicy, passphrase: Secret, logger: Logger? = nil) -> Pruner {
-        Pruner(store: store, policy: policy, status: self.status, cipher: GPGSymmetricCipher(), passphrase: passphrase, logger: logger ?? self.logger)
+        var pruner = Pruner(store: store, policy: policy, status: self.status, cipher: GPGSymmetricCipher(), passphrase: passphrase, logger: logger ?? self.logger)
+        pruner.deadlineSeconds = self.settings.jobDeadlineSeconds
+        return pruner
     }
 
-    /// The authenticated catalog of `store` (see `AuthenticatedCatalog`). Blocking.
+    /// The authenticated catalog of `store` (see `AuthenticatedCatalog`), read within the job deadline.
+    /// Blocking.
     public func catalog(store: any BackupStore, passphrase: Secret) throws -> AuthenticatedCatalog {
         let cipher = GPGSymmetricCipher()
         defer { cipher.releaseResources() }
+        let stop = JobCancellation()
+        stop.onCancel { reason in store.interrupt(reason: reason) }
+        let deadline = stop.stop(after: self.settings.jobDeadlineSeconds)
+        defer { deadline.cancel() }
         return try AuthenticatedCatalog.open(store: store, cipher: cipher, passphrase: passphrase, stateDirectory: self.settings.stateDirectory)
     }
 

@@ -1,5 +1,6 @@
 public import BackupCore
 import Foundation
+import Glibc
 
 /// Backups on a remote host over SFTP, with the same layout and atomic commit as `LocalBackupStore`:
 /// written under `.partial-NAME`, `manifest.json` last, then renamed to `NAME`.
@@ -15,6 +16,12 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
     private var client: SFTPClient?
     private var keepaliveStarted = false
     private var sentKeepalives = 0
+    /// Guards the two below; never held across a call on the session (`interrupt` must not wait).
+    private let interruption = NSLock()
+    /// Why the store was interrupted, once it was: every later call is refused.
+    private var interruptedReason: String?
+    /// A duplicate of the current connection's socket, for `interrupt` to shut down.
+    private var interruptSocket: Int32 = -1
 
     public init(endpoint: SSHEndpoint, path: String) {
         self.endpoint = endpoint
@@ -25,16 +32,52 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
 
     public func location(of backup: String) -> String { self.path + "/" + backup }
 
+    deinit {
+        if self.interruptSocket >= 0 { Glibc.close(self.interruptSocket) }
+    }
+
+    /// Shuts the connection's socket down: a call blocked on it fails at once, and every later call is
+    /// refused with `.interrupted`.
+    public func interrupt(reason: String) {
+        self.interruption.withLock {
+            if self.interruptedReason == nil { self.interruptedReason = reason }
+            if self.interruptSocket >= 0 { shutdown(self.interruptSocket, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    /// Throws once the store was interrupted.
+    func checkNotInterrupted() throws {
+        if let reason = self.interruption.withLock({ self.interruptedReason }) {
+            throw BackupError(.interrupted, "interrupted: \(reason)")
+        }
+    }
+
     /// Runs `body` with a connected client; a failed call drops the connection so the next reconnects.
     func withClient<T>(_ body: (SFTPClient) throws -> T) throws -> T {
         try self.lock.withLock {
-            let client = try self.client ?? SFTPClient(self.endpoint)
+            try self.checkNotInterrupted()
+            let client: SFTPClient
+            if let existing = self.client {
+                client = existing
+            } else {
+                client = try SFTPClient(self.endpoint)
+                let socket = client.session.duplicateSocket()
+                let interrupted = self.interruption.withLock { () -> Bool in
+                    if self.interruptSocket >= 0 { Glibc.close(self.interruptSocket) }
+                    self.interruptSocket = socket
+                    return self.interruptedReason != nil
+                }
+                // Interrupted while connecting: the new connection is not used.
+                if interrupted { shutdown(socket, Int32(SHUT_RDWR)) }
+                try self.checkNotInterrupted()
+            }
             self.client = client
             self.startKeepaliveIfNeeded()
             do {
                 return try body(client)
             } catch let error as BackupError where error.code == .connection {
                 self.client = nil
+                try self.checkNotInterrupted()
                 throw error
             }
         }
@@ -47,10 +90,12 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
             guard self.client === client else {
                 throw BackupError(.connection, "the connection to \(self.endpoint.host) was lost during the transfer")
             }
+            try self.checkNotInterrupted()
             do {
                 return try body()
             } catch let error as BackupError where error.code == .connection {
                 self.client = nil
+                try self.checkNotInterrupted()
                 throw error
             }
         }
@@ -134,7 +179,8 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
     public func readIndex(backup: String) throws -> [UInt8] {
         try self.withClient { client in
             let path = self.location(of: backup) + "/" + BackupIndex.fileName
-            let stream = LimitedSource(try self.openRegular(client, path, backup: backup), limit: UInt64(SealedIndex.sizeLimit) + 1)
+            // Through the transfer's deadline: a manifest that drips holds nothing past it.
+            let stream = LimitedSource(LockedSource(store: self, client: client, stream: try self.openRegular(client, path, backup: backup)), limit: UInt64(SealedIndex.sizeLimit) + 1)
             let sink = ByteCollector(limit: SealedIndex.sizeLimit)
             _ = try stream.copy(to: sink)
             return sink.bytes

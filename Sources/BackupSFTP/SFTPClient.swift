@@ -63,6 +63,10 @@ final class SFTPClient {
 
     /// The most entries a listing may return: a server that claims more is refused, not believed.
     static let listingLimit = 100_000
+    /// The longest name kept from a listing (a file name's limit on Linux file systems).
+    static let nameLimit = 255
+    /// The most bytes of names a listing may hold.
+    static let listingBytesLimit = 8 << 20
     /// How deep `removeTree` goes: a server claiming an endless tree cannot overflow the stack.
     static let depthLimit = 64
 
@@ -76,6 +80,7 @@ final class SFTPClient {
         var entries: [Entry] = []
         var buffer = [CChar](repeating: 0, count: 4096)
         var skipped = 0
+        var listedBytes = 0
         while true {
             var attributes = LIBSSH2_SFTP_ATTRIBUTES()
             let length = cssh2_sftp_readdir(directory, &buffer, buffer.count, &attributes)
@@ -88,6 +93,17 @@ final class SFTPClient {
             guard length > 0, Int(length) <= buffer.count else { throw self.error("readdir", path) }
             guard entries.count < Self.listingLimit else {
                 throw BackupError(.storage, "\(path) on the remote host lists more than \(Self.listingLimit) entries; refusing to read further")
+            }
+            // No backup's name is longer than a file name may be: longer ones are not kept (a listing is
+            // bounded in bytes as well as in entries).
+            guard Int(length) <= Self.nameLimit else {
+                skipped += 1
+                guard skipped <= Self.listingLimit else { throw BackupError(.storage, "\(path) on the remote host keeps sending names too long to use") }
+                continue
+            }
+            listedBytes += Int(length)
+            guard listedBytes <= Self.listingBytesLimit else {
+                throw BackupError(.storage, "\(path) on the remote host lists more than \(Self.listingBytesLimit) bytes of names; refusing to read further")
             }
             let name = String(decoding: buffer[0..<Int(length)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if name == "." || name == ".." { continue }

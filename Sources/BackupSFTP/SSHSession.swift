@@ -13,6 +13,12 @@ final class SSHSession {
     private let socket: Int32
     let endpoint: SSHEndpoint
 
+    /// A second descriptor of the connection's socket, for `shutdown` from another thread (the
+    /// caller owns and closes it; the session's own descriptor may be closed and reused meanwhile).
+    func duplicateSocket() -> Int32 {
+        dup(self.socket)
+    }
+
     /// Connects, checks the host key against the policy *before* sending any credential, and logs in.
     init(_ endpoint: SSHEndpoint) throws {
         _ = SSH2.initialized

@@ -14,6 +14,9 @@ It serves --root like an honest SFTP server, except in the one way --mode says:
   endless-read       reads of component files (*.tar.zst.gpg) never reach the end of the file
   slow               every read of a component file waits 1.5 s before it answers
   drop-after-commit  the connection is closed right after the first rename of a .partial-* directory
+  zero-writes        component files (*.tar.zst.gpg) are stored as zeros of the size written
+  wide-listing       every listing of the root also holds 40,000 names of 250 bytes (10 MB)
+  drip               reads of manifest.json and index.json.gpg return one byte every 2 s
 
 Prints the port on the first line of stdout, then serves until stdin closes (its test ended).
 """
@@ -40,6 +43,9 @@ class Handle(paramiko.SFTPHandle):
         self.path = path
 
     def read(self, offset, length):
+        if MODE == "drip" and (self.path.endswith("manifest.json") or self.path.endswith("index.json.gpg")):
+            time.sleep(2)
+            return os.pread(self.fd, 1, offset)
         if self.path.endswith(".gpg"):
             if MODE == "slow" and self.path.endswith(".tar.zst.gpg"):
                 time.sleep(1.5)
@@ -50,6 +56,8 @@ class Handle(paramiko.SFTPHandle):
     def write(self, offset, data):
         if MODE == "alter-index" and self.path.endswith("index.json.gpg") and data:
             data = data[:-1] + bytes([data[-1] ^ 0x01])
+        if MODE == "zero-writes" and self.path.endswith(".tar.zst.gpg"):
+            data = bytes(len(data))
         if MODE != "drop-writes":
             os.pwrite(self.fd, data, offset)
         return SFTP_OK
@@ -91,6 +99,13 @@ class LyingSFTP(paramiko.SFTPServerInterface):
                 entries.append(attributes)
         except OSError as error:
             return self.errno(error)
+        if MODE == "wide-listing" and self.canonicalize(path).strip("/") == "":
+            for number in range(40000):
+                attributes = paramiko.SFTPAttributes()
+                attributes.filename = ("%06d" % number) + "w" * 244
+                attributes.st_mode = stat.S_IFDIR | 0o700
+                attributes.st_size = 4096
+                entries.append(attributes)
         if MODE == "long-name":
             attributes = paramiko.SFTPAttributes()
             attributes.filename = "n" * 5000

@@ -87,17 +87,75 @@ struct LyingSFTPStoreTests {
         #expect(try fixture.runtime.status.backupStatus().lastSuccessful == nil, "nothing counts as the last successful backup")
     }
 
-    @Test func withVerifyTheWholeBackupIsReadBackBeforeCompleted() async throws {
+    @Test func everyComponentIsReadBackWholeBeforeCompleted() async throws {
         // A server whose reads of component files never end: sizes and the index check out, the
-        // component content does not.
+        // component content does not. Read back by default, without --verify.
         let (fixture, server, store, target) = try self.setUp("endless-read")
         defer { withExtendedLifetime(server) {} }
         let plain = try await self.backup(fixture, store, target)
-        #expect(plain.status == .completed, "without --verify only sizes and the index are read back: \(plain.message)")
+        #expect(plain.status == .error && plain.message.contains("reads back as more than"), "\(plain.message)")
         let request = BackupRequest(target: target, store: store, manifest: try fixture.manifest(), securityPassword: fixture.password, verifyAfterCommit: true)
         let verified = try await fixture.runtime.orchestrator().backup(request)
         #expect(verified.status == .error, "\(verified.message)")
-        #expect(verified.message.contains("does not verify") && verified.message.contains("is longer than"), "\(verified.message)")
+        #expect(try fixture.runtime.status.backupStatus().lastSuccessful == nil)
+    }
+
+    /// A server that stores zeros of the right size: the read-back's SHA-256 catches it, and the backup
+    /// it committed counts for nothing afterwards, neither as the newest to restore nor for retention.
+    @Test func zerosOfTheRightSizeAreCaughtAndTheUntrustedBackupCountsForNothing() async throws {
+        let (fixture, server, store, target) = try self.setUp("zero-writes")
+        defer { withExtendedLifetime(server) {} }
+        let genuine = try await fixture.backup()
+        #expect(genuine.status == .completed, "a genuine backup, written locally into the served directory")
+        try await Task.sleep(for: .milliseconds(1100))
+        let record = try await self.backup(fixture, store, target)
+        #expect(record.status == .error && record.message.contains("reads back with other bytes than were written") && record.message.contains("must not be trusted"), "\(record.message)")
+        let untrusted = try #require(record.backup)
+        let report = try fixture.runtime.pruner(store: store, policy: RetentionPolicy(keepLast: 1), passphrase: fixture.password).run(dryRun: false)
+        #expect(report.decisions.map(\.name) == [genuine.backup] && report.decisions[0].keep, "\(report.decisions)")
+        #expect(report.unverified.map(\.name) == [untrusted] && report.unverified[0].reason.contains("not read back as written"))
+        #expect(Set(try FileTree.names(in: fixture.backups)).isSuperset(of: [try #require(genuine.backup), untrusted]), "nothing deleted")
+        let restore = try await fixture.runtime.orchestrator().restore(RestoreRequest(target: target, store: store, manifest: try fixture.manifest(), securityPassword: fixture.password))
+        #expect(restore.status == .error && restore.message.contains(untrusted) && restore.message.contains("--backup"), "\(restore.message)")
+    }
+
+    /// Manifests and indexes that drip a byte every 2 s: the job deadline ends the wait, for restore
+    /// and prune alike, and nothing is deleted or changed.
+    @Test func aDrippingStoreIsCutOffByTheJobDeadline() async throws {
+        let (fixture, server, store, target) = try self.setUp("drip")
+        defer { withExtendedLifetime(server) {} }
+        #expect(try await fixture.backup().status == .completed)
+        try fixture.mutateAppliance()
+        let before = try fixture.snapshot()
+        var orchestrator = fixture.runtime.orchestrator()
+        orchestrator.jobDeadlineSeconds = 4
+        let restore = try await orchestrator.restore(RestoreRequest(target: target, store: store, manifest: try fixture.manifest(), securityPassword: fixture.password))
+        #expect(restore.status == .error && restore.message.contains("deadline of 4 s"), "\(restore.message)")
+        #expect(try fixture.snapshot() == before)
+        let (_, _, pruneStore, _) = (fixture, server, try self.reopen(store), target)
+        var pruner = fixture.runtime.pruner(store: pruneStore, policy: RetentionPolicy(keepLast: 1), passphrase: fixture.password)
+        pruner.deadlineSeconds = 4
+        #expect { _ = try pruner.run(dryRun: false) } throws: { error in
+            (error as? BackupError)?.code == .interrupted && (error as? BackupError)?.message.contains("deadline of 4 s") == true
+        }
+        #expect(try FileTree.names(in: fixture.backups).filter { !$0.hasPrefix(".") }.count == 1)
+    }
+
+    /// A listing of 10 MB of names is refused at its byte bound, not held in memory.
+    @Test func aListingIsBoundedInBytes() async throws {
+        let (fixture, server, store, target) = try self.setUp("wide-listing")
+        defer { withExtendedLifetime(server) {} }
+        #expect(throws: BackupError.self) { _ = try store.listEntries() }
+        do { _ = try store.listEntries() } catch let error as BackupError {
+            #expect(error.message.contains("bytes of names"), "\(error.message)")
+        }
+        let record = try await fixture.runtime.orchestrator().restore(RestoreRequest(target: target, store: store, manifest: try fixture.manifest(), securityPassword: fixture.password))
+        #expect(record.status == .error && record.message.contains("bytes of names"), "\(record.message)")
+    }
+
+    /// A store like `store`, not interrupted.
+    func reopen(_ store: SFTPBackupStore) throws -> SFTPBackupStore {
+        SFTPBackupStore(endpoint: store.endpoint, path: store.path)
     }
 
     @Test func aConnectionLostJustAfterTheCommitIsCheckedNotGuessed() async throws {
@@ -115,9 +173,8 @@ struct LyingSFTPStoreTests {
         try await self.expectRestoreRefused(fixture, store, target, "is longer than the")
     }
 
-    /// The restore starts decrypting the largest component before the index is authenticated, bound
-    /// only by the size the plain manifest claims: a server streaming that file endlessly under a
-    /// plain manifest claiming a terabyte must not hold the restore once the index refuses it.
+    /// A server streaming a component endlessly under a plain manifest claiming a terabyte: the plain
+    /// manifest disagrees with the authenticated index, and not a byte of the component is read.
     @Test func anEndlessFileTheIndexDoesNotVouchForIsReadNoFurtherOnceRefused() async throws {
         // A deadline far below the time a terabyte would take, and above what the refusal takes.
         let (fixture, server, store, target) = try self.setUp("endless-read", transferDeadline: 120)

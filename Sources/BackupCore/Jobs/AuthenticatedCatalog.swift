@@ -61,6 +61,9 @@ public struct AuthenticatedCatalog: Sendable {
             case .complete, .incomplete: candidates.append(entry)
             }
         }
+        guard candidates.count <= BackupCatalog.entryLimit else {
+            throw BackupError(.storage, "\(store.displayName) holds more than \(BackupCatalog.entryLimit) directories; refusing to read them all")
+        }
         var cache = stateDirectory.map { CatalogCache.open(stateDirectory: $0, cipher: cipher, passphrase: passphrase) }
         var fresh: [(name: String, digest: String, index: [UInt8])] = []
         var reused: [(name: String, digest: String, index: [UInt8])] = []
@@ -89,6 +92,8 @@ public struct AuthenticatedCatalog: Sendable {
                     copies.append((Unverified(name: entry.name, reason: reason, mayBeDamaged: false), original))
                 case .notABackup:
                     catalog.others.append(entry.name)
+                case .storeFailed(let error):
+                    throw error
                 case .none:
                     catalog.unverified.append(Unverified(name: entry.name, reason: "not checked", mayBeDamaged: true))
                 }
@@ -110,6 +115,16 @@ public struct AuthenticatedCatalog: Sendable {
         }
         // Only what authenticated now is cached (and only when something new did: nothing to write otherwise).
         if !fresh.isEmpty { cache?.save(store: store.displayName, authenticated: reused + fresh, cipher: cipher, passphrase: passphrase) }
+        // What this appliance committed and could not read back as written counts for nothing.
+        if let stateDirectory {
+            let untrusted = UntrustedBackups.read(in: stateDirectory)
+            catalog.backups.removeAll { backup in
+                guard let reason = untrusted.reason(store: store.displayName, name: backup.name) else { return false }
+                catalog.unverified.append(Unverified(name: backup.name, reason: "committed, then not read back as written: \(reason)", mayBeDamaged: true))
+                return true
+            }
+            catalog.unverified.sort { $0.name < $1.name }
+        }
         catalog.backups.sort { ($0.index.createdEpoch, $0.name) < ($1.index.createdEpoch, $1.name) }
         return catalog
     }
@@ -120,6 +135,8 @@ public struct AuthenticatedCatalog: Sendable {
         case unverified(String, mayBeDamaged: Bool, wrongPassword: Bool)
         /// An authenticated index that names another backup.
         case copy(of: String, reason: String)
+        /// The store failed (a lost connection, a stop): a fact about the store, not the backup.
+        case storeFailed(BackupError)
         case notABackup
     }
 
@@ -146,6 +163,8 @@ public struct AuthenticatedCatalog: Sendable {
             return entry.kind == .complete
                 ? .unverified("no authenticated index (\(SealedIndex.fileName)): a format 1 backup, or its index was removed", mayBeDamaged: true, wrongPassword: false)
                 : .notABackup
+        } catch let error as BackupError where error.code == .connection || error.code == .interrupted {
+            return .storeFailed(error)
         } catch {
             return .unverified("its \(SealedIndex.fileName) cannot be read: \(BackupError.wrap(error).message)", mayBeDamaged: true, wrongPassword: false)
         }

@@ -40,6 +40,9 @@ public struct BackupJob: Sendable {
     private func perform() async -> BackupStatus {
         let deadline = self.orchestrator.startDeadline()
         defer { deadline.cancel() }
+        // A stop (the deadline, a shutdown) also ends a write or read the store is stalling.
+        let interruptible = self.request.store
+        self.cancellation.onCancel { reason in interruptible.interrupt(reason: reason) }
         if let note = await self.orchestrator.recoverAfterInterruption(logger: self.orchestrator.logger) {
             self.orchestrator.logger.notice("recovered before this backup", metadata: ["recovery": "\(note)"])
         }
@@ -359,9 +362,10 @@ public struct BackupJob: Sendable {
         return entries.contains { $0.name == name && $0.kind == .complete }
     }
 
-    /// Reads back a committed backup: every component file has its size, the plain manifest decodes
-    /// and agrees with the index, and the encrypted index reads back byte for byte as written (its
-    /// SHA-256: as strong as decrypting it again, without a second key derivation).
+    /// Reads back a committed backup: every component file reads back whole with the size and SHA-256
+    /// that were written (a store that keeps zeros of the right size, or less than it acknowledged, is
+    /// caught), the plain manifest decodes and agrees with the index, and the encrypted index reads
+    /// back byte for byte as written (as strong as decrypting it again, without a key derivation).
     static func checkCommitted(name: String, sealed: SealedIndex, sealedDigest: String, store: any BackupStore) throws {
         // Listed directly (not through `isCommitted`): a lost connection must surface as one, so the
         // caller can look again over a new connection.
@@ -369,18 +373,21 @@ public struct BackupJob: Sendable {
             throw BackupError(.storage, "\(name) is not listed as a complete backup after its commit")
         }
         for component in sealed.components {
-            guard let file = component.file, let size = component.size else { continue }
-            let stored = try store.sizeOfComponent(backup: name, file: file)
-            guard stored == size else {
-                throw BackupError(.storage, "\(file) holds \(stored) bytes, \(size) were written")
+            guard let file = component.file, let size = component.size, let digest = component.sha256 else { continue }
+            let limited = LimitedSource(try store.openComponent(backup: name, file: file), limit: size)
+            let readBack = HashingSource(limited)
+            _ = try readBack.copy(to: NullSink())
+            guard !limited.exceeded, readBack.byteCount == size else {
+                throw BackupError(.storage, "\(file) reads back as \(limited.exceeded ? "more than \(size)" : "\(readBack.byteCount)") bytes, \(size) were written")
+            }
+            guard readBack.hexDigest() == digest else {
+                throw BackupError(.storage, "\(file) reads back with other bytes than were written (its SHA-256 differs)")
             }
         }
         let plain = try BackupIndex.decode(try store.readIndex(backup: name), backup: name)
         try sealed.check(agreesWith: plain)
         let readBack = HashingSource(LimitedSource(try store.openComponent(backup: name, file: SealedIndex.fileName), limit: UInt64(SealedIndex.sizeLimit)))
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
-        defer { buffer.deallocate() }
-        while try readBack.read(into: buffer) > 0 {}
+        _ = try readBack.copy(to: NullSink())
         guard readBack.hexDigest() == sealedDigest else {
             throw BackupError(.storage, "its authenticated index (\(SealedIndex.fileName)) reads back different from what was written")
         }
@@ -401,6 +408,14 @@ public struct BackupJob: Sendable {
 
     /// The status to publish for a failed backup.
     private func fail(_ record: inout JobRecord, status: BackupStatus, error: BackupError, logger: Logger, committed: String? = nil) -> BackupStatus {
+        // Recorded where the catalog looks: an untrusted backup must never count as the newest.
+        if let committed {
+            do {
+                try UntrustedBackups.add(store: self.request.store.displayName, name: committed, reason: error.description, in: self.orchestrator.status.directory)
+            } catch {
+                logger.error("cannot record an untrusted backup", metadata: ["backup": "\(committed)", "error": "\(error)"])
+            }
+        }
         record.status = .error
         record.message = committed.map { "backup failed: \(error.description); \($0) was committed but must not be trusted" }
             ?? "backup failed: \(error.description); nothing was committed"

@@ -7,14 +7,29 @@ import Foundation
 public final class JobCancellation: @unchecked Sendable {
     private let lock = NSLock()
     private var storedReason: String?
+    private var handlers: [@Sendable (String) -> Void] = []
 
     public init() {}
 
-    /// Asks the job to stop; the first reason given is kept.
+    /// Asks the job to stop; the first reason given is kept, and the handlers run (once, on this thread).
     public func cancel(reason: String) {
-        self.lock.withLock {
-            if self.storedReason == nil { self.storedReason = reason }
+        let run: [@Sendable (String) -> Void] = self.lock.withLock {
+            guard self.storedReason == nil else { return [] }
+            self.storedReason = reason
+            defer { self.handlers = [] }
+            return self.handlers
         }
+        for handler in run { handler(reason) }
+    }
+
+    /// Runs `handler` with the reason when the job is asked to stop (at once if it already was): for
+    /// what a step cannot notice between its own steps, e.g. a read from a store that stalls.
+    public func onCancel(_ handler: @escaping @Sendable (String) -> Void) {
+        let reason: String? = self.lock.withLock {
+            if self.storedReason == nil { self.handlers.append(handler) }
+            return self.storedReason
+        }
+        if let reason { handler(reason) }
     }
 
     /// Why the job was asked to stop, or nil while it may run on.

@@ -56,6 +56,9 @@ public struct RestoreJob: Sendable {
     private func perform() async -> JobRecord {
         let deadline = self.orchestrator.startDeadline()
         defer { deadline.cancel() }
+        // A stop (the deadline, a shutdown) also ends a read the store is stalling.
+        let interruptible = self.request.store
+        self.cancellation.onCancel { reason in interruptible.interrupt(reason: reason) }
         var logger = self.orchestrator.logger
         if let note = await self.orchestrator.recoverAfterInterruption(logger: logger) {
             logger.notice("recovered before this restore", metadata: ["recovery": "\(note)"])
@@ -95,7 +98,8 @@ public struct RestoreJob: Sendable {
             logger[metadataKey: "backup"] = "\(SafeText.escaped(chosen.name))"
             selected = try self.select(from: chosen.index, record: &record, notes: &notes)
         } catch {
-            return self.finish(&record, error: BackupError.wrap(error), notes: notes + ["the appliance was not changed"], logger: logger)
+            let failure = self.cancellation.error ?? BackupError.wrap(error)
+            return self.finish(&record, error: failure, notes: notes + ["the appliance was not changed"], logger: logger)
         }
         save()
         logger.info("restore started", metadata: ["store": "\(store.displayName)", "components": "\(selected.map(\.component.name))"])

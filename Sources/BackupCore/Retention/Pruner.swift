@@ -38,6 +38,8 @@ public struct Pruner: Sendable {
     public var logger: Logger
     /// Backups never deleted whatever the policy says (the one a scheduled backup just made).
     public var protected: Set<String> = []
+    /// The most the whole prune may take: past it, a read or deletion the store is stalling is ended.
+    public var deadlineSeconds: Double = 6 * 3600
 
     public init(store: any BackupStore, policy: RetentionPolicy, status: StatusStore, cipher: any PayloadCipher, passphrase: Secret, logger: Logger) {
         self.store = store
@@ -55,6 +57,11 @@ public struct Pruner: Sendable {
         try self.status.prepare()
         let identity = try ApplianceIdentity.loadOrCreate(stateDirectory: self.status.directory)
         defer { self.cipher.releaseResources() }
+        let stop = JobCancellation()
+        let store = self.store
+        stop.onCancel { reason in store.interrupt(reason: reason) }
+        let deadline = stop.stop(after: self.deadlineSeconds)
+        defer { deadline.cancel() }
         // Read without the lock: a store that answers slowly holds no job back.
         let catalog = try AuthenticatedCatalog.open(store: self.store, cipher: self.cipher, passphrase: self.passphrase, stateDirectory: self.status.directory)
         let mine = catalog.backups(of: identity.id)

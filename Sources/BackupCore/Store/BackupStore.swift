@@ -21,6 +21,10 @@ public protocol BackupStore: Sendable {
     func deleteBackup(name: String) throws
     /// Removes a hidden leftover entry (`.partial-…`, `.deleting-…`) by its full name.
     func removeLeftover(entry: String) throws
+    /// Ends every call under way and refuses every later one with `.interrupted` (`reason` says why):
+    /// a job past its deadline, or a server shutting down, must not wait on a store that stalls.
+    /// Safe from any thread, while another thread is blocked in a call.
+    func interrupt(reason: String)
     /// Closes any connection now, on this thread (a process must not exit while another thread still
     /// tears a TLS/SSH session down: the crypto library's exit handlers would race it).
     func close()
@@ -28,6 +32,8 @@ public protocol BackupStore: Sendable {
 
 extension BackupStore {
     public func close() {}
+    /// A local store's reads end on their own (regular files only, bounded by what was recorded).
+    public func interrupt(reason: String) {}
 
     /// Removes what an interrupted backup called `name` left (its `.partial-` directory), if anything.
     public func removeTemporary(name: String) throws {

@@ -17,6 +17,7 @@ struct ListCommand: AsyncParsableCommand {
     @OptionGroup var storage: StorageOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var deadlines: DeadlineOptions
 
     @Option(name: .customLong("security-pwd-file"), help: "File holding the security password: list what it authenticates. GWBACKUP_SECURITY_PWD works too.")
     var securityPasswordFile: String?
@@ -57,9 +58,14 @@ struct ListCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await CommandSupport.run {
-            let runtime = CommandSupport.runtime(state: self.state, output: self.output)
+            let runtime = CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines)
             let store = try self.storage.store(runtime: runtime)
             defer { store.close() }
+            // Within the job deadline: a store that stalls a listing or a manifest is cut off.
+            let stop = JobCancellation()
+            stop.onCancel { reason in store.interrupt(reason: reason) }
+            let deadline = stop.stop(after: self.deadlines.jobDeadline)
+            defer { deadline.cancel() }
             let passphrase: Secret? = self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
                 ? try SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")
                 : nil

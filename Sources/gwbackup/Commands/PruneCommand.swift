@@ -19,6 +19,7 @@ struct PruneCommand: AsyncParsableCommand {
     @OptionGroup var password: SecurityPasswordOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var deadlines: DeadlineOptions
 
     @Option(name: .customLong("keep-last"), help: "Keep the newest N backups.")
     var keepLast: Int?
@@ -41,7 +42,7 @@ struct PruneCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await CommandSupport.run {
-            let runtime = CommandSupport.runtime(state: self.state, output: self.output)
+            let runtime = CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines)
             let store = try self.storage.store(runtime: runtime)
             defer { store.close() }
             let pruner = runtime.pruner(store: store, policy: self.policy, passphrase: try self.password.read(confirm: false))
