@@ -171,6 +171,11 @@ struct APIServerTests {
         (#"{"hostname":"localhost","security_pwd":"x","run_id":"x/../y"}"#, "field 'run_id' must be"),
         (#"{"hostname":"localhost","security_pwd":"x","run_id":7}"#, "field 'run_id' must be a string"),
         ("", "the request body is empty"),
+        (#"{"hostname":"localhost","security_pwd":"x","backup":"../etc"}"#, "field 'backup' must be a backup's name"),
+        (#"{"hostname":"localhost","security_pwd":"x","backup":""}"#, "field 'backup' must be a backup's name"),
+        (#"{"hostname":"localhost","security_pwd":"x","components":"config"}"#, "field 'components' must be an array"),
+        (#"{"hostname":"localhost","security_pwd":"x","components":["Config!"]}"#, "field 'components' must be an array of component names"),
+        (#"{"hostname":"localhost","security_pwd":"x","appliance":"host-1"}"#, "field 'appliance' must be an appliance identifier"),
     ])
     func badBodiesAreRefusedWithBadRequest(body: String, expected: String) async throws {
         let server = try await APIServer.start(try self.fixture())
@@ -231,6 +236,39 @@ struct APIServerTests {
         #expect(!logs.contains("stopped for the shutdown"), "no job was running when the server stopped")
         let started = try #require(fixture.logLines.all.first { $0.contains("backup started") })
         #expect(started.contains("\"job_id\": \(running["id"] as? String ?? "-")"), "\(started)")
+    }
+
+    /// The restore body's extension fields choose the backup and the components; the seed's fields
+    /// keep their meaning, and a backup has no use for them.
+    @Test func theRestoreExtensionFieldsChooseTheBackupAndTheComponents() async throws {
+        let fixture = try self.fixture()
+        let server = try await APIServer.start(fixture)
+        defer { Task { await server.stop() } }
+        let secret = "api security password"
+        var names: [String] = []
+        for _ in 0..<2 {
+            if !names.isEmpty { try await Task.sleep(for: .milliseconds(1100)) }
+            #expect(try await server.call("POST", "\(Self.base)/backup", body: #"{"hostname":"localhost","security_pwd":"\#(secret)"}"#).status == 204)
+            let record = try await server.waitForJob("\(Self.base)/backup")
+            #expect(record["status"] as? String == "COMPLETED", "\(record)")
+            names.append((record["subdir"] as? String).map { ($0 as NSString).lastPathComponent } ?? "")
+        }
+        self.expectError(
+            try await server.call("POST", "\(Self.base)/backup", body: #"{"hostname":"localhost","security_pwd":"x","backup":"\#(names[0])"}"#),
+            status: 400, id: "BAD_REQUEST", "a backup has no use for them")
+        try fixture.mutateAppliance()
+        let body = #"{"hostname":"localhost","security_pwd":"\#(secret)","backup":"\#(names[0])","components":["config","snmp"],"no_cert":"true"}"#
+        #expect(try await server.call("POST", "\(Self.base)/restore", body: body).status == 204)
+        let restore = try await server.waitForJob("\(Self.base)/restore")
+        #expect(restore["status"] as? String == "COMPLETED" && (restore["subdir"] as? String)?.hasSuffix(names[0]) == true, "\(restore)")
+        let components = Dictionary(uniqueKeysWithValues: ((restore["components"] as? [[String: Any]]) ?? []).map { ($0["name"] as? String ?? "", $0["status"] as? String ?? "") })
+        #expect(["ok", "warning"].contains(components["config"] ?? "") && components["ntp"] == "skipped" && components["snmp"] == "skipped", "no_cert still skips snmp: \(components)")
+        #expect(try String(contentsOfFile: fixture.root + "/etc/snmp/snmpd.conf", encoding: .utf8).contains("rocommunity public"), "snmp was left as it was")
+        // Another appliance's identifier with no backups of its own here: refused, and it says so.
+        let other = #"{"hostname":"localhost","security_pwd":"\#(secret)","appliance":"gw-00000000000000000000000000000000"}"#
+        #expect(try await server.call("POST", "\(Self.base)/restore", body: other).status == 204)
+        let refused = try await server.waitForJob("\(Self.base)/restore")
+        #expect(refused["status"] as? String == "ERROR" && (refused["message"] as? String)?.contains("no authenticated backup of appliance gw-00000000000000000000000000000000") == true, "\(refused)")
     }
 
     @Test func aRunIdInThePostIsKeptInTheRecordsOfTheBackupAndTheRestore() async throws {
