@@ -184,6 +184,15 @@ grep -q "changed-after-backup" "$app/etc/snmp/snmpd.conf" || fail "no_cert resto
 grep -q '"skipped"' "$work/restore.log" || fail "the restore's record does not show the skipped components"
 echo "config restored, cert-tagged components left as they were (no_cert)"
 
+step "restore gw07's configuration alone, from a backup named, through the module's options"
+name07="$(basename "$(ls -d "$dest/gw07"/*/ | head -1)")"
+echo "broken again = yes" > "$conf"
+playbook -l gw07 "$repo/ansible/playbooks/restore-appliance.yml" -e restore_backup="$name07" -e '{"restore_components": ["config"]}' \
+  > "$work/restore-named.log" 2>&1 || { tail -30 "$work/restore-named.log"; fail "the restore of gw07's config from $name07 failed"; }
+cmp -s "$conf" "$work/conf.orig" || fail "gw07's configuration was not restored from $name07"
+grep -q "ntp: skipped" "$work/restore-named.log" || fail "components other than config were restored: $(tail -5 "$work/restore-named.log")"
+echo "config restored from $name07; the other components were not selected"
+
 step "check mode and diff: nothing is started"
 before="$(ls "$dest/gw01" | wc -l)"
 playbook -l gw01 --check --diff "$repo/ansible/playbooks/backup-fleet.yml" -e fleet_summary_file="$work/summary-check.json" > "$work/check.log" 2>&1 \

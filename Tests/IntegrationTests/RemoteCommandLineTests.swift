@@ -150,7 +150,8 @@ struct RemoteCommandLineTests {
         (["--server", "https://127.0.0.1:1", "--api-user", "u", "backup", "--state-dir", "/tmp"], 64, "is the server's setting"),
         (["--server", "https://127.0.0.1:1", "--api-user", "u", "backup", "--identity", "/k"], 64, "SSH password only"),
         (["--server", "https://127.0.0.1:1", "--api-user", "u", "backup", "--host", "nas"], 64, "needs --user and --path"),
-        (["--server", "https://127.0.0.1:1", "--api-user", "u", "restore", "--component", "config"], 64, "this machine only"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "restore", "--dry-run"], 64, "this machine only"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "restore", "--appliance", "host-1"], 64, "--appliance takes an appliance identifier"),
     ])
     func badOptionsAreRefusedBeforeAnyRequest(arguments: [String], status: Int32, message: String) async throws {
         let outcome = try await self.gwbackup(

@@ -203,6 +203,12 @@ def request_body(params, restore=False):
         body["run_id"] = params["run_id"]
     if restore:
         body["no_cert"] = "true" if params.get("no_cert") else "false"
+        # The appliance's extension fields: sent only when set, so an older appliance sees the seed's body.
+        for key in ("backup", "appliance"):
+            if params.get(key):
+                body[key] = params[key]
+        if params.get("components"):
+            body["components"] = list(params["components"])
     return body
 
 

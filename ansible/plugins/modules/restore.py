@@ -13,9 +13,12 @@ module: restore
 short_description: Restore a Flow Gateway from its newest backup through its Backup/Restore API
 version_added: "1.0.0"
 description:
-  - Starts a restore on the appliance (C(POST /api/mgmt.gateway_backup/1.0/restore)) from the newest
-    complete backup at the destination, and follows C(GET …/restore) until it is C(COMPLETED) or C(ERROR).
+  - Starts a restore on the appliance (C(POST /api/mgmt.gateway_backup/1.0/restore)) from the appliance's
+    newest authenticated backup at the destination (or O(backup)), and follows C(GET …/restore) until it is
+    C(COMPLETED) or C(ERROR).
   - With O(no_cert), the certificate-bound components are left as they are (replacement hardware).
+  - On a destination shared by several appliances each restores its own backups; replacement hardware
+    takes the one other appliance's, and needs O(appliance) when there are several.
   - The appliance checks the backup's authenticated index and rolls back every component it changed
     when a step fails; the module fails with the appliance's error text then.
   - In check mode, reads the appliance's status and reports what it would do; nothing is started.
@@ -28,6 +31,18 @@ options:
     description: Leave the components tagged C(cert) (certificates, keys bound to the hardware) as they are.
     type: bool
     default: false
+  backup:
+    description:
+      - Restore this backup (its name, as C(gwbackup list) shows it) instead of the newest one.
+      - A damaged newest backup fails the restore with its name; name an older one here to restore it.
+    type: str
+  components:
+    description: Restore only these components (with O(no_cert), the certificate-bound ones among them are still skipped).
+    type: list
+    elements: str
+  appliance:
+    description: Restore a backup of this appliance (its identifier, C(gw-) and 32 hex digits) instead of the target's own.
+    type: str
 attributes:
   check_mode:
     support: full
@@ -52,6 +67,18 @@ EXAMPLES = r"""
     security_pwd: "{{ gwb_security_pwd }}"
     no_cert: true
   delegate_to: localhost
+
+- name: Restore only the configuration from a named backup
+  gatewaybackup.appliance.restore:
+    api_host: "{{ ansible_host }}"
+    api_user: "{{ gwb_api_user }}"
+    api_password: "{{ gwb_api_password }}"
+    destination:
+      host: localhost
+    security_pwd: "{{ gwb_security_pwd }}"
+    backup: flowgateway-20261129T051145Z
+    components: [config]
+  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -75,7 +102,12 @@ from ansible_collections.gatewaybackup.appliance.plugins.module_utils.gateway_ap
 
 
 def main():
-    module = job_module(dict(no_cert=dict(type="bool", default=False)))
+    module = job_module(dict(
+        no_cert=dict(type="bool", default=False),
+        backup=dict(type="str"),
+        components=dict(type="list", elements="str"),
+        appliance=dict(type="str"),
+    ))
     params = module.params
     api = GatewayAPI(params)
     result = dict(changed=False, run_id=params.get("run_id") or "", destination=destination_text(params), no_cert=params["no_cert"])
@@ -87,8 +119,11 @@ def main():
     if previous.get("status") == "EXECUTING" or running.get("status") == "EXECUTING":
         module.fail_json(msg="a job is already running on the appliance", **result)
     if module.check_mode:
-        what = "without the certificate-bound components" if params["no_cert"] else "all components"
-        result.update(changed=True, msg="would restore the newest backup at %s (%s)" % (result["destination"], what))
+        what = ", ".join(params["components"]) if params.get("components") else "all components"
+        if params["no_cert"]:
+            what += ", without the certificate-bound ones"
+        which = ("backup %s" % params["backup"]) if params.get("backup") else "the newest backup"
+        result.update(changed=True, msg="would restore %s at %s (%s)" % (which, result["destination"], what))
         module.exit_json(**result)
     record, _ = run_job(module, api, "restore", previous, result)
     result.update(changed=True, msg="restored from %s" % (record.get("path") or result["destination"]))
