@@ -64,7 +64,7 @@ public struct SealedIndex: Codable, Sendable, Equatable {
     public var appliance: String
     public var components: [Component]
     /// The identifier of the appliance that took it (`ApplianceIdentity`); nil in backups written
-    /// before indexes carried it (gwbackup 0.9 and earlier).
+    /// before indexes carried it (gwbackup 0.1).
     public var applianceID: String?
     /// That appliance's hostname when it took the backup, for people.
     public var hostname: String?

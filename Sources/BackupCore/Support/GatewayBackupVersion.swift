@@ -1,4 +1,4 @@
 /// The version of this build, recorded in every backup.
 public enum GatewayBackupVersion {
-    public static let current = "0.1.0"
+    public static let current = "0.2.0"
 }
