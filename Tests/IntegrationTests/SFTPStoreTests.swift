@@ -86,6 +86,50 @@ struct SFTPStoreTests {
         #expect(left.contains(kept) && !left.contains(deleted) && left.contains("someone-elses"), "\(left)")
     }
 
+    /// Issue 21 over the real sshd: a planted manifest-only directory dated 2999, an operator's copy
+    /// and another appliance's backup on the same account and path: prune deletes only this appliance's
+    /// older authenticated backup, restore never takes the planted entry nor falls back silently, and
+    /// each appliance restores its own.
+    @Test func overSFTPOnlyAuthenticatedBackupsOfThisApplianceAreChosenOrDeleted() async throws {
+        let first = try Fixture("sftp-select-a")
+        let second = try Fixture("sftp-select-b")
+        let path = self.remotePath("select")
+        let storeOfA = try self.store(first, path: path)
+        let storeOfB = try self.store(second, path: path)
+        let older = try await self.backup(first, store: storeOfA, path: path)
+        try await Task.sleep(for: .milliseconds(1100))
+        let ofB = try await self.backup(second, store: storeOfB, path: path)
+        try await Task.sleep(for: .milliseconds(1100))
+        let newest = try await self.backup(first, store: storeOfA, path: path)
+        #expect(older.status == .completed && ofB.status == .completed && newest.status == .completed)
+        let (olderName, nameOfB, newestName) = (try #require(older.backup), try #require(ofB.backup), try #require(newest.backup))
+        let remote = self.bed.home + "/" + path
+        // Planted by whoever controls the account: a manifest-only directory dated 2999, and a copy.
+        var plain = try BackupForgery(remote + "/" + newestName, password: first.password).plain()
+        plain.name = "flowgateway-29990101T000000Z"
+        plain.createdEpoch = 32_503_593_600
+        #expect(try shell("mkdir \(remote)/\(plain.name) && cp -a \(remote)/\(newestName) \(remote)/\(newestName).copy").status == 0)
+        try FileTree.writeAtomically(try JSONCoding.encoder().encode(plain), to: remote + "/" + plain.name + "/manifest.json", mode: 0o644)
+        #expect(try shell("chown -R --reference=\(remote) \(remote)/\(plain.name) \(remote)/\(newestName).copy").status == 0)
+
+        let report = try first.runtime.pruner(store: storeOfA, policy: RetentionPolicy(keepLast: 1), passphrase: first.password).run(dryRun: false)
+        #expect(report.decisions.map(\.name) == [newestName, olderName] && report.decisions.map(\.keep) == [true, false], "\(report.decisions)")
+        #expect(Set(report.unverified.map(\.name)) == [plain.name, newestName + ".copy"] && report.otherAppliances == [nameOfB])
+        #expect(Set(try self.bed.remoteNames(path).filter { !$0.hasPrefix(".") }) == [newestName, nameOfB, plain.name, newestName + ".copy"])
+
+        try first.mutateAppliance()
+        let refused = try await self.restore(first, store: storeOfA, path: path)
+        #expect(refused.status == .error && refused.message.contains(plain.name), "not silently older: \(refused.message)")
+        let request = RestoreRequest(
+            target: StorageTarget(host: "127.0.0.1", username: self.bed.user, path: path, port: self.bed.port), store: storeOfA, manifest: try first.manifest(),
+            securityPassword: first.password, backup: newestName)
+        let chosen = try await first.runtime.orchestrator().restore(request)
+        #expect(chosen.status == .completed && chosen.backup == newestName, "\(chosen.message)")
+        try FileTree.remove(remote + "/" + plain.name)
+        let restoredB = try await self.restore(second, store: storeOfB, path: path)
+        #expect(restoredB.status == .completed && restoredB.backup == nameOfB, "B restores its own: \(restoredB.message)")
+    }
+
     @Test func anIdleConnectionSendsKeepalivesAndStaysUsable() async throws {
         let fixture = try Fixture("sftp-keepalive")
         var endpoint = try #require((try self.store(fixture, path: ".") as? SFTPBackupStore)?.endpoint)
