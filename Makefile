@@ -22,7 +22,7 @@ run: build
 test: deps
 	@scripts/test.sh
 
-## bench: the mixed appliance (BENCH_MIB random + 80 MiB config text), the demo appliance, SFTP, and the API under wrk, against the stock tools in the same run
+## bench: the mixed appliance (BENCH_MIB random + 80 MiB config text), the demo appliance, SFTP, the API under wrk, and the authenticated catalog of 500 backups, against the stock tools in the same run
 bench: deps
 	@scripts/bench.sh
 

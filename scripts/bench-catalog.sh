@@ -6,6 +6,8 @@
 # run: the baseline, one `gpg --decrypt` per index (what believing each index costs without a cache);
 # `gwbackup list` with a new state directory (every index decrypted, two at a time); the same again
 # (the cache: one derivation, then a hash per index); `prune --dry-run` and `restore --dry-run` warm.
+# Then 1,000 planted directories, each a 4 MiB manifest.json (and every other one a 4 MiB
+# index.json.gpg, sparse), beside them: the peak RSS of list, prune and restore, whose bound is 96 MiB.
 # Prints seconds, ratios to the baseline and peak RSS. Used by scripts/bench.sh; runs alone too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,6 +68,25 @@ listed="$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["b
 "$bin" list --state-dir "$work/state" "${storage[@]}" >/dev/null
 read -r prune prune_rss < <(measure prune-warm "$bin" prune --dry-run --keep-last 7 --state-dir "$work/state" "${storage[@]}")
 read -r restore restore_rss < <(measure restore-warm "$bin" restore --dry-run --root "$work/app" --state-dir "$work/state" "${storage[@]}")
+# 1,000 planted directories of the most a manifest and an index may hold (sparse files: no disk used).
+python3 - "$work/backups" <<'PY'
+import os, sys
+for number in range(1000):
+    directory = os.path.join(sys.argv[1], "flowgateway-2%03dT000000Z" % number)
+    os.mkdir(directory)
+    for name in ["manifest.json"] + (["index.json.gpg"] if number % 2 == 0 else []):
+        with open(os.path.join(directory, name), "wb") as handle:
+            handle.truncate(4 << 20)
+PY
+read -r _ planted_list_rss < <(measure planted-list "$bin" list --json --state-dir "$work/state" "${storage[@]}")
+read -r _ planted_plain_rss < <(measure planted-plain-list "$bin" list --json --state-dir "$work/state" --path "$work/backups")
+read -r _ planted_prune_rss < <(measure planted-prune "$bin" prune --dry-run --keep-last 7 --state-dir "$work/state" "${storage[@]}")
+newest="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["backups"][-1]["name"])' "$work/out.list-warm")"
+read -r _ planted_restore_rss < <(measure planted-restore "$bin" restore --dry-run --backup "$newest" --root "$work/app" --state-dir "$work/state" "${storage[@]}")
+echo "with 1,000 planted directories of 4 MiB manifests: peak RSS list $((planted_list_rss / 1024)) MiB, list without the password $((planted_plain_rss / 1024)) MiB, prune $((planted_prune_rss / 1024)) MiB, restore $((planted_restore_rss / 1024)) MiB (bound 96 MiB)"
+for rss in "$planted_list_rss" "$planted_plain_rss" "$planted_prune_rss" "$planted_restore_rss"; do
+  [ "$rss" -le $((96 * 1024)) ] || { echo "BENCH FAILED: a peak RSS above 96 MiB"; exit 1; }
+done
 python3 - "$count" "$baseline" "$cold" "$warm" "$prune" "$restore" "$baseline_rss" "$cold_rss" "$warm_rss" "$prune_rss" "$restore_rss" "$configuration" <<'PY'
 import sys
 count = int(sys.argv[1])

@@ -349,3 +349,6 @@ print(f"sftp upload time ratio (store / OpenSSH sftp put -f, which also fsyncs):
 print(f"sftp download time ratio (store / OpenSSH sftp get): {float(sd) / max(float(sg), 0.01):.2f}, store peak RSS {int(dsss) / 1024:.1f} MiB")
 print(f"peak memory: backup {int(orss) / 1024:.1f} MiB, restore {int(rrss) / 1024:.1f} MiB for {mib} MiB of data (limit 64 MiB)")
 PY
+# The authenticated catalog: 500 backups' indexes opened cold and warm beside gpg, and the peak RSS of
+# list, prune and restore beside 1,000 planted directories (scripts/bench-catalog.sh).
+BENCH_CONFIGURATION="$configuration" scripts/bench-catalog.sh

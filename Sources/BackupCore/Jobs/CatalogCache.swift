@@ -68,6 +68,8 @@ struct CatalogCache {
     /// cache that cannot be written costs time on the next open, nothing else. Blocking.
     mutating func save(store: String, authenticated: [(name: String, digest: String, index: [UInt8])], cipher: any PayloadCipher, passphrase: Secret) {
         guard !authenticated.isEmpty else { return }
+        // A read-only command (list) may be the first to use the state directory.
+        guard (try? FileTree.makeDirectories(self.stateDirectory, mode: 0o700)) != nil else { return }
         if self.key == nil {
             let key = SymmetricKey(size: .bits256)
             let sink = BoundedMemorySink(limit: 64 << 10, what: "the encrypted catalog key")
