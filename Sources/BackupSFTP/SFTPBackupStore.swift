@@ -91,13 +91,18 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
                 throw BackupError(.connection, "the connection to \(self.endpoint.host) was lost during the transfer")
             }
             try self.checkNotInterrupted()
+            let result: T
             do {
-                return try body()
+                result = try body()
             } catch let error as BackupError where error.code == .connection {
                 self.client = nil
                 try self.checkNotInterrupted()
                 throw error
             }
+            // A socket shut down under a read can look like the end of the file: after an
+            // interrupt, nothing a call returned is believed.
+            try self.checkNotInterrupted()
+            return result
         }
     }
 

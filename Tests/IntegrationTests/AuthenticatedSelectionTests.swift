@@ -191,6 +191,37 @@ struct AuthenticatedSelectionTests {
         #expect(try self.names(old) == [newest])
     }
 
+    /// A backup written before indexes named their appliance (0.1) counts as this appliance's while no
+    /// other identity is present, and only with --appliance once another is.
+    @Test func backupsWithoutAnIdentityAreOursOnlyWhenNoOtherIdentityIsPresentOrWhenNamed() async throws {
+        let first = try Fixture("select-legacy")
+        let legacy = try await self.backups(first, count: 1)[0]
+        let forgery = BackupForgery(first.backups + "/" + legacy, password: first.password)
+        var sealed = try forgery.sealed()
+        sealed.applianceID = nil
+        sealed.hostname = nil
+        try forgery.writeSealed(sealed)
+        let alone = try await first.restore()
+        #expect(alone.status == .completed && alone.backup == legacy, "no other identity: the old backup is ours: \(alone.message)")
+
+        // Another appliance starts writing to the same path.
+        try await Task.sleep(for: .milliseconds(1100))
+        let second = try Fixture("select-legacy-b")
+        let request = BackupRequest(target: first.target, store: first.store, manifest: try second.manifest(), securityPassword: second.password)
+        let ofB = try await second.runtime.orchestrator().backup(request)
+        #expect(ofB.status == .completed)
+        let own = try #require(try ApplianceIdentity.read(stateDirectory: first.state)?.id)
+        let ambiguous = try await first.restore()
+        #expect(ambiguous.status == .error && ambiguous.message.contains("(none)") && ambiguous.message.contains("--appliance"), "\(ambiguous.message)")
+        let named = try await first.runtime.orchestrator().restore(
+            RestoreRequest(target: first.target, store: first.store, manifest: try first.manifest(), securityPassword: first.password, appliance: own))
+        #expect(named.status == .completed && named.backup == legacy, "\(named.message)")
+        // Retention does not count or delete it while its owner is not certain.
+        let report = try self.prune(first, keepLast: 1)
+        let nameOfB = try #require(ofB.backup)
+        #expect(report.decisions.isEmpty && Set(report.otherAppliances) == [legacy, nameOfB], "\(report)")
+    }
+
     @Test func aScheduledBackupsRetentionNeverDeletesTheBackupItJustMade() async throws {
         let fixture = try Fixture("select-schedule")
         let genuine = try await self.backups(fixture, count: 1)

@@ -137,6 +137,28 @@ struct BoundedCatalogTests {
         #expect(try FileTree.names(in: fixture.state + "/staging").isEmpty, "nothing left in staging")
     }
 
+    /// An index (forged with the password) that records more content than staging can hold: refused
+    /// before a byte is decrypted, with the room it would need, and nothing changes.
+    @Test func aComponentThatWouldFillTheDiskIsRefusedBeforeItStarts() async throws {
+        let fixture = try Fixture("bounded-space")
+        #expect(try await fixture.backup().status == .completed)
+        let forgery = BackupForgery(try fixture.onlyBackup(), password: fixture.password)
+        var sealed = try forgery.sealed()
+        var plain = try forgery.plain()
+        for position in sealed.components.indices where sealed.components[position].name == "snmp" { sealed.components[position].contentBytes = 1 << 60 }
+        for position in plain.components.indices where plain.components[position].name == "snmp" { plain.components[position].contentBytes = 1 << 60 }
+        try forgery.writeSealed(sealed)
+        try forgery.writePlain(plain)
+        try fixture.mutateAppliance()
+        let before = try fixture.snapshot()
+        let sentinel = SentinelDecompression()
+        let record = try await self.restore(fixture, sentinel: sentinel)
+        #expect(record.status == .error && record.message.contains("snmp: staging has") && record.message.contains("bytes free"), "\(record.message)")
+        #expect(sentinel.decompressors == 0)
+        #expect(try fixture.snapshot() == before)
+        #expect(try FileTree.names(in: fixture.state + "/staging").isEmpty)
+    }
+
     @Test func aComponentCannotDecryptToMoreThanItsRecordAllows() async throws {
         let fixture = try Fixture("bounded-spool")
         #expect(try await fixture.backup().status == .completed)

@@ -290,7 +290,12 @@ struct EndToEndTests {
         try fixture.directory.write("backups/flowgateway-29990101T000001Z/ntp.tar.gpg", "no manifest")
         try fixture.directory.write("backups/notes.txt", "operator notes")
         try fixture.directory.write("appliance/etc/ntp.conf", "server third\n")
-        let record = try await fixture.restore(components: ["ntp"])
+        // A directory under a backup's name with neither manifest nor index may be the newest backup,
+        // damaged: restore names it rather than fall back silently, until a backup is chosen.
+        let refused = try await fixture.restore(components: ["ntp"])
+        #expect(refused.status == .error && refused.message.contains("flowgateway-29990101T000001Z (incomplete: no manifest.json") && refused.message.contains("--backup"), "\(refused.message)")
+        #expect(try fixture.directory.read("appliance/etc/ntp.conf") == "server third\n")
+        let record = try await fixture.restore(components: ["ntp"], backup: second.backup)
         #expect(record.status == .completed, "\(record.message)")
         #expect(record.path.hasSuffix(second.backup ?? "?"))
         #expect(try fixture.directory.read("appliance/etc/ntp.conf") == "server second\n")

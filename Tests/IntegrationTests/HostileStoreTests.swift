@@ -89,7 +89,7 @@ struct HostileStoreTests {
         try await self.expectRefused(fixture, messageContains: "is longer than the")
     }
 
-    @Test func anOldBackupRenamedAsTheNewestIsRefusedAndTheRealOneStaysReachable() async throws {
+    @Test func anOldBackupCopiedAsTheNewestCountsForNothingAndTheRealOneIsRestored() async throws {
         let (fixture, forgery) = try await self.backedUp("hostile-rename")
         // The attacker copies the old backup under a newer name, with a plain manifest to match.
         let newer = fixture.backups + "/flowgateway-29991231T000000Z"
@@ -100,10 +100,13 @@ struct HostileStoreTests {
         plain.createdEpoch = 32_503_593_600
         try renamed.writePlain(plain)
         try fixture.mutateAppliance()
-        try await self.expectRefused(fixture, messageContains: "backup flowgateway-29991231T000000Z carries the authenticated index of backup \(forgery.name)")
-        // On purpose, the genuine backup still restores.
-        let record = try await fixture.restore(backup: forgery.name)
-        #expect(record.status == .completed, "\(record.message)")
+        // Its authenticated index names the genuine backup, which is still here: the copy is not a
+        // backup, its plain time counts for nothing, and the genuine one is restored.
+        let record = try await fixture.restore()
+        #expect(record.status == .completed && record.backup == forgery.name, "\(record.message)")
+        #expect(record.message.contains("flowgateway-29991231T000000Z (a copy or rename of backup \(forgery.name)"), "\(record.message)")
+        // By name, the copy is refused.
+        try await self.expectRefused(fixture, messageContains: "backup flowgateway-29991231T000000Z in local \(fixture.backups) does not authenticate: a copy or rename of backup \(forgery.name)", backup: "flowgateway-29991231T000000Z")
     }
 
     @Test func aStrippedOrDowngradedIndexIsRefusedUnlessAskedFor() async throws {

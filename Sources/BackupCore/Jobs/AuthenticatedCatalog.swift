@@ -36,8 +36,25 @@ public struct AuthenticatedCatalog: Sendable {
     public var unverified: [Unverified]
     /// Leftovers of interrupted backups and deletions (`.partial-…`, `.deleting-…`).
     public var leftovers: [StoredEntry]
-    /// Entries that are not backups at all (files, hidden entries, directories with neither manifest nor index).
-    public var others: [String]
+    /// Entries that are not backups at all (files, hidden entries, directories with neither manifest nor
+    /// index that are not named like a backup), with the reason.
+    public var ignored: [BackupCatalog.Ignored]
+
+    /// A catalog of nothing, for a store that holds no backup this password opens.
+    public static func empty(_ displayName: String) -> AuthenticatedCatalog {
+        AuthenticatedCatalog(displayName: displayName, backups: [], unverified: [], leftovers: [], ignored: [])
+    }
+
+    /// True for a name of the form backups are given: `<appliance>-YYYYMMDDTHHMMSSZ[-N]`.
+    public static func looksLikeBackupName(_ name: String) -> Bool {
+        var parts = name.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
+        // Backups taken in the same second get -1, -2, … after the time.
+        if parts.count >= 3, let last = parts.last, !last.isEmpty, last.utf8.allSatisfy({ (0x30...0x39).contains($0) }) { parts.removeLast() }
+        guard parts.count >= 2, let stamp = parts.last, !parts[0].isEmpty else { return false }
+        let digits = Array(stamp.utf8)
+        guard digits.count == 16, digits[8] == UInt8(ascii: "T"), digits[15] == UInt8(ascii: "Z") else { return false }
+        return (digits[0..<8] + digits[9..<15]).allSatisfy { (0x30...0x39).contains($0) }
+    }
 
     /// The most bytes read of one encrypted index (the decrypted limit, and what gpg adds).
     static let encryptedIndexLimit = SealedIndex.sizeLimit + 65_536
@@ -52,12 +69,12 @@ public struct AuthenticatedCatalog: Sendable {
 
     /// The same, from a listing already made.
     public static func open(store: any BackupStore, entries: [StoredEntry], cipher: any PayloadCipher, passphrase: Secret, stateDirectory: String?) throws -> AuthenticatedCatalog {
-        var catalog = AuthenticatedCatalog(displayName: store.displayName, backups: [], unverified: [], leftovers: [], others: [])
+        var catalog = AuthenticatedCatalog.empty(store.displayName)
         var candidates: [StoredEntry] = []
         for entry in entries {
             switch entry.kind {
             case .temporary: catalog.leftovers.append(entry)
-            case .foreign: catalog.others.append(entry.name)
+            case .foreign: catalog.ignored.append(BackupCatalog.Ignored(name: entry.name, reason: "not a backup directory"))
             case .complete, .incomplete: candidates.append(entry)
             }
         }
@@ -77,7 +94,7 @@ public struct AuthenticatedCatalog: Sendable {
             start += batch.count
             let outcomes = OutcomeBox(count: batch.count)
             let snapshot = cache
-            DispatchQueue.concurrentPerform(iterations: batch.count) { position in
+            Self.onThreads(batch.count) { position in
                 outcomes.set(position, Self.authenticate(batch[position], store: store, cipher: cipher, passphrase: passphrase, cache: snapshot))
             }
             for (entry, outcome) in zip(batch, outcomes.values) {
@@ -91,7 +108,7 @@ public struct AuthenticatedCatalog: Sendable {
                 case .copy(let original, let reason):
                     copies.append((Unverified(name: entry.name, reason: reason, mayBeDamaged: false), original))
                 case .notABackup:
-                    catalog.others.append(entry.name)
+                    catalog.ignored.append(BackupCatalog.Ignored(name: entry.name, reason: "incomplete: no \(BackupIndex.fileName)"))
                 case .storeFailed(let error):
                     throw error
                 case .none:
@@ -140,6 +157,24 @@ public struct AuthenticatedCatalog: Sendable {
         case notABackup
     }
 
+    /// Runs `work` for `0..<count`, the first on this thread and the others on threads of their own, and
+    /// waits for all: never on Dispatch's shared pool, which reads a stalling store holds must not
+    /// starve (the timers of job deadlines run there).
+    static func onThreads(_ count: Int, _ work: @escaping @Sendable (Int) -> Void) {
+        guard count > 0 else { return }
+        let finished = DispatchSemaphore(value: 0)
+        for position in 1..<count {
+            let thread = Thread {
+                work(position)
+                finished.signal()
+            }
+            thread.name = "gwbackup.catalog"
+            thread.start()
+        }
+        work(0)
+        for _ in 1..<count { finished.wait() }
+    }
+
     /// Collects outcomes from concurrent work.
     final class OutcomeBox: @unchecked Sendable {
         private let lock = NSLock()
@@ -160,8 +195,12 @@ public struct AuthenticatedCatalog: Sendable {
             encrypted = sink.bytes
         } catch let error as BackupError where error.code == .notFound {
             // A directory without an index: a format 1 backup, one whose index was removed, or no backup.
-            return entry.kind == .complete
-                ? .unverified("no authenticated index (\(SealedIndex.fileName)): a format 1 backup, or its index was removed", mayBeDamaged: true, wrongPassword: false)
+            // Named like a backup with neither file, it may be one whose manifest and index were removed.
+            if entry.kind == .complete {
+                return .unverified("no authenticated index (\(SealedIndex.fileName)): a format 1 backup, or its index was removed", mayBeDamaged: true, wrongPassword: false)
+            }
+            return Self.looksLikeBackupName(entry.name)
+                ? .unverified("incomplete: no \(BackupIndex.fileName) and no authenticated index, under a backup's name", mayBeDamaged: true, wrongPassword: false)
                 : .notABackup
         } catch let error as BackupError where error.code == .connection || error.code == .interrupted {
             return .storeFailed(error)
@@ -304,5 +343,14 @@ public struct AuthenticatedCatalog: Sendable {
         guard !self.unverified.isEmpty else { return nil }
         let shown = self.unverified.prefix(10).map(\.description).joined(separator: ", ")
         return "unverified: " + shown + (self.unverified.count > 10 ? " and \(self.unverified.count - 10) more" : "")
+    }
+
+    /// A sentence about entries that are not backups (leftovers, files, other directories), or nil.
+    public var ignoredNote: String? {
+        let all = self.leftovers.map { BackupCatalog.Ignored(name: $0.name, reason: "temporary: a backup being written or interrupted") } + self.ignored
+        guard !all.isEmpty else { return nil }
+        // Bounded: a path full of other things must not flood the status.
+        let shown = all.prefix(10).map(\.description).joined(separator: ", ")
+        return "ignored " + shown + (all.count > 10 ? " and \(all.count - 10) more" : "")
     }
 }

@@ -119,9 +119,9 @@ public struct BackupVerifier: Sendable {
                 try AuthenticatedCatalog.open(store: store, entries: entries, cipher: cipher, passphrase: passphrase, stateDirectory: stateDirectory)
             }
         } catch let error as BackupError where error.code == .wrongPassword && allowUnauthenticated && backup != nil {
-            catalog = AuthenticatedCatalog(displayName: store.displayName, backups: [], unverified: [], leftovers: [], others: [])
+            catalog = AuthenticatedCatalog.empty(store.displayName)
         }
-        ignored = catalog.unverified.map(\.description)
+        ignored = catalog.unverified.map(\.description) + catalog.ignored.map(\.description)
         if allowUnauthenticated, let backup, !catalog.backups.contains(where: { $0.name == backup }) {
             let plain = try await Blocking.run { try BackupCatalog.entry(named: backup, in: store, entries: entries) }
             let authenticator = BackupAuthenticator(store: store, cipher: cipher, passphrase: passphrase)

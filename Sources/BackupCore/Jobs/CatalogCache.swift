@@ -9,13 +9,13 @@ import Foundation
 /// decrypts to the cached index; anything else is decrypted in full. Without the right password the key
 /// does not open and the cache is not used; a record that does not carry its MAC is ignored, so an edited
 /// cache can only cost time, never be believed.
-struct CatalogCache {
+struct CatalogCache: Sendable {
     static let fileName = "catalog-cache.json"
     static let keyFileName = "catalog-key.gpg"
     /// The cache file is ignored beyond this (10,000 entries of a few KiB each fit).
     static let sizeLimit = 64 << 20
 
-    struct Record: Codable, Equatable {
+    struct Record: Codable, Equatable, Sendable {
         var store: String
         var name: String
         /// SHA-256 of the encrypted index, lowercase hex.

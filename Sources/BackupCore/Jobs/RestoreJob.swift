@@ -259,7 +259,7 @@ public struct RestoreJob: Sendable {
         } catch let error as BackupError where error.code == .wrongPassword && self.request.allowUnauthenticated {
             // Only format 1 backups, maybe: the named one is taken below as its plain manifest says.
             _ = error
-            catalog = AuthenticatedCatalog(displayName: store.displayName, backups: [], unverified: [], leftovers: [], others: [])
+            catalog = AuthenticatedCatalog.empty(store.displayName)
         }
         if self.request.allowUnauthenticated, let name = self.request.backup, !catalog.backups.contains(where: { $0.name == name }) {
             let plain = try await Blocking.run { try BackupCatalog.entry(named: name, in: store, entries: entries) }
@@ -277,6 +277,7 @@ public struct RestoreJob: Sendable {
             logger.notice("restoring another appliance's backup", metadata: ["note": "\(note)"])
         }
         if let note = catalog.unverifiedNote { notes.append(note) }
+        if let note = catalog.ignoredNote { notes.append(note) }
         let name = choice.backup.name
         // The plain manifest serves stock tools; one that disagrees with the index was altered.
         let plain = try await Blocking.run { try BackupIndex.decode(try store.readIndex(backup: name), backup: name) }

@@ -103,7 +103,7 @@ public struct Pruner: Sendable {
         }
         return Report(
             location: self.store.location(of: ""), dryRun: dryRun, appliance: identity.id, decisions: decisions, leftovers: leftovers,
-            unverified: catalog.unverified, otherAppliances: others, untouched: catalog.others)
+            unverified: catalog.unverified, otherAppliances: others, untouched: catalog.ignored.map(\.name) + catalog.leftovers.map(\.name).filter { !leftovers.contains($0) })
     }
 
     /// Throws unless every file `backup`'s authenticated index records is in the store at its size.

@@ -86,7 +86,7 @@ struct ListCommand: AsyncParsableCommand {
                     },
                     unverified: catalog.unverified.map { Unverified(name: SafeText.escaped($0.name, limit: 200), reason: SafeText.escaped($0.reason)) },
                     ignored: catalog.leftovers.map { SafeText.escaped($0.name, limit: 200) + " (temporary: a backup being written or interrupted)" }
-                        + catalog.others.map { SafeText.escaped($0, limit: 200) + " (not a backup)" })
+                        + catalog.ignored.map(\.description))
             } else {
                 let catalog = try await Blocking.run { try BackupCatalog.read(store) }
                 listing = Listing(
