@@ -136,7 +136,7 @@ class Campaign:
         self.check_processes(scenario, point)
 
     def storage_only(self, command_args):
-        keep = {"--host", "--port", "--user", "--password-file", "--path"}
+        keep = {"--host", "--port", "--user", "--password-file", "--path", "--state-dir"}
         result = []
         for index, value in enumerate(command_args):
             if value in keep:

@@ -167,7 +167,7 @@ wall="$(python3 -c "print(round($t1 - $t0, 1))")"
 echo "run 1: $size/$size COMPLETED with run id $run_id; $size complete backups under $dest/<appliance>/"
 echo "run 1: wall $wall s for $size appliances: $(python3 -c "print(round($size / ($t1 - $t0) * 60, 1))") appliances/min, $(python3 -c "print(round($bytes / 1024 / ($t1 - $t0), 1))") KiB/s stored ($bytes bytes)"
 for name in gw01 gw$(printf '%02d' "$size"); do
-  "$bin" verify --path "$dest/$name" --security-pwd-file <(printf '%s' "$security_pwd") >/dev/null || fail "the backup of $name does not verify"
+  "$bin" verify --path "$dest/$name" --state-dir "$work/verify-state" --security-pwd-file <(printf '%s' "$security_pwd") >/dev/null || fail "the backup of $name does not verify"
 done
 echo "the first and the last appliance's backups verify (every component decrypted)"
 

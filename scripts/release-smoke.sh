@@ -17,7 +17,7 @@ options=(--root "$work/app" --path "$work/backups" --state-dir "$work/state" --s
 "$bin" demo --root "$work/app" >/dev/null
 cp -a "$work/app" "$work/before"
 "$bin" backup --jobs 3 "${options[@]}" >/dev/null
-"$bin" verify --path "$work/backups" --security-pwd-file "$work/pwd" >/dev/null
+"$bin" verify --path "$work/backups" --state-dir "$work/state" --security-pwd-file "$work/pwd" >/dev/null
 echo "rocommunity public" > "$work/app/etc/snmp/snmpd.conf"
 rm "$work/app/etc/flowgateway/vault/cloak.key"
 "$bin" restore --jobs 3 "${options[@]}" >/dev/null

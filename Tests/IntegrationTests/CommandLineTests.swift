@@ -195,8 +195,8 @@ struct CommandLineTests {
         #expect(busy.status == 3, "\(busy.stderr)")
         #expect(busy.stderr.contains("another job is running: backup to local \(fixture.backups)"))
 
-        kill(pid, SIGKILL)
-        while kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        signalBackground(pid, SIGKILL)
+        while backgroundIsRunning(pid) { try await Task.sleep(for: .milliseconds(50)) }
         let entries = try FileTree.names(in: fixture.backups)
         #expect(entries.contains { $0.hasPrefix(StoredEntry.temporaryPrefix) }, "the partial backup stays invisible")
         let status = try await self.gwbackup(["status", "--json", "--state-dir", fixture.state])
@@ -283,7 +283,7 @@ struct ServeCommandTests {
         #expect(requestLines.count > 6000, "the queue's and the pipe's worth were kept")
         #expect(requestLines.count + dropped >= 8000, "every request's line is written or counted: \(requestLines.count) + \(dropped)")
         try await server.stop(SIGTERM)
-        #expect(kill(server.pid, 0) != 0)
+        #expect(!backgroundIsRunning(server.pid))
     }
 
     @Test func aServerWhoseStderrStopsDrainingStillStopsOnSIGTERM() async throws {
@@ -294,7 +294,7 @@ struct ServeCommandTests {
         // Its shutdown logs lines too, which the stalled output will not take: it gives them up after
         // a bounded wait instead of hanging (the server before this change did not stop at all).
         try await server.stop(SIGTERM)
-        #expect(kill(server.pid, 0) != 0, "gwbackup serve ended with its stderr still stalled")
+        #expect(!backgroundIsRunning(server.pid), "gwbackup serve ended with its stderr still stalled")
         let log = try await read(from: reader, until: { $0.hasSuffix("\n") }, seconds: 5)
         #expect(log.contains("[GatewayAPI] request"), "what the pipe held is the server's log")
     }

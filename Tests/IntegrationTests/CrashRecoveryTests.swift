@@ -47,8 +47,8 @@ struct CrashRecoveryTests {
         #expect(reached, "the restore reached the last component: \((try? fixture.directory.read("restore.out")) ?? "")")
         #expect(try RestoreJournal.open(in: fixture.state)?.entries.filter(\.applied).count == 5, "five components applied and journaled")
         #expect(try fixture.snapshotWithoutDatabase() != before, "the appliance is half restored")
-        kill(pid, SIGKILL)
-        #expect(try await self.wait { kill(pid, 0) != 0 })
+        signalBackground(pid, SIGKILL)
+        #expect(try await self.wait { !backgroundIsRunning(pid) })
         // The plugin dies with gwbackup (parent-death signal).
         #expect(try await self.wait { !processRuns(["sleep", sleep]) })
         return (before, dump, manifest)

@@ -281,10 +281,8 @@ struct PluginKitTests {
         while (try? FileTree.readFile(pidFile))?.isEmpty != false, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         let escaped = try #require(Int32(String(decoding: try FileTree.readFile(pidFile), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(kill(escaped, 0) == 0, "the escaped child runs while the step runs")
-        kill(pid, SIGKILL)
+        signalBackground(pid, SIGKILL)
         #expect(await self.waitUntilGone(escaped), "the setsid child of a plugin outlived gwbackup killed with SIGKILL")
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
     }
 
     // MARK: - The tutorial

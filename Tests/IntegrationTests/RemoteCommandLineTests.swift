@@ -266,14 +266,14 @@ struct APIFamilyClientTests {
             if let text = try? directory.read("port"), let port = Int(text) { return (port, pid) }
             try await Task.sleep(for: .milliseconds(100))
         }
-        kill(pid, SIGKILL)
+        signalBackground(pid, SIGKILL)
         throw BackupError(.system, "the stand-in server did not start: \((try? directory.read("server.log")) ?? "")")
     }
 
     @Test func backupWithWaitFollowsAJobThatHasNoId() async throws {
         let directory = try TemporaryDirectory("family")
         let (port, pid) = try await self.start(directory, mode: "appliance")
-        defer { kill(pid, SIGKILL) }
+        defer { signalBackground(pid, SIGKILL) }
         let remote = ["--server", "https://127.0.0.1:\(port)", "--api-user", "admin", "--insecure"]
         let environment = ["GWBACKUP_API_PASSWORD": "admin-password", "GWBACKUP_SECURITY_PWD": "pw"]
         let backup = try await RemoteCommandLineTests().gwbackup(remote + ["backup", "--wait"], environment: environment)
@@ -288,14 +288,14 @@ struct APIFamilyClientTests {
         let environment = ["GWBACKUP_API_PASSWORD": "admin-password", "GWBACKUP_SECURITY_PWD": "pw"]
         let garbageDirectory = try TemporaryDirectory("family")
         let garbage = try await self.start(garbageDirectory, mode: "garbage")
-        defer { kill(garbage.pid, SIGKILL) }
+        defer { signalBackground(garbage.pid, SIGKILL) }
         let status = try await RemoteCommandLineTests().gwbackup(
             ["--server", "https://127.0.0.1:\(garbage.port)", "--api-user", "admin", "--insecure", "status"], environment: environment)
         #expect(status.status == 1 && status.stderr.contains("with something that is not this API's status"), "\(status.stderr)")
 
         let brokenDirectory = try TemporaryDirectory("family")
         let broken = try await self.start(brokenDirectory, mode: "broken")
-        defer { kill(broken.pid, SIGKILL) }
+        defer { signalBackground(broken.pid, SIGKILL) }
         let backup = try await RemoteCommandLineTests().gwbackup(
             ["--server", "https://127.0.0.1:\(broken.port)", "--api-user", "admin", "--insecure", "backup"], environment: environment)
         #expect(backup.status == 1 && backup.stderr.contains("answered 500 Internal Server Error: Internal Server Error"), "\(backup.stderr)")
@@ -305,7 +305,7 @@ struct APIFamilyClientTests {
     @Test func aJobTheServerNeverShowsEndsTheWaitWithAnError() async throws {
         let directory = try TemporaryDirectory("family")
         let (port, pid) = try await self.start(directory, mode: "silent")
-        defer { kill(pid, SIGKILL) }
+        defer { signalBackground(pid, SIGKILL) }
         let client = try APIClient(try APIClientConfiguration(server: "https://127.0.0.1:\(port)", user: "admin", password: Secret("x"), insecure: true))
         var follower = JobFollower(client: client)
         follower.appearTimeout = .seconds(2)

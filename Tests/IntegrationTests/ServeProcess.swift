@@ -32,7 +32,7 @@ final class ServeProcess {
             found = text.split(separator: "\n").first { $0.hasPrefix("gwbackup serving") }.flatMap { Int($0.split(separator: ":").last ?? "") }
         }
         guard let found else {
-            kill(pid, SIGKILL)
+            signalBackground(pid, SIGKILL)
             throw BackupError(.system, "gwbackup serve did not start: \((try? FileTree.readFile(self.output)).map { String(decoding: $0, as: UTF8.self) } ?? "")")
         }
         self.port = found
@@ -41,15 +41,15 @@ final class ServeProcess {
     /// Sends `signal` and waits (up to 10 s) for the process to end.
     func stop(_ signal: Int32 = SIGTERM) async throws {
         guard !self.ended else { return }
-        kill(self.pid, signal)
-        for _ in 0..<100 where kill(self.pid, 0) == 0 {
+        signalBackground(self.pid, signal)
+        for _ in 0..<100 where backgroundIsRunning(self.pid) {
             try await Task.sleep(for: .milliseconds(100))
         }
-        self.ended = kill(self.pid, 0) != 0
+        self.ended = !backgroundIsRunning(self.pid)
     }
 
     deinit {
-        if !self.ended { kill(self.pid, SIGKILL) }
+        if !self.ended { signalBackground(self.pid, SIGKILL) }
     }
 }
 

@@ -92,6 +92,21 @@ final class BackgroundProcesses: @unchecked Sendable {
     private let lock = NSLock()
     private var processes: [Process] = []
     func keep(_ process: Process) { self.lock.withLock { self.processes.append(process) } }
+    func process(_ pid: Int32) -> Process? { self.lock.withLock { self.processes.last { $0.processIdentifier == pid } } }
+}
+
+/// Sends `signal` to the background process `pid` started by `startInBackground`, only while that very
+/// process runs: Foundation reaps it when it ends, and its pid may then belong to another test's
+/// process (a SIGTERM to a reused pid once killed another test's gwbackup). False when it had ended.
+@discardableResult
+public func signalBackground(_ pid: Int32, _ signal: Int32) -> Bool {
+    guard let process = BackgroundProcesses.shared.process(pid), process.isRunning else { return false }
+    return kill(pid, signal) == 0
+}
+
+/// True while the background process `pid` started by `startInBackground` runs (not yet reaped).
+public func backgroundIsRunning(_ pid: Int32) -> Bool {
+    BackgroundProcesses.shared.process(pid)?.isRunning ?? false
 }
 
 /// The PIDs whose parent is `pid` (read from /proc/*/stat).
