@@ -64,10 +64,26 @@ public struct PluginConformance: Sendable {
 
     /// Runs a step through the plugin, as a job does; an external plugin's process is watched for
     /// timeouts and processes left behind.
+    /// Afterwards, whatever its outcome, its staging directory and root must still be directories: a
+    /// plugin that swapped one for a link fails the step, and the kit never works through that link.
     @discardableResult
     func step(_ action: String, root: String, staging: String, rollback: Bool = false, _ state: inout RunState) async throws -> PluginReport {
         let context = self.context(root: root, staging: staging, rollback: rollback)
         state.steps += 1
+        let report: PluginReport
+        do {
+            report = try await self.run(action, context, &state)
+        } catch {
+            try Self.requireDirectory(staging, what: "\(action) left its staging directory")
+            try Self.requireDirectory(root, what: "\(action) left the root")
+            throw error
+        }
+        try Self.requireDirectory(staging, what: "\(action) left its staging directory")
+        try Self.requireDirectory(root, what: "\(action) left the root")
+        return report
+    }
+
+    private func run(_ action: String, _ context: PluginContext, _ state: inout RunState) async throws -> PluginReport {
         if let external {
             let outcome = try await external.execute(action, context, timeoutSeconds: self.stepTimeout)
             if outcome.leftoverProcesses > 0 { state.leftovers.append("\(action) left \(outcome.leftoverProcesses)") }
@@ -78,6 +94,17 @@ public struct PluginConformance: Sendable {
         case "collect": return try await self.plugin.collect(context)
         case "verify": return try await self.plugin.verify(context)
         default: return try await self.plugin.restore(context)
+        }
+    }
+
+    /// Throws unless `path` is a directory itself, not a link to one (`lstat`).
+    static func requireDirectory(_ path: String, what: String) throws {
+        guard let status = try FileStatus.of(path) else {
+            throw BackupError(.pluginFailed, "\(what) removed: \(path)")
+        }
+        guard status.kind == .directory else {
+            let target = status.kind == .symlink ? " (a symlink to \(SafeText.escaped((try? FileTree.readLink(path)) ?? "?", limit: 200)))" : ""
+            throw BackupError(.pluginFailed, "\(what) replaced by something that is not a directory\(target): \(path); the kit follows no link a plugin made")
         }
     }
 
@@ -222,6 +249,7 @@ public struct PluginConformance: Sendable {
             let fresh = self.path("fresh-root")
             try FileTree.makeDirectories(fresh, mode: 0o755)
             let restoreStaging = self.path("staging-restore")
+            try Self.requireDirectory(first, what: "the first collect's staging directory was")
             _ = try FileTree.copy(first, to: restoreStaging)
             do {
                 try await self.step("restore", root: fresh, staging: restoreStaging, &state)
@@ -281,6 +309,7 @@ public struct PluginConformance: Sendable {
             do { try await self.step("restore", root: root, staging: corrupted, &state) } catch { failed = true }
             // From a copy: a restore may move staged files into place.
             let rollback = self.path("staging-prior-copy")
+            try Self.requireDirectory(prior, what: "the collect's staging directory was")
             _ = try FileTree.copy(prior, to: rollback)
             try await self.step("restore", root: root, staging: rollback, rollback: true, &state)
             let after = try self.staging("staging-after")
@@ -324,13 +353,19 @@ public struct PluginConformance: Sendable {
         }
     }
 
-    /// A copy of a staging tree with every regular file's content replaced by garbage.
+    /// A copy of a staging tree with every regular file's content replaced by garbage. The staging tree
+    /// is the plugin's: it must be a directory itself, and the garbage is put in place through
+    /// descriptors (`ConfinedDirectory`), so no link in the copy redirects a write out of it.
     func corruptedCopy(of staging: String, name: String) throws -> String {
+        try Self.requireDirectory(staging, what: "the staging directory to corrupt was")
         let target = self.path(name)
         _ = try FileTree.copy(staging, to: target)
         let fingerprint = try TreeFingerprint(target, times: false)
-        for (path, line) in fingerprint.entries where line.hasPrefix("regular") {
-            try FileTree.writeAtomically(Data("\u{0}\u{1}conformance garbage\u{7f}{[\n".utf8), to: target + "/" + path)
+        let confined = try ConfinedDirectory(path: target)
+        for (index, (path, line)) in fingerprint.entries.sorted(by: { $0.key < $1.key }).enumerated() where line.hasPrefix("regular") {
+            let garbage = self.path("\(name).garbage-\(index)")
+            try FileTree.writeAtomically(Data("\u{0}\u{1}conformance garbage\u{7f}{[\n".utf8), to: garbage)
+            try confined.install(path, from: garbage)
         }
         return target
     }

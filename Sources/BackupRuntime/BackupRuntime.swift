@@ -115,7 +115,11 @@ public struct BackupRuntime: Sendable {
 
     /// The manifest at `path`, or the default one.
     public func manifest(path: String?) throws -> Manifest {
-        if let path { return try Manifest.load(path: path) }
+        if let path {
+            // A manifest names commands (reload_command) that run as root: only one nobody else can change.
+            try TrustedPath.check(path, what: "manifest")
+            return try Manifest.load(path: path)
+        }
         return try self.settings.resources.defaultManifest().0
     }
 

@@ -100,6 +100,8 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
 
     /// Reads a configuration file.
     public static func load(path: String) throws -> APIConfiguration {
+        // It names the manifest, plugin directories and credentials the server runs with.
+        try TrustedPath.check(path, what: "configuration")
         do {
             return try JSONDecoder().decode(APIConfiguration.self, from: FileTree.readFile(path))
         } catch let error as BackupError {

@@ -23,6 +23,12 @@ public enum GatewayServer {
         if try FileStatus.of(configuration.resolvedUsersFile) != nil {
             try Self.checkOwnership(of: configuration.resolvedUsersFile, what: "users file")
         }
+        // What the server will run with is checked now, by the rule for files that can make it run code
+        // (`TrustedPath`): a manifest or plugin directory someone else can change is a start-up error.
+        if let manifest = configuration.manifest { _ = try runtime.manifest(path: manifest) }
+        for directory in configuration.pluginDirectories where try FileStatus.of(directory) != nil {
+            try TrustedPath.check(directory, what: "plugin directory")
+        }
         // A job left EXECUTING by a previous run of the server was interrupted.
         try runtime.status.recoverInterrupted()
         let tls = try self.tlsConfiguration(configuration)

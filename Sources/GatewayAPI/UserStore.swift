@@ -19,6 +19,8 @@ public struct UserStore: Sendable {
 
     private func load() throws -> File {
         guard try FileStatus.of(self.path) != nil else { return File(users: [:]) }
+        // Whoever could write it could let themselves in.
+        try TrustedPath.check(self.path, what: "users file")
         do {
             return try JSONDecoder().decode(File.self, from: FileTree.readFile(self.path))
         } catch {

@@ -67,3 +67,50 @@ struct ConfigurationInputTests {
         }
     }
 }
+
+/// Files that can make gwbackup run code obey the ownership rule up to `/` (issue 22).
+@Suite("Trusted paths")
+struct TrustedPathTests {
+    @Test func aFileOthersCanWriteOrReachedThroughADirectoryOthersCanWriteIsRefused() throws {
+        let directory = try TemporaryDirectory("trusted")
+        try directory.write("ok/manifest.json", "{}", mode: 0o644)
+        try TrustedPath.check(directory.sub("ok/manifest.json"), what: "manifest")
+        try directory.write("open/manifest.json", "{}", mode: 0o666)
+        chmod(directory.sub("open/manifest.json"), 0o666)
+        #expect { try TrustedPath.check(directory.sub("open/manifest.json"), what: "manifest") } throws: {
+            ($0 as? BackupError)?.message.contains("open/manifest.json can be written by others (mode 666)") == true
+        }
+        // A writable directory anywhere above: whoever can write it can swap what is below.
+        try directory.write("above/deep/plugin/plugin.json", "{}", mode: 0o644)
+        chmod(directory.sub("above"), 0o777)
+        #expect { try TrustedPath.check(directory.sub("above/deep/plugin/plugin.json"), what: "plugin descriptor") } throws: {
+            ($0 as? BackupError)?.message.contains("trusted") == true && ($0 as? BackupError)?.message.contains("above can be written by others (mode 777)") == true
+        }
+        // A link to an untrusted file is judged by what it resolves to.
+        #expect(symlink(directory.sub("open/manifest.json"), directory.sub("ok/link.json")) == 0)
+        #expect(throws: BackupError.self) { try TrustedPath.check(directory.sub("ok/link.json"), what: "manifest") }
+        // Another user's file.
+        try directory.write("ok/theirs.json", "{}", mode: 0o644)
+        #expect(chown(directory.sub("ok/theirs.json"), 65534, 65534) == 0)
+        #expect { try TrustedPath.check(directory.sub("ok/theirs.json"), what: "configuration") } throws: {
+            ($0 as? BackupError)?.message.contains("belongs to user 65534") == true
+        }
+    }
+
+    @Test func serveRefusesAManifestOrConfigurationOthersCanWrite() async throws {
+        let fixture = try Fixture("trusted-serve")
+        let manifest = fixture.directory.sub("manifest.json")
+        try FileTree.writeAtomically(try JSONCoding.encoder().encode(try fixture.manifest()), to: manifest, mode: 0o666)
+        chmod(manifest, 0o666)
+        let cli = CommandLineTests()
+        let withManifest = try await cli.gwbackup(["serve", "--listen", "127.0.0.1:0", "--state-dir", fixture.state, "--root", fixture.root, "--manifest", manifest], timeout: .seconds(60))
+        #expect(withManifest.status != 0 && withManifest.stderr.contains("manifest.json can be written by others (mode 666)"), "\(withManifest.stderr)")
+        let backup = try await cli.gwbackup(["backup", "--manifest", manifest] + cli.common(fixture), environment: ["GWBACKUP_SECURITY_PWD": "x"])
+        #expect(backup.status != 0 && backup.stdout.contains("can be written by others") || backup.stderr.contains("can be written by others"), "\(backup.stdout)\(backup.stderr)")
+        let configuration = fixture.directory.sub("serve.json")
+        try FileTree.writeAtomically(Data(#"{"listen": "127.0.0.1:0"}"#.utf8), to: configuration, mode: 0o666)
+        chmod(configuration, 0o666)
+        let withConfiguration = try await cli.gwbackup(["serve", "--config", configuration, "--state-dir", fixture.state, "--root", fixture.root], timeout: .seconds(60))
+        #expect(withConfiguration.status != 0 && withConfiguration.stderr.contains("serve.json can be written by others (mode 666)"), "\(withConfiguration.stderr)")
+    }
+}

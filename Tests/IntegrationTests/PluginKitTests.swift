@@ -76,6 +76,26 @@ struct PluginKitTests {
         #expect(check.status == .fail, "\(rule): \(check.detail); all: \(checks.map { "\($0.rule)=\($0.status)" })")
     }
 
+    /// A plugin that swaps its staging directory (or the root it was given) for a symlink to another
+    /// tree: the kit once followed such a link and wrote its "conformance garbage" through it (every
+    /// file under a test machine's /etc). Here the link points at a canary directory the test made;
+    /// the kit fails the plugin, names the link, and the canary is not changed by a byte.
+    @Test(arguments: ["staging", "root"])
+    func aPluginThatSwapsItsTreeForASymlinkCannotTurnTheKitAgainstItsHost(swapped: String) async throws {
+        let fixture = try Fixture("kit-symlink")
+        let canary = fixture.directory.sub("canary")
+        try fixture.directory.write("canary/passwd", "root:x:0:0:canary\n", mode: 0o644)
+        try fixture.directory.write("canary/ssh/ssh_host_ed25519_key", "canary key\n", mode: 0o600)
+        let before = try TreeSnapshot(canary)
+        let variable = swapped == "staging" ? "$GWBACKUP_STAGING" : "$GWBACKUP_ROOT"
+        let component = try self.brokenPlugin(
+            fixture, collect: Self.goodCollect.replacingOccurrences(of: "; echo", with: #"; rm -rf "\#(variable)"; ln -s \#(canary) "\#(variable)"; echo"#))
+        let checks = try await self.conformance(fixture, component: component, stepTimeout: 5)
+        let failed = checks.filter { $0.status == .fail }
+        #expect(failed.contains { $0.detail.contains("replaced by something that is not a directory (a symlink to \(canary))") }, "\(checks.map { "\($0.rule)=\($0.status): \($0.detail)" })")
+        #expect(try TreeSnapshot(canary) == before, "the canary behind the link is unchanged")
+    }
+
     @Test func aPluginThatRestoresSomethingElseOrAcceptsAnyProtocolFailsItsRules() async throws {
         let fixture = try Fixture("broken-restore")
         let other = try self.brokenPlugin(fixture, collect: Self.goodCollect, restore: #"echo other > "$GWBACKUP_ROOT/$GWBACKUP_PARAM_FILE"; echo '{"protocol":1,"status":"ok"}'"#)

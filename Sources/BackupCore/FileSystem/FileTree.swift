@@ -18,6 +18,22 @@ public enum FileTree {
         return names(reading: handle).sorted()
     }
 
+    /// The names in the open directory `fd` (left open), without `.` and `..`, sorted: for walks that
+    /// go from descriptor to descriptor and never resolve a path.
+    public static func names(ofDescriptor fd: Int32, label: String) throws -> [String] {
+        let copy = dup(fd)
+        guard copy >= 0 else { throw SystemCall.error("dup", label) }
+        guard let handle = fdopendir(copy) else {
+            let code = errno
+            close(copy)
+            throw SystemCall.error("fdopendir", label, errno: code)
+        }
+        defer { closedir(handle) }
+        // The copy shares the descriptor's position: start from the beginning whatever was read before.
+        rewinddir(handle)
+        return names(reading: handle).sorted()
+    }
+
     /// The names an open directory stream lists, without `.` and `..`, in the order read.
     static func names(reading handle: OpaquePointer) -> [String] {
         var names: [String] = []

@@ -55,6 +55,10 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
         guard try FileStatus.of(path) != nil else {
             throw BackupError(.pluginFailed, "no plugin.json")
         }
+        // The descriptor names what runs: the same rule as the executable.
+        do { try TrustedPath.check(path, what: "plugin descriptor") } catch let error as BackupError {
+            throw BackupError(.pluginFailed, error.message)
+        }
         let descriptor = try Self.decode(try FileTree.readFile(path, limit: 1 << 20))
         return (descriptor, try descriptor.check(directory: directory, programDirectory: programDirectory))
     }
@@ -98,16 +102,10 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
         guard try FileStatus.of(realExecutable)?.kind == .regular else {
             throw BackupError(.pluginFailed, "executable \(executablePath) is not a regular file")
         }
-        var checked = realExecutable
-        while checked.count >= realDirectory.count {
-            guard let status = try FileStatus.of(checked) else { break }
-            if status.uid != 0 && status.uid != geteuid() {
-                throw BackupError(.pluginFailed, "\(checked) belongs to user \(status.uid): a plugin must belong to root (or to the user gwbackup runs as)")
-            }
-            if status.mode & 0o022 != 0 {
-                throw BackupError(.pluginFailed, "\(checked) can be written by others (mode \(String(status.mode, radix: 8))): refusing to run a plugin anyone could change")
-            }
-            checked = (checked as NSString).deletingLastPathComponent
+        // Every directory up to `/`, not only the plugin's own: a writable directory above it lets its
+        // owner swap the whole plugin directory between the check and the run.
+        do { try TrustedPath.check(realExecutable, what: "plugin executable") } catch let error as BackupError {
+            throw BackupError(.pluginFailed, error.message)
         }
         return executablePath
     }

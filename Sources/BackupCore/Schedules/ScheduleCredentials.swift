@@ -19,6 +19,7 @@ public struct ScheduleCredentials: Sendable {
         guard status.mode & 0o077 == 0 else {
             throw BackupError(.invalidInput, "credentials file \(path) can be read by others (mode \(String(status.mode & 0o7777, radix: 8))): chmod 600 \(path)")
         }
+        try TrustedPath.check(path, what: "credentials file")
         let object: [String: JSONValue]
         do {
             object = try JSONDecoder().decode([String: JSONValue].self, from: try FileTree.readFile(path, limit: 64 << 10))
