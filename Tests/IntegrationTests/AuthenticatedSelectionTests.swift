@@ -36,8 +36,8 @@ struct AuthenticatedSelectionTests {
         return name
     }
 
-    func prune(_ fixture: Fixture, keepLast: Int, store: (any BackupStore)? = nil, dryRun: Bool = false) throws -> Pruner.Report {
-        try fixture.runtime.pruner(store: store ?? fixture.store, policy: RetentionPolicy(keepLast: keepLast), passphrase: fixture.password).run(dryRun: dryRun)
+    func prune(_ fixture: Fixture, keepLast: Int, store: (any BackupStore)? = nil, dryRun: Bool = false) async throws -> Pruner.Report {
+        try await fixture.runtime.pruner(store: store ?? fixture.store, policy: RetentionPolicy(keepLast: keepLast), passphrase: fixture.password).runOffPool(dryRun: dryRun)
     }
 
     @Test func aPlantedManifestWithAFutureTimeIsNeitherCountedNorDeletedNorTaken() async throws {
@@ -45,10 +45,10 @@ struct AuthenticatedSelectionTests {
         let genuine = try await self.backups(fixture, count: 2)
         let planted = try self.plantManifestOnly(fixture, from: genuine[1])
 
-        let report = try self.prune(fixture, keepLast: 2)
+        let report = try await self.prune(fixture, keepLast: 2)
         #expect(report.decisions.map(\.name) == [genuine[1], genuine[0]] && report.decisions.allSatisfy(\.keep), "\(report.decisions)")
         #expect(report.unverified.map(\.name) == [planted] && report.unverified[0].reason.contains("no authenticated index"))
-        let tighter = try self.prune(fixture, keepLast: 1)
+        let tighter = try await self.prune(fixture, keepLast: 1)
         #expect(tighter.decisions.first { $0.name == genuine[1] }?.keep == true, "the newest authenticated backup stays")
         let left = try self.names(fixture)
         #expect(left.isSuperset(of: [genuine[1], planted]) && !left.contains(genuine[0]), "\(left)")
@@ -68,7 +68,7 @@ struct AuthenticatedSelectionTests {
         let genuine = try await self.backups(fixture, count: 2)
         let copy = genuine[1] + ".copy"
         #expect(try shell("cp -a \(fixture.backups)/\(genuine[1]) \(fixture.backups)/\(copy)").status == 0)
-        let report = try self.prune(fixture, keepLast: 1)
+        let report = try await self.prune(fixture, keepLast: 1)
         #expect(report.decisions.map(\.name) == [genuine[1], genuine[0]], "\(report.decisions)")
         #expect(report.unverified.first?.name == copy && report.unverified.first?.reason.contains("a copy or rename of backup \(genuine[1])") == true, "\(report.unverified)")
         #expect(try self.names(fixture) == [genuine[1], copy])
@@ -84,7 +84,7 @@ struct AuthenticatedSelectionTests {
         #expect(rename(fixture.backups + "/" + genuine[1], fixture.backups + "/" + moved) == 0)
         let record = try await fixture.restore()
         #expect(record.status == .error && record.message.contains(moved), "\(record.message)")
-        let report = try self.prune(fixture, keepLast: 1)
+        let report = try await self.prune(fixture, keepLast: 1)
         #expect(report.decisions.map(\.name) == [genuine[0]] && report.decisions[0].keep)
         #expect(try self.names(fixture) == [genuine[0], moved], "nothing deleted")
     }
@@ -101,7 +101,7 @@ struct AuthenticatedSelectionTests {
         let record = try await fixture.restore()
         #expect(record.status == .error && record.message.contains("\(genuine[1]) (its index does not authenticate"), "\(record.message)")
         #expect(try fixture.snapshot() == before)
-        let report = try self.prune(fixture, keepLast: 1)
+        let report = try await self.prune(fixture, keepLast: 1)
         #expect(report.decisions.map(\.name) == [genuine[0]] && report.decisions[0].keep, "the newest authenticated one is kept")
         #expect(report.unverified.map(\.name) == [genuine[1]])
         #expect(try self.names(fixture) == Set(genuine), "nothing deleted")
@@ -123,7 +123,7 @@ struct AuthenticatedSelectionTests {
         let broken = try await fixture.restore()
         #expect(broken.status == .error && broken.message.contains("backup \(genuine[1]): manifest.json is not valid"), "\(broken.message)")
         // Retention judges by the authenticated time: the newest stays, whatever its plain copy says.
-        let report = try self.prune(fixture, keepLast: 1)
+        let report = try await self.prune(fixture, keepLast: 1)
         #expect(report.decisions.map(\.name) == [genuine[1], genuine[0]] && report.decisions.map(\.keep) == [true, false])
     }
 
@@ -155,11 +155,11 @@ struct AuthenticatedSelectionTests {
         let named = try await first.restore(backup: ofB)
         #expect(named.status == .error && named.message.contains("--appliance \(idOfB)"), "\(named.message)")
 
-        let report = try self.prune(first, keepLast: 1)
+        let report = try await self.prune(first, keepLast: 1)
         #expect(report.appliance == idOfA && report.decisions.map(\.name) == [newestOfA, olderOfA] && report.decisions.map(\.keep) == [true, false])
         #expect(report.otherAppliances == [ofB])
         #expect(try self.names(first) == [newestOfA, ofB])
-        let pruneOfB = try second.runtime.pruner(store: first.store, policy: RetentionPolicy(keepLast: 1), passphrase: second.password).run(dryRun: false)
+        let pruneOfB = try await second.runtime.pruner(store: first.store, policy: RetentionPolicy(keepLast: 1), passphrase: second.password).runOffPool(dryRun: false)
         #expect(pruneOfB.decisions.map(\.name) == [ofB] && pruneOfB.otherAppliances == [newestOfA])
         #expect(try self.names(first) == [newestOfA, ofB], "B's prune never touches A's backup")
 
@@ -186,7 +186,7 @@ struct AuthenticatedSelectionTests {
         #expect(record.status == .completed && record.backup == newest, "\(record.message)")
         #expect(record.message.contains("restored the newest backup of the only other appliance found, \(idOfOld)"), "\(record.message)")
         // Retention on the replacement never deletes the old appliance's backups.
-        let report = try replacement.runtime.pruner(store: old.store, policy: RetentionPolicy(keepLast: 1), passphrase: replacement.password).run(dryRun: false)
+        let report = try await replacement.runtime.pruner(store: old.store, policy: RetentionPolicy(keepLast: 1), passphrase: replacement.password).runOffPool(dryRun: false)
         #expect(report.decisions.isEmpty && report.otherAppliances == [newest])
         #expect(try self.names(old) == [newest])
     }
@@ -217,7 +217,7 @@ struct AuthenticatedSelectionTests {
             RestoreRequest(target: first.target, store: first.store, manifest: try first.manifest(), securityPassword: first.password, appliance: own))
         #expect(named.status == .completed && named.backup == legacy, "\(named.message)")
         // Retention does not count or delete it while its owner is not certain.
-        let report = try self.prune(first, keepLast: 1)
+        let report = try await self.prune(first, keepLast: 1)
         let nameOfB = try #require(ofB.backup)
         #expect(report.decisions.isEmpty && Set(report.otherAppliances) == [legacy, nameOfB], "\(report)")
     }
@@ -255,20 +255,27 @@ struct AuthenticatedSelectionTests {
         let fixture = try Fixture("select-wrong")
         let genuine = try await self.backups(fixture, count: 2)
         let pruner = fixture.runtime.pruner(store: fixture.store, policy: RetentionPolicy(keepLast: 1), passphrase: Secret("not the password"))
-        #expect { _ = try pruner.run(dryRun: false) } throws: { error in
+        await #expect { _ = try await pruner.runOffPool(dryRun: false) } throws: { error in
             (error as? BackupError)?.code == .wrongPassword && (error as? BackupError)?.message.contains("opens none of the 2 backup(s)") == true
         }
         #expect(try self.names(fixture) == Set(genuine))
+    }
+
+    /// The catalog, opened off Swift's cooperative pool (it blocks on gpg for seconds; the pool has a
+    /// thread per core, which other tests' servers need).
+    func open(_ fixture: Fixture, _ cipher: CountingCipher, password: Secret? = nil) async throws -> AuthenticatedCatalog {
+        let (store, passphrase, state) = (fixture.store, password ?? fixture.password, fixture.state)
+        return try await Blocking.run { try AuthenticatedCatalog.open(store: store, cipher: cipher, passphrase: passphrase, stateDirectory: state) }
     }
 
     @Test func theCatalogOpensKnownIndexesWithoutDecryptingThemAgain() async throws {
         let fixture = try Fixture("select-cache")
         _ = try await self.backups(fixture, count: 3)
         let counting = CountingCipher(fixture.runtime.orchestrator().cipher)
-        let first = try AuthenticatedCatalog.open(store: fixture.store, cipher: counting, passphrase: fixture.password, stateDirectory: fixture.state)
+        let first = try await self.open(fixture, counting)
         #expect(first.backups.count == 3)
         let afterFirst = counting.decryptions
-        let second = try AuthenticatedCatalog.open(store: fixture.store, cipher: counting, passphrase: fixture.password, stateDirectory: fixture.state)
+        let second = try await self.open(fixture, counting)
         #expect(second.backups.map(\.name) == first.backups.map(\.name) && second.backups.map(\.index) == first.backups.map(\.index))
         #expect(counting.decryptions - afterFirst == 1, "one derivation (the cache's key) instead of 3: \(counting.decryptions - afterFirst)")
         // A cache record edited by hand is not believed: that index is decrypted again, and still authenticates.
@@ -277,10 +284,10 @@ struct AuthenticatedSelectionTests {
         text = text.replacingOccurrences(of: "\\\"createdEpoch\\\"", with: "\\\"createdEpoch\\\" ")
         try FileTree.writeAtomically(Data(text.utf8), to: path)
         let beforeEdited = counting.decryptions
-        let third = try AuthenticatedCatalog.open(store: fixture.store, cipher: counting, passphrase: fixture.password, stateDirectory: fixture.state)
+        let third = try await self.open(fixture, counting)
         #expect(third.backups.count == 3 && counting.decryptions - beforeEdited == 4, "\(counting.decryptions - beforeEdited)")
         // Another password opens neither the cache nor the backups.
-        #expect { _ = try AuthenticatedCatalog.open(store: fixture.store, cipher: counting, passphrase: Secret("wrong"), stateDirectory: fixture.state) } throws: {
+        await #expect { _ = try await self.open(fixture, counting, password: Secret("wrong")) } throws: {
             ($0 as? BackupError)?.code == .wrongPassword
         }
     }

@@ -97,3 +97,11 @@ final class Fixture {
         try shell("sqlite3 \(path ?? self.root + "/var/lib/flowgateway/config.db") .dump 'PRAGMA journal_mode'").output
     }
 }
+
+extension Pruner {
+    /// `run`, on a thread of its own: it blocks on the store and on gpg for seconds, and an async test
+    /// that blocks Swift's cooperative pool (a thread per core) starves every other test's server.
+    func runOffPool(dryRun: Bool) async throws -> Report {
+        try await Blocking.run { try self.run(dryRun: dryRun) }
+    }
+}

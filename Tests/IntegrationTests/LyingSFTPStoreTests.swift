@@ -111,7 +111,7 @@ struct LyingSFTPStoreTests {
         let record = try await self.backup(fixture, store, target)
         #expect(record.status == .error && record.message.contains("reads back with other bytes than were written") && record.message.contains("must not be trusted"), "\(record.message)")
         let untrusted = try #require(record.backup)
-        let report = try fixture.runtime.pruner(store: store, policy: RetentionPolicy(keepLast: 1), passphrase: fixture.password).run(dryRun: false)
+        let report = try await fixture.runtime.pruner(store: store, policy: RetentionPolicy(keepLast: 1), passphrase: fixture.password).runOffPool(dryRun: false)
         #expect(report.decisions.map(\.name) == [genuine.backup] && report.decisions[0].keep, "\(report.decisions)")
         #expect(report.unverified.map(\.name) == [untrusted] && report.unverified[0].reason.contains("not read back as written"))
         #expect(Set(try FileTree.names(in: fixture.backups)).isSuperset(of: [try #require(genuine.backup), untrusted]), "nothing deleted")
@@ -135,7 +135,7 @@ struct LyingSFTPStoreTests {
         let (_, _, pruneStore, _) = (fixture, server, try self.reopen(store), target)
         var pruner = fixture.runtime.pruner(store: pruneStore, policy: RetentionPolicy(keepLast: 1), passphrase: fixture.password)
         pruner.deadlineSeconds = 4
-        #expect { _ = try pruner.run(dryRun: false) } throws: { error in
+        await #expect { _ = try await pruner.runOffPool(dryRun: false) } throws: { error in
             (error as? BackupError)?.code == .interrupted && (error as? BackupError)?.message.contains("deadline of 4 s") == true
         }
         #expect(try FileTree.names(in: fixture.backups).filter { !$0.hasPrefix(".") }.count == 1)

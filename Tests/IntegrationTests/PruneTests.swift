@@ -27,13 +27,13 @@ struct PruneTests {
         #expect(try shell("touch -d '2 days ago' \(fixture.backups)/.partial-flowgateway-20200101T000000Z").status == 0)
         let pruner = fixture.runtime.pruner(store: fixture.store, policy: RetentionPolicy(keepLast: 1), passphrase: fixture.password)
 
-        let dry = try pruner.run(dryRun: true)
+        let dry = try await pruner.runOffPool(dryRun: true)
         #expect(dry.decisions.map(\.keep) == [true, false, false])
         #expect(dry.decisions[0].name == names[2] && dry.decisions[0].reasons == ["newest complete backup", "last 1"])
         #expect(dry.decisions[1].reasons == ["beyond the policy"])
         #expect(try FileTree.names(in: fixture.backups).filter { names.contains($0) }.count == 3, "a dry run deletes nothing")
 
-        let report = try pruner.run(dryRun: false)
+        let report = try await pruner.runOffPool(dryRun: false)
         #expect(report.leftovers == [".partial-flowgateway-20200101T000000Z"])
         let left = try FileTree.names(in: fixture.backups)
         #expect(left.contains(names[2]) && !left.contains(names[0]) && !left.contains(names[1]))
@@ -41,7 +41,7 @@ struct PruneTests {
         #expect(!left.contains { $0.hasPrefix(StoredEntry.deletingPrefix) }, "deleted out of sight, then removed")
         #expect(report.untouched.contains("notes.txt") && report.untouched.contains("other-appliance"))
         // Whatever the policy, the newest stays: a second prune deletes nothing more.
-        #expect(try pruner.run(dryRun: false).decisions.allSatisfy(\.keep))
+        #expect(try await pruner.runOffPool(dryRun: false).decisions.allSatisfy(\.keep))
         let restore = try await fixture.restore()
         #expect(restore.status == .completed, "\(restore.message)")
     }
@@ -51,11 +51,11 @@ struct PruneTests {
         _ = try await self.backups(fixture, count: 2)
         let lock = try JobLock.acquire(stateDirectory: fixture.state, description: "backup to somewhere")
         let pruner = fixture.runtime.pruner(store: fixture.store, policy: RetentionPolicy(keepLast: 1), passphrase: fixture.password)
-        #expect { _ = try pruner.run(dryRun: false) } throws: { ($0 as? BackupError)?.code == .busy }
+        await #expect { _ = try await pruner.runOffPool(dryRun: false) } throws: { ($0 as? BackupError)?.code == .busy }
         lock.release()
         #expect(try FileTree.names(in: fixture.backups).filter { !$0.hasPrefix(".") }.count == 2)
         let empty = fixture.runtime.pruner(store: fixture.store, policy: RetentionPolicy(), passphrase: fixture.password)
-        #expect { _ = try empty.run(dryRun: false) } throws: { ($0 as? BackupError)?.message.contains("needs at least one") == true }
+        await #expect { _ = try await empty.runOffPool(dryRun: false) } throws: { ($0 as? BackupError)?.message.contains("needs at least one") == true }
     }
 
     @Test func theCommandPrintsEachDecisionAndItsReason() async throws {

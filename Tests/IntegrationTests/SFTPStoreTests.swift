@@ -78,7 +78,7 @@ struct SFTPStoreTests {
         let second = try await self.backup(fixture, store: store, path: path)
         #expect(first.status == .completed && second.status == .completed)
         try FileTree.makeDirectories(self.bed.home + "/" + path + "/someone-elses")
-        let report = try fixture.runtime.pruner(store: store, policy: RetentionPolicy(keepLast: 1), passphrase: fixture.password).run(dryRun: false)
+        let report = try await fixture.runtime.pruner(store: store, policy: RetentionPolicy(keepLast: 1), passphrase: fixture.password).runOffPool(dryRun: false)
         #expect(report.decisions.map(\.keep) == [true, false])
         let left = try self.bed.remoteNames(path)
         let kept = try #require(second.backup)
@@ -112,7 +112,7 @@ struct SFTPStoreTests {
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(plain), to: remote + "/" + plain.name + "/manifest.json", mode: 0o644)
         #expect(try shell("chown -R --reference=\(remote) \(remote)/\(plain.name) \(remote)/\(newestName).copy").status == 0)
 
-        let report = try first.runtime.pruner(store: storeOfA, policy: RetentionPolicy(keepLast: 1), passphrase: first.password).run(dryRun: false)
+        let report = try await first.runtime.pruner(store: storeOfA, policy: RetentionPolicy(keepLast: 1), passphrase: first.password).runOffPool(dryRun: false)
         #expect(report.decisions.map(\.name) == [newestName, olderName] && report.decisions.map(\.keep) == [true, false], "\(report.decisions)")
         #expect(Set(report.unverified.map(\.name)) == [plain.name, newestName + ".copy"] && report.otherAppliances == [nameOfB])
         #expect(Set(try self.bed.remoteNames(path).filter { !$0.hasPrefix(".") }) == [newestName, nameOfB, plain.name, newestName + ".copy"])
