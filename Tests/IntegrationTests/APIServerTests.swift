@@ -267,7 +267,12 @@ struct APIServerTests {
         // Another appliance's identifier with no backups of its own here: refused, and it says so.
         let other = #"{"hostname":"localhost","security_pwd":"\#(secret)","appliance":"gw-00000000000000000000000000000000"}"#
         #expect(try await server.call("POST", "\(Self.base)/restore", body: other).status == 204)
-        let refused = try await server.waitForJob("\(Self.base)/restore")
+        // The record of this job, not the one before (the new one may not have replaced it yet).
+        var refused = try await server.waitForJob("\(Self.base)/restore")
+        for _ in 0..<300 where refused["id"] as? String == restore["id"] as? String {
+            try await Task.sleep(for: .milliseconds(100))
+            refused = try await server.waitForJob("\(Self.base)/restore")
+        }
         #expect(refused["status"] as? String == "ERROR" && (refused["message"] as? String)?.contains("no authenticated backup of appliance gw-00000000000000000000000000000000") == true, "\(refused)")
     }
 

@@ -222,6 +222,25 @@ struct AuthenticatedSelectionTests {
         #expect(report.decisions.isEmpty && Set(report.otherAppliances) == [legacy, nameOfB], "\(report)")
     }
 
+    /// An appliance that has made backups whose own backups no longer authenticate (damaged) is not
+    /// treated as replacement hardware: another appliance's backup is not restored without being named.
+    @Test func anApplianceWithHistoryIsNeverGivenAnothersBackupSilently() async throws {
+        let first = try Fixture("select-history-a")
+        let second = try Fixture("select-history-b")
+        let ofB = try await second.runtime.orchestrator().backup(
+            BackupRequest(target: first.target, store: first.store, manifest: try second.manifest(), securityPassword: second.password))
+        #expect(ofB.status == .completed)
+        try await Task.sleep(for: .milliseconds(1100))
+        let own = try await self.backups(first, count: 1)[0]
+        // A's only backup is moved out of reach (its directory renamed below B's, the copy no longer present).
+        #expect(rename(first.backups + "/" + own, first.backups + "/aaa-moved") == 0)
+        try first.mutateAppliance()
+        let before = try first.snapshot()
+        let record = try await first.restore()
+        #expect(record.status == .error && record.message.contains("it is not replacement hardware") && record.message.contains("--appliance"), "\(record.message)")
+        #expect(try first.snapshot() == before)
+    }
+
     @Test func aScheduledBackupsRetentionNeverDeletesTheBackupItJustMade() async throws {
         let fixture = try Fixture("select-schedule")
         let genuine = try await self.backups(fixture, count: 1)

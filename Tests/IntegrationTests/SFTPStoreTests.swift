@@ -128,6 +128,24 @@ struct SFTPStoreTests {
         try FileTree.remove(remote + "/" + plain.name)
         let restoredB = try await self.restore(second, store: storeOfB, path: path)
         #expect(restoredB.status == .completed && restoredB.backup == nameOfB, "B restores its own: \(restoredB.message)")
+
+        // A lowered plain time, then an index that does not open, on A's newest: never a silent older one.
+        let newestForgery = BackupForgery(remote + "/" + newestName, password: first.password)
+        var lowered = try newestForgery.plain()
+        lowered.createdEpoch = 1_000
+        try newestForgery.writePlain(lowered)
+        #expect(try shell("chown --reference=\(remote) \(remote)/\(newestName)/manifest.json").status == 0)
+        let tampered = try await self.restore(first, store: storeOfA, path: path)
+        #expect(tampered.status == .error && tampered.message.contains("backup \(newestName): its plain manifest.json does not agree"), "\(tampered.message)")
+        var index = try FileTree.readFile(remote + "/" + newestName + "/" + SealedIndex.fileName)
+        index[index.count - 30] ^= 0x01
+        try BackupForgery.replaceFile(remote + "/" + newestName + "/" + SealedIndex.fileName, with: index)
+        #expect(try shell("chown --reference=\(remote) \(remote)/\(newestName)/\(SealedIndex.fileName)").status == 0)
+        let damaged = try await self.restore(first, store: storeOfA, path: path)
+        #expect(damaged.status == .error && damaged.message.contains("\(newestName) (its index does not authenticate"), "\(damaged.message)")
+        let untouched = try await first.runtime.pruner(store: storeOfA, policy: RetentionPolicy(keepLast: 1), passphrase: first.password).runOffPool(dryRun: false)
+        #expect(untouched.decisions.isEmpty && untouched.unverified.contains { $0.name == newestName }, "\(untouched)")
+        #expect(try self.bed.remoteNames(path).contains(newestName), "nothing deleted")
     }
 
     @Test func anIdleConnectionSendsKeepalivesAndStaysUsable() async throws {

@@ -282,7 +282,9 @@ public struct AuthenticatedCatalog: Sendable {
     /// replacement hardware (no backups of `own`), the newest of the one other appliance found, with a
     /// note; several appliances are an error that lists them. A directory that may be a damaged backup
     /// and sorts after the choice is an error that names it: never a silent fall-back to an older backup.
-    public func choose(name: String?, appliance: String?, own: String?) throws -> Choice {
+    /// `ownHasBackedUp` (this appliance has a successful backup on record) rules the replacement case
+    /// out: an appliance whose own backups do not authenticate here is not given another's silently.
+    public func choose(name: String?, appliance: String?, own: String?, ownHasBackedUp: Bool = false) throws -> Choice {
         let target = appliance ?? own
         if let name {
             guard let backup = self.backups.first(where: { $0.name == name }) else {
@@ -315,6 +317,11 @@ public struct AuthenticatedCatalog: Sendable {
             // Something that may be a damaged backup is here: that is the error, not "nothing found".
             let code: BackupError.Code = self.unverified.contains(where: \.mayBeDamaged) ? .unauthenticated : .notFound
             throw BackupError(code, "no complete, authenticated backup in \(self.displayName)\(self.unverifiedNote.map { "; " + $0 } ?? "")")
+        }
+        if ownHasBackedUp {
+            throw BackupError(
+                .notFound,
+                "none of this appliance's (\(own ?? "?")) backups in \(self.displayName) authenticates, though it has made backups: it is not replacement hardware, so another appliance's backup is not taken without being named (--appliance ID; the API: \"appliance\"): \(others.joined(separator: "; "))\(self.unverifiedNote.map { "; " + $0 } ?? "")")
         }
         guard others.count == 1, let newest = self.backups.last(where: { $0.applianceID != own }) else {
             throw BackupError(

@@ -271,7 +271,9 @@ public struct RestoreJob: Sendable {
             }
             return backup
         }
-        let choice = try catalog.choose(name: self.request.backup, appliance: self.request.appliance, own: identity.id)
+        // An appliance that has made backups is not replacement hardware.
+        let hasBackedUp = (try? self.orchestrator.status.backupStatus())?.lastSuccessful != nil
+        let choice = try catalog.choose(name: self.request.backup, appliance: self.request.appliance, own: identity.id, ownHasBackedUp: hasBackedUp)
         if let note = choice.note {
             notes.append(note)
             logger.notice("restoring another appliance's backup", metadata: ["note": "\(note)"])
