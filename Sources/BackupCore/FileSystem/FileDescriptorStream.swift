@@ -95,7 +95,9 @@ public final class FileDescriptorStream: ByteSource, ByteSink, @unchecked Sendab
             break
         }
         self.closed = true
-        try SystemCall.retrying("close", self.label) { close(self.fd) }
+        // Never retried: Linux frees the descriptor even when close says EINTR, and a second close
+        // would close whatever another thread opened under the same number meanwhile.
+        if close(self.fd) != 0 && errno != EINTR { throw SystemCall.error("close", self.label) }
     }
 
     /// `SYNC_FILE_RANGE_WRITE`: start writing dirty pages back, do not wait.

@@ -10,6 +10,9 @@ import Darwin
 public final class JobLock: @unchecked Sendable {
     private var fd: Int32
     private let path: String
+    /// Guards `fd`: a release from two threads must close it once (a second close would close another
+    /// thread's descriptor that got the same number).
+    private let guardLock = NSLock()
 
     private init(fd: Int32, path: String) {
         self.fd = fd
@@ -79,10 +82,12 @@ public final class JobLock: @unchecked Sendable {
 
     /// Releases the lock. Safe to call twice.
     public func release() {
-        guard self.fd >= 0 else { return }
-        ftruncate(self.fd, 0)
-        flock(self.fd, LOCK_UN)
-        close(self.fd)
-        self.fd = -1
+        self.guardLock.withLock {
+            guard self.fd >= 0 else { return }
+            ftruncate(self.fd, 0)
+            flock(self.fd, LOCK_UN)
+            close(self.fd)
+            self.fd = -1
+        }
     }
 }
