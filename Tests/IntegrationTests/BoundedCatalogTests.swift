@@ -27,17 +27,17 @@ struct BoundedCatalogTests {
     /// 1,000 directories that look like backups, each with a 4 MiB `manifest.json` (sparse: no disk
     /// space) and, for every twentieth, a 4 MiB `index.json.gpg`: the most each may hold (the bench
     /// gives every other one an index; here fewer keep the test light beside the others).
-    func plant(_ fixture: Fixture, count: Int = 1000) throws {
+    static func plant(_ backups: String, count: Int = 1000) throws {
         for number in 0..<count {
-            let directory = fixture.backups + String(format: "/flowgateway-2%03dT000000Z", number)
+            let directory = backups + String(format: "/flowgateway-2%03dT000000Z", number)
             try FileTree.makeDirectories(directory)
             var files = [BackupIndex.fileName]
             if number % 20 == 0 { files.append(SealedIndex.fileName) }
             for file in files {
                 let fd = open(directory + "/" + file, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-                #expect(fd >= 0)
-                #expect(ftruncate(fd, off_t(SealedIndex.sizeLimit)) == 0)
-                close(fd)
+                guard fd >= 0 else { throw BackupError(.system, "cannot create \(directory)/\(file)") }
+                defer { close(fd) }
+                guard ftruncate(fd, off_t(SealedIndex.sizeLimit)) == 0 else { throw BackupError(.system, "cannot size \(directory)/\(file)") }
             }
         }
     }
@@ -46,7 +46,8 @@ struct BoundedCatalogTests {
         let fixture = try Fixture("bounded-rss")
         let record = try await fixture.backup()
         #expect(record.status == .completed)
-        try self.plant(fixture)
+        let planting = fixture.backups
+        try await Blocking.run { try Self.plant(planting) }
         let environment = ["GWBACKUP_SECURITY_PWD": fixture.password.revealed]
         let storage = ["--path", fixture.backups, "--state-dir", fixture.state]
         let bound = 96 * 1024

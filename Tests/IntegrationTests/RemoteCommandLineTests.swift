@@ -21,7 +21,7 @@ struct RemoteCommandLineTests {
 
     /// Runs the CLI on a thread of its own (the in-process server needs the cooperative pool).
     func gwbackup(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        try await CommandLineTests().gwbackup(arguments, environment: environment, timeout: .seconds(120))
+        try await CommandLineTests().gwbackup(arguments, environment: environment, timeout: .seconds(300))
     }
 
     /// The options that reach the server at `port` as the test user.
