@@ -39,9 +39,10 @@ Everything is under $demo:
 
 Try next:
   $bin status --state-dir $demo/state
-  $bin list --path $demo/backups
+  $bin list --path $demo/backups --state-dir $demo/state --security-pwd-file $demo/security.pwd
   $bin restore --no-cert ${options[*]}
   $bin restore --dry-run --component config ${options[*]}
+  $bin prune --keep-last 3 --dry-run --path $demo/backups --state-dir $demo/state --security-pwd-file $demo/security.pwd
   gpg --batch --pinentry-mode loopback --passphrase-file $demo/security.pwd \\
       --decrypt $demo/backups/<backup>/snmp.tar.zst.gpg | zstd -d | tar -tvf -
   $bin plugins
