@@ -58,7 +58,7 @@ public struct ChildProcess: Sendable {
         candidates += ["/usr/local/libexec/gwbackup/gwbackup-plugin-guard", "/usr/libexec/gwbackup/gwbackup-plugin-guard"]
         return candidates.first { path in
             guard access(path, X_OK) == 0, let status = try? FileStatus.of(path), status.kind == .regular else { return false }
-            return (status.uid == 0 || status.uid == geteuid()) && status.mode & 0o022 == 0
+            return (try? TrustedPath.check(path, what: "plugin guard")) != nil
         }
     }()
 

@@ -98,11 +98,9 @@ public struct BackupRuntime: Sendable {
     public func catalog(store: any BackupStore, passphrase: Secret) throws -> AuthenticatedCatalog {
         let cipher = GPGSymmetricCipher()
         defer { cipher.releaseResources() }
-        let stop = JobCancellation()
-        stop.onCancel { reason in store.interrupt(reason: reason) }
-        let deadline = stop.stop(after: self.settings.jobDeadlineSeconds)
-        defer { deadline.cancel() }
-        return try AuthenticatedCatalog.open(store: store, cipher: cipher, passphrase: passphrase, stateDirectory: self.settings.stateDirectory)
+        return try store.withinDeadline(self.settings.jobDeadlineSeconds) {
+            try AuthenticatedCatalog.open(store: store, cipher: cipher, passphrase: passphrase, stateDirectory: self.settings.stateDirectory)
+        }
     }
 
     /// A verifier for `store`, stopped at the job deadline.

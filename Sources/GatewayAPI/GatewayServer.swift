@@ -21,7 +21,8 @@ public enum GatewayServer {
         try runtime.status.prepare()
         try Self.checkOwnership(of: configuration.stateDirectory, what: "state directory")
         if try FileStatus.of(configuration.resolvedUsersFile) != nil {
-            try Self.checkOwnership(of: configuration.resolvedUsersFile, what: "users file")
+            // The rule every load of it applies too (`UserStore`): a bad users file is a start-up error.
+            try TrustedPath.check(configuration.resolvedUsersFile, what: "users file")
         }
         // What the server will run with is checked now, by the rule for files that can make it run code
         // (`TrustedPath`): a manifest or plugin directory someone else can change is a start-up error.

@@ -241,6 +241,19 @@ struct AuthenticatedSelectionTests {
         #expect(try first.snapshot() == before)
     }
 
+    /// A damaged identity file is an error, never silently a new appliance (which could then take
+    /// another appliance's backups as replacement hardware).
+    @Test func aDamagedIdentityIsRefusedAndLeftAsItIs() async throws {
+        let fixture = try Fixture("select-identity")
+        _ = try await self.backups(fixture, count: 1)
+        let path = fixture.state + "/" + ApplianceIdentity.fileName
+        try FileTree.writeAtomically(Data("gw-not-an-identifier\n".utf8), to: path, mode: 0o644)
+        let record = try await fixture.restore()
+        #expect(record.status == .error && record.message.contains("does not hold an appliance identifier"), "\(record.message)")
+        #expect(throws: BackupError.self) { _ = try ApplianceIdentity.loadOrCreate(stateDirectory: fixture.state) }
+        #expect(try String(decoding: FileTree.readFile(path), as: UTF8.self) == "gw-not-an-identifier\n", "left for the operator to repair")
+    }
+
     @Test func aScheduledBackupsRetentionNeverDeletesTheBackupItJustMade() async throws {
         let fixture = try Fixture("select-schedule")
         let genuine = try await self.backups(fixture, count: 1)

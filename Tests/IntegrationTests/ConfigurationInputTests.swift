@@ -112,5 +112,10 @@ struct TrustedPathTests {
         chmod(configuration, 0o666)
         let withConfiguration = try await cli.gwbackup(["serve", "--config", configuration, "--state-dir", fixture.state, "--root", fixture.root], timeout: .seconds(60))
         #expect(withConfiguration.status != 0 && withConfiguration.stderr.contains("serve.json can be written by others (mode 666)"), "\(withConfiguration.stderr)")
+        let plugins = fixture.directory.sub("open-plugins")
+        try FileTree.makeDirectories(plugins, mode: 0o755)
+        chmod(plugins, 0o777)
+        let withPlugins = try await cli.gwbackup(["serve", "--listen", "127.0.0.1:0", "--state-dir", fixture.state, "--root", fixture.root, "--plugin-dir", plugins], timeout: .seconds(60))
+        #expect(withPlugins.status != 0 && withPlugins.stderr.contains("open-plugins can be written by others (mode 777)"), "\(withPlugins.stderr)")
     }
 }

@@ -352,9 +352,14 @@ public struct AuthenticatedCatalog: Sendable {
         return "unverified: " + shown + (self.unverified.count > 10 ? " and \(self.unverified.count - 10) more" : "")
     }
 
+    /// Every entry that is not a backup, leftovers first, with its reason.
+    public var notBackups: [BackupCatalog.Ignored] {
+        self.leftovers.map { BackupCatalog.Ignored(name: $0.name, reason: "temporary: a backup being written or interrupted") } + self.ignored
+    }
+
     /// A sentence about entries that are not backups (leftovers, files, other directories), or nil.
     public var ignoredNote: String? {
-        let all = self.leftovers.map { BackupCatalog.Ignored(name: $0.name, reason: "temporary: a backup being written or interrupted") } + self.ignored
+        let all = self.notBackups
         guard !all.isEmpty else { return nil }
         // Bounded: a path full of other things must not flood the status.
         let shown = all.prefix(10).map(\.description).joined(separator: ", ")

@@ -62,7 +62,6 @@ public struct BackupVerifier: Sendable {
             ignored = catalog.ignored.map(\.description)
             authenticated = AuthenticatedBackup(name: entry.name, index: SealedIndex(unauthenticated: entry.index), plain: entry.index, isAuthenticated: false)
         }
-        let entry = (name: authenticated.name, index: authenticated.plain)
         // Checked several at once, the largest first; reported in the index's order. A failure does
         // not stop the others: the report says what is wrong with each.
         let components = authenticated.index.components
@@ -72,7 +71,7 @@ public struct BackupVerifier: Sendable {
                 : ComponentResult(name: component.name, status: .skipped, message: "not in this backup: failed at backup time")
         }
         let checked = components.indices.filter { components[$0].outcome == "ok" }
-        let name = entry.name
+        let name = authenticated.name
         await ComponentTasks.run(
             count: checked.count, width: ComponentTasks.width(self.jobs, count: checked.count),
             order: ComponentTasks.largestFirst(checked.map { components[$0].size }),
@@ -101,39 +100,18 @@ public struct BackupVerifier: Sendable {
         }
         let mode = passphrase == nil ? "checksum" : (authenticated.isAuthenticated ? "decrypt" : "decrypt (unauthenticated)")
         return Report(
-            backup: entry.name, location: store.location(of: entry.name), mode: mode,
+            backup: authenticated.name, location: store.location(of: authenticated.name), mode: mode,
             ok: !results.contains { $0.status == .failed }, components: results, ignored: ignored)
     }
 
-    /// The backup to verify, from the authenticated catalog: `backup` by name, or the newest of the
-    /// appliance's (as restore chooses). A backup without an authenticated index only by name, with
-    /// `allowUnauthenticated`.
+    /// The backup to verify (`BackupSelection`): `backup` by name whoever took it (reading changes
+    /// nothing), or the newest of the appliance's, as restore chooses.
     private func chooseAuthenticated(backup: String?, passphrase: Secret, allowUnauthenticated: Bool, ignored: inout [String]) async throws -> AuthenticatedBackup {
-        let store = self.store
-        let cipher = self.cipher
-        let stateDirectory = self.stateDirectory
-        let entries = try await Blocking.run { try store.listEntries() }
-        let catalog: AuthenticatedCatalog
-        do {
-            catalog = try await Blocking.run("gwbackup.verify") {
-                try AuthenticatedCatalog.open(store: store, entries: entries, cipher: cipher, passphrase: passphrase, stateDirectory: stateDirectory)
-            }
-        } catch let error as BackupError where error.code == .wrongPassword && allowUnauthenticated && backup != nil {
-            catalog = AuthenticatedCatalog.empty(store.displayName)
-        }
-        ignored = catalog.unverified.map(\.description) + catalog.ignored.map(\.description)
-        if allowUnauthenticated, let backup, !catalog.backups.contains(where: { $0.name == backup }) {
-            let plain = try await Blocking.run { try BackupCatalog.entry(named: backup, in: store, entries: entries) }
-            let authenticator = BackupAuthenticator(store: store, cipher: cipher, passphrase: passphrase)
-            return try await Blocking.run("gwbackup.verify") { try authenticator.authenticate(plain, allowUnauthenticated: true) }
-        }
-        let own = try stateDirectory.flatMap { try ApplianceIdentity.read(stateDirectory: $0) }?.id
-        // Reading changes nothing: a backup named explicitly is verified whoever took it.
-        let chosen = try catalog.backups.first { $0.name == backup } ?? catalog.choose(name: backup, appliance: self.appliance, own: own).backup
-        let name = chosen.name
-        let plain = try await Blocking.run { try BackupIndex.decode(try store.readIndex(backup: name), backup: name) }
-        try chosen.index.check(agreesWith: plain)
-        return AuthenticatedBackup(name: name, index: chosen.index, plain: plain, isAuthenticated: true)
+        let own = try self.stateDirectory.flatMap { try ApplianceIdentity.read(stateDirectory: $0) }?.id
+        let selection = BackupSelection(store: self.store, cipher: self.cipher, passphrase: passphrase, stateDirectory: self.stateDirectory)
+        let outcome = try await selection.choose(name: backup, appliance: self.appliance, own: own, anyOwnerByName: true, allowUnauthenticated: allowUnauthenticated)
+        ignored = outcome.catalog.unverified.map(\.description) + outcome.catalog.ignored.map(\.description)
+        return outcome.backup
     }
 
     private func check(_ component: SealedIndex.Component, backup: String, passphrase: Secret?) async throws {

@@ -241,50 +241,28 @@ public struct RestoreJob: Sendable {
         return self.finish(&record, error: nil, notes: notes, logger: logger)
     }
 
-    /// The backup to restore: chosen from the authenticated catalog (`AuthenticatedCatalog.choose`), its
-    /// plain manifest checked against its index. A backup without an authenticated index is taken only
-    /// by name and with `allowUnauthenticated`.
+    /// The backup to restore (`BackupSelection`), with notes on what did not count and on another
+    /// appliance's backup taken for replacement hardware.
     private func chooseBackup(notes: inout [String], logger: Logger) async throws -> AuthenticatedBackup {
-        let store = self.request.store
-        let cipher = self.orchestrator.cipher
-        let passphrase = self.request.securityPassword
         let stateDirectory = self.orchestrator.status.directory
         let identity = try ApplianceIdentity.loadOrCreate(stateDirectory: stateDirectory)
-        let entries = try await Blocking.run { try store.listEntries() }
-        let catalog: AuthenticatedCatalog
-        do {
-            catalog = try await Blocking.run("gwbackup.decrypt") {
-                try AuthenticatedCatalog.open(store: store, entries: entries, cipher: cipher, passphrase: passphrase, stateDirectory: stateDirectory)
-            }
-        } catch let error as BackupError where error.code == .wrongPassword && self.request.allowUnauthenticated {
-            // Only format 1 backups, maybe: the named one is taken below as its plain manifest says.
-            _ = error
-            catalog = AuthenticatedCatalog.empty(store.displayName)
-        }
-        if self.request.allowUnauthenticated, let name = self.request.backup, !catalog.backups.contains(where: { $0.name == name }) {
-            let plain = try await Blocking.run { try BackupCatalog.entry(named: name, in: store, entries: entries) }
-            let authenticator = BackupAuthenticator(store: store, cipher: cipher, passphrase: passphrase)
-            let backup = try await Blocking.run("gwbackup.decrypt") { try authenticator.authenticate(plain, allowUnauthenticated: true) }
-            if !backup.isAuthenticated {
-                notes.append("backup \(SafeText.escaped(name)) has no authenticated index and was restored as its plain manifest describes it (--allow-unauthenticated)")
-                logger.warning("restoring an unauthenticated backup", metadata: ["backup": "\(SafeText.escaped(name))"])
-            }
-            return backup
-        }
         // An appliance that has made backups is not replacement hardware.
         let hasBackedUp = (try? self.orchestrator.status.backupStatus())?.lastSuccessful != nil
-        let choice = try catalog.choose(name: self.request.backup, appliance: self.request.appliance, own: identity.id, ownHasBackedUp: hasBackedUp)
-        if let note = choice.note {
+        let selection = BackupSelection(store: self.request.store, cipher: self.orchestrator.cipher, passphrase: self.request.securityPassword, stateDirectory: stateDirectory)
+        let outcome = try await selection.choose(
+            name: self.request.backup, appliance: self.request.appliance, own: identity.id, ownHasBackedUp: hasBackedUp,
+            allowUnauthenticated: self.request.allowUnauthenticated)
+        let name = SafeText.escaped(outcome.backup.name)
+        if !outcome.backup.isAuthenticated {
+            notes.append("backup \(name) has no authenticated index and was restored as its plain manifest describes it (--allow-unauthenticated)")
+            logger.warning("restoring an unauthenticated backup", metadata: ["backup": "\(name)"])
+        }
+        if let note = outcome.note {
             notes.append(note)
             logger.notice("restoring another appliance's backup", metadata: ["note": "\(note)"])
         }
-        if let note = catalog.unverifiedNote { notes.append(note) }
-        if let note = catalog.ignoredNote { notes.append(note) }
-        let name = choice.backup.name
-        // The plain manifest serves stock tools; one that disagrees with the index was altered.
-        let plain = try await Blocking.run { try BackupIndex.decode(try store.readIndex(backup: name), backup: name) }
-        try choice.backup.index.check(agreesWith: plain)
-        return AuthenticatedBackup(name: name, index: choice.backup.index, plain: plain, isAuthenticated: true)
+        notes += [outcome.catalog.unverifiedNote, outcome.catalog.ignoredNote].compactMap { $0 }
+        return outcome.backup
     }
 
     /// The components to restore, in the order of the appliance's manifest; fills `record.components`

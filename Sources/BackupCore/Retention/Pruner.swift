@@ -57,11 +57,10 @@ public struct Pruner: Sendable {
         try self.status.prepare()
         let identity = try ApplianceIdentity.loadOrCreate(stateDirectory: self.status.directory)
         defer { self.cipher.releaseResources() }
-        let stop = JobCancellation()
-        let store = self.store
-        stop.onCancel { reason in store.interrupt(reason: reason) }
-        let deadline = stop.stop(after: self.deadlineSeconds)
-        defer { deadline.cancel() }
+        return try self.store.withinDeadline(self.deadlineSeconds) { try self.decideAndDelete(identity: identity, dryRun: dryRun, now: now) }
+    }
+
+    private func decideAndDelete(identity: ApplianceIdentity, dryRun: Bool, now: Int64) throws -> Report {
         // Read without the lock: a store that answers slowly holds no job back.
         let catalog = try AuthenticatedCatalog.open(store: self.store, cipher: self.cipher, passphrase: self.passphrase, stateDirectory: self.status.directory)
         let mine = catalog.backups(of: identity.id)

@@ -35,6 +35,16 @@ extension BackupStore {
     /// A local store's reads end on their own (regular files only, bounded by what was recorded).
     public func interrupt(reason: String) {}
 
+    /// Runs `body`, which uses this store, within `seconds`: past them the store is interrupted, so a
+    /// call it is stalling ends with `.interrupted` ("… longer than its deadline …"). Blocking.
+    public func withinDeadline<T>(_ seconds: Double, _ body: () throws -> T) throws -> T {
+        let stop = JobCancellation()
+        stop.onCancel { reason in self.interrupt(reason: reason) }
+        let timer = stop.stop(after: seconds)
+        defer { timer.cancel() }
+        return try body()
+    }
+
     /// Removes what an interrupted backup called `name` left (its `.partial-` directory), if anything.
     public func removeTemporary(name: String) throws {
         guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { return }

@@ -61,11 +61,6 @@ struct ListCommand: AsyncParsableCommand {
             let runtime = CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines)
             let store = try self.storage.store(runtime: runtime)
             defer { store.close() }
-            // Within the job deadline: a store that stalls a listing or a manifest is cut off.
-            let stop = JobCancellation()
-            stop.onCancel { reason in store.interrupt(reason: reason) }
-            let deadline = stop.stop(after: self.deadlines.jobDeadline)
-            defer { deadline.cancel() }
             let passphrase: Secret? = self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
                 ? try SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")
                 : nil
@@ -85,10 +80,11 @@ struct ListCommand: AsyncParsableCommand {
                             own: mine.contains(backup.name))
                     },
                     unverified: catalog.unverified.map { Unverified(name: SafeText.escaped($0.name, limit: 200), reason: SafeText.escaped($0.reason)) },
-                    ignored: catalog.leftovers.map { SafeText.escaped($0.name, limit: 200) + " (temporary: a backup being written or interrupted)" }
-                        + catalog.ignored.map(\.description))
+                    ignored: catalog.notBackups.map(\.description))
             } else {
-                let catalog = try await Blocking.run { try BackupCatalog.read(store) }
+                // Within the job deadline (the catalog has its own): a store that stalls a manifest is cut off.
+                let deadline = self.deadlines.jobDeadline
+                let catalog = try await Blocking.run { try store.withinDeadline(deadline) { try BackupCatalog.read(store) } }
                 listing = Listing(
                     authenticated: false, appliance: nil,
                     backups: catalog.backups.map { backup in
