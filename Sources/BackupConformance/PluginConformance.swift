@@ -52,6 +52,11 @@ public struct PluginConformance: Sendable {
         var leftovers: [String] = []
         var timeouts: [String] = []
         var steps = 0
+        var restores = 0
+        /// Writes the sandbox refused, by step ("collect: sh: 1: cannot create /tmp/x: Read-only file system").
+        var refused: [(action: String, line: String)] = []
+        /// Restores whose changes the core refused (outside the declared paths, or a FIFO).
+        var restoreOutside: [String] = []
     }
 
     // MARK: - Steps
@@ -85,7 +90,15 @@ public struct PluginConformance: Sendable {
 
     private func run(_ action: String, _ context: PluginContext, _ state: inout RunState) async throws -> PluginReport {
         if let external {
-            let outcome = try await external.execute(action, context, timeoutSeconds: self.stepTimeout)
+            if action == "restore" { state.restores += 1 }
+            let outcome: ProcessOutcome
+            do {
+                outcome = try await external.execute(action, context, timeoutSeconds: self.stepTimeout)
+            } catch let error as BackupError where action == "restore" && error.message.contains("nothing it wrote was applied") {
+                state.restoreOutside.append(error.message)
+                throw error
+            }
+            for line in Self.sandboxRefusals(outcome.stderr) { state.refused.append((action, line)) }
             if outcome.leftoverProcesses > 0 { state.leftovers.append("\(action) left \(outcome.leftoverProcesses)") }
             if outcome.timedOut { state.timeouts.append("\(action) did not finish within \(Self.seconds(self.stepTimeout))") }
             return try external.interpret(outcome, action: action)
@@ -95,6 +108,14 @@ public struct PluginConformance: Sendable {
         case "verify": return try await self.plugin.verify(context)
         default: return try await self.plugin.restore(context)
         }
+    }
+
+    /// The lines of a step's stderr that show the sandbox refusing a write: a read-only file system,
+    /// or a mount point (the staging directory) that cannot be removed or replaced.
+    static func sandboxRefusals(_ stderr: Data) -> [String] {
+        String(decoding: stderr, as: UTF8.self).split(separator: "\n")
+            .filter { $0.contains("Read-only file system") || $0.contains("Device or resource busy") }
+            .prefix(5).map { SafeText.escaped(String($0), limit: 300) }
     }
 
     /// Throws unless `path` is a directory itself, not a link to one (`lstat`).
@@ -220,6 +241,8 @@ public struct PluginConformance: Sendable {
             if rule == .collectWritesOnlyStaging {
                 guard state.collectRan else { return (.skip, "collect did not run") }
                 if let outside = state.outsideWrites { return (.fail, "collect wrote outside its staging directory: \(outside)") }
+                let refused = state.refused.filter { $0.action == "collect" }.map(\.line)
+                if !refused.isEmpty { return (.fail, "collect tried to write outside its staging directory; the sandbox refused it: \(refused.joined(separator: "; "))") }
                 return (.pass, "nothing beside the staging directory changed")
             }
             let root = self.path("root")
@@ -233,6 +256,9 @@ public struct PluginConformance: Sendable {
             if workspaceAfter != workspaceBefore { state.outsideWrites = workspaceBefore.differences(to: workspaceAfter) }
             let after = try TreeFingerprint(root, times: true)
             guard after == before else { return (.fail, "collect changed the root: \(before.differences(to: after))") }
+            if let line = state.refused.first(where: { $0.action == "collect" && $0.line.contains(root) })?.line {
+                return (.fail, "collect tried to change the root; the sandbox refused it: \(line)")
+            }
             state.firstStaging = staging
             return (.pass, "\(before.entries.count) entries unchanged")
 
@@ -317,6 +343,14 @@ public struct PluginConformance: Sendable {
             let (a, b) = (try self.stagedContent(prior), try self.stagedContent(after))
             guard a == b else { return (.fail, "after \(failed ? "a failed" : "a") restore and its rollback the root differs: \(a.differences(to: b))") }
             return (.pass, failed ? "the restore of garbage failed; the rollback put everything back" : "the rollback put everything back (the restore of garbage did not fail)")
+
+        case .restoreWritesOnlyDeclaredPaths:
+            guard state.restores > 0 else { return (.skip, "no restore ran") }
+            if let first = state.restoreOutside.first { return (.fail, first) }
+            let refused = state.refused.filter { $0.action == "restore" }.map(\.line)
+            if !refused.isEmpty { return (.fail, "restore tried to write outside the overlay of its declared paths; the sandbox refused it: \(refused.joined(separator: "; "))") }
+            guard self.external?.launcher.sandboxes == true else { return (.skip, "run without the sandbox (--no-sandbox): restores are not confined") }
+            return (.pass, "\(state.restores) restores, every change within \(DeclaredPaths(schema: self.plugin.parameterSchema, parameters: self.component.parameters).patterns.joined(separator: ", "))")
 
         case .stopsOnSIGTERM:
             guard let external else { return (.skip, "built-in plugin: runs inside gwbackup") }

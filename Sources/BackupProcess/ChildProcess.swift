@@ -26,6 +26,12 @@ public struct ChildProcess: Sendable {
     /// Kill the child if this process dies (even by SIGKILL), so that no plugin goes on changing the
     /// appliance, unwatched and past its timeout, after the job that ran it is gone.
     public var diesWithParent = true
+    /// Confinement for the program (needs the guard); nil runs it unconfined.
+    public var sandbox: ProcessSandbox?
+    /// An open descriptor of the executable: the guard runs this file (fexecve), not the path.
+    public var executableDescriptor: Int32?
+    /// The program's working directory (set by the guard); nil inherits ours.
+    public var workingDirectory: String?
 
     public init(executable: String, arguments: [String] = [], environment: [String: String], timeout: Duration) {
         self.executable = executable
@@ -65,8 +71,11 @@ public struct ChildProcess: Sendable {
     /// Runs the program to completion (or kills its process group at the timeout). Blocking.
     public func run(input: Data) throws -> Outcome {
         let launcher: (executable: String, arguments: [String])
+        if self.sandbox != nil && Self.guardPath == nil {
+            throw BackupError(.pluginFailed, "cannot sandbox \(self.executable): gwbackup-plugin-guard is not installed beside gwbackup (or may be changed by others); run with --no-sandbox to run plugins unconfined")
+        }
         if self.diesWithParent, let guardPath = Self.guardPath {
-            launcher = (guardPath, [String(getpid()), "--", self.executable] + self.arguments)
+            launcher = (guardPath, [String(getpid())] + self.guardOptions + ["--", self.executable] + self.arguments)
         } else if self.diesWithParent, let setter = Self.deathSignalSetter {
             // Without the guard: the parent-death signal reaches the program itself (not what it starts).
             launcher = (setter, ["--pdeathsig", "KILL", "--", self.executable] + self.arguments)
@@ -79,6 +88,9 @@ public struct ChildProcess: Sendable {
         for _ in 0..<20 {
             let outcome = try self.runOnce(executable: setter, arguments: arguments, input: input)
             let errorText = String(decoding: outcome.stderr, as: UTF8.self)
+            if !outcome.signalled && outcome.status == 125, let line = Self.sandboxFailure(outcome.stderr) {
+                throw BackupError(.pluginFailed, "cannot sandbox \(self.executable): \(line); run with --no-sandbox to run plugins unconfined")
+            }
             let failedExec = !outcome.signalled && (outcome.status == 126 || outcome.status == 127)
                 && (errorText.hasPrefix("setpriv: failed to execute") || errorText.hasPrefix("gwbackup-plugin-guard: failed to execute"))
             guard failedExec else { return outcome }
@@ -93,6 +105,40 @@ public struct ChildProcess: Sendable {
         return try self.runOnce(executable: setter, arguments: arguments, input: input)
     }
 
+    /// The guard's options for the sandbox, the checked descriptor (always fd 3 in the guard) and the
+    /// working directory.
+    var guardOptions: [String] {
+        var options: [String] = []
+        if let sandbox = self.sandbox {
+            options.append("--sandbox")
+            if sandbox.network { options.append("--network") }
+            if sandbox.servicesVisible { options.append("--keep-run") }
+            for path in sandbox.writable { options += ["--writable", path] }
+            for overlay in sandbox.overlays { options += ["--overlay", overlay.target, overlay.upper, overlay.work] }
+        }
+        if self.executableDescriptor != nil { options += ["--exec-fd", "3"] }
+        if let directory = self.workingDirectory { options += ["--chdir", directory] }
+        return options
+    }
+
+    /// The guard's "sandbox:" line, when the sandbox could not be made (exit status 125).
+    static func sandboxFailure(_ stderr: Data) -> String? {
+        let text = String(decoding: stderr, as: UTF8.self)
+        guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("gwbackup-plugin-guard: sandbox: ") }) else { return nil }
+        return SafeText.escaped(String(line.dropFirst("gwbackup-plugin-guard: ".count)), limit: 500)
+    }
+
+    /// Whether this machine can sandbox plugin steps: nil when it can, else why not (the guard's
+    /// `--probe`: namespaces, overlayfs, a read-only remount). Asked once per process.
+    public static let sandboxProblem: String? = {
+        guard let guardPath = Self.guardPath else { return "gwbackup-plugin-guard is not installed beside gwbackup" }
+        var probe = ChildProcess(executable: guardPath, arguments: ["--probe"], environment: [:], timeout: .seconds(30))
+        probe.diesWithParent = false
+        guard let outcome = try? probe.runOnce(executable: guardPath, arguments: ["--probe"], input: Data()) else { return "the plugin guard cannot be started" }
+        if outcome.status == 0 && !outcome.signalled { return nil }
+        return Self.sandboxFailure(outcome.stderr) ?? "the plugin guard's probe failed (status \(outcome.status))"
+    }()
+
     private func runOnce(executable: String, arguments: [String], input: Data) throws -> Outcome {
         // A child that exits without reading its input must not kill us with SIGPIPE.
         SystemCall.ignoreBrokenPipes()
@@ -106,7 +152,14 @@ public struct ChildProcess: Sendable {
         // Nothing else crosses into the plugin: not the server's listening socket or its clients'
         // connections (a plugin that outlives the server would keep accepting them), not another
         // job's pipes, not the state directory's lock.
-        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
+        // The checked executable crosses as fd 3, for the guard's fexecve (and a script's interpreter,
+        // which the kernel hands /dev/fd/3).
+        var firstClosed: Int32 = 3
+        if let descriptor = self.executableDescriptor {
+            posix_spawn_file_actions_adddup2(&actions, descriptor, 3)
+            firstClosed = 4
+        }
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, firstClosed) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -280,10 +333,23 @@ final class DrainedOutput: @unchecked Sendable {
 
 /// The launcher the runtime gives external plugins: `ChildProcess` under the guard.
 public struct ChildProcessLauncher: ProcessLauncher {
-    public init() {}
+    /// False under `--no-sandbox`: plugin steps run unconfined (still under the guard).
+    public let sandboxes: Bool
+
+    public init(sandboxes: Bool = true) {
+        self.sandboxes = sandboxes
+    }
 
     public func run(_ request: ProcessRequest, input: Data) throws -> ProcessOutcome {
         var child = ChildProcess(executable: request.executable, arguments: request.arguments, environment: request.environment, timeout: request.timeout)
+        if self.sandboxes, let sandbox = request.sandbox {
+            if let problem = ChildProcess.sandboxProblem {
+                throw BackupError(.pluginFailed, "plugin steps cannot be sandboxed on this machine (\(problem)); run gwbackup with --no-sandbox to run them unconfined")
+            }
+            child.sandbox = sandbox
+        }
+        child.executableDescriptor = request.executableDescriptor
+        child.workingDirectory = request.workingDirectory
         child.cancellation = request.cancellation
         child.stdoutLimit = request.stdoutLimit
         child.stderrLimit = request.stderrLimit

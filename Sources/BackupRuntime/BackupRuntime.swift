@@ -24,8 +24,11 @@ public struct BackupRuntime: Sendable {
         /// The zstd level backups compress with (1-19), or nil to leave compression to gpg (format 1's
         /// way: slower, one core).
         public var compressionLevel: Int32?
+        /// True (the default) to run every external plugin step in the sandbox (docs/plugins.md);
+        /// false is `--no-sandbox`.
+        public var sandboxPluginSteps: Bool
 
-        public init(stateDirectory: String, applianceRoot: String, pluginDirectories: [String] = [], resources: ShippedResources = .locate(), jobDeadlineSeconds: Double = 6 * 3600, transferDeadlineSeconds: Double = 3600, compressionLevel: Int32? = BackupRuntime.defaultCompressionLevel) {
+        public init(stateDirectory: String, applianceRoot: String, pluginDirectories: [String] = [], resources: ShippedResources = .locate(), jobDeadlineSeconds: Double = 6 * 3600, transferDeadlineSeconds: Double = 3600, compressionLevel: Int32? = BackupRuntime.defaultCompressionLevel, sandboxPluginSteps: Bool = true) {
             self.stateDirectory = stateDirectory
             self.applianceRoot = applianceRoot
             self.pluginDirectories = pluginDirectories
@@ -33,6 +36,7 @@ public struct BackupRuntime: Sendable {
             self.jobDeadlineSeconds = jobDeadlineSeconds
             self.transferDeadlineSeconds = transferDeadlineSeconds
             self.compressionLevel = compressionLevel
+            self.sandboxPluginSteps = sandboxPluginSteps
         }
     }
 
@@ -67,7 +71,7 @@ public struct BackupRuntime: Sendable {
         if let shipped = settings.resources.pluginDirectory, let executable = try? FileTree.readLink("/proc/self/exe") {
             programs[shipped] = (executable as NSString).deletingLastPathComponent
         }
-        self.registry = PluginRegistry(builtIns: Self.builtInPlugins, directories: directories, programDirectories: programs, launcher: ChildProcessLauncher())
+        self.registry = PluginRegistry(builtIns: Self.builtInPlugins, directories: directories, programDirectories: programs, launcher: ChildProcessLauncher(sandboxes: settings.sandboxPluginSteps))
     }
 
     /// The status store in the state directory.

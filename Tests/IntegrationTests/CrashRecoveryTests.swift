@@ -26,9 +26,9 @@ struct CrashRecoveryTests {
     /// A backup with a last component `slow` whose restore (not its rollback) blocks; then a restore
     /// of it started in the background and killed once `slow` runs, all the other components applied.
     func killedRestore(_ fixture: Fixture, sleep: String) async throws -> (before: [String: String], dump: String, manifest: String) {
-        let marker = fixture.directory.sub("slow-restoring")
+        // In its staging directory, the one place a sandboxed step may write.
         let manifest = try fixture.slowManifest(script: """
-            if [ "$GWBACKUP_ACTION" = restore ] && [ "$GWBACKUP_ROLLBACK" = 0 ]; then touch \(marker); exec sleep \(sleep); fi
+            if [ "$GWBACKUP_ACTION" = restore ] && [ "$GWBACKUP_ROLLBACK" = 0 ]; then touch "$GWBACKUP_STAGING/slow-restoring"; exec sleep \(sleep); fi
             echo '{"protocol":1,"status":"ok"}'
             """, position: 5)
         let environment = ["GWBACKUP_SECURITY_PWD": fixture.password.revealed]
@@ -43,7 +43,7 @@ struct CrashRecoveryTests {
         let pid = try startInBackground(
             "env GWBACKUP_SHARE=\(Fixture.repository) GWBACKUP_SECURITY_PWD='\(fixture.password.revealed)' \(CommandLineTests.binary) \(arguments)",
             output: fixture.directory.sub("restore.out"))
-        let reached = try await self.wait { try FileStatus.of(marker) != nil }
+        let reached = try await self.wait { try fixture.stagedFile(named: "slow-restoring") != nil }
         #expect(reached, "the restore reached the last component: \((try? fixture.directory.read("restore.out")) ?? "")")
         #expect(try RestoreJournal.open(in: fixture.state)?.entries.filter(\.applied).count == 5, "five components applied and journaled")
         #expect(try fixture.snapshotWithoutDatabase() != before, "the appliance is half restored")

@@ -20,6 +20,8 @@ final class Fixture {
     var pluginDirectories: [String] = []
     /// The zstd level backups use; nil writes archives as format 1 did (gpg's own compression).
     var compressionLevel: Int32? = BackupRuntime.defaultCompressionLevel
+    /// False runs external plugin steps as `--no-sandbox` does.
+    var sandbox = true
 
     var root: String { self.directory.sub("appliance") }
     var backups: String { self.directory.sub("backups") }
@@ -36,7 +38,8 @@ final class Fixture {
         BackupRuntime(
             settings: .init(
                 stateDirectory: self.state, applianceRoot: self.root, pluginDirectories: self.pluginDirectories,
-                resources: ShippedResources(directory: Self.repository), compressionLevel: self.compressionLevel),
+                resources: ShippedResources(directory: Self.repository), compressionLevel: self.compressionLevel,
+                sandboxPluginSteps: self.sandbox),
             logger: RecordingLogHandler.logger(self.logLines))
     }
 
@@ -73,6 +76,22 @@ final class Fixture {
     }
 
     /// The one committed backup's directory.
+    /// A file named `name` in any job's staging area under the state directory (how a sandboxed
+    /// plugin, which may write only its staging directory, tells a test it got somewhere), or nil.
+    func stagedFile(named name: String) throws -> String? {
+        let base = self.state + "/staging"
+        guard try FileStatus.of(base) != nil else { return nil }
+        var pending = [(base, 0)]
+        while let (directory, depth) = pending.popLast() {
+            for child in (try? FileTree.names(in: directory)) ?? [] {
+                let path = directory + "/" + child
+                if child == name { return path }
+                if depth < 4, (try? FileStatus.of(path))??.kind == .directory { pending.append((path, depth + 1)) }
+            }
+        }
+        return nil
+    }
+
     func onlyBackup() throws -> String {
         let names = try FileTree.names(in: self.backups).filter { !$0.hasPrefix(".") }
         guard names.count == 1 else { throw BackupError(.notFound, "expected one backup, found \(names)") }

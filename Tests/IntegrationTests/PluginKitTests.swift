@@ -78,11 +78,14 @@ struct PluginKitTests {
 
     /// A plugin that swaps its staging directory (or the root it was given) for a symlink to another
     /// tree: the kit once followed such a link and wrote its "conformance garbage" through it (every
-    /// file under a test machine's /etc). Here the link points at a canary directory the test made;
-    /// the kit fails the plugin, names the link, and the canary is not changed by a byte.
-    @Test(arguments: ["staging", "root"])
-    func aPluginThatSwapsItsTreeForASymlinkCannotTurnTheKitAgainstItsHost(swapped: String) async throws {
-        let fixture = try Fixture("kit-symlink")
+    /// file under a test machine's /etc). Here the link points at a canary directory the test made.
+    /// In the sandbox the swap itself fails (the staging directory is a mount point, the root is
+    /// read-only) and the kit names the refusal; without it (`--no-sandbox`) the kit sees the link
+    /// and names it. Either way the canary is not changed by a byte.
+    @Test(arguments: [("staging", true), ("root", true), ("staging", false), ("root", false)])
+    func aPluginThatSwapsItsTreeForASymlinkCannotTurnTheKitAgainstItsHost(swapped: String, sandboxed: Bool) async throws {
+        var fixture = try Fixture("kit-symlink")
+        fixture.sandbox = sandboxed
         let canary = fixture.directory.sub("canary")
         try fixture.directory.write("canary/passwd", "root:x:0:0:canary\n", mode: 0o644)
         try fixture.directory.write("canary/ssh/ssh_host_ed25519_key", "canary key\n", mode: 0o600)
@@ -92,7 +95,8 @@ struct PluginKitTests {
             fixture, collect: Self.goodCollect.replacingOccurrences(of: "; echo", with: #"; rm -rf "\#(variable)"; ln -s \#(canary) "\#(variable)"; echo"#))
         let checks = try await self.conformance(fixture, component: component, stepTimeout: 5)
         let failed = checks.filter { $0.status == .fail }
-        #expect(failed.contains { $0.detail.contains("replaced by something that is not a directory (a symlink to \(canary))") }, "\(checks.map { "\($0.rule)=\($0.status): \($0.detail)" })")
+        let expected = sandboxed ? "the sandbox refused it" : "replaced by something that is not a directory (a symlink to \(canary))"
+        #expect(failed.contains { $0.detail.contains(expected) }, "\(checks.map { "\($0.rule)=\($0.status): \($0.detail)" })")
         #expect(try TreeSnapshot(canary) == before, "the canary behind the link is unchanged")
     }
 
@@ -115,7 +119,7 @@ struct PluginKitTests {
         let good = try await CommandLineTests().gwbackup(["plugins", "test", "ntp", "--root", fixture.root, "--junit", junit])
         #expect(good.status == 0 && good.stdout.contains("PASS  round-trip") && good.stdout.contains("OK: "), "\(good.stdout) \(good.stderr)")
         let xml = String(decoding: try FileTree.readFile(junit), as: UTF8.self)
-        #expect(xml.contains(#"<testsuite name="gwbackup plugins test ntp" tests="14" failures="0""#), "\(xml)")
+        #expect(xml.contains(#"<testsuite name="gwbackup plugins test ntp" tests="15" failures="0""#), "\(xml)")
         _ = try self.brokenPlugin(fixture, collect: "echo hello")
         let manifest = fixture.directory.sub("broken.json")
         try FileTree.writeAtomically(Data(#"{"version":1,"appliance":"x","components":[{"name":"broken","plugin":"broken","parameters":{"file":"etc/snmp/snmpd.conf"}}]}"#.utf8), to: manifest)
@@ -222,10 +226,12 @@ struct PluginKitTests {
 
     // MARK: - No process outlives its step
 
+    /// The guard without the sandbox (`--no-sandbox`): its /proc sweep, tested with PIDs the plugin
+    /// writes beside the root. The sandbox's PID namespace is tested in PluginSandboxTests.
     func registry(_ directory: TemporaryDirectory, script: String) throws -> PluginRegistry {
         _ = try directory.write("plugins/probe/run.sh", "#!/bin/bash\n" + script, mode: 0o755)
         _ = try directory.write("plugins/probe/plugin.json", #"{"id":"probe","version":"0.1","protocol":1,"executable":"run.sh","timeoutSeconds":20}"#)
-        return PluginRegistry(builtIns: [], directories: [directory.sub("plugins")], launcher: ChildProcessLauncher())
+        return PluginRegistry(builtIns: [], directories: [directory.sub("plugins")], launcher: ChildProcessLauncher(sandboxes: false))
     }
 
     func waitUntilGone(_ pid: Int32, seconds: Double = 10) async -> Bool {
@@ -279,6 +285,7 @@ struct PluginKitTests {
         #expect(try FileStatus.of(marker) == nil, "the setsid child rewrote a file after the step had reported")
     }
 
+    /// Without the sandbox (`--no-sandbox`): the guard's parent-death signal and sweep.
     @Test func killingGwbackupKillsWhatItsPluginStartedEvenOutsideItsProcessGroup() async throws {
         let fixture = try Fixture("kill-9")
         let pidFile = fixture.directory.sub("escaped.pid")
@@ -295,7 +302,7 @@ struct PluginKitTests {
         let manifest = fixture.directory.sub("escape.json")
         try FileTree.writeAtomically(Data(#"{"version":1,"appliance":"x","components":[{"name":"escape","plugin":"escape"}]}"#.utf8), to: manifest)
         let pid = try startInBackground(
-            "env GWBACKUP_SECURITY_PWD=pw \(CommandLineTests.binary) backup --root \(fixture.root) --path \(fixture.backups) --state-dir \(fixture.state) --manifest \(manifest) --plugin-dir \(fixture.directory.sub("plugins"))",
+            "env GWBACKUP_SECURITY_PWD=pw \(CommandLineTests.binary) backup --no-sandbox --root \(fixture.root) --path \(fixture.backups) --state-dir \(fixture.state) --manifest \(manifest) --plugin-dir \(fixture.directory.sub("plugins"))",
             output: fixture.directory.sub("backup.log"))
         let deadline = ContinuousClock.now + .seconds(60)
         while (try? FileTree.readFile(pidFile))?.isEmpty != false, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }

@@ -152,3 +152,18 @@ public func processStarts(_ arguments: [String]) async throws -> Bool {
     }
     return false
 }
+
+/// The live (not zombie) processes whose environment holds `entry` ("NAME=value"), read from
+/// /proc/*/environ: how a test finds a sandboxed plugin's processes, whose own PIDs are those of
+/// their namespace and mean nothing here.
+public func processes(withEnvironment entry: String) -> [Int32] {
+    let wanted = Data((entry + "\0").utf8)
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return names.compactMap { name -> Int32? in
+        guard name.allSatisfy(\.isNumber), let pid = Int32(name), pid != getpid(),
+            let environment = FileManager.default.contents(atPath: "/proc/\(name)/environ"),
+            environment.starts(with: wanted) || environment.range(of: Data([0]) + wanted) != nil
+        else { return nil }
+        return processIsAlive(pid) ? pid : nil
+    }
+}

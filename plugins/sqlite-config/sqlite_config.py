@@ -5,7 +5,9 @@ collect: an online, consistent copy of the SQLite database (sqlite3's backup API
          appliance writes to it) plus the config files, with their modes, owners and mtimes.
 verify:  PRAGMA integrity_check on the staged database, before anything on the appliance changes.
 restore: puts the database back atomically (temporary file, fsync, rename; stale -wal/-shm removed),
-         the config files likewise, then runs the optional reload command.
+         the config files likewise. In gwbackup's sandbox these changes land in an overlay that the
+         core checks against the declared paths and applies after the step.
+activate: runs the optional reload command, once the restored files are in place.
 
 The staged record comes out of a backup and is not trusted: every file it names must lie within the
 declared `files` patterns (the appliance's manifest, not the record, says which), the staged entry
@@ -289,7 +291,11 @@ def restore(request):
             replace(root_fd, os.path.join(staging, "files", relative), relative, meta, meta["link"])
     finally:
         os.close(root_fd)
-    command = params.get("reload_command")
+    respond("ok")
+
+
+def activate(request):
+    command = request["parameters"].get("reload_command")
     if command:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
@@ -304,7 +310,7 @@ def main():
         respond("error", f"bad request: {error}", code=2)
     if request.get("protocol") != PROTOCOL:
         respond("error", f"protocol {request.get('protocol')} not supported (speaks {PROTOCOL})", code=2)
-    actions = {"collect": collect, "verify": verify, "restore": restore}
+    actions = {"collect": collect, "verify": verify, "restore": restore, "activate": activate}
     action = actions.get(request.get("action"))
     if action is None:
         respond("error", f"unknown action {request.get('action')!r}", code=2)

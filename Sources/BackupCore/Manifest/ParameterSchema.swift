@@ -15,15 +15,19 @@ public struct ParameterSchema: Sendable, Codable, Equatable {
         public var path: Bool
         /// Free text for people.
         public var description: String?
+        /// For a path: suffixes of names beside it that a restore may also write or remove (SQLite's
+        /// `-wal`, `-shm`, `-journal`); the sandbox lets a restore change only declared paths.
+        public var companions: [String]?
 
-        public init(type: ValueType, required: Bool = false, path: Bool = false, description: String? = nil) {
+        public init(type: ValueType, required: Bool = false, path: Bool = false, description: String? = nil, companions: [String]? = nil) {
             self.type = type
             self.required = required
             self.path = path
             self.description = description
+            self.companions = companions
         }
 
-        enum CodingKeys: String, CodingKey { case type, required, path, description }
+        enum CodingKeys: String, CodingKey { case type, required, path, description, companions }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -31,6 +35,10 @@ public struct ParameterSchema: Sendable, Codable, Equatable {
             self.required = try container.decodeIfPresent(Bool.self, forKey: .required) ?? false
             self.path = try container.decodeIfPresent(Bool.self, forKey: .path) ?? false
             self.description = try container.decodeIfPresent(String.self, forKey: .description)
+            self.companions = try container.decodeIfPresent([String].self, forKey: .companions)
+            if let companions = self.companions, let bad = companions.first(where: { $0.isEmpty || $0.contains("/") || $0.contains("\0") || $0.count > 32 }) {
+                throw DecodingError.dataCorruptedError(forKey: .companions, in: container, debugDescription: "companion suffix '\(SafeText.escaped(bad, limit: 40))' must be 1-32 characters without '/'")
+            }
         }
     }
 

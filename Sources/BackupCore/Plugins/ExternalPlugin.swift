@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A plugin run as a child process: `plugin.json` plus an executable in any language.
 ///
@@ -60,8 +63,15 @@ public struct ExternalPlugin: ComponentPlugin {
         return try await self.run("verify", context)
     }
 
+    /// The restore step, then `activate` when the plugin implements it: a sandboxed restore's changes
+    /// reach the appliance only after the step, so whatever makes services take them up (a reload)
+    /// runs as a step of its own, after they are in place.
     public func restore(_ context: PluginContext) async throws -> PluginReport {
-        try await self.run("restore", context)
+        var report = try await self.run("restore", context)
+        if self.descriptor.implements("activate") {
+            report.warnings += try await self.run("activate", context).warnings
+        }
+        return report
     }
 
     /// The step's timeout: the descriptor's (checked to lie in 0-86400 at load), default 10 minutes.
@@ -98,6 +108,7 @@ public struct ExternalPlugin: ComponentPlugin {
             "GWBACKUP_STAGING": context.stagingDirectory,
             "GWBACKUP_ROLLBACK": context.isRollback ? "1" : "0",
             "GWBACKUP_PLUGIN_DIR": self.directory,
+            "GWBACKUP_SANDBOX": self.launcher.sandboxes ? "1" : "0",
         ]
         for (name, value) in context.parameters {
             let key = "GWBACKUP_PARAM_" + name.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
@@ -107,12 +118,23 @@ public struct ExternalPlugin: ComponentPlugin {
                 environment[key] = list.joined(separator: "\n")
             }
         }
-        let request = ProcessRequest(
+        let step = try SandboxedStep(plugin: self, action: action, context: context, enabled: self.launcher.sandboxes)
+        defer { step.remove() }
+        // What runs is the file checked now, opened: a path swapped afterwards changes nothing.
+        let executable = try ExternalPluginDescriptor.openExecutable(self.executablePath)
+        defer { close(executable) }
+        var request = ProcessRequest(
             executable: self.executablePath, environment: environment, timeout: .milliseconds(Int64(timeout * 1000)),
             cancellation: context.cancellation)
-        context.logger.debug("running external plugin", metadata: ["plugin": "\(self.id)", "action": "\(action)"])
+        request.sandbox = step.sandbox
+        request.executableDescriptor = executable
+        request.workingDirectory = context.stagingDirectory
+        context.logger.debug("running external plugin", metadata: ["plugin": "\(self.id)", "action": "\(action)", "sandboxed": "\(step.sandbox != nil)"])
         let launcher = self.launcher
-        return try await Blocking.run("gwbackup.plugin") { try launcher.run(request, input: input) }
+        let prepared = request
+        let outcome = try await Blocking.run("gwbackup.plugin") { try launcher.run(prepared, input: input) }
+        try step.applyChanges(after: outcome)
+        return outcome
     }
 
     /// Turns a finished child into a report or an error that says what went wrong and what it printed.

@@ -25,6 +25,9 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
     /// content may differ from one collect to the next (a timestamp): `gwbackup plugins test`
     /// leaves them out of its repeatability rule.
     public var volatile: [String]?
+    /// True when the plugin's steps need the network (a remote API): the sandbox then keeps the
+    /// host's network; otherwise a step sees only a loopback that is down.
+    public var network: Bool?
 
     /// The longest step a plugin may ask for: a day.
     public static let maximumTimeoutSeconds: Double = 86400
@@ -42,6 +45,33 @@ public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
+    }
+
+    /// Opens the checked executable at `path` for running (fexecve): not through a final symlink, a
+    /// regular file, and the same ownership rule as at load, checked on the opened file, so what
+    /// runs is what was checked even if the path is changed afterwards. The caller closes it.
+    public static func openExecutable(_ path: String) throws -> Int32 {
+        guard let real = Self.realPath(path) else {
+            throw BackupError(.pluginFailed, "executable \(path) is gone")
+        }
+        let fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw BackupError(.pluginFailed, "cannot open executable \(path): \(SystemCall.errnoText())") }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let text = SystemCall.errnoText()
+            close(fd)
+            throw BackupError(.pluginFailed, "cannot read executable \(path): \(text)")
+        }
+        let status = FileStatus(info)
+        var problem = status.kind == .regular ? TrustedPath.problem(status) : "is not a regular file"
+        if problem == nil {
+            do { try TrustedPath.check((real as NSString).deletingLastPathComponent, what: "plugin directory") } catch let error as BackupError { problem = error.message }
+        }
+        if let problem {
+            close(fd)
+            throw BackupError(.pluginFailed, "executable \(path): \(problem)")
+        }
+        return fd
     }
 
     /// True when the plugin asked to be called for `action`.

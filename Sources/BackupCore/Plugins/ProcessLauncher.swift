@@ -13,6 +13,13 @@ public struct ProcessRequest: Sendable {
     public var stdoutLimit: Int
     /// The most of stderr kept (the tail).
     public var stderrLimit: Int
+    /// The confinement asked for; a launcher that does not sandbox (`sandboxes` false) ignores it.
+    public var sandbox: ProcessSandbox?
+    /// The executable, opened and checked (`ExternalPluginDescriptor.openExecutable`): the launcher
+    /// runs this file (fexecve), not whatever the path names by then. The caller closes it.
+    public var executableDescriptor: Int32?
+    /// The working directory (the step's staging directory).
+    public var workingDirectory: String?
 
     /// The most a plugin's reply may take (documented in docs/plugins.md).
     public static let replyLimit = 1 << 20
@@ -63,4 +70,10 @@ public protocol ProcessLauncher: Sendable {
     func run(_ request: ProcessRequest, input: Data) throws -> ProcessOutcome
     /// Whether processes a program leaves behind are seen (`leftoverProcesses`) and killed.
     var seesLeftovers: Bool { get }
+    /// Whether `ProcessRequest.sandbox` is honoured (false under `--no-sandbox`).
+    var sandboxes: Bool { get }
+}
+
+extension ProcessLauncher {
+    public var sandboxes: Bool { false }
 }

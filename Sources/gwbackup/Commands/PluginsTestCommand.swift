@@ -27,6 +27,9 @@ struct PluginsTestCommand: AsyncParsableCommand {
     @Option(name: .customLong("plugin-dir"), help: "Another directory of external plugins (repeatable).")
     var pluginDirectories: [String] = []
 
+    @Flag(name: .customLong("no-sandbox"), help: "Run the plugin's steps without the sandbox (only where the machine cannot make one).")
+    var noSandbox = false
+
     @Option(name: .customLong("junit"), help: "Also write the results as JUnit XML to FILE (for CI).")
     var junit: String?
 
@@ -44,7 +47,7 @@ struct PluginsTestCommand: AsyncParsableCommand {
     func run() async throws {
         try await CommandSupport.run {
             let state = try StateOptions.parse([])
-            let appliance = try ApplianceOptions.parse(self.pluginDirectories.flatMap { ["--plugin-dir", $0] })
+            let appliance = try ApplianceOptions.parse(self.pluginDirectories.flatMap { ["--plugin-dir", $0] } + (self.noSandbox ? ["--no-sandbox"] : []))
             let runtime = CommandSupport.runtime(state: state, appliance: appliance, output: self.output)
             let manifest = try runtime.manifest(path: self.manifest.map(Paths.absolute))
             guard let component = manifest.components.first(where: { $0.name == self.component }) else {

@@ -32,6 +32,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("plugin-dir"), help: "Another plugin directory (repeatable).")
     var pluginDirectories: [String] = []
 
+    @Flag(name: .customLong("no-sandbox"), help: "Run external plugin steps without the sandbox (only where the machine cannot make one).")
+    var noSandbox = false
+
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
@@ -49,8 +52,11 @@ struct ServeCommand: AsyncParsableCommand {
             defer { logWriter.drain(timeout: .seconds(2)) }
             let logger = CommandSupport.bootstrapLogging(self.output.debug ? .debug : .info, writer: logWriter)
             let runtime = BackupRuntime(
-                settings: .init(stateDirectory: configuration.stateDirectory, applianceRoot: configuration.applianceRoot, pluginDirectories: configuration.pluginDirectories),
+                settings: .init(stateDirectory: configuration.stateDirectory, applianceRoot: configuration.applianceRoot, pluginDirectories: configuration.pluginDirectories, sandboxPluginSteps: !self.noSandbox),
                 logger: logger)
+            if self.noSandbox {
+                logger.warning("--no-sandbox: external plugin steps run unconfined; they can change any file on this machine")
+            }
             // A restore that died midway is rolled back before the server takes requests.
             do {
                 if let note = try await runtime.orchestrator().recover() {

@@ -20,6 +20,9 @@ enum CommandSupport {
 
     static func runtime(state: StateOptions, appliance: ApplianceOptions? = nil, output: OutputOptions, deadlines: DeadlineOptions? = nil, compressionLevel: Int32? = BackupRuntime.defaultCompressionLevel) -> BackupRuntime {
         let logger = bootstrapLogging(output.logLevel)
+        if appliance?.noSandbox == true {
+            logger.warning("--no-sandbox: external plugin steps run unconfined; they can change any file on this machine")
+        }
         return BackupRuntime(
             settings: .init(
                 stateDirectory: state.resolvedStateDirectory,
@@ -27,7 +30,8 @@ enum CommandSupport {
                 pluginDirectories: (appliance?.pluginDirectories ?? []).map(Paths.absolute),
                 jobDeadlineSeconds: deadlines?.jobDeadline ?? DeadlineOptions.defaultJobDeadline,
                 transferDeadlineSeconds: deadlines?.transferDeadline ?? DeadlineOptions.defaultTransferDeadline,
-                compressionLevel: compressionLevel),
+                compressionLevel: compressionLevel,
+                sandboxPluginSteps: !(appliance?.noSandbox ?? false)),
             logger: logger)
     }
 
