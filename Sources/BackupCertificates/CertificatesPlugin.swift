@@ -49,7 +49,7 @@ public struct CertificatesPlugin: ComponentPlugin {
 
     public func restore(_ context: PluginContext) async throws -> PluginReport {
         let fileSet = Self.fileSet(context.parameters)
-        return try await Blocking.run { try fileSet.restore(root: context.applianceRoot, staging: context.stagingDirectory) }
+        return try await Blocking.run { try fileSet.restore(root: context.applianceRoot, staging: context.stagingDirectory, isRollback: context.isRollback) }
     }
 
     static func fileSet(_ parameters: [String: JSONValue]) -> FileSet {
@@ -65,7 +65,7 @@ public struct CertificatesPlugin: ComponentPlugin {
         }
         let certificate: Certificate
         do {
-            certificate = try Certificate(pemEncoded: String(decoding: try FileTree.readFile(certificatePath, limit: 1 << 20), as: UTF8.self))
+            certificate = try Certificate(pemEncoded: String(decoding: try FileTree.readStagedFile(certificatePath, limit: 1 << 20), as: UTF8.self))
         } catch {
             throw BackupError(.corrupted, "the certificate is not a valid PEM X.509 certificate: \(error)")
         }
@@ -74,7 +74,7 @@ public struct CertificatesPlugin: ComponentPlugin {
         }
         let key: Certificate.PrivateKey
         do {
-            key = try Certificate.PrivateKey(pemEncoded: String(decoding: try FileTree.readFile(keyPath, limit: 1 << 20), as: UTF8.self))
+            key = try Certificate.PrivateKey(pemEncoded: String(decoding: try FileTree.readStagedFile(keyPath, limit: 1 << 20), as: UTF8.self))
         } catch {
             throw BackupError(.corrupted, "the private key is not a valid PEM key: \(error)")
         }

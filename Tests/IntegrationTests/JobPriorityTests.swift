@@ -18,7 +18,9 @@ struct JobPriorityTests {
     }
 
     /// Adds plugin `nice`, which appends its nice value to `niceness-seen`, first in the manifest.
+    /// It writes beside the root, which the sandbox forbids: it runs as `--no-sandbox` does.
     func niceManifest(_ fixture: Fixture) throws -> Manifest {
+        fixture.sandbox = false
         let seen = fixture.directory.sub("niceness-seen")
         try fixture.directory.write("plugins/nice/plugin.json", #"{"id":"nice","version":"1","protocol":1,"executable":"run.sh"}"#)
         // Field 19 of /proc/PID/stat is the nice value.
@@ -54,7 +56,7 @@ struct JobPriorityTests {
         let manifestPath = fixture.directory.sub("nice.json")
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(manifest), to: manifestPath)
         let cli = CommandLineTests()
-        let options = ["--manifest", manifestPath, "--plugin-dir", fixture.directory.sub("plugins"), "--security-pwd-file", fixture.passwordFile] + cli.common(fixture)
+        let options = ["--manifest", manifestPath, "--plugin-dir", fixture.directory.sub("plugins"), "--security-pwd-file", fixture.passwordFile, "--no-sandbox"] + cli.common(fixture)
         let niced = try await cli.gwbackup(["backup", "--nice", "15"] + options)
         #expect(niced.status == 0, "\(niced.stderr)")
         let byDefault = try await cli.gwbackup(["backup"] + options)

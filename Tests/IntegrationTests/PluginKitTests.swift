@@ -155,6 +155,43 @@ struct PluginKitTests {
         #expect(error.contains(expected), "\(error)")
     }
 
+    /// A staged FIFO (or a link to one) is refused at once: opening it for reading would wait for a
+    /// writer that never comes.
+    @Test func theSDKReadsOnlyRegularFilesAndNeverWaitsOnAFifo() async throws {
+        let directory = try TemporaryDirectory("sdk-fifo")
+        let fifo = directory.sub("pipe")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(symlink(fifo, directory.sub("link")) == 0)
+        try directory.write("plain", "data")
+        let done = DispatchSemaphore(value: 0)
+        let results = ReadResults()
+        let paths = ["pipe", "link", "plain"].map(directory.sub)
+        Thread.detachNewThread {
+            for path in paths {
+                var length = 0
+                let data = gwb_read_file(path, 1 << 20, &length)
+                results.append(data == nil ? "refused" : String(cString: data!))
+                free(data)
+            }
+            done.signal()
+        }
+        if done.wait(timeout: .now() + 20) == .timedOut {
+            // Let the blocked open go, so the thread ends.
+            let writer = open(fifo, O_WRONLY | O_NONBLOCK)
+            if writer >= 0 { close(writer) }
+            Issue.record("gwb_read_file blocked on a FIFO")
+            return
+        }
+        #expect(results.values == ["refused", "refused", "data"])
+    }
+
+    final class ReadResults: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: [String] = []
+        func append(_ value: String) { self.lock.withLock { self.stored.append(value) } }
+        var values: [String] { self.lock.withLock { self.stored } }
+    }
+
     @Test func theSDKGivesTheFieldsOfAGoodRequest() throws {
         let (parsed, error) = self.parse(#"{"protocol":1,"action":"restore","component":"ntp","applianceRoot":"/r","stagingDirectory":"/s","parameters":{"conf":"etc/ntp.conf"},"rollback":true,"timeoutSeconds":60,"future":1}"#)
         let request = try #require(parsed, "\(error)")

@@ -146,11 +146,10 @@ struct PluginSandboxTests {
             if os.fork() == 0:
                 if os.fork() == 0:
                     os.setsid()
-                    time.sleep(0.5)
+                    time.sleep(2)
                     open(os.path.join(staging, "late"), "w").write("late")
                     os._exit(0)
                 os._exit(0)
-            time.sleep(0.2)
             print(json.dumps({"protocol": 1, "status": "ok"}))
             """, interpreter: "/usr/bin/python3")
         let context = try place.context()
@@ -165,7 +164,7 @@ struct PluginSandboxTests {
             left = processes(withEnvironment: marker)
         }
         #expect(left.isEmpty, "plugin processes still alive after the step: \(left)")
-        try await Task.sleep(for: .seconds(1))
+        try await Task.sleep(for: .seconds(3))
         #expect(try FileStatus.of(context.stagingDirectory + "/late") == nil, "the double-forked child wrote after the step")
         #expect(try place.canaries() == canaries)
     }

@@ -148,16 +148,22 @@ def check_meta(meta, what):
         value = meta.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or abs(value) >= 1 << 63 or (value < 0 and key != "mtime_ns"):
             raise ValueError(f"the record's {key} for {what} is not a valid number")
+        # uid_t and gid_t are 32 bits; (uid_t)-1 means "unchanged" to chown.
+        if key in ("uid", "gid") and value >= (1 << 32) - 1:
+            raise ValueError(f"the record's {key} for {what} is out of range")
     # Never setuid/setgid, whatever the backup says.
     return {**meta, "mode": meta["mode"] & 0o1777}
 
 
 def declared(path, patterns):
-    """True when path is a declared file, or lies below one, or matches a declared glob as glob() would."""
+    """True when path is a declared file, or lies below one, or matches a declared glob as glob() would.
+
+    Below a glob's match is not declared: collect copies only files and links a glob finds, so a
+    record naming etc/flowgateway/x.conf/deep/file is forged (and its rollback could not undo it)."""
     parts = path.split("/")
     for pattern in patterns:
         wanted = safe_relative(pattern).split("/")
-        if len(parts) < len(wanted):
+        if len(parts) < len(wanted) or (len(parts) > len(wanted) and any(c in pattern for c in "*?[")):
             continue
         if all((not name.startswith(".") or glob_part.startswith(".")) and fnmatch.fnmatchcase(name, glob_part)
                for glob_part, name in zip(wanted, parts)):
@@ -216,29 +222,37 @@ def replace(root_fd, staged, relative, meta, is_link):
             os.unlink(temporary, dir_fd=parent)
         except FileNotFoundError:
             pass
-        if is_link:
-            os.symlink(os.readlink(staged), temporary, dir_fd=parent)
-        else:
-            source = os.open(staged, os.O_RDONLY | os.O_NOFOLLOW)
-            try:
-                target = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=parent)
+        try:
+            if is_link:
+                os.symlink(os.readlink(staged), temporary, dir_fd=parent)
+            else:
+                source = os.open(staged, os.O_RDONLY | os.O_NOFOLLOW)
                 try:
-                    while True:
-                        chunk = os.read(source, 1 << 20)
-                        if not chunk:
-                            break
-                        os.write(target, chunk)
-                    os.fsync(target)
+                    target = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=parent)
+                    try:
+                        while True:
+                            chunk = os.read(source, 1 << 20)
+                            if not chunk:
+                                break
+                            os.write(target, chunk)
+                        os.fsync(target)
+                    finally:
+                        os.close(target)
                 finally:
-                    os.close(target)
-            finally:
-                os.close(source)
-        if os.geteuid() == 0:
-            os.chown(temporary, meta["uid"], meta["gid"], dir_fd=parent, follow_symlinks=False)
-        if not is_link:
-            os.chmod(temporary, meta["mode"], dir_fd=parent)
-        os.utime(temporary, ns=(meta["mtime_ns"], meta["mtime_ns"]), dir_fd=parent, follow_symlinks=False)
-        os.replace(temporary, name, src_dir_fd=parent, dst_dir_fd=parent)
+                    os.close(source)
+            if os.geteuid() == 0:
+                os.chown(temporary, meta["uid"], meta["gid"], dir_fd=parent, follow_symlinks=False)
+            if not is_link:
+                os.chmod(temporary, meta["mode"], dir_fd=parent)
+            os.utime(temporary, ns=(meta["mtime_ns"], meta["mtime_ns"]), dir_fd=parent, follow_symlinks=False)
+            os.replace(temporary, name, src_dir_fd=parent, dst_dir_fd=parent)
+        except BaseException:
+            # The temporary holds restored data: it never stays behind a failure.
+            try:
+                os.unlink(temporary, dir_fd=parent)
+            except OSError:
+                pass
+            raise
         os.fsync(parent)
     finally:
         os.close(parent)
@@ -316,7 +330,7 @@ def main():
         respond("error", f"unknown action {request.get('action')!r}", code=2)
     try:
         action(request)
-    except (OSError, sqlite3.Error, ValueError, KeyError, TypeError) as error:
+    except (OSError, sqlite3.Error, ValueError, KeyError, TypeError, OverflowError) as error:
         respond("error", f"{type(error).__name__}: {error}", code=1)
 
 

@@ -82,14 +82,29 @@ public final class ConfinedDirectory {
                 throw error
             }
         }
-        var info = stat()
-        if fstatat(parent.fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0, info.st_mode & S_IFMT == S_IFDIR {
-            let old = ".gwbackup-old-\(suffix)"
-            try SystemCall.retrying("rename", self.display(relative)) { renameat(parent.fd, name, parent.fd, old) }
-            try SystemCall.retrying("rename", self.display(relative)) { renameat(parent.fd, temporary, parent.fd, name) }
-            try Self.removeTree(parent: parent.fd, name: old, display: self.display(relative), depth: 0)
-        } else {
-            try SystemCall.retrying("rename", self.display(relative)) { renameat(parent.fd, temporary, parent.fd, name) }
+        // The temporary holds restored (often secret) data: it never stays behind a failed rename.
+        do {
+            var info = stat(), new = stat()
+            let exists = fstatat(parent.fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0
+            let newIsDirectory = fstatat(parent.fd, temporary, &new, AT_SYMLINK_NOFOLLOW) == 0 && new.st_mode & S_IFMT == S_IFDIR
+            // rename(2) replaces a file with a file, never a directory or with one: those go aside first.
+            if exists && (info.st_mode & S_IFMT == S_IFDIR || newIsDirectory) {
+                let old = ".gwbackup-old-\(suffix)"
+                try SystemCall.retrying("rename", self.display(relative)) { renameat(parent.fd, name, parent.fd, old) }
+                do {
+                    try SystemCall.retrying("rename", self.display(relative)) { renameat(parent.fd, temporary, parent.fd, name) }
+                } catch {
+                    // Put the old directory back where it was.
+                    _ = renameat(parent.fd, old, parent.fd, name)
+                    throw error
+                }
+                try Self.removeTree(parent: parent.fd, name: old, display: self.display(relative), depth: 0)
+            } else {
+                try SystemCall.retrying("rename", self.display(relative)) { renameat(parent.fd, temporary, parent.fd, name) }
+            }
+        } catch {
+            try? Self.removeTree(parent: parent.fd, name: temporary, display: temporary, depth: 0)
+            throw error
         }
     }
 

@@ -247,6 +247,39 @@ public enum FileTree {
         return overflow ? UInt64.max : free
     }
 
+    /// Reads a whole small file out of a staging tree, which came from a backup or a plugin and is not
+    /// trusted: the last component is never followed (`O_NOFOLLOW`), the open never waits
+    /// (`O_NONBLOCK`: a FIFO would block it for good), and only a regular file is read.
+    public static func readStagedFile(_ path: String, limit: Int = 16 << 20) throws -> Data {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ELOOP { throw BackupError(.unsafeArchive, "staged \(path) is a symlink; a staged file is read only as itself") }
+            throw SystemCall.error("open", path)
+        }
+        let input = FileDescriptorStream(fd: fd, label: path)
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw SystemCall.error("fstat", path) }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            let kind = switch info.st_mode & S_IFMT {
+            case S_IFIFO: "a FIFO"
+            case S_IFDIR: "a directory"
+            case S_IFSOCK: "a socket"
+            default: "a device"
+            }
+            throw BackupError(.unsafeArchive, "staged \(path) is not a regular file but \(kind)")
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        var data = Data()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = try input.read(into: buffer)
+            if count == 0 { return data }
+            data.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            if data.count > limit { throw BackupError(.invalidInput, "\(path) is larger than \(limit) bytes") }
+        }
+    }
+
     /// Reads a whole small file (manifests, status, descriptors).
     public static func readFile(_ path: String, limit: Int = 16 << 20) throws -> Data {
         // Reading state and configuration must write nothing (see `openForReadingWithoutAccessTime`).

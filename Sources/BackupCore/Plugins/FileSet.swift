@@ -108,7 +108,7 @@ public struct FileSet: Sendable {
     public func checkStaged(staging: String, removingSetID: Bool = false) throws -> (Record, [String]) {
         let record: Record
         do {
-            record = try JSONDecoder().decode(Record.self, from: try FileTree.readFile(Self.join(staging, Self.recordName), limit: 16 << 20))
+            record = try JSONDecoder().decode(Record.self, from: try FileTree.readStagedFile(Self.join(staging, Self.recordName), limit: 16 << 20))
         } catch {
             throw BackupError(.corrupted, "the staged component has no valid \(Self.recordName): \(SafeText.escaped(BackupError.wrap(error).message))")
         }
@@ -148,7 +148,11 @@ public struct FileSet: Sendable {
     /// The record in staging came out of a backup: it is checked against the declared patterns before
     /// anything is used, and every change goes through a `ConfinedDirectory`, so nothing outside the
     /// declared paths is created, replaced or removed, and no symlink is followed on the way.
-    public func restore(root: String, staging: String) throws -> PluginReport {
+    /// `isRollback`: the staged record is this machine's own, taken just before the restore, so the
+    /// parents it records as absent were created by that restore and go again when empty. A backup's
+    /// record describes another time (or machine): its absent parents may be this appliance's own
+    /// empty directories, which a restore leaves alone.
+    public func restore(root: String, staging: String, isRollback: Bool = false) throws -> PluginReport {
         let (record, warnings) = try self.checkStaged(staging: staging, removingSetID: true)
         let confined = try ConfinedDirectory(path: root)
         // Remove what matches the declared patterns now but was not there at backup time.
@@ -162,7 +166,7 @@ public struct FileSet: Sendable {
             try confined.remove(absent)
         }
         // Deepest first; only parents of declared paths, only when empty.
-        let parents = (record.absentParents ?? []).filter { parent in record.missing.contains { $0.hasPrefix(parent + "/") } }
+        let parents = !isRollback ? [] : (record.absentParents ?? []).filter { parent in record.missing.contains { $0.hasPrefix(parent + "/") } }
         for parent in parents.sorted(by: { $0.count > $1.count }) {
             try confined.removeEmptyDirectory(parent)
         }

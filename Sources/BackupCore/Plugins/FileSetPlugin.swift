@@ -40,6 +40,6 @@ public struct FileSetPlugin: ComponentPlugin {
 
     public func restore(_ context: PluginContext) async throws -> PluginReport {
         let fileSet = self.fileSet(context)
-        return try await Blocking.run { try fileSet.restore(root: context.applianceRoot, staging: context.stagingDirectory) }
+        return try await Blocking.run { try fileSet.restore(root: context.applianceRoot, staging: context.stagingDirectory, isRollback: context.isRollback) }
     }
 }

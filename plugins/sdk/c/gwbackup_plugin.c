@@ -410,7 +410,8 @@ int gwb_make_parents(gwb_request *request, const char *base, const char *path) {
 }
 
 char *gwb_read_file(const char *path, size_t limit, size_t *length) {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer that never comes. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return NULL;
     struct stat status;
     if (fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
@@ -418,6 +419,7 @@ char *gwb_read_file(const char *path, size_t limit, size_t *length) {
         errno = EINVAL;
         return NULL;
     }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     if ((size_t)status.st_size > limit) {
         close(fd);
         errno = EFBIG;
