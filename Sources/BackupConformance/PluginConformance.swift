@@ -1,5 +1,8 @@
 public import BackupCore
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 public import Logging
 
 /// `gwbackup plugins test`: a conformance run of one component's plugin, with the manifest's
@@ -108,6 +111,40 @@ public struct PluginConformance: Sendable {
         case "verify": return try await self.plugin.verify(context)
         default: return try await self.plugin.restore(context)
         }
+    }
+
+    /// What a staged tree holds that the archive cannot keep as it is: FIFOs, sockets and devices are
+    /// left out of a backup; a file with several names in the tree is archived once per name and
+    /// restored as separate copies. Walked without following links, at most 100,000 entries.
+    static func unarchivable(_ staging: String) throws -> [String] {
+        var problems: [String] = []
+        var seen: [String: String] = [:]
+        var pending = [("", 0)]
+        var count = 0
+        while let (relative, depth) = pending.popLast() {
+            let directory = relative.isEmpty ? staging : staging + "/" + relative
+            for name in try FileTree.names(in: directory).sorted() {
+                count += 1
+                guard count <= 100_000 else { return problems + ["more than 100,000 entries (not all checked)"] }
+                let child = relative.isEmpty ? name : relative + "/" + name
+                var info = stat()
+                guard lstat(staging + "/" + child, &info) == 0 else { continue }
+                let shown = SafeText.escaped(child, limit: 200)
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR where depth < 64: pending.append((child, depth + 1))
+                case S_IFDIR, S_IFLNK: break
+                case S_IFREG:
+                    if info.st_nlink > 1 {
+                        let key = "\(info.st_dev):\(info.st_ino)"
+                        if let other = seen[key] { problems.append("\(shown) (a hard link to \(other))") } else { seen[key] = shown }
+                    }
+                case S_IFIFO: problems.append("\(shown) (a FIFO)")
+                case S_IFSOCK: problems.append("\(shown) (a socket)")
+                default: problems.append("\(shown) (a device)")
+                }
+            }
+        }
+        return problems
     }
 
     /// The lines of a step's stderr that show the sandbox refusing a write: a read-only file system,
@@ -269,6 +306,14 @@ public struct PluginConformance: Sendable {
             let (a, b) = (try self.stagedContent(first), try self.stagedContent(staging))
             guard a == b else { return (.fail, "two collects of the same root differ: \(a.differences(to: b)) (declare such paths in plugin.json's \"volatile\")") }
             return (.pass, "\(a.entries.count) staged entries, identical")
+
+        case .stagingIsArchivable:
+            guard let first = state.firstStaging else { return (.skip, "the first collect failed") }
+            let problems = try Self.unarchivable(first)
+            guard problems.isEmpty else {
+                return (.fail, "the archive would drop or split what collect staged: \(problems.prefix(10).joined(separator: ", "))\(problems.count > 10 ? " and \(problems.count - 10) more" : "")")
+            }
+            return (.pass, "regular files, directories and symlinks only, no hard links")
 
         case .roundTrip:
             guard let first = state.firstStaging else { return (.skip, "the first collect failed") }

@@ -67,6 +67,8 @@ struct PluginKitTests {
         ("(sleep 30 &) ; " + goodCollect, "no-process-left-behind"),
         ("setsid sleep 30 & " + goodCollect, "no-process-left-behind"),
         ("trap '' TERM; sleep 5; " + goodCollect, "stops-on-sigterm"),
+        (#"mkfifo "$GWBACKUP_STAGING/pipe"; "# + goodCollect, "staging-is-archivable"),
+        (goodCollect.replacingOccurrences(of: "; echo", with: #"; ln "$GWBACKUP_STAGING/file" "$GWBACKUP_STAGING/again"; echo"#), "staging-is-archivable"),
     ])
     func aBrokenPluginFailsTheRuleItBreaks(collect: String, rule: String) async throws {
         let fixture = try Fixture("broken-plugin")
@@ -119,7 +121,7 @@ struct PluginKitTests {
         let good = try await CommandLineTests().gwbackup(["plugins", "test", "ntp", "--root", fixture.root, "--junit", junit])
         #expect(good.status == 0 && good.stdout.contains("PASS  round-trip") && good.stdout.contains("OK: "), "\(good.stdout) \(good.stderr)")
         let xml = String(decoding: try FileTree.readFile(junit), as: UTF8.self)
-        #expect(xml.contains(#"<testsuite name="gwbackup plugins test ntp" tests="15" failures="0""#), "\(xml)")
+        #expect(xml.contains(#"<testsuite name="gwbackup plugins test ntp" tests="16" failures="0""#), "\(xml)")
         _ = try self.brokenPlugin(fixture, collect: "echo hello")
         let manifest = fixture.directory.sub("broken.json")
         try FileTree.writeAtomically(Data(#"{"version":1,"appliance":"x","components":[{"name":"broken","plugin":"broken","parameters":{"file":"etc/snmp/snmpd.conf"}}]}"#.utf8), to: manifest)
