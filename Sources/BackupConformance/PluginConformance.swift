@@ -361,13 +361,27 @@ public struct PluginConformance: Sendable {
             } catch {
                 return (.fail, "verify refused an intact staging tree: \(BackupError.wrap(error).message)")
             }
-            let corrupted = try self.corruptedCopy(of: first, name: "staging-corrupted")
+            let corrupted = try self.corruptedCopy(of: first, name: "staging-corrupted").path
+            var refusal = ""
             do {
                 try await self.step("verify", root: root, staging: corrupted, &state)
+                return (.fail, "verify accepted a staging tree whose every file was replaced by garbage: a restore would apply it blindly")
             } catch {
-                return (.pass, "refused: \(BackupError.wrap(error).message.prefix(160))")
+                refusal = BackupError.wrap(error).message
             }
-            return (.fail, "verify accepted a staging tree whose every file was replaced by garbage: a restore would apply it blindly")
+            // The content garbled, the record (any file holding one JSON object) intact: a verify that
+            // reads only its record would let the garbage through. Not for the built-in fileset, whose
+            // content is opaque bytes that the archive's SHA-256 and MDC authenticate before its verify.
+            let (contentOnly, garbled) = try self.corruptedCopy(of: first, name: "staging-content-corrupted", keepingRecords: true)
+            if garbled > 0 && self.external != nil {
+                do {
+                    try await self.step("verify", root: root, staging: contentOnly, &state)
+                    return (.fail, "verify accepted a staging tree whose \(garbled) content file(s) were garbage while its JSON record was intact: it checks the record, not what a restore would apply")
+                } catch {
+                    refusal = BackupError.wrap(error).message
+                }
+            }
+            return (.pass, "refused: \(refusal.prefix(160))")
 
         case .rollbackRestoresPriorState:
             guard state.firstStaging != nil else { return (.skip, "the first collect failed") }
@@ -375,7 +389,7 @@ public struct PluginConformance: Sendable {
             try self.copyRoot(to: root)
             let prior = try self.staging("staging-prior")
             try await self.step("collect", root: root, staging: prior, &state)
-            let corrupted = try self.corruptedCopy(of: prior, name: "staging-bad")
+            let corrupted = try self.corruptedCopy(of: prior, name: "staging-bad").path
             var failed = false
             do { try await self.step("restore", root: root, staging: corrupted, &state) } catch { failed = true }
             // From a copy: a restore may move staged files into place.
@@ -435,18 +449,26 @@ public struct PluginConformance: Sendable {
     /// A copy of a staging tree with every regular file's content replaced by garbage. The staging tree
     /// is the plugin's: it must be a directory itself, and the garbage is put in place through
     /// descriptors (`ConfinedDirectory`), so no link in the copy redirects a write out of it.
-    func corruptedCopy(of staging: String, name: String) throws -> String {
+    /// With `keepingRecords`, files that hold one JSON object (a plugin's record of what it staged)
+    /// are left intact: a verify that checks only its record passes such a copy. Returns the copy and
+    /// how many files it garbled.
+    func corruptedCopy(of staging: String, name: String, keepingRecords: Bool = false) throws -> (path: String, garbled: Int) {
         try Self.requireDirectory(staging, what: "the staging directory to corrupt was")
         let target = self.path(name)
         _ = try FileTree.copy(staging, to: target)
         let fingerprint = try TreeFingerprint(target, times: false)
         let confined = try ConfinedDirectory(path: target)
+        var garbled = 0
         for (index, (path, line)) in fingerprint.entries.sorted(by: { $0.key < $1.key }).enumerated() where line.hasPrefix("regular") {
+            if keepingRecords, let data = try? FileTree.readStagedFile(target + "/" + path), case .object? = try? JSONDecoder().decode(JSONValue.self, from: data) {
+                continue
+            }
+            garbled += 1
             let garbage = self.path("\(name).garbage-\(index)")
             try FileTree.writeAtomically(Data("\u{0}\u{1}conformance garbage\u{7f}{[\n".utf8), to: garbage)
             try confined.install(path, from: garbage)
         }
-        return target
+        return (target, garbled)
     }
 
     /// Why `stdout` is not exactly one JSON object of this protocol; nil when it is.

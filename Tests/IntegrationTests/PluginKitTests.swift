@@ -102,6 +102,31 @@ struct PluginKitTests {
         #expect(try TreeSnapshot(canary) == before, "the canary behind the link is unchanged")
     }
 
+    /// A verify that reads only its own record passes a tree whose every file is garbage (the record
+    /// too fails to parse), and must fail the one whose content is garbage beside an intact record.
+    @Test func aVerifyThatChecksOnlyItsRecordFailsItsRule() async throws {
+        let fixture = try Fixture("record-only-verify")
+        let directory = fixture.directory.sub("plugins/recordonly")
+        try FileTree.makeDirectories(directory, mode: 0o755)
+        try FileTree.writeAtomically(Data(#"""
+            #!/bin/bash
+            cat >/dev/null
+            case "$GWBACKUP_ACTION" in
+              collect) cp -p "$GWBACKUP_ROOT/$GWBACKUP_PARAM_FILE" "$GWBACKUP_STAGING/file"; echo '{"files": ["file"]}' > "$GWBACKUP_STAGING/record.json" ;;
+              verify) grep -q '"files"' "$GWBACKUP_STAGING/record.json" || { echo '{"protocol":1,"status":"error","message":"bad record"}'; exit 1; } ;;
+              restore) cp "$GWBACKUP_STAGING/file" "$GWBACKUP_ROOT/$GWBACKUP_PARAM_FILE" ;;
+              *) echo '{"protocol":1,"status":"error","message":"unknown"}'; exit 1 ;;
+            esac
+            echo '{"protocol":1,"status":"ok"}'
+            """#.utf8), to: directory + "/run.sh", mode: 0o755)
+        try FileTree.writeAtomically(Data(#"{"id":"recordonly","version":"1","protocol":1,"executable":"run.sh","actions":["verify"],"parameters":{"file":{"type":"string","required":true,"path":true}}}"#.utf8), to: directory + "/plugin.json")
+        fixture.pluginDirectories = [fixture.directory.sub("plugins")]
+        let component = ManifestComponent(name: "recordonly", plugin: "recordonly", parameters: ["file": .string("etc/snmp/snmpd.conf")])
+        let checks = try await self.conformance(fixture, component: component, stepTimeout: 5)
+        let check = try #require(checks.first { $0.rule == "verify-refuses-corruption" })
+        #expect(check.status == .fail && check.detail.contains("checks the record, not what a restore would apply"), "\(check.detail)")
+    }
+
     @Test func aPluginThatRestoresSomethingElseOrAcceptsAnyProtocolFailsItsRules() async throws {
         let fixture = try Fixture("broken-restore")
         let other = try self.brokenPlugin(fixture, collect: Self.goodCollect, restore: #"echo other > "$GWBACKUP_ROOT/$GWBACKUP_PARAM_FILE"; echo '{"protocol":1,"status":"ok"}'"#)
