@@ -182,6 +182,52 @@ struct PluginKitTests {
         #expect(error.contains(expected), "\(error)")
     }
 
+    /// The SDK's helpers for path-list parameters and globs: every element checked, and no match
+    /// reached through a symbolic link below the root.
+    @Test func theSDKGivesPathListsAndExpandsGlobsWithoutFollowingLinks() throws {
+        let directory = try TemporaryDirectory("sdk-glob")
+        try directory.write("root/etc/a.conf", "a")
+        try directory.write("root/etc/b.conf", "b")
+        try directory.write("root/etc/notes.txt", "n")
+        try directory.write("elsewhere/x.conf", "outside")
+        #expect(symlink(directory.sub("elsewhere"), directory.sub("root/etc/out")) == 0)
+        #expect(symlink("a.conf", directory.sub("root/etc/link.conf")) == 0)
+        let root = directory.sub("root")
+        let text = #"{"protocol":1,"action":"activate","component":"c","applianceRoot":"\#(root)","stagingDirectory":"/s","parameters":{"files":["etc/*.conf","etc/notes.txt"],"one":"etc/a.conf","bad":["etc/a","../x"],"number":3}}"#
+        let (request, error) = self.parse(text)
+        let parsed = try #require(request, "\(error)")
+        defer { gwb_free_request(parsed) }
+        #expect(gwb_action(parsed) == GWB_ACTIVATE)
+        func paths(_ name: String) -> (Int32, [String], String) {
+            var list: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+            var count = 0
+            let result = gwb_param_paths(parsed, name, 1, &list, &count)
+            defer { free(list) }
+            let values = (0..<count).compactMap { list?[$0].map { String(cString: $0) } }
+            return (result, values, result < 0 ? String(cString: gwb_error(parsed)) : "")
+        }
+        #expect(paths("files").1 == ["etc/*.conf", "etc/notes.txt"])
+        #expect(paths("one").1 == ["etc/a.conf"])
+        let bad = paths("bad")
+        #expect(bad.0 == -1 && bad.2.contains("parameter 'bad'[1]: path") && bad.2.contains(".."), "\(bad.2)")
+        #expect(paths("number").0 == -1)
+        #expect(paths("absent").0 == -1)
+
+        final class Matches { var names: [String] = [] }
+        let matches = Matches()
+        let context = Unmanaged.passUnretained(matches).toOpaque()
+        let collect: @convention(c) (UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Int32 = { relative, context in
+            Unmanaged<Matches>.fromOpaque(context!).takeUnretainedValue().names.append(String(cString: relative!))
+            return 0
+        }
+        #expect(gwb_glob(parsed, root, "etc/*.conf", collect, context) == 3)
+        #expect(matches.names == ["etc/a.conf", "etc/b.conf", "etc/link.conf"], "a link matched is passed as itself")
+        matches.names = []
+        #expect(gwb_glob(parsed, root, "etc/*/x.conf", collect, context) == 0, "nothing through the link etc/out")
+        #expect(matches.names.isEmpty)
+        #expect(gwb_glob(parsed, root, "/etc/*", collect, context) == -1)
+    }
+
     /// A staged FIFO (or a link to one) is refused at once: opening it for reading would wait for a
     /// writer that never comes.
     @Test func theSDKReadsOnlyRegularFilesAndNeverWaitsOnAFifo() async throws {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <glob.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -136,8 +137,9 @@ gwb_request *gwb_parse_request(const char *data, size_t length, char *error, siz
     if (strcmp(request->action_name, "collect") == 0) request->action = GWB_COLLECT;
     else if (strcmp(request->action_name, "verify") == 0) request->action = GWB_VERIFY;
     else if (strcmp(request->action_name, "restore") == 0) request->action = GWB_RESTORE;
+    else if (strcmp(request->action_name, "activate") == 0) request->action = GWB_ACTIVATE;
     else {
-        set_error(request, "unknown action '%.64s' (this plugin knows collect, verify and restore)", request->action_name);
+        set_error(request, "unknown action '%.64s' (this plugin knows collect, verify, restore and activate)", request->action_name);
         goto fail;
     }
     if (!(request->component = string_field(request, "component"))) goto fail;
@@ -234,6 +236,83 @@ int gwb_param(gwb_request *request, const char *name, int required, const char *
         return -1;
     }
     return 0;
+}
+
+int gwb_param_paths(gwb_request *request, const char *name, int required, const char ***paths, size_t *count) {
+    json_t *value = json_object_get(request->parameters, name);
+    *paths = NULL;
+    *count = 0;
+    if (!value) {
+        if (!required) return 1;
+        set_error(request, "parameter '%s' is required", name);
+        return -1;
+    }
+    size_t length = json_is_array(value) ? json_array_size(value) : 1;
+    if (!json_is_array(value) && !json_is_string(value)) {
+        set_error(request, "parameter '%s': expected a path or an array of paths", name);
+        return -1;
+    }
+    const char **list = calloc(length + 1, sizeof *list);
+    if (!list) {
+        set_error(request, "parameter '%s': out of memory", name);
+        return -1;
+    }
+    for (size_t index = 0; index < length; index++) {
+        json_t *element = json_is_array(value) ? json_array_get(value, index) : value;
+        const char *text = json_string_value(element);
+        const char *problem = text ? gwb_path_problem(text) : "is not a string";
+        if (problem) {
+            set_error(request, "parameter '%s'[%zu]: path %s", name, index, problem);
+            free(list);
+            return -1;
+        }
+        list[index] = text;
+    }
+    *paths = list;
+    *count = length;
+    return 0;
+}
+
+int gwb_glob(gwb_request *request, const char *root, const char *pattern, int (*each)(const char *relative, void *context), void *context) {
+    const char *problem = gwb_path_problem(pattern);
+    if (problem) {
+        set_error(request, "pattern '%.256s' %s", pattern ? pattern : "", problem);
+        return -1;
+    }
+    char full[PATH_MAX];
+    size_t root_length = strlen(root);
+    int slash = root[root_length - 1] == '/' ? 0 : 1;
+    if (snprintf(full, sizeof full, "%s%s%s", root, slash ? "/" : "", pattern) >= (int)sizeof full) {
+        set_error(request, "pattern '%.256s' is too long", pattern);
+        return -1;
+    }
+    glob_t found;
+    int result = glob(full, GLOB_ERR, NULL, &found);
+    if (result == GLOB_NOMATCH) return 0;
+    if (result != 0) {
+        set_error(request, "pattern '%.256s': %s", pattern, result == GLOB_NOSPACE ? "out of memory" : "a directory could not be read");
+        return -1;
+    }
+    int calls = 0;
+    for (size_t index = 0; index < found.gl_pathc; index++) {
+        const char *relative = found.gl_pathv[index] + root_length + slash;
+        /* glob(3) walks through symbolic links; a match reached through one is not below the root.
+           The match itself may be a link: it is passed as one, not followed. */
+        char parent[PATH_MAX], checked[PATH_MAX];
+        snprintf(parent, sizeof parent, "%s", relative);
+        char *cut = strrchr(parent, '/');
+        if (cut) {
+            *cut = '\0';
+            if (gwb_resolve(request, root, parent, checked, sizeof checked) != 0) continue;
+        }
+        calls++;
+        if (each(relative, context) != 0) {
+            globfree(&found);
+            return -1;
+        }
+    }
+    globfree(&found);
+    return calls;
 }
 
 int gwb_params_only(gwb_request *request, ...) {

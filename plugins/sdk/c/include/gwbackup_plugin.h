@@ -33,7 +33,9 @@ extern "C" {
 /** The largest request the SDK reads (bytes); a longer one is refused. */
 #define GWB_REQUEST_LIMIT (1024 * 1024)
 
-typedef enum { GWB_COLLECT = 1, GWB_VERIFY = 2, GWB_RESTORE = 3 } gwb_action_t;
+/** The steps. GWB_ACTIVATE runs after a restore's files are in place (a plugin that lists
+ *  "activate" in its descriptor's actions: reload a service). */
+typedef enum { GWB_COLLECT = 1, GWB_VERIFY = 2, GWB_RESTORE = 3, GWB_ACTIVATE = 4 } gwb_action_t;
 
 /** A checked request. Opaque; freed by gwb_free_request (or left to the process's exit). */
 typedef struct gwb_request gwb_request;
@@ -52,7 +54,7 @@ gwb_request *gwb_read_request(void);
 gwb_request *gwb_parse_request(const char *data, size_t length, char *error, size_t error_size);
 
 gwb_action_t gwb_action(const gwb_request *request);
-/** "collect", "verify" or "restore". */
+/** "collect", "verify", "restore" or "activate". */
 const char *gwb_action_name(const gwb_request *request);
 const char *gwb_component(const gwb_request *request);
 /** The appliance root (absolute, no trailing slash except for "/"). */
@@ -71,6 +73,22 @@ json_t *gwb_parameters(const gwb_request *request);
  * names the parameter (gwb_error).
  */
 int gwb_param(gwb_request *request, const char *name, int required, const char *format, ...);
+
+/**
+ * A path parameter given as one string or an array of strings (a descriptor's `"type": "array",
+ * "path": true`), each checked with gwb_path_problem. On 0, *paths is a malloc'd, NULL-terminated
+ * array of *count strings borrowed from the request (free the array, not the strings). 1 when
+ * absent and not `required`; -1 on an error naming the parameter and the element (gwb_error).
+ */
+int gwb_param_paths(gwb_request *request, const char *name, int required, const char ***paths, size_t *count);
+
+/**
+ * Expands `pattern` (relative, glob(3) syntax: `*`, `?`, `[...]` within a name) under `root`, and
+ * calls `each` with every match's path relative to the root, sorted, skipping any match reached
+ * through a symbolic link below the root (a match that is itself a link is passed, as a link).
+ * Returns how many were passed, 0 for none, or -1 (gwb_error, or `each` returned non-zero).
+ */
+int gwb_glob(gwb_request *request, const char *root, const char *pattern, int (*each)(const char *relative, void *context), void *context);
 
 /** Refuses parameters other than the NULL-terminated list of names: -1 (gwb_error) or 0. */
 int gwb_params_only(gwb_request *request, ...);
