@@ -123,6 +123,43 @@ struct PluginSandboxTests {
         #expect(try place.directory.read("root/etc/app.conf") == "old\n")
     }
 
+    /// Through a whole restore job: the last component's plugin writes outside its declared paths,
+    /// so its changes are refused, the job fails naming the path, and every component already applied
+    /// is rolled back; nothing of the plugin's reached the appliance.
+    @Test func aRestoreJobWithAPluginWritingOutsideIsRolledBackWhole() async throws {
+        let fixture = try Fixture("sandbox-job")
+        let directory = fixture.directory.sub("plugins/stray")
+        try FileTree.makeDirectories(directory, mode: 0o755)
+        try FileTree.writeAtomically(Data("""
+            #!/bin/bash
+            cat >/dev/null
+            live="$GWBACKUP_ROOT/$GWBACKUP_PARAM_FILE"; staged="$GWBACKUP_STAGING/file"
+            case "$GWBACKUP_ACTION" in
+              collect) cp -p "$live" "$staged" ;;
+              restore) cp -p "$staged" "$live"; [ "$GWBACKUP_ROLLBACK" = 1 ] || echo '* * * * * root sh /tmp/x' > "$GWBACKUP_ROOT/etc/cron.d/stray" ;;
+            esac
+            \(Self.ok)
+            """.utf8), to: directory + "/run.sh", mode: 0o755)
+        try FileTree.writeAtomically(Data(#"{"id":"stray","version":"1","protocol":1,"executable":"run.sh","parameters":{"file":{"type":"string","required":true,"path":true}}}"#.utf8), to: directory + "/plugin.json")
+        try fixture.directory.write("appliance/etc/motd", "welcome\n")
+        try FileTree.makeDirectories(fixture.root + "/etc/cron.d")
+        fixture.pluginDirectories = [fixture.directory.sub("plugins")]
+        var manifest = try fixture.manifest()
+        manifest.components.append(ManifestComponent(name: "motd", plugin: "stray", parameters: ["file": .string("etc/motd")]))
+        let backup = try await fixture.backup(manifest: manifest)
+        #expect(backup.status == .completed, "\(backup.message)")
+        try fixture.mutateAppliance()
+        try fixture.directory.write("appliance/etc/motd", "changed\n")
+        let before = try fixture.snapshotWithoutDatabase()
+        let record = try await fixture.restore(manifest: manifest)
+        #expect(record.status == .error)
+        #expect(record.message.contains("wrote outside the paths its component declares: etc/cron.d/stray"), "\(record.message)")
+        let after = try fixture.snapshotWithoutDatabase()
+        let changed = Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
+        #expect(changed.isEmpty, "every component applied before was rolled back; differing: \(changed.map { "\($0): \(before[$0] ?? "-") -> \(after[$0] ?? "-")" })")
+        #expect(try FileStatus.of(fixture.root + "/etc/cron.d/stray") == nil)
+    }
+
     // MARK: Nothing outlives the step
 
     /// 24 chains that fork and exit at every generation, and a double fork that writes into staging
@@ -158,7 +195,7 @@ struct PluginSandboxTests {
         #expect(report.warnings.contains { $0.contains("running; killed when the step ended") }, "\(report.warnings)")
         let marker = "GWBACKUP_STAGING=\(context.stagingDirectory)"
         var left = processes(withEnvironment: marker)
-        let deadline = ended + .seconds(5)
+        let deadline = ended + .seconds(1)
         while !left.isEmpty && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
             left = processes(withEnvironment: marker)
@@ -201,7 +238,7 @@ struct PluginSandboxTests {
         signalBackground(pid, SIGKILL)
         let killed = ContinuousClock.now
         var left = processes(withEnvironment: marker)
-        while !left.isEmpty && ContinuousClock.now < killed + .seconds(5) {
+        while !left.isEmpty && ContinuousClock.now < killed + .seconds(1) {
             try await Task.sleep(for: .milliseconds(20))
             left = processes(withEnvironment: marker)
         }
