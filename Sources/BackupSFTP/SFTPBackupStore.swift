@@ -28,7 +28,8 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
         self.path = path.isEmpty ? "." : path
     }
 
-    public var displayName: String { "sftp \(self.endpoint.username)@\(self.endpoint.host):\(self.endpoint.port):\(self.path)" }
+    /// Escaped: the user, host and path may come from a request and reach log lines and status.
+    public var displayName: String { "sftp \(SafeText.escaped(self.endpoint.username, limit: 256))@\(SafeText.escaped(self.endpoint.host, limit: 256)):\(self.endpoint.port):\(SafeText.escaped(self.path, limit: 1000))" }
 
     public func location(of backup: String) -> String { self.path + "/" + backup }
 

@@ -31,8 +31,13 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
     /// Seconds a connection has to send a complete request head, from its start or after an answer:
     /// a client that sends one byte a second is cut off.
     public var requestHeadTimeoutSeconds: Int = 10
-    /// Connections open at once; more are closed as soon as they are accepted.
+    /// Connections open at once. When all are taken, a new one takes the slot of the oldest that has
+    /// not authenticated a request, or is closed as soon as it is accepted.
     public var maxConnections: Int = 256
+    /// Connections open at once from one address; more are closed as soon as they are accepted.
+    public var maxConnectionsPerAddress: Int = 32
+    /// Connections open at once from one network (an IPv4 /24, an IPv6 /64).
+    public var maxConnectionsPerNetwork: Int = 64
     /// Backups the server starts by itself (see `ScheduleConfiguration` and docs/api.md).
     public var schedules: [ScheduleConfiguration] = []
     /// Components a job works on at once (1-64); default one per core.
@@ -47,6 +52,7 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         case listen, certificate, privateKey, stateDirectory, usersFile, manifest, pluginDirectories, applianceRoot
         case backupDirectory, defaultUser, hostKeyPolicy, maxBodyBytes
         case localBackupDirectories, idleTimeoutSeconds, requestHeadTimeoutSeconds, maxConnections, schedules
+        case maxConnectionsPerAddress, maxConnectionsPerNetwork
         case jobs, jobNiceness
     }
 
@@ -69,13 +75,15 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         self.idleTimeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .idleTimeoutSeconds) ?? defaults.idleTimeoutSeconds
         self.requestHeadTimeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .requestHeadTimeoutSeconds) ?? defaults.requestHeadTimeoutSeconds
         self.maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections) ?? defaults.maxConnections
+        self.maxConnectionsPerAddress = try container.decodeIfPresent(Int.self, forKey: .maxConnectionsPerAddress) ?? defaults.maxConnectionsPerAddress
+        self.maxConnectionsPerNetwork = try container.decodeIfPresent(Int.self, forKey: .maxConnectionsPerNetwork) ?? defaults.maxConnectionsPerNetwork
         self.schedules = try container.decodeIfPresent([ScheduleConfiguration].self, forKey: .schedules) ?? []
         try ScheduleConfiguration.validate(self.schedules)
         self.jobs = try container.decodeIfPresent(Int.self, forKey: .jobs)
         self.jobNiceness = try container.decodeIfPresent(Int32.self, forKey: .jobNiceness) ?? defaults.jobNiceness
         if let jobs = self.jobs, !(1...64).contains(jobs) { throw BackupError(.invalidInput, "jobs must be between 1 and 64") }
         if !(0...19).contains(self.jobNiceness) { throw BackupError(.invalidInput, "jobNiceness must be between 0 and 19") }
-        for (key, value, range) in [("idleTimeoutSeconds", self.idleTimeoutSeconds, 1...86400), ("requestHeadTimeoutSeconds", self.requestHeadTimeoutSeconds, 1...3600), ("maxConnections", self.maxConnections, 1...100_000), ("maxBodyBytes", self.maxBodyBytes, 1024...(16 << 20))] where !range.contains(value) {
+        for (key, value, range) in [("idleTimeoutSeconds", self.idleTimeoutSeconds, 1...86400), ("requestHeadTimeoutSeconds", self.requestHeadTimeoutSeconds, 1...3600), ("maxConnections", self.maxConnections, 1...100_000), ("maxConnectionsPerAddress", self.maxConnectionsPerAddress, 1...100_000), ("maxConnectionsPerNetwork", self.maxConnectionsPerNetwork, 1...100_000), ("maxBodyBytes", self.maxBodyBytes, 1024...(16 << 20))] where !range.contains(value) {
             throw BackupError(.invalidInput, "\(key) must be between \(range.lowerBound) and \(range.upperBound)")
         }
         for directory in self.localBackupDirectories ?? [] where !directory.hasPrefix("/") {

@@ -1,12 +1,30 @@
+import BackupCore
 import Hummingbird
 import Logging
 
 /// Wraps the router so that every failure, including unknown routes and wrong methods, answers with
 /// the API's error envelope and one of its documented IDs; nothing a client sends yields a bare 500.
+///
+/// It also logs each request once, with the status it was answered (an unknown route is logged 400,
+/// as it is answered), its method and escaped path, never a body (it may hold passwords). The
+/// request id is Hummingbird's `hb.request.id`, already on the context's logger: the job a POST
+/// starts logs with that logger, so its lines carry the same id.
 struct APIResponder: HTTPResponder {
     let router: RouterResponder<APIRequestContext>
 
     func respond(to request: Request, context: APIRequestContext) async throws -> Response {
+        let response = await self.answer(request, context: context)
+        // The path is the client's: escaped and quoted, so it cannot forge lines or fields.
+        let metadata: Logger.Metadata = ["method": "\(request.method)", "path": "\(SafeText.field(request.uri.path))", "status": "\(response.status.code)"]
+        if response.status.code < 400 {
+            context.logger.info("request", metadata: metadata)
+        } else {
+            context.logger.notice("request", metadata: metadata)
+        }
+        return response
+    }
+
+    private func answer(_ request: Request, context: APIRequestContext) async -> Response {
         do {
             let response = try await self.router.respond(to: request, context: context)
             // The router answers an unknown path or method with a bare 404/405: use the envelope.

@@ -11,9 +11,18 @@ struct BackupAPIController: Sendable {
     let runtime: BackupRuntime
     let configuration: APIConfiguration
     let authenticator: BasicAuthenticator
+    /// The connection slots: a connection whose request authenticated keeps its slot.
+    let slots: ConnectionSlots
     let supervisor: JobSupervisor
     /// The status GETs' answers while nothing they are made of changes.
     let statusAnswers: StatusResponseCache
+
+    /// The request's user, or throws; an authenticated connection keeps its slot when slots run short.
+    private func authenticate(_ request: Request, _ context: APIRequestContext) async throws -> String {
+        let user = try await self.authenticator.authenticate(request, address: context.remoteAddress, logger: context.logger)
+        self.slots.markAuthenticated(context.channel)
+        return user
+    }
 
     func addRoutes(to router: Router<APIRequestContext>) {
         router.get("/api/common/1.0/services") { _, _ in
@@ -24,11 +33,11 @@ struct BackupAPIController: Sendable {
         }
         let api = router.group("/api/mgmt.gateway_backup/1.0")
         api.get("backup") { request, context in
-            _ = try await self.authenticator.authenticate(request, address: context.remoteAddress, logger: context.logger)
+            _ = try await self.authenticate(request, context)
             return Self.json(try self.statusAnswers.answer("backup") { try self.backupStatus() })
         }
         api.get("restore") { request, context in
-            _ = try await self.authenticator.authenticate(request, address: context.remoteAddress, logger: context.logger)
+            _ = try await self.authenticate(request, context)
             return Self.json(try self.statusAnswers.answer("restore") {
                 try self.runtime.status.recoverInterrupted()
                 let record = try self.runtime.status.restoreStatus()
@@ -37,7 +46,7 @@ struct BackupAPIController: Sendable {
         }
         // Prometheus scrapes with basic auth, as any client of the API.
         router.get("/metrics") { request, context in
-            _ = try await self.authenticator.authenticate(request, address: context.remoteAddress, logger: context.logger)
+            _ = try await self.authenticate(request, context)
             let text = try MetricsExposition.load(from: self.runtime.status, schedules: try self.scheduleViews()).render()
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
@@ -71,7 +80,7 @@ struct BackupAPIController: Sendable {
 
     /// Validates a POST, takes the job lock, starts the job in the background, answers 204.
     func start(_ request: Request, context: APIRequestContext, restore: Bool) async throws -> Response {
-        let user = try await self.authenticator.authenticate(request, address: context.remoteAddress, logger: context.logger)
+        let user = try await self.authenticate(request, context)
         // JSON only: a form another web page makes a browser send (text/plain, urlencoded) starts nothing.
         let contentType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
         guard contentType == "application/json" else {
@@ -123,9 +132,10 @@ struct BackupAPIController: Sendable {
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             }
-            logger.info("job started", metadata: ["job_id": "\(jobID)", "host": "\(target.host)", "path": "\(target.path)", "run_id": "\(body.runID ?? "")"])
+            // The request's words: escaped and quoted, so a host or path cannot forge another field.
+            logger.info("job started", metadata: ["job_id": "\(jobID)", "host": "\(SafeText.field(target.host))", "user": "\(SafeText.field(target.username))", "path": "\(SafeText.field(target.path))", "run_id": "\(SafeText.field(body.runID ?? ""))"])
         } catch let error as BackupError {
-            logger.notice("job refused", metadata: ["reason": "\(error.description)"])
+            logger.notice("job refused", metadata: ["reason": "\(SafeText.field(error.description, limit: 1000))"])
             throw APIError.badRequest(error.code == .busy ? "a job is already running: \(error.message)" : error.description)
         }
         return Response(status: .noContent)

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 
 /// HTTP Basic authentication on every API request, against the user store.
 ///
@@ -16,12 +17,27 @@ import NIOPosix
 /// for the same address wait for that check's answer instead of queueing a check of their own, so a
 /// client opening many connections at once costs one bcrypt and none of its requests is refused.
 /// Other addresses are served meanwhile, never behind another address's throttle.
+///
+/// Guessing from many addresses does not pay either (issue 23): a user name that keeps failing is
+/// throttled the same way whatever address it comes from, and no more than `globalQueueLimit`
+/// attempts wait in all. An attempt refused without a check is answered 429 `TOO_MANY_REQUESTS` with
+/// `Retry-After`, never as a wrong password. On shutdown every waiting attempt is answered 503 at once.
 actor BasicAuthenticator {
     let users: UserStore
     /// Attempts from one address that may wait behind the one being checked.
     static let queueLimit = 8
+    /// Attempts that may wait, from all addresses together.
+    static let globalQueueLimit = 64
 
     private var throttle = LoginThrottle()
+    /// Failures by user name, whatever the address: the delay they earn applies to addresses that
+    /// have not logged in as that user before (`known`), so an attacker spreading guesses over many
+    /// addresses pays it, and the operator's own address does not.
+    private var userThrottle = LoginThrottle()
+    /// "address user" pairs that logged in successfully (bounded: cleared past 10,000).
+    private var known: Set<String> = []
+    private var waitingCount = 0
+    private var stopping = false
     private var cache = CredentialCache()
     /// Addresses with a check in progress, and the attempts waiting behind it.
     private var checking: Set<String> = []
@@ -41,8 +57,19 @@ actor BasicAuthenticator {
         self.pool.shutdownGracefully { _ in }
     }
 
-    /// The authenticated user name, or throws `AUTH_REQUIRED` / `AUTH_INVALID_CREDENTIALS`.
+    /// The authenticated user name, or throws `AUTH_REQUIRED` / `AUTH_INVALID_CREDENTIALS` (or 429,
+    /// 503). A request runs in the HTTP server's task tree, which hears of a shutdown first (the server
+    /// stops before the other services): then every attempt still waiting is answered at once, so
+    /// that the server's wait for its open requests is short whatever crowd is queued.
     func authenticate(_ request: Request, address: SocketAddress?, logger: Logger) async throws -> String {
+        try await withGracefulShutdownHandler {
+            try await self.check(request, address: address, logger: logger)
+        } onGracefulShutdown: {
+            Task { await self.shutDown() }
+        }
+    }
+
+    private func check(_ request: Request, address: SocketAddress?, logger: Logger) async throws -> String {
         guard let header = request.headers[.authorization] else { throw APIError.authRequired }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "basic", parts[1].utf8.count <= 4096 else { throw APIError.authRequired }
@@ -69,35 +96,55 @@ actor BasicAuthenticator {
             for waiter in self.inFlight.removeValue(forKey: digest) ?? [] { waiter.resume(returning: verified) }
         }
 
+        guard !self.stopping else { throw APIError.shuttingDown }
         guard self.enter(key) else {
             // Over the budget: refused without a check, so a burst cannot buy parallel guesses.
-            logger.notice("login refused unchecked: too many attempts in flight", metadata: ["address": "\(key)"])
-            throw APIError.invalidCredentials
+            logger.notice("login refused unchecked: too many attempts in flight", metadata: ["address": "\(SafeText.field(key))"])
+            throw APIError.tooManyAttempts(retryAfterSeconds: 1)
         }
         if self.checking.contains(key) {
+            self.waitingCount += 1
             await withCheckedContinuation { self.waiting[key, default: []].append($0) }
+            self.waitingCount -= 1
         } else {
             self.checking.insert(key)
         }
         defer { self.leave(key) }
-        let delay = self.throttle.delay(for: key)
+        guard !self.stopping else { throw APIError.shuttingDown }
+        let pair = key + " " + name
+        let delay = max(self.throttle.delay(for: key), self.known.contains(pair) ? .zero : self.userThrottle.delay(for: name))
         if delay > .zero { try? await Task.sleep(for: delay) }
+        guard !self.stopping else { throw APIError.shuttingDown }
         let users = self.users
         let valid = try await self.pool.runIfActive { try users.verify(name, password: password) }
         guard valid else {
             self.throttle.recordFailure(from: key)
+            self.userThrottle.recordFailure(from: name)
             logger.notice("login failed", metadata: ["address": "\(key)", "user": "\(SafeText.escaped(name, limit: 64))"])
             throw APIError.invalidCredentials
         }
         self.throttle.recordSuccess(from: key)
+        self.userThrottle.recordSuccess(from: name)
+        if self.known.count >= 10_000 { self.known.removeAll(keepingCapacity: true) }
+        self.known.insert(pair)
         self.cache.remember(user: name, password: password, stamp: stamp)
         verified = true
         return name
     }
 
-    /// False when `key` already has a check running and `queueLimit` attempts waiting.
+    /// False when `key` already has a check running and `queueLimit` attempts waiting, or
+    /// `globalQueueLimit` attempts wait in all.
     private func enter(_ key: String) -> Bool {
-        !self.checking.contains(key) || (self.waiting[key]?.count ?? 0) < Self.queueLimit
+        guard self.checking.contains(key) else { return true }
+        return (self.waiting[key]?.count ?? 0) < Self.queueLimit && self.waitingCount < Self.globalQueueLimit
+    }
+
+    /// For the shutdown: every waiting attempt is answered 503 now, and no new one is checked.
+    func shutDown() {
+        self.stopping = true
+        let queued = self.waiting.values.flatMap { $0 }
+        self.waiting.removeAll()
+        for waiter in queued { waiter.resume() }
     }
 
     /// Hands the address's turn to the next waiting attempt, or frees it.

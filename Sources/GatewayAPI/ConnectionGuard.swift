@@ -6,49 +6,45 @@ import NIOHTTPTypes
 
 /// Bounds what one connection can hold: each must send a complete request head within
 /// `headTimeout` of its start (which includes the TLS handshake) or of the previous answer, so a
-/// client that trickles one byte a second, or never starts TLS, is cut off; and no more than
-/// `limit` connections stay open at once (one more is closed as soon as it is accepted), so a flood
-/// of idle sockets cannot exhaust descriptors or memory. Idle keep-alive connections are closed by
-/// Hummingbird's idle timeout.
+/// client that trickles one byte a second, or never starts TLS, is cut off; and it gets a slot only
+/// as `ConnectionSlots` shares them (per address, per network, unauthenticated ones first to go), so
+/// a flood of idle sockets can neither exhaust descriptors nor keep an operator out. Refusals and
+/// drops are logged through `RefusalLog`. Idle keep-alive connections are closed by Hummingbird's
+/// idle timeout.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    /// Open connections, shared by every guard of one server.
-    final class Counter: Sendable {
-        private let open = NIOLockedValueBox(0)
-        /// Counts a connection in; false (and not counted) when `limit` are open already.
-        func enter(limit: Int) -> Bool {
-            self.open.withLockedValue { count in
-                guard count < limit else { return false }
-                count += 1
-                return true
-            }
-        }
-        func leave() { self.open.withLockedValue { $0 -= 1 } }
-        var current: Int { self.open.withLockedValue { $0 } }
-    }
-
     private let headTimeout: TimeAmount
-    private let limit: Int
-    private let counter: Counter
+    private let slots: ConnectionSlots
+    private let refusals: RefusalLog
     private var counted = false
+    /// Whether a request head came on this connection (a timeout after an answer is keep-alive's).
+    private var sawHead = false
     private var timer: Scheduled<Void>?
 
-    init(headTimeout: TimeAmount, limit: Int, counter: Counter) {
+    init(headTimeout: TimeAmount, slots: ConnectionSlots, refusals: RefusalLog) {
         self.headTimeout = headTimeout
-        self.limit = limit
-        self.counter = counter
+        self.slots = slots
+        self.refusals = refusals
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        guard self.counter.enter(limit: self.limit) else {
+        let address = ConnectionSlots.address(of: context.channel.remoteAddress)
+        switch self.slots.admit(context.channel) {
+        case .refused(let reason):
+            self.refusals.note("connection refused", address: address, detail: reason)
             // Not while the pipeline is being set up: on the next turn of the event loop.
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             context.eventLoop.execute { bound.value.close(promise: nil) }
             return
+        case .admittedEvicting(let evicted):
+            self.refusals.note("connection closed for a newer one", address: ConnectionSlots.address(of: evicted.remoteAddress), detail: "all \(self.slots.limits.total) slots taken; it had not authenticated")
+            evicted.close(promise: nil)
+        case .admitted:
+            break
         }
         self.counted = true
         self.startTimer(context)
@@ -59,12 +55,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         self.timer = nil
         if self.counted {
             self.counted = false
-            self.counter.leave()
+            self.slots.remove(context.channel)
         }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head = self.unwrapInboundIn(data) {
+            self.sawHead = true
             self.timer?.cancel()
             self.timer = nil
         }
@@ -87,6 +84,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let text = "the request is not valid HTTP/1.1 (\(parserError))"
+        self.refusals.note("request refused", address: ConnectionSlots.address(of: context.channel.remoteAddress), detail: text)
         let body = #"{"error_id":"BAD_REQUEST","error_text":"\#(text.replacingOccurrences(of: "\"", with: "'"))"}"#
         let head = HTTPResponse(status: .badRequest, headerFields: [.contentType: "application/json", .contentLength: "\(body.utf8.count)", .connection: "close"])
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
@@ -98,7 +96,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func startTimer(_ context: ChannelHandlerContext) {
         self.timer?.cancel()
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let (refusals, seconds, first) = (self.refusals, self.headTimeout.nanoseconds / 1_000_000_000, !self.sawHead)
         self.timer = context.eventLoop.scheduleTask(in: self.headTimeout) {
+            if first { refusals.note("connection closed", address: ConnectionSlots.address(of: bound.value.channel.remoteAddress), detail: "no request head within \(seconds) s") }
             bound.value.close(promise: nil)
         }
     }

@@ -34,28 +34,30 @@ public enum GatewayServer {
         try runtime.status.recoverInterrupted()
         let tls = try self.tlsConfiguration(configuration)
         let router = Router(context: APIRequestContext.self)
-        router.add(middleware: RequestLogMiddleware())
         let supervisor = JobSupervisor(logger: logger)
+        let authenticator = BasicAuthenticator(users: UserStore(path: configuration.resolvedUsersFile))
+        let slots = ConnectionSlots(limits: .init(
+            total: configuration.maxConnections, perAddress: configuration.maxConnectionsPerAddress, perNetwork: configuration.maxConnectionsPerNetwork))
         let schedules = try ScheduleService(configuration: configuration, runtime: runtime, supervisor: supervisor, logger: logger, clock: scheduleClock)
         BackupAPIController(
             runtime: runtime, configuration: configuration,
-            authenticator: BasicAuthenticator(users: UserStore(path: configuration.resolvedUsersFile)),
+            authenticator: authenticator, slots: slots,
             supervisor: supervisor, statusAnswers: StatusResponseCache(status: runtime.status)
         ).addRoutes(to: router)
         let (host, port) = try configuration.address()
-        let counter = ConnectionGuard.Counter()
         let headTimeout = TimeAmount.seconds(Int64(configuration.requestHeadTimeoutSeconds))
-        let limit = configuration.maxConnections
+        let refusals = RefusalLog(logger: logger)
         let http1 = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [ConnectionGuard(headTimeout: headTimeout, limit: limit, counter: counter)],
+            additionalChannelHandlers: [ConnectionGuard(headTimeout: headTimeout, slots: slots, refusals: refusals)],
             idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))
         return Application(
             responder: APIResponder(router: router.buildResponder()),
             server: try .tls(.http1(configuration: http1), tlsConfiguration: tls),
             configuration: .init(address: .hostname(host, port: port), serverName: "gwbackup"),
             // Shut down after the HTTP server: no new job can start while the running one stops.
-            // The schedules stop first (services stop in reverse order), then the running job.
-            services: [supervisor, schedules],
+            // The schedules stop first (services stop in reverse order), then the running job; before
+            // them, login attempts waiting for a check are answered, so no flood holds the stop up.
+            services: [supervisor, schedules, ShutdownHook { await authenticator.shutDown() }],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }
@@ -98,6 +100,9 @@ public enum GatewayServer {
             let key = try NIOSSLPrivateKey(file: keyPath ?? "", format: .pem)
             var tls = TLSConfiguration.makeServerConfiguration(certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
             tls.minimumTLSVersion = .tlsv12
+            // TLS 1.2: forward-secret AEAD suites only (no CBC with SHA-1 MACs); 1.3's are all AEAD.
+            tls.cipherSuites = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                                "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"].joined(separator: ":")
             return tls
         } catch {
             throw BackupError(.invalidInput, "cannot load the TLS certificate \(certificatePath ?? "") or key \(keyPath ?? ""): \(error)")

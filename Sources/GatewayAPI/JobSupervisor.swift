@@ -17,7 +17,8 @@ public final class JobSupervisor: Service, @unchecked Sendable {
     private let lock = NSLock()
     private var running: (cancellation: JobCancellation, task: Task<JobRecord, Never>)?
 
-    public init(shutdownGrace: Duration = .seconds(60), logger: Logger) {
+    /// 20 s by default: within the shipped unit's `TimeoutStopSec=30`, with room for the rest of the stop.
+    public init(shutdownGrace: Duration = .seconds(20), logger: Logger) {
         self.shutdownGrace = shutdownGrace
         self.logger = logger
     }
@@ -58,18 +59,18 @@ public final class JobSupervisor: Service, @unchecked Sendable {
     func stopRunningJob(reason: String) async {
         guard let (cancellation, task) = self.lock.withLock({ self.running }) else { return }
         cancellation.cancel(reason: reason)
-        let ended = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
+        // A race without a task group: a group waits for every child, and waiting for a task's value
+        // cannot be cancelled, so a job blocked on a stalled store held the stop up past the grace.
+        let ended = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let first = FirstAnswer(continuation)
+            Task.detached {
                 _ = await task.value
-                return true
+                first.answer(true)
             }
-            group.addTask { [grace = self.shutdownGrace] in
+            Task.detached { [grace = self.shutdownGrace] in
                 try? await Task.sleep(for: grace)
-                return false
+                first.answer(false)
             }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
         }
         if ended {
             self.logger.notice("the running job was stopped for the shutdown")
@@ -78,3 +79,4 @@ public final class JobSupervisor: Service, @unchecked Sendable {
         }
     }
 }
+

@@ -6,6 +6,8 @@ import HummingbirdBcrypt
 public struct UserStore: Sendable {
     /// The bcrypt cost: slow enough to make guessing expensive.
     static let cost: UInt8 = 11
+    /// The most of a password bcrypt reads.
+    static let maximumPasswordBytes = 72
 
     public let path: String
 
@@ -44,6 +46,12 @@ public struct UserStore: Sendable {
             throw BackupError(.invalidInput, "a user name is letters, digits, '-', '_', '.' or '@'")
         }
         guard password.revealed.count >= 8 else { throw BackupError(.invalidInput, "the password must have at least 8 characters") }
+        // bcrypt reads only the first 72 bytes, and C strings end at a NUL: a longer password, or one
+        // with a NUL, would be accepted with anything after that point. Refused rather than pre-hashed.
+        guard password.revealed.utf8.count <= Self.maximumPasswordBytes else {
+            throw BackupError(.invalidInput, "the password must have at most \(Self.maximumPasswordBytes) bytes (bcrypt reads no further)")
+        }
+        guard !password.revealed.utf8.contains(0) else { throw BackupError(.invalidInput, "the password must not contain a NUL character") }
         var file = try self.load()
         if mustExist == true && file.users[name] == nil { throw BackupError(.notFound, "no user \(name)") }
         if mustExist == false && file.users[name] != nil { throw BackupError(.invalidInput, "user \(name) exists already (use passwd)") }
@@ -58,17 +66,19 @@ public struct UserStore: Sendable {
         try self.save(file)
     }
 
-    /// What identifies the users file's current version (size and modification time): it changes
-    /// with every `set` and `remove`, since they replace the file.
+    /// What identifies the users file's current version: its inode, size, and change and
+    /// modification times. `set` and `remove` replace the file (a new inode); an edit in place
+    /// changes the ctime, which, unlike the mtime, no one can set back.
     public func stamp() -> String {
-        let found: FileStatus?
-        do { found = try FileStatus.of(self.path) } catch { return "unreadable" }
-        guard let status = found else { return "absent" }
-        return "\(status.size) \(status.mtimeSeconds).\(status.mtimeNanoseconds)"
+        var info = stat()
+        guard lstat(self.path, &info) == 0 else { return errno == ENOENT ? "absent" : "unreadable" }
+        return "\(info.st_ino) \(info.st_size) \(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
     }
 
     /// True when `password` is `name`'s. Slow on purpose (bcrypt); call it off the event loop.
     public func verify(_ name: String, password: String) throws -> Bool {
+        // No stored password has these (see `set`): bcrypt would compare only a prefix.
+        if password.utf8.count > Self.maximumPasswordBytes || password.utf8.contains(0) { return false }
         guard let hash = try self.load().users[name] else {
             // Spend the same time as for a real user, so timing does not tell which names exist.
             _ = Bcrypt.verify(password, hash: "$2b$11$abcdefghijklmnopqrstuuIqVEMgg4lW1H7ZrUSzLRkQW7mhN3D4i")

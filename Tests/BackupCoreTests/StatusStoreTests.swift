@@ -91,6 +91,53 @@ struct StatusStoreTests {
         again.release()
     }
 
+    /// The status cache and `/metrics` ask "is a job running?" many times a second. Asking must never
+    /// hold the lock itself: a job started at that moment was refused as "busy" (issue 23). 500 jobs
+    /// started the moment the previous one released, under a constant stream of questions: every one
+    /// starts, and the answers are right before and after.
+    @Test func askingWhetherAJobRunsNeverMakesAJobThatStartsThenBusy() async throws {
+        // 500 lock cycles against a busy prober: off the cooperative pool.
+        try await Blocking.run { try self.startJobsUnderQuestions() }
+    }
+
+    func startJobsUnderQuestions() throws {
+        let directory = try TemporaryDirectory("lock-race")
+        let state = directory.sub("state")
+        try FileTree.makePrivateDirectory(state)
+        final class Flag: @unchecked Sendable {
+            private let lock = NSLock()
+            private var value = false
+            var isSet: Bool { self.lock.withLock { self.value } }
+            func set() { self.lock.withLock { self.value = true } }
+        }
+        let stop = Flag(), stopped = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            while !stop.isSet { _ = JobLock.isHeld(stateDirectory: state) }
+            stopped.signal()
+        }
+        var refused = 0
+        var lock = try JobLock.acquire(stateDirectory: state, description: "backup 0")
+        #expect(JobLock.isHeld(stateDirectory: state))
+        for index in 1...500 {
+            lock.release()
+            do {
+                lock = try JobLock.acquire(stateDirectory: state, description: "backup \(index)")
+            } catch {
+                refused += 1
+                lock = try JobLock.acquireBlocking(path: state + "/job.lock")
+            }
+        }
+        stop.set()
+        stopped.wait()
+        #expect(refused == 0, "\(refused) of 500 jobs were refused while nothing else held the lock")
+        #expect(JobLock.isHeld(stateDirectory: state))
+        #expect(JobLock.holder(stateDirectory: state)?.hasPrefix("backup 500") == true)
+        lock.release()
+        #expect(!JobLock.isHeld(stateDirectory: state))
+        // The finished job's description stays for whoever finds the lock held a moment longer.
+        #expect(JobLock.holder(stateDirectory: state)?.hasPrefix("backup 500") == true)
+    }
+
     @Test func aTornStatusFileIsReportedNotTrusted() throws {
         let directory = try TemporaryDirectory("status")
         try directory.write("state/backup-status.json", "{\"running\": {\"host\"")

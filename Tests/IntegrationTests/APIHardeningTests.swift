@@ -102,6 +102,11 @@ struct APIHardeningTests {
         #expect(old.status != 0, "\(old.output)")
         let modern = try shell("openssl s_client -connect 127.0.0.1:\(server.port) -tls1_2 </dev/null 2>&1")
         #expect(modern.status == 0 && modern.output.contains("TLSv1.2"), "\(modern.output)")
+        // TLS 1.2 with a CBC suite and a SHA-1 MAC: refused; the AEAD suites only.
+        let cbc = try shell("openssl s_client -connect 127.0.0.1:\(server.port) -tls1_2 -cipher 'ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA' </dev/null 2>&1")
+        #expect(cbc.status != 0, "\(cbc.output)")
+        let gcm = try shell("openssl s_client -connect 127.0.0.1:\(server.port) -tls1_2 -cipher 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256' </dev/null 2>&1")
+        #expect(gcm.status == 0 && gcm.output.contains("GCM"), "\(gcm.output)")
         await server.stop()
     }
 

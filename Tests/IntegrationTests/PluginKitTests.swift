@@ -281,11 +281,14 @@ struct PluginKitTests {
     @Test func theSDKTurnsTheDeadlineAndSIGTERMIntoOneFailureReply() throws {
         let directory = try TemporaryDirectory("sdk-signals")
         try FileTree.writeAtomically(Data("""
+            #include <fcntl.h>
             #include <unistd.h>
             #include "gwbackup_plugin.h"
             int main(void) {
                 gwb_request *request = gwb_read_request();
                 if (!request) return 1;
+                /* The SDK's handlers are in place: the test may send SIGTERM now. */
+                close(open("\(directory.sub("ready"))", O_CREAT | O_WRONLY, 0600));
                 for (;;) pause();
             }
             """.utf8), to: directory.sub("hang.c"))
@@ -303,7 +306,13 @@ struct PluginKitTests {
         // SIGTERM (a job being stopped): the same, with its reason.
         let cancellation = JobCancellation()
         child.cancellation = cancellation
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { cancellation.cancel(reason: "test") }
+        try? FileTree.remove(directory.sub("ready"))
+        let ready = directory.sub("ready")
+        // Once the plugin has its handlers (a SIGTERM before them would just kill it), not on a timer.
+        Thread.detachNewThread {
+            for _ in 0..<3000 where (try? FileStatus.of(ready)) == nil { usleep(10_000) }
+            cancellation.cancel(reason: "test")
+        }
         let stopped = try child.run(input: Data(request(600).utf8))
         #expect(stopped.cancelled && !stopped.signalled && stopped.status == 1, "\(stopped)")
         #expect(String(decoding: stopped.stdout, as: UTF8.self).contains(#""message": "stopped by SIGTERM during collect""#))

@@ -66,7 +66,7 @@ public struct BackupJob: Sendable {
         save()
 
         let baseName = Self.backupName(appliance: manifest.appliance, date: Date(timeIntervalSince1970: TimeInterval(started)))
-        logger.info("backup started", metadata: ["store": "\(self.request.store.displayName)"])
+        logger.info("backup started", metadata: ["store": "\(SafeText.field(self.request.store.displayName))"])
 
         let staging: StagingArea
         let writer: any BackupWriter

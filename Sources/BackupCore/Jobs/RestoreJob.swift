@@ -102,7 +102,7 @@ public struct RestoreJob: Sendable {
             return self.finish(&record, error: failure, notes: notes + ["the appliance was not changed"], logger: logger)
         }
         save()
-        logger.info("restore started", metadata: ["store": "\(store.displayName)", "components": "\(selected.map(\.component.name))"])
+        logger.info("restore started", metadata: ["store": "\(SafeText.field(store.displayName))", "components": "\(selected.map(\.component.name))"])
 
         // 2. Decrypt, verify and unpack every selected component before touching the appliance,
         // several at once (each its own key derivation, gpg, zstd and extractor), at most `width`;

@@ -55,8 +55,15 @@ public final class JobLock: @unchecked Sendable {
     }
 
     /// True when some process holds the lock now.
+    ///
+    /// Read from the kernel's table of locks (`/proc/locks`), not by taking the lock for a moment: a
+    /// probe that holds it, however briefly, makes a job started at that moment fail as "busy" (the
+    /// status cache and `/metrics` ask often). Where /proc/locks cannot be read, the probe is used.
     public static func isHeld(stateDirectory: String) -> Bool {
         let path = stateDirectory + "/job.lock"
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        if let held = Self.listedInProcLocks(info) { return held }
         let fd = open(path, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -65,6 +72,24 @@ public final class JobLock: @unchecked Sendable {
             return false
         }
         return true
+    }
+
+    /// Whether /proc/locks lists a FLOCK on the file `info` describes ("1: FLOCK ADVISORY WRITE 42
+    /// 08:01:1234 0 EOF"; the device as major:minor in hex); nil when it cannot be read.
+    static func listedInProcLocks(_ info: stat) -> Bool? {
+        guard let data = try? FileTree.readFile("/proc/locks", limit: 4 << 20) else { return nil }
+        let dev = UInt64(info.st_dev)
+        // glibc's major() and minor() (macros Swift does not see).
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
+        let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
+        let device = String(format: "%02llx:%02llx:%llu", major, minor, UInt64(info.st_ino))
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            // "->" marks a waiter, not a holder.
+            guard fields.count >= 6, fields[1] == "FLOCK" else { continue }
+            if fields[5] == device { return true }
+        }
+        return false
     }
 
     /// What the lock file says its holder is doing ("backup to local /x (pid 42)"), or nil.
@@ -80,11 +105,13 @@ public final class JobLock: @unchecked Sendable {
         return Int32(text[range.upperBound...].prefix { $0.isNumber })
     }
 
-    /// Releases the lock. Safe to call twice.
+    /// Releases the lock. Safe to call twice. The holder's description stays in the file: it is read
+    /// only while someone holds the lock, and a job that finds the lock still held for the moment
+    /// between a finished job's last record and this release must see who holds it (emptied first,
+    /// the next job was refused as if a job still ran).
     public func release() {
         self.guardLock.withLock {
             guard self.fd >= 0 else { return }
-            ftruncate(self.fd, 0)
             flock(self.fd, LOCK_UN)
             close(self.fd)
             self.fd = -1

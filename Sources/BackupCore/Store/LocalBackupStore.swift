@@ -14,7 +14,7 @@ public struct LocalBackupStore: BackupStore {
         self.path = path
     }
 
-    public var displayName: String { "local \(self.path)" }
+    public var displayName: String { "local \(SafeText.escaped(self.path, limit: 1000))" }
 
     public func location(of backup: String) -> String { self.path + "/" + backup }
 

@@ -20,9 +20,11 @@ public enum SafeText {
             case "\\": result += "\\\\"
             default:
                 let value = scalar.value
-                // C0, DEL, C1 controls, and the bidirectional overrides that reorder what is shown.
+                // C0, DEL, C1 controls, the bidirectional overrides that reorder what is shown, the
+                // zero-width and invisible characters that hide text, the line and paragraph separators.
                 if value < 0x20 || (0x7F...0x9F).contains(value) || (0x202A...0x202E).contains(value)
-                    || (0x2066...0x2069).contains(value)
+                    || (0x2066...0x2069).contains(value) || (0x200B...0x200F).contains(value)
+                    || (0x2028...0x2029).contains(value) || (0x2060...0x2064).contains(value) || value == 0xFEFF
                 {
                     result += "\\u{\(String(value, radix: 16, uppercase: true))}"
                 } else {
@@ -31,6 +33,14 @@ public enum SafeText {
             }
         }
         return result
+    }
+
+    /// `text` as a log line's field value: escaped, and in double quotes (inner quotes escaped) when
+    /// it holds a space, `=` or `"`, so that it cannot pose as another `key=value` field.
+    public static func field(_ text: String, limit: Int = 300) -> String {
+        let escaped = Self.escaped(text, limit: limit)
+        guard escaped.contains(where: { $0 == " " || $0 == "=" || $0 == "\"" }) || escaped.isEmpty else { return escaped }
+        return "\"" + escaped.replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     /// `bytes` decoded as UTF-8 (invalid sequences become U+FFFD), then escaped.

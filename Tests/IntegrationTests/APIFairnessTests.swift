@@ -1,0 +1,184 @@
+import BackupCore
+import Foundation
+@testable import GatewayAPI
+import GatewayBackupTestSupport
+import Testing
+
+/// The API under a crowd (issue 23): unauthenticated connections from one address and many cannot
+/// keep an operator out, refusals without a check are told apart from wrong passwords, the server
+/// stops when asked during a flood, and what a request says cannot forge log lines. All traffic goes
+/// to the in-process server on 127.0.0.1, from loopback source addresses only.
+@Suite("API fairness", .serialized)
+struct APIFairnessTests {
+    static let base = APIServerTests.base
+
+    /// A crowd (Python, started in the background and stopped by its PID): 300 silent TCP connections
+    /// and 260 TLS connections polling the public endpoint every 8 s without credentials, all from
+    /// 127.0.2.1, and 8 silent connections from each of 50 more addresses (127.3.N.1); every socket
+    /// the server closes reconnects after a second.
+    static let crowd = """
+        import resource, selectors, socket, ssl, sys, time
+        resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
+        PORT = int(sys.argv[1])
+        context = ssl.create_default_context(); context.check_hostname = False; context.verify_mode = ssl.CERT_NONE
+        plans = [("127.0.2.1", "silent")] * 300 + [("127.0.2.1", "poll")] * 260
+        plans += [("127.3.%d.1" % n, "silent") for n in range(1, 51) for _ in range(8)]
+        sockets = {}
+        def open_one(index):
+            source, kind = plans[index]
+            try:
+                raw = socket.create_connection(("127.0.0.1", PORT), timeout=2, source_address=(source, 0))
+                if kind == "poll":
+                    raw = context.wrap_socket(raw)
+                raw.setblocking(False)
+                sockets[index] = (raw, time.time(), 0.0)
+            except OSError:
+                sockets[index] = (None, time.time() + 1, 0.0)
+        for index in range(len(plans)):
+            open_one(index)
+        print("crowd ready", sum(1 for s in sockets.values() if s[0] is not None), flush=True)
+        while True:
+            now = time.time()
+            for index, (raw, since, polled) in list(sockets.items()):
+                if raw is None:
+                    if now >= since: open_one(index)
+                    continue
+                try:
+                    data = raw.recv(65536)
+                    if data == b"":
+                        raw.close(); sockets[index] = (None, now + 1, 0.0); continue
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    pass
+                except OSError:
+                    raw.close(); sockets[index] = (None, now + 1, 0.0); continue
+                if plans[index][1] == "poll" and now - polled >= 8:
+                    try:
+                        raw.send(b"GET /api/common/1.0/services HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+                        sockets[index] = (raw, since, now)
+                    except (OSError, ssl.SSLError):
+                        raw.close(); sockets[index] = (None, now + 1, 0.0)
+            time.sleep(0.05)
+        """
+
+    @Test func aCrowdOfUnauthenticatedConnectionsDoesNotKeepAnOperatorOut() async throws {
+        let fixture = try APIServerTests().fixture()
+        let server = try await APIServer.start(fixture)
+        defer { Task { await server.stop() } }
+        try fixture.directory.write("crowd.py", Self.crowd)
+        let pid = try startInBackground("python3 \(fixture.directory.sub("crowd.py")) \(server.port)", output: fixture.directory.sub("crowd.log"))
+        defer { signalBackground(pid, SIGKILL) }
+        let ready = try await CrashRecoveryTests().wait(seconds: 120) { (try? fixture.directory.read("crowd.log"))?.contains("crowd ready") == true }
+        #expect(ready, "the crowd connected: \((try? fixture.directory.read("crowd.log")) ?? "")")
+        try await Task.sleep(for: .seconds(2))
+        let clock = ContinuousClock()
+        var answered = 0
+        var times: [Duration] = []
+        for _ in 0..<30 {
+            let start = clock.now
+            let answer = try await server.call("GET", "\(Self.base)/backup")
+            let took = clock.now - start
+            times.append(took)
+            if answer.status == 200 && took <= .seconds(1) { answered += 1 }
+        }
+        let logged = fixture.logLines.all
+        #expect(answered >= 29, "an operator got \(answered) of 30 answers within 1 s during the crowd: \(times)")
+        #expect(logged.contains { $0.contains("connection refused") && $0.contains("127.0.2.1") && $0.contains("from this address already") }, "the per-address cap refused and logged")
+        #expect(logged.contains { $0.contains("connection closed for a newer one") }, "a full server evicted unauthenticated connections")
+        // Logged once a minute per address and kind, not once per connection.
+        #expect(logged.filter { $0.contains("connection refused") && $0.contains("127.0.2.1") }.count <= 2)
+        signalBackground(pid, SIGKILL)
+    }
+
+    @Test func aRefusalWithoutACheckIs429WithRetryAfterAndNeverAWrongPassword() {
+        let refused = APIError.tooManyAttempts(retryAfterSeconds: 1).response()
+        #expect(refused.status.code == 429 && refused.headers[.retryAfter] == "1")
+        let stopping = APIError.shuttingDown.response()
+        #expect(stopping.status.code == 503 && stopping.headers[.retryAfter] == "5")
+        #expect(APIError.invalidCredentials.retryAfterSeconds == nil)
+    }
+
+    @Test func theServerStopsWithinFiveSecondsDuringAFloodOfGuesses() async throws {
+        let fixture = try APIServerTests().fixture()
+        let server = try await APIServer.start(fixture)
+        try fixture.directory.write("flood.py", """
+            import base64, socket, ssl, sys, threading
+            PORT = int(sys.argv[1])
+            context = ssl.create_default_context(); context.check_hostname = False; context.verify_mode = ssl.CERT_NONE
+            def guess(source, n):
+                while True:
+                    try:
+                        s = context.wrap_socket(socket.create_connection(("127.0.0.1", PORT), timeout=30, source_address=(source, 0)))
+                        token = base64.b64encode(b"operator:guess-%d" % n).decode()
+                        s.sendall(("GET /api/mgmt.gateway_backup/1.0/backup HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Basic %s\\r\\n\\r\\n" % token).encode())
+                        s.recv(4096); s.close()
+                    except OSError:
+                        pass
+                    n += 1
+            for a in range(1, 21):
+                for t in range(5):
+                    threading.Thread(target=guess, args=("127.0.4.%d" % a, t * 1000), daemon=True).start()
+            print("flooding", flush=True)
+            threading.Event().wait()
+            """)
+        let pid = try startInBackground("python3 \(fixture.directory.sub("flood.py")) \(server.port)", output: fixture.directory.sub("flood.log"))
+        defer { signalBackground(pid, SIGKILL) }
+        // Until attempts queue up behind the checks.
+        let queued = try await CrashRecoveryTests().wait(seconds: 60) { fixture.logLines.all.filter { $0.contains("login failed") }.count >= 10 }
+        #expect(queued)
+        let clock = ContinuousClock()
+        let start = clock.now
+        await server.stop()
+        let took = clock.now - start
+        #expect(took < .seconds(5), "the stop took \(took) during the flood")
+        signalBackground(pid, SIGKILL)
+    }
+
+    @Test func whatARequestSaysCannotForgeALogLineOrField() async throws {
+        let fixture = try APIServerTests().fixture()
+        let server = try await APIServer.start(fixture)
+        defer { Task { await server.stop() } }
+        // A path inside the allowed directory, with a space, "=", a right-to-left override and a
+        // zero-width space: the job starts, and its log line shows the path escaped and quoted.
+        let path = fixture.backups + "/a status=200 \u{202E}x\u{200B}y"
+        let body = #"{"hostname":"localhost","security_pwd":"s","path":"\#(path)"}"#
+        #expect(try await server.call("POST", "\(Self.base)/backup", body: body).status == 204)
+        _ = try await server.waitForJob("\(Self.base)/backup")
+        let started = try #require(fixture.logLines.all.first { $0.contains("job started") })
+        #expect(started.contains(#"a status=200 \u{202E}x\u{200B}y""#), "\(started)")
+        #expect(!started.contains("\u{202E}") && !started.contains("\u{200B}"))
+        // An unknown route is answered 400 and logged 400, as answered.
+        #expect(try await server.call("GET", "/api/nothing\u{202E}here").status == 400)
+        let unknown = try #require(fixture.logLines.all.last { $0.contains("/api/nothing") })
+        #expect(unknown.contains("400") && !unknown.contains("404") && !unknown.contains("\u{202E}"), "\(unknown)")
+    }
+
+    @Test func passwordsBcryptWouldCutAreRefusedAndTheUsersFileIsKnownByMoreThanItsTimes() async throws {
+        // bcrypt takes a quarter of a second a hash: off the cooperative pool.
+        try await Blocking.run { try self.checkPasswordRules() }
+    }
+
+    func checkPasswordRules() throws {
+        let directory = try TemporaryDirectory("users")
+        let store = UserStore(path: directory.sub("users.json"))
+        for bad in [String(repeating: "a", count: 73), "password\u{0}junk"] {
+            #expect(throws: BackupError.self) { try store.set("op", password: Secret(bad)) }
+        }
+        let longest = String(repeating: "b", count: 72)
+        try store.set("op", password: Secret(longest))
+        #expect(try store.verify("op", password: longest))
+        #expect(!(try store.verify("op", password: longest + "anything")), "bcrypt would read only the first 72 bytes")
+        try store.set("op2", password: Secret("correct-password"))
+        #expect(!(try store.verify("op2", password: "correct-password\u{0}junk")))
+        // Edited in place, same size, its mtime set back: the stamp still changes (inode, ctime).
+        let before = store.stamp()
+        var info = stat()
+        #expect(stat(store.path, &info) == 0)
+        let text = String(decoding: try FileTree.readFile(store.path), as: UTF8.self)
+        let handle = try #require(FileHandle(forWritingAtPath: store.path))
+        try handle.write(contentsOf: Data(text.replacingOccurrences(of: "op2", with: "op3").utf8))
+        try handle.close()
+        var times = [info.st_atim, info.st_mtim]
+        #expect(utimensat(AT_FDCWD, store.path, &times, 0) == 0)
+        #expect(store.stamp() != before)
+    }
+}
