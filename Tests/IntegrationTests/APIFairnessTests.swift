@@ -1,4 +1,5 @@
 import BackupCore
+import BackupRuntime
 import Foundation
 @testable import GatewayAPI
 import GatewayBackupTestSupport
@@ -150,6 +151,20 @@ struct APIFairnessTests {
         #expect(try await server.call("GET", "/api/nothing\u{202E}here").status == 400)
         let unknown = try #require(fixture.logLines.all.last { $0.contains("/api/nothing") })
         #expect(unknown.contains("400") && !unknown.contains("404") && !unknown.contains("\u{202E}"), "\(unknown)")
+    }
+
+    /// A backup whose store cannot be reached (nothing listens on the port) leaves nothing behind:
+    /// no staging directory and no `backup-in-progress.json` until some later job.
+    @Test func aBackupThatCannotReachItsStoreLeavesNothingBehind() async throws {
+        let fixture = try Fixture("unreachable")
+        let target = StorageTarget(host: "127.0.0.1", username: "nobody", path: "/srv/none", port: 1)
+        let store = try fixture.runtime.store(for: target, credentials: RemoteCredentials(password: Secret("x"), hostKeyPolicy: "accept-new"))
+        let request = BackupRequest(target: target, store: store, manifest: try fixture.manifest(), securityPassword: fixture.password)
+        let record = try await fixture.runtime.orchestrator().backup(request)
+        #expect(record.status == .error, "\(record.message)")
+        let staging = fixture.state + "/staging"
+        #expect(((try? FileTree.names(in: staging)) ?? []).isEmpty, "a staging directory was left: \((try? FileTree.names(in: staging)) ?? [])")
+        #expect(try FileStatus.of(fixture.state + "/backup-in-progress.json") == nil)
     }
 
     @Test func passwordsBcryptWouldCutAreRefusedAndTheUsersFileIsKnownByMoreThanItsTimes() async throws {

@@ -68,12 +68,12 @@ public struct BackupJob: Sendable {
         let baseName = Self.backupName(appliance: manifest.appliance, date: Date(timeIntervalSince1970: TimeInterval(started)))
         logger.info("backup started", metadata: ["store": "\(SafeText.field(self.request.store.displayName))"])
 
-        let staging: StagingArea
+        var startedStaging: StagingArea?
         let writer: any BackupWriter
         let name: String
         let stateDirectory = self.orchestrator.status.directory
         do {
-            staging = try StagingArea(base: self.orchestrator.stagingBase, kind: "backup")
+            startedStaging = try StagingArea(base: self.orchestrator.stagingBase, kind: "backup")
             let store = self.request.store
             // What a killed backup to this destination left is ours to remove; only that.
             if let pending = PendingBackup.read(in: stateDirectory), pending.store == store.displayName {
@@ -86,7 +86,11 @@ public struct BackupJob: Sendable {
             }
             (name, writer) = try await Blocking.run { () -> (String, any BackupWriter) in
                 // Two backups in one second get -1, -2, …: names stay unique and still sort by time.
-                let taken = Set(((try? store.listEntries()) ?? []).map(\.name))
+                // The listing is also where a store that cannot be reached fails: before any trace is
+                // written (a destination that does not exist yet lists as empty).
+                let entries: [StoredEntry]
+                do { entries = try store.listEntries() } catch let error as BackupError where error.code == .notFound { entries = [] }
+                let taken = Set(entries.map(\.name))
                 var name = baseName
                 var suffix = 1
                 while taken.contains(name) {
@@ -100,8 +104,11 @@ public struct BackupJob: Sendable {
             record.backup = name
             logger[metadataKey: "backup"] = "\(name)"
         } catch {
+            // Nothing of this job stays behind a failed start (an unreachable store): not its staging.
+            startedStaging?.remove()
             return self.fail(&record, status: status, error: BackupError.wrap(error, as: .storage), logger: logger)
         }
+        guard let staging = startedStaging else { return self.fail(&record, status: status, error: BackupError(.system, "no staging area"), logger: logger) }
         // The trace goes once the backup is committed; after a failure it stays, and the next backup
         // to this destination removes whatever the abort could not (a dropped connection).
         var committed = false
