@@ -275,7 +275,7 @@ struct PluginSandboxTests {
         let restore = #"cp "$GWBACKUP_STAGING/file" "$GWBACKUP_ROOT/$GWBACKUP_PARAM_FILE""#
         let cases: [(collect: String, restore: String, rule: String, detail: String)] = [
             ("echo x > /tmp/gwb-kit-\(UUID().uuidString); " + good, restore, "collect-writes-only-staging", "Read-only file system"),
-            (good, restore + #"; mkdir -p "$GWBACKUP_ROOT/etc/cron.d"; echo x > "$GWBACKUP_ROOT/etc/cron.d/pwn""#, "restore-writes-only-declared-paths", "etc/cron.d/pwn"),
+            (good, restore + #"; mkdir -p "$GWBACKUP_ROOT/etc/cron.d"; echo x > "$GWBACKUP_ROOT/etc/cron.d/pwn""#, "restore-writes-only-declared-paths", "etc/cron.d"),
             (good, restore + "; echo x > '\(place.besideRoot)/passwd'", "restore-writes-only-declared-paths", "Read-only file system"),
         ]
         for (collect, restore, rule, detail) in cases {
@@ -311,6 +311,30 @@ struct PluginSandboxTests {
         let probe = try shell("setpriv --reuid=65534 --regid=65534 --clear-groups \(guardPath) --probe 2>&1; echo \"status $?\"")
         #expect(probe.output.contains("sandbox: cannot make namespaces") && probe.output.contains("status 125"), "\(probe.output)")
         #expect(ChildProcess.sandboxProblem == nil, "root on this machine can sandbox")
+    }
+
+    /// Replacement hardware: the declared path's directories do not exist yet, and the nearest one
+    /// that does (var/lib) holds gwbackup's staging area. They are made first, so the overlay covers
+    /// only them; a mode the plugin gives them is applied; a failed step removes them again.
+    @Test func aRestoreOntoAFreshRootMakesTheDirectoriesItsPathsNeed() async throws {
+        let place = try Place("sandbox-fresh")
+        try FileTree.makeDirectories(place.root + "/var/lib/gwbackup")
+        let staging = place.root + "/var/lib/gwbackup/staging"
+        try FileTree.makePrivateDirectory(staging)
+        let parameters: [String: JSONValue] = ["file": .string("var/lib/app/vault/key")]
+        let good = try place.plugin("""
+            cat >/dev/null
+            echo secret > "$GWBACKUP_ROOT/var/lib/app/vault/key"
+            chmod 0700 "$GWBACKUP_ROOT/var/lib/app/vault"
+            \(Self.ok)
+            """)
+        _ = try await good.restore(PluginContext(component: "hostile", applianceRoot: place.root, stagingDirectory: staging, parameters: parameters, logger: Self.logger))
+        #expect(try place.directory.read("root/var/lib/app/vault/key") == "secret\n")
+        #expect(try FileStatus.of(place.root + "/var/lib/app/vault")?.mode == 0o700, "the mode the plugin gave the new directory")
+        try FileTree.remove(place.root + "/var/lib/app")
+        let failing = try place.plugin("cat >/dev/null\nexit 3\n")
+        await self.expectFailure({ _ = try await failing.restore(PluginContext(component: "hostile", applianceRoot: place.root, stagingDirectory: staging, parameters: parameters, logger: Self.logger)) }, containing: ["exit status 3"])
+        #expect(try FileStatus.of(place.root + "/var/lib/app") == nil, "the directories made for a failed step are removed")
     }
 
     @Test func aStagingAreaInsideTheOverlaidDirectoryIsRefusedWithTheReason() async throws {

@@ -48,6 +48,42 @@ public final class ConfinedDirectory {
         try Self.removeTree(parent: parent.fd, name: name, display: self.display(relative), depth: 0)
     }
 
+    /// Creates the directory `relative` and whatever is missing above it (0755, owned by this
+    /// process's user), never through a symlink; returns the directories it created, outermost first.
+    @discardableResult
+    public func makeDirectories(_ relative: String) throws -> [String] {
+        guard let normalized = RelativePath.normalized(relative) else {
+            throw BackupError(.unsafeArchive, "'\(SafeText.escaped(relative, limit: 200))' \(RelativePath.problem(relative) ?? "is unsafe")")
+        }
+        var created: [String] = []
+        var walked = ""
+        for component in normalized.split(separator: "/") {
+            walked += (walked.isEmpty ? "" : "/") + component
+            if try self.status(walked) == nil {
+                guard let (parent, name) = try self.parent(of: walked, create: false) else { break }
+                if mkdirat(parent.fd, name, 0o755) == 0 {
+                    created.append(walked)
+                    _ = fchmodat(parent.fd, name, 0o755, 0)
+                } else if errno != EEXIST {
+                    throw SystemCall.error("mkdir", self.display(walked))
+                }
+            } else if try self.status(walked)?.kind != .directory {
+                throw BackupError(.unsafeArchive, "\(self.display(walked)) is not a directory")
+            }
+        }
+        return created
+    }
+
+    /// Gives the directory `relative` this owner and mode (setuid and setgid dropped), reached
+    /// without following a symlink; a missing or non-directory entry is left alone.
+    public func setDirectoryOwnerAndMode(_ relative: String, uid: UInt32, gid: UInt32, mode: UInt32) throws {
+        guard let (parent, name) = try self.parent(of: relative, create: false) else { return }
+        var info = stat()
+        guard fstatat(parent.fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0, info.st_mode & S_IFMT == S_IFDIR else { return }
+        if fchownat(parent.fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 { throw SystemCall.error("chown", self.display(relative)) }
+        if fchmodat(parent.fd, name, mode_t(mode & 0o1777), 0) != 0 { throw SystemCall.error("chmod", self.display(relative)) }
+    }
+
     /// Removes the directory `relative` if it exists and is empty; leaves it (and anything else) alone
     /// otherwise.
     public func removeEmptyDirectory(_ relative: String) throws {

@@ -56,6 +56,17 @@ public struct DeclaredPaths: Sendable, Equatable {
         }
     }
 
+    /// The directory each declared path lies in (above its first name with a pattern), relative;
+    /// none for a path directly below the root.
+    public var parentDirectories: [String] {
+        Array(Set(self.patterns.compactMap { pattern -> String? in
+            var components = pattern.split(separator: "/").map(String.init)
+            if let glob = components.firstIndex(where: RelativePath.isPattern) { components = Array(components.prefix(glob + 1)) }
+            components.removeLast()
+            return components.isEmpty ? nil : components.joined(separator: "/")
+        })).sorted()
+    }
+
     /// The directories (relative; "" is the root) a sandboxed restore gets a writable overlay over:
     /// for each path, the deepest existing real directory above its first name with a pattern in it
     /// (the directory a plugin creates its temporaries in), none inside another. Throws when one

@@ -20,6 +20,9 @@ public struct OverlayChanges {
         case put(String)
         /// What is at the path goes.
         case remove(String)
+        /// The existing directory at the path gets this owner and mode (a directory on the way to, or
+        /// at, a declared path: a vault's directory made 0700 on replacement hardware).
+        case directoryMetadata(String, uid: UInt32, gid: UInt32, mode: UInt32)
     }
 
     /// The changes, in the order to apply them.
@@ -44,6 +47,15 @@ public struct OverlayChanges {
         self.root = root
         self.declared = declared
         self.targetPrefixLength = target.isEmpty ? 0 : target.count + 1
+        // The overlaid directory itself: its owner or mode, changed by the step (the upper layer's
+        // top starts as the target's, see `SandboxedStep`).
+        var top = stat()
+        if !target.isEmpty, lstat(upper, &top) == 0, let existing = try root.status(target), existing.kind == .directory {
+            let mode = UInt32(top.st_mode & 0o7777)
+            if (existing.mode, existing.uid, existing.gid) != (mode, top.st_uid, top.st_gid), declared.covers(target) || declared.leadsTo(target) {
+                self.changes.append(.directoryMetadata(target, uid: top.st_uid, gid: top.st_gid, mode: mode))
+            }
+        }
         try self.walk(upper, relative: target, isNew: false, depth: 0)
     }
 
@@ -59,6 +71,8 @@ public struct OverlayChanges {
                 try self.root.remove(relative)
             case .put(let relative):
                 try self.root.install(relative, from: self.source(of: relative))
+            case .directoryMetadata(let relative, let uid, let gid, let mode):
+                try self.root.setDirectoryOwnerAndMode(relative, uid: uid, gid: gid, mode: mode)
             }
         }
     }
@@ -89,7 +103,14 @@ public struct OverlayChanges {
                 if self.declared.covers(child) { self.changes.append(.remove(child)) } else { self.outside.append(shown + " (removed)") }
             case S_IFDIR:
                 let existing = try self.root.status(child)
-                if !isNew && !Self.isOpaque(path) && existing?.kind == .directory {
+                if !isNew && !Self.isOpaque(path), let existing, existing.kind == .directory {
+                    // Passed through, or its owner or mode changed: the latter applies only on the way
+                    // to a declared path (elsewhere it is not a change this component may make).
+                    let mode = UInt32(info.st_mode & 0o7777)
+                    if (existing.mode, existing.uid, existing.gid) != (mode, info.st_uid, info.st_gid),
+                       self.declared.covers(child) || self.declared.leadsTo(child) {
+                        self.changes.append(.directoryMetadata(child, uid: info.st_uid, gid: info.st_gid, mode: mode))
+                    }
                     try self.walk(path, relative: child, isNew: false, depth: depth + 1)
                     continue
                 }

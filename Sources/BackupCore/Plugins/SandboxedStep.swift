@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One external plugin step's sandbox, from preparation to cleanup: the writable staging directory,
 /// and for a restore (or its rollback) an overlay over each directory the component's declared
@@ -14,6 +17,9 @@ struct SandboxedStep {
     private let layers: [(target: String, upper: String)]
     /// Holds the overlays' upper and work directories; removed by `remove()`.
     private let scratch: String?
+    /// Directories made in the root before the step (outermost first), removed if still empty
+    /// when the step's changes are not applied.
+    private var madeDirectories: [String] = []
 
     init(plugin: ExternalPlugin, action: String, context: PluginContext, enabled: Bool) throws {
         self.action = action
@@ -21,7 +27,7 @@ struct SandboxedStep {
         self.root = context.applianceRoot
         self.declared = DeclaredPaths(schema: plugin.parameterSchema, parameters: context.parameters)
         guard enabled else {
-            (self.sandbox, self.layers, self.scratch) = (nil, [], nil)
+            (self.sandbox, self.layers, self.scratch, self.madeDirectories) = (nil, [], nil, [])
             return
         }
         let network = plugin.descriptor.network ?? false
@@ -34,9 +40,18 @@ struct SandboxedStep {
                 }
             }
             self.sandbox = ProcessSandbox(writable: writable, network: network, servicesVisible: action == "activate")
-            (self.layers, self.scratch) = ([], nil)
+            (self.layers, self.scratch, self.madeDirectories) = ([], nil, [])
             return
         }
+        // The directories the declared paths lie in are made first where missing (a restore onto
+        // replacement hardware): each overlay then covers just them, never a wide ancestor such as
+        // /var/lib, which holds gwbackup's own staging area. A failed step removes them again.
+        let root = try ConfinedDirectory(path: context.applianceRoot)
+        var made: [String] = []
+        for directory in self.declared.parentDirectories {
+            made += try root.makeDirectories(directory)
+        }
+        self.madeDirectories = made
         let targets = try self.declared.overlayDirectories(root: context.applianceRoot)
         let staging = context.stagingDirectory
         let scratch = (staging as NSString).deletingLastPathComponent + "/.sandbox-" + UUID().uuidString.prefix(8).lowercased()
@@ -55,11 +70,18 @@ struct SandboxedStep {
                 try FileTree.makePrivateDirectory(layer)
                 try FileTree.makePrivateDirectory(layer + "/upper")
                 try FileTree.makePrivateDirectory(layer + "/work")
+                // The overlaid directory shows the upper layer's own owner and mode: the target's, so
+                // the step sees it as it is, and a change it makes is one (`OverlayChanges`).
+                if let status = try FileStatus.of(realTarget) {
+                    _ = chown(layer + "/upper", status.uid, status.gid)
+                    _ = chmod(layer + "/upper", mode_t(status.mode))
+                }
                 overlays.append(ProcessSandbox.Overlay(target: realTarget, upper: layer + "/upper", work: layer + "/work"))
                 layers.append((target, layer + "/upper"))
             }
         } catch {
             try? FileTree.remove(scratch)
+            Self.removeEmpty(made, root: root)
             throw error
         }
         self.sandbox = ProcessSandbox(writable: [staging], overlays: overlays, network: network)
@@ -71,10 +93,24 @@ struct SandboxedStep {
     /// them all; throws (having applied none) when one lies outside or is of a kind a restore never
     /// puts. A failed step's changes are dropped with the scratch directory.
     func applyChanges(after outcome: ProcessOutcome) throws {
-        guard !self.layers.isEmpty, outcome.status == 0, !outcome.signalled, !outcome.timedOut, !outcome.cancelled,
-              let response = try? JSONDecoder().decode(ExternalPlugin.Response.self, from: outcome.stdout), response.status == "ok"
-        else { return }
+        guard !self.layers.isEmpty else { return }
         let root = try ConfinedDirectory(path: self.root)
+        guard outcome.status == 0, !outcome.signalled, !outcome.timedOut, !outcome.cancelled,
+              let response = try? JSONDecoder().decode(ExternalPlugin.Response.self, from: outcome.stdout), response.status == "ok"
+        else {
+            Self.removeEmpty(self.madeDirectories, root: root)
+            return
+        }
+        do {
+            try self.check(and: root)
+        } catch {
+            Self.removeEmpty(self.madeDirectories, root: root)
+            throw error
+        }
+    }
+
+    /// Reads every layer's changes, refuses them all if one is not allowed, else applies them.
+    private func check(and root: ConfinedDirectory) throws {
         let changes = try self.layers.map { try OverlayChanges(upper: $0.upper, target: $0.target, root: root, declared: self.declared) }
         let name = "plugin '\(self.pluginID)' \(self.action)"
         let outside = changes.flatMap(\.outside)
@@ -87,6 +123,11 @@ struct SandboxedStep {
             throw BackupError(.pluginFailed, "\(name) left what a restore never puts on an appliance: \(Self.listed(refused)); nothing it wrote was applied")
         }
         for change in changes { try change.apply() }
+    }
+
+    /// Removes `directories` (made before the step) innermost first, each only if empty.
+    private static func removeEmpty(_ directories: [String], root: ConfinedDirectory) {
+        for directory in directories.reversed() { try? root.removeEmptyDirectory(directory) }
     }
 
     /// Removes the overlays' directories.
