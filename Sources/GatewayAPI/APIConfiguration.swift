@@ -31,6 +31,8 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
     /// Seconds a connection has to send a complete request head, from its start or after an answer:
     /// a client that sends one byte a second is cut off.
     public var requestHeadTimeoutSeconds: Int = 10
+    /// Seconds a request's body has to arrive whole, once its head has.
+    public var requestBodyTimeoutSeconds: Int = 20
     /// Connections open at once. When all are taken, a new one takes the slot of the oldest that has
     /// not authenticated a request, or is closed as soon as it is accepted.
     public var maxConnections: Int = 256
@@ -52,7 +54,7 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         case listen, certificate, privateKey, stateDirectory, usersFile, manifest, pluginDirectories, applianceRoot
         case backupDirectory, defaultUser, hostKeyPolicy, maxBodyBytes
         case localBackupDirectories, idleTimeoutSeconds, requestHeadTimeoutSeconds, maxConnections, schedules
-        case maxConnectionsPerAddress, maxConnectionsPerNetwork
+        case maxConnectionsPerAddress, maxConnectionsPerNetwork, requestBodyTimeoutSeconds
         case jobs, jobNiceness
     }
 
@@ -75,6 +77,7 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         self.idleTimeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .idleTimeoutSeconds) ?? defaults.idleTimeoutSeconds
         self.requestHeadTimeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .requestHeadTimeoutSeconds) ?? defaults.requestHeadTimeoutSeconds
         self.maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections) ?? defaults.maxConnections
+        self.requestBodyTimeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .requestBodyTimeoutSeconds) ?? defaults.requestBodyTimeoutSeconds
         self.maxConnectionsPerAddress = try container.decodeIfPresent(Int.self, forKey: .maxConnectionsPerAddress) ?? defaults.maxConnectionsPerAddress
         self.maxConnectionsPerNetwork = try container.decodeIfPresent(Int.self, forKey: .maxConnectionsPerNetwork) ?? defaults.maxConnectionsPerNetwork
         self.schedules = try container.decodeIfPresent([ScheduleConfiguration].self, forKey: .schedules) ?? []
@@ -83,7 +86,7 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         self.jobNiceness = try container.decodeIfPresent(Int32.self, forKey: .jobNiceness) ?? defaults.jobNiceness
         if let jobs = self.jobs, !(1...64).contains(jobs) { throw BackupError(.invalidInput, "jobs must be between 1 and 64") }
         if !(0...19).contains(self.jobNiceness) { throw BackupError(.invalidInput, "jobNiceness must be between 0 and 19") }
-        for (key, value, range) in [("idleTimeoutSeconds", self.idleTimeoutSeconds, 1...86400), ("requestHeadTimeoutSeconds", self.requestHeadTimeoutSeconds, 1...3600), ("maxConnections", self.maxConnections, 1...100_000), ("maxConnectionsPerAddress", self.maxConnectionsPerAddress, 1...100_000), ("maxConnectionsPerNetwork", self.maxConnectionsPerNetwork, 1...100_000), ("maxBodyBytes", self.maxBodyBytes, 1024...(16 << 20))] where !range.contains(value) {
+        for (key, value, range) in [("idleTimeoutSeconds", self.idleTimeoutSeconds, 1...86400), ("requestHeadTimeoutSeconds", self.requestHeadTimeoutSeconds, 1...3600), ("requestBodyTimeoutSeconds", self.requestBodyTimeoutSeconds, 1...3600), ("maxConnections", self.maxConnections, 1...100_000), ("maxConnectionsPerAddress", self.maxConnectionsPerAddress, 1...100_000), ("maxConnectionsPerNetwork", self.maxConnectionsPerNetwork, 1...100_000), ("maxBodyBytes", self.maxBodyBytes, 1024...(16 << 20))] where !range.contains(value) {
             throw BackupError(.invalidInput, "\(key) must be between \(range.lowerBound) and \(range.upperBound)")
         }
         for directory in self.localBackupDirectories ?? [] where !directory.hasPrefix("/") {

@@ -86,13 +86,7 @@ struct BackupAPIController: Sendable {
         guard contentType == "application/json" else {
             throw APIError.badRequest("the request body must be sent as Content-Type: application/json")
         }
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: self.configuration.maxBodyBytes)
-        } catch {
-            throw APIError.badRequest("the request body is larger than \(self.configuration.maxBodyBytes) bytes")
-        }
+        let buffer = try await Self.collectBody(of: request, upTo: self.configuration.maxBodyBytes, within: .seconds(self.configuration.requestBodyTimeoutSeconds))
         let body: WireJobRequest
         do {
             body = try WireJobRequest.parse(Data(buffer.readableBytesView))
@@ -139,6 +133,34 @@ struct BackupAPIController: Sendable {
             throw APIError.badRequest(error.code == .busy ? "a job is already running: \(error.message)" : error.description)
         }
         return Response(status: .noContent)
+    }
+
+    /// The whole body, at most `limit` bytes, within `time`: a body that trickles in (one byte every
+    /// few seconds) would otherwise hold the connection and its slot for as long as its sender likes.
+    static func collectBody(of request: Request, upTo limit: Int, within time: Duration) async throws -> ByteBuffer {
+        let body = request.body
+        let collected = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask {
+                do {
+                    return try await body.collect(upTo: limit)
+                } catch is CancellationError {
+                    return nil
+                } catch {
+                    throw APIError.badRequest("the request body is larger than \(limit) bytes")
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: time)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let collected else {
+            throw APIError.badRequest("the request body did not arrive within \(time.components.seconds) s")
+        }
+        return collected
     }
 
     static func encoded(_ value: some Encodable) throws -> Response {
