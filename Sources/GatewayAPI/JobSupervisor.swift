@@ -32,6 +32,8 @@ public final class JobSupervisor: Service, @unchecked Sendable {
                 self.lock.withLock {
                     if self.running?.cancellation === cancellation { self.running = nil }
                 }
+                // A server runs jobs for months: what a job freed goes back to the system.
+                FreeMemory.release()
                 return record
             }
             self.running = (cancellation, task)

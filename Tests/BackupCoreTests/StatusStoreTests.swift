@@ -138,9 +138,45 @@ struct StatusStoreTests {
         #expect(JobLock.holder(stateDirectory: state)?.hasPrefix("backup 500") == true)
     }
 
+    /// A job's deadline, cancelled when the job ends, lets go at once of what its cancellation holds
+    /// (through its handlers, the job's store): a queued `asyncAfter` kept it for the deadline's six
+    /// hours, and a server running short jobs grew by hundreds of KiB a job (issue 23).
+    @Test func aCancelledDeadlineLetsGoOfTheJobAtOnce() async throws {
+        final class Held: Sendable {}
+        weak var watched: Held?
+        do {
+            let held = Held()
+            watched = held
+            let cancellation = JobCancellation()
+            cancellation.onCancel { _ in _ = held }
+            let deadline = cancellation.stop(after: 6 * 3600)
+            deadline.cancel()
+        }
+        let gone = try await DeadlineWait.until(seconds: 10) { watched == nil }
+        #expect(gone, "the cancellation (and what its handlers hold) outlived its cancelled deadline")
+        // A deadline that fires still stops the job.
+        let cancellation = JobCancellation()
+        let deadline = cancellation.stop(after: 0.05)
+        #expect(try await DeadlineWait.until(seconds: 10) { cancellation.isCancelled })
+        #expect(cancellation.reason?.contains("longer than its deadline") == true)
+        deadline.cancel()
+    }
+
     @Test func aTornStatusFileIsReportedNotTrusted() throws {
         let directory = try TemporaryDirectory("status")
         try directory.write("state/backup-status.json", "{\"running\": {\"host\"")
         #expect(throws: BackupError.self) { try StatusStore(directory: directory.sub("state")).backupStatus() }
+    }
+}
+
+/// Waits for a condition with a deadline (polling every 20 ms).
+enum DeadlineWait {
+    static func until(seconds: Double, _ condition: () -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
     }
 }

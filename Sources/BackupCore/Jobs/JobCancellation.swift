@@ -39,13 +39,11 @@ public final class JobCancellation: @unchecked Sendable {
 
     /// Asks the job to stop once `seconds` have passed (bounded to 10^7; not finite: never), unless
     /// the returned item is cancelled first (when the job ends).
-    public func stop(after seconds: Double) -> DispatchWorkItem {
+    public func stop(after seconds: Double) -> JobDeadline {
         let bounded = seconds.isFinite ? min(max(seconds, 0), 1e7) : 1e7
-        let item = DispatchWorkItem { [self] in
+        return JobDeadline(after: bounded) { [self] in
             self.cancel(reason: "the job ran longer than its deadline of \(Int(bounded)) s")
         }
-        DispatchQueue.global().asyncAfter(deadline: .now() + bounded, execute: item)
-        return item
     }
 
     /// The error a job ends with once it has been asked to stop, or nil.

@@ -168,7 +168,7 @@ public struct Orchestrator: Sendable {
 
     /// Fires `cancellation` once the job deadline has passed, unless the returned item is cancelled
     /// first (when the job ends).
-    func startDeadline() -> DispatchWorkItem {
+    func startDeadline() -> JobDeadline {
         self.cancellation.stop(after: self.jobDeadlineSeconds)
     }
 
