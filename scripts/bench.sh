@@ -354,3 +354,5 @@ PY
 BENCH_CONFIGURATION="$configuration" scripts/bench-catalog.sh
 # What the plugin sandbox costs a backup and a restore of the demo appliance (scripts/bench-sandbox.sh).
 BENCH_CONFIGURATION="$configuration" scripts/bench-sandbox.sh
+# A server's memory over 10,000 jobs (scripts/bench-soak.sh).
+BENCH_CONFIGURATION="$configuration" scripts/bench-soak.sh
