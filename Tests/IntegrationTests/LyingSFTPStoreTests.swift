@@ -2,6 +2,7 @@ import BackupCore
 import BackupRuntime
 import BackupSFTP
 import Foundation
+@testable import GatewayAPI
 import GatewayBackupTestSupport
 import Testing
 
@@ -139,6 +140,30 @@ struct LyingSFTPStoreTests {
             (error as? BackupError)?.code == .interrupted && (error as? BackupError)?.message.contains("deadline of 4 s") == true
         }
         #expect(try FileTree.names(in: fixture.backups).filter { !$0.hasPrefix(".") }.count == 1)
+    }
+
+    /// A server asked to stop while its job is stuck on a dripping store stops within its grace: the
+    /// job is interrupted (its store connection shut down) and recorded ERROR, never left EXECUTING
+    /// (issue 23: the stop once waited for the job whatever the grace said).
+    @Test func aServerStopsWhileItsJobIsStuckOnAStore() async throws {
+        let (fixture, server, _, _) = try self.setUp("drip")
+        defer { withExtendedLifetime(server) {} }
+        try UserStore(path: fixture.state + "/users.json").set("operator", password: Secret("operator-password"))
+        #expect(try await fixture.backup().status == .completed)
+        let api = try await APIServer.start(fixture)
+        let body = #"{"hostname":"127.0.0.1","port":\#(server.port),"username":"gwb","password":"\#(server.password)","path":"/","security_pwd":"\#(fixture.password.revealed)"}"#
+        #expect(try await api.call("POST", "\(APIServerTests.base)/restore", body: body).status == 204)
+        // Stuck: the index drips a byte every 2 s.
+        try await Task.sleep(for: .seconds(3))
+        let during = try await api.call("GET", "\(APIServerTests.base)/restore")
+        #expect(during.object["status"] as? String == "EXECUTING", "\(during.body)")
+        let clock = ContinuousClock()
+        let start = clock.now
+        await api.stop()
+        let took = clock.now - start
+        #expect(took < .seconds(25), "the stop took \(took); its grace is 20 s")
+        let record = try fixture.runtime.status.restoreStatus()
+        #expect(record.status == .error && record.message.contains("interrupted"), "\(record.status) \(record.message)")
     }
 
     /// A listing of 10 MB of names is refused at its byte bound, not held in memory.
