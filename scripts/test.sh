@@ -16,6 +16,13 @@ mkdir -p .build
 set +e
 swift test --skip-build 2>&1 | tee .build/test-output.txt | grep -vE '^(◇|↳)|started\.$'
 status=${PIPESTATUS[0]}
+# The tests whose criterion is a time under a crowd (issue 23: an operator answered within 1 s) run
+# again alone: in the main run every other suite shares the two cores and the cooperative pool.
+if [ "$status" -eq 0 ]; then
+  echo "== timed API tests, alone"
+  GWBACKUP_TIMED_TESTS=1 swift test --skip-build --filter "APIFairnessTests" 2>&1 | grep -vE '^(◇|↳)|started\.$'
+  status=${PIPESTATUS[0]}
+fi
 # The fuzz corpora (seeds and regressions) replayed through the parsers: a crash here fails the run.
 if [ "$status" -eq 0 ]; then
   bin="$(swift build --show-bin-path)"
