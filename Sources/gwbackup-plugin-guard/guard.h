@@ -35,6 +35,7 @@ extern char **environ;
 double guard_now(void);
 void guard_exec(const struct guard_options *options);
 int guard_exit_as(int status, const sigset_t *previous);
+int guard_reap(pid_t watched, int *status);
 int guard_run_reaping(const struct guard_options *options, const sigset_t *waited, const sigset_t *previous);
 int guard_run_sandboxed(const struct guard_options *options, const sigset_t *waited, const sigset_t *previous);
 int guard_probe(void);

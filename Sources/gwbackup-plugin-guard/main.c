@@ -59,6 +59,20 @@ void guard_exec(const struct guard_options *options) {
     _exit(errno == ENOENT ? 127 : 126);
 }
 
+/* Reaps every child that has ended without waiting; returns 1 (and its status) when `watched` was
+   among them. Orphans come to the guard too (a subreaper, or a namespace's init). */
+int guard_reap(pid_t watched, int *status) {
+    int found = 0, ended;
+    pid_t reaped;
+    while ((reaped = waitpid(-1, &ended, WNOHANG)) > 0) {
+        if (reaped == watched) {
+            *status = ended;
+            found = 1;
+        }
+    }
+    return found;
+}
+
 /* Exits as a process that ended with `status` did: same code, or the same signal. */
 int guard_exit_as(int status, const sigset_t *previous) {
     if (WIFSIGNALED(status)) {

@@ -77,14 +77,7 @@ int guard_run_reaping(const struct guard_options *options, const sigset_t *waite
     int child_status = 0, child_done = 0, terminate = 0, forwarded = 0;
     double kill_at = 0;
     for (;;) {
-        int status;
-        pid_t reaped;
-        while ((reaped = waitpid(-1, &status, WNOHANG)) > 0) {
-            if (reaped == child) {
-                child_status = status;
-                child_done = 1;
-            }
-        }
+        if (guard_reap(child, &child_status)) child_done = 1;
         if (terminate && !forwarded) {
             /* Pass SIGTERM on (a timeout's SIGTERM reached the whole group already; a second is
                harmless). gwbackup gone: nobody waits for the result, kill now. */

@@ -245,15 +245,7 @@ static int run_init(const struct guard_options *options, const sigset_t *waited,
     for (;;) {
         int number = sigtimedwait(waited, NULL, NULL);
         if (number == SIGTERM || number == SIGINT || number == SIGHUP) kill(-1, SIGTERM);
-        int status, done = 0;
-        pid_t reaped;
-        while ((reaped = waitpid(-1, &status, WNOHANG)) > 0) {
-            if (reaped == child) {
-                result.status = status;
-                done = 1;
-            }
-        }
-        if (done) break;
+        if (guard_reap(child, &result.status)) break;
     }
     result.leftover = count_others();
     kill(-1, SIGKILL);
@@ -280,14 +272,7 @@ int guard_run_sandboxed(const struct guard_options *options, const sigset_t *wai
     int init_status = 0, done = 0, terminate = 0, forwarded = 0;
     double kill_at = 0;
     for (;;) {
-        int status;
-        pid_t reaped;
-        while ((reaped = waitpid(-1, &status, WNOHANG)) > 0) {
-            if (reaped == init) {
-                init_status = status;
-                done = 1;
-            }
-        }
+        if (guard_reap(init, &init_status)) done = 1;
         if (done) break;
         if (terminate && !forwarded) {
             forwarded = 1;

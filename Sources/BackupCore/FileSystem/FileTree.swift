@@ -269,21 +269,18 @@ public enum FileTree {
             throw BackupError(.unsafeArchive, "staged \(path) is not a regular file but \(kind)")
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
-        var data = Data()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            let count = try input.read(into: buffer)
-            if count == 0 { return data }
-            data.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-            if data.count > limit { throw BackupError(.invalidInput, "\(path) is larger than \(limit) bytes") }
-        }
+        return try Self.readAll(input, path: path, limit: limit)
     }
 
     /// Reads a whole small file (manifests, status, descriptors).
     public static func readFile(_ path: String, limit: Int = 16 << 20) throws -> Data {
         // Reading state and configuration must write nothing (see `openForReadingWithoutAccessTime`).
         let input = try FileDescriptorStream.openForReadingWithoutAccessTime(path)
+        return try Self.readAll(input, path: path, limit: limit)
+    }
+
+    /// Everything `input` holds, at most `limit` bytes (more is an error naming `path`).
+    private static func readAll(_ input: FileDescriptorStream, path: String, limit: Int) throws -> Data {
         var data = Data()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
         defer { buffer.deallocate() }
