@@ -2,7 +2,8 @@
 # `make bench`: peak memory and throughput of gwbackup backing up and restoring an appliance with
 # BENCH_MIB MiB of random flow data (default 1024) and BENCH_CONFIG_MIB MiB of config-like text in
 # 2,000 files (default 80), against `tar | gpg` on the same data in the same run; the demo appliance;
-# a scale table (BENCH_SCALE, default "100 1024 4096" MiB); the API under wrk during a backup.
+# a scale table (BENCH_SCALE, default "100 1024 4096" MiB); then the API under wrk during a backup
+# (scripts/bench-api.sh), the catalog, the sandbox and a server's memory over 10,000 jobs.
 # Figures are ratios to that baseline, so a noisy machine skews both sides alike; backup, restore
 # and SFTP run BENCH_ROUNDS (default 3) alternating rounds and compare medians.
 set -euo pipefail
@@ -14,38 +15,8 @@ for product in gwbackup gwbackup-plugin-guard ntp-plugin sftp-upload-bench; do
   swift build -c "$configuration" --product "$product" >/dev/null
 done
 bin="$(swift build -c "$configuration" --show-bin-path)/gwbackup"
-# The data lives on a fresh ext4 with a journal (a sparse loop device of BENCH_FS_GIB GiB), as an
-# appliance's filesystem has one. This machine's root filesystem is ext4 without a journal, and there
-# ext4 will not reuse an inode freed in the last minute (five while its table block is dirty): each
-# file created scans past every recently freed inode (perf: `recently_deleted`, up to a third of a
-# restore's samples). Creating 4,000 files there takes 0.12 s, then 1.2 s after 8,000 deletions a few
-# seconds earlier, so every figure would depend on what the runs (or tests) before it deleted, and a
-# restore, which creates twice the files of `tar -x` (staging, the copies a rollback needs), pays
-# twice. BENCH_FS=tmp keeps the data in /tmp instead; the run prints which it used.
-fs_image=""; fs_mount=""; fs_device=""
-cleanup_fs() {
-  if [ -n "$fs_mount" ]; then umount "$fs_mount" 2>/dev/null || umount -l "$fs_mount" 2>/dev/null || true; rmdir "$fs_mount" 2>/dev/null || true; fi
-  if [ -n "$fs_device" ]; then losetup -d "$fs_device" 2>/dev/null || true; fi
-  if [ -n "$fs_image" ]; then rm -f "$fs_image"; fi
-}
-trap cleanup_fs EXIT
-bench_fs="/tmp's own ($(findmnt -no FSTYPE --target /tmp 2>/dev/null || echo unknown))"
-work_base=/tmp
-if [ "${BENCH_FS:-journaled}" = journaled ] && [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null; then
-  fs_image="$(mktemp /var/tmp/gwb-bench-fs-XXXXXX.img)"
-  fs_mount="$(mktemp -d /tmp/gwb-bench-fs-XXXXXX)"
-  truncate -s "${BENCH_FS_GIB:-16}G" "$fs_image"
-  # Direct I/O: the loop device writes straight to the image, as a disk would, instead of through a
-  # second page cache (a sync then costs what it costs on a disk; buffered, a restore's syncfs of
-  # 336 MiB took up to a second more and varied from run to run).
-  if fs_device="$(losetup --direct-io=on -f --show "$fs_image")" && mkfs.ext4 -q -F "$fs_device" && mount "$fs_device" "$fs_mount"; then
-    work_base="$fs_mount"
-    bench_fs="ext4 with a journal on a fresh ${BENCH_FS_GIB:-16} GiB loop device (direct I/O)"
-  else
-    echo "bench: could not mount a loop device; the data stays in /tmp" >&2
-    cleanup_fs; fs_image=""; fs_mount=""; fs_device=""
-  fi
-fi
+# The data lives on a fresh ext4 with a journal, as an appliance's (scripts/bench-fs.sh says why).
+source scripts/bench-fs.sh
 work="$(mktemp -d "$work_base/gwb-bench-XXXXXX")"
 trap 'rm -rf "$work"; cleanup_fs' EXIT
 (umask 077; echo "bench-password" > "$work/pwd")
@@ -199,114 +170,6 @@ for size in ${BENCH_SCALE-100 1024 4096}; do
   rm -rf "$work/scale" "$work/scale-backups"
 done
 
-# The API under load while a backup runs: wrk, 200 connections on the status GET, over TLS on loopback.
-api_password="bench-api-$(head -c 6 /dev/urandom | base64 | tr -d '/+=')"
-printf '%s\n' "$api_password" | "$bin" user add bench --password-stdin --state-dir "$work/state" >/dev/null
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-# The jobs' niceness (the server's default, written out: nginx's reference backup runs at it too).
-job_niceness=10
-printf '{"localBackupDirectories": ["%s"], "maxConnections": 1024, "jobNiceness": %d}' "$work" "$job_niceness" > "$work/serve.json"
-"$bin" serve --config "$work/serve.json" --listen "127.0.0.1:$port" --state-dir "$work/state" --root "$work/app" \
-  --manifest "$work/bench.json" --backup-dir "$work/api-backups" > "$work/serve.log" 2>&1 &
-serve_pid=$!
-# The server is waited for before its state directory is removed (it writes there as it stops).
-# (Under set -e a failing command in the trap would end it early: each may fail.)
-trap 'kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; rm -rf "$work"; cleanup_fs' EXIT
-for _ in $(seq 100); do grep -q "serving" "$work/serve.log" && break; sleep 0.1; done
-auth="Authorization: Basic $(printf 'bench:%s' "$api_password" | base64 -w0)"
-status_url="https://127.0.0.1:$port/api/mgmt.gateway_backup/1.0/backup"
-job_status() { curl -sk -H "$auth" "$status_url" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["running"]["status"])'; }
-wait_for_job_end() { for _ in $(seq 600); do [ "$(job_status)" != EXECUTING ] && return 0; sleep 0.1; done; echo "the bench backup through the API did not end"; exit 1; }
-wrk_ms() { # a wrk report, a percentile (50% or 99%): that latency in milliseconds
-  awk -v p="$2" '$1 == p { v = $2; if (v ~ /us$/) print substr(v, 1, length(v) - 2) / 1000; else if (v ~ /ms$/) print substr(v, 1, length(v) - 2) + 0; else if (v ~ /s$/) print substr(v, 1, length(v) - 1) * 1000 }' "$1"
-}
-wrk_rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
-# The reference: nginx (when installed; `make bench` does not install a web server) answering a
-# static body of the status answer's size over TLS with two workers, while the CLI backs up the same
-# appliance at the job's niceness on the same filesystem: what the best-known server gets from these
-# two cores under the same load.
-nginx_bin="$(command -v nginx || true)"
-nginx_pid=""
-if [ -n "$nginx_bin" ]; then
-  nginx_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  mkdir -p "$work/nginx"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/nginx/key.pem" -out "$work/nginx/cert.pem" -subj /CN=localhost -days 1 2>/dev/null
-  answer_size="$(curl -sk -H "$auth" "$status_url" | wc -c)"
-  cat > "$work/nginx/nginx.conf" <<NGINX
-daemon off;
-worker_processes 2;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy; fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
-  server {
-    listen 127.0.0.1:$nginx_port ssl reuseport;
-    ssl_certificate $work/nginx/cert.pem; ssl_certificate_key $work/nginx/key.pem;
-    keepalive_requests 1000000;
-    location / { default_type application/json; return 200 '$(head -c "$answer_size" /dev/zero | tr '\0' x)'; }
-  }
-}
-NGINX
-  "$nginx_bin" -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
-  nginx_pid=$!
-  trap 'kill "$serve_pid" "$nginx_pid" 2>/dev/null || true; wait "$serve_pid" "$nginx_pid" 2>/dev/null || true; rm -rf "$work"; cleanup_fs' EXIT
-  for _ in $(seq 100); do curl -sk -o /dev/null "https://127.0.0.1:$nginx_port/" && break; sleep 0.1; done
-fi
-# BENCH_API_ROUNDS (default 3) rounds: gwbackup's status GET while the server runs a backup, then
-# (with nginx) the reference while the CLI runs one; a round's p99 is one stall away from its
-# worst, so the comparison is of the medians.
-# Idle first, for reference: no job runs, the same 200 connections (after a second of warm-up, so
-# that the 200 TLS handshakes and the one bcrypt check of the credentials are not counted).
-wrk -t 2 -c 200 -d 1s -H "$auth" "$status_url" > /dev/null 2>&1 || true
-[ -n "$nginx_pid" ] && { wrk -t 2 -c 200 -d 1s "https://127.0.0.1:$nginx_port/" > /dev/null 2>&1 || true; }
-wrk -t 2 -c 200 -d "${BENCH_WRK_SECONDS:-2}s" --latency -H "$auth" "$status_url" > "$work/wrk-idle.txt" 2>&1 || true
-idle_line="gwbackup p50 $(wrk_ms "$work/wrk-idle.txt" 50%) p99 $(wrk_ms "$work/wrk-idle.txt" 99%) ms, $(wrk_rate "$work/wrk-idle.txt")/s"
-if [ -n "$nginx_pid" ]; then
-  wrk -t 2 -c 200 -d "${BENCH_WRK_SECONDS:-2}s" --latency "https://127.0.0.1:$nginx_port/" > "$work/wrk-nginx-idle.txt" 2>&1 || true
-  idle_line="$idle_line | nginx p50 $(wrk_ms "$work/wrk-nginx-idle.txt" 50%) p99 $(wrk_ms "$work/wrk-nginx-idle.txt" 99%) ms, $(wrk_rate "$work/wrk-nginx-idle.txt")/s"
-fi
-api_rounds="${BENCH_API_ROUNDS:-3}"
-api_round_lines=(); api_p99s=(); nginx_p99s=()
-for round in $(seq "$api_rounds"); do
-  curl -sk -H "$auth" -H 'Content-Type: application/json' -X POST \
-    -d "{\"hostname\":\"localhost\",\"security_pwd\":\"bench-password\"}" "$status_url" -o /dev/null -w '%{http_code}' > "$work/post.code"
-  [ "$(cat "$work/post.code")" = 204 ] || { echo "the bench backup through the API was refused"; exit 1; }
-  wrk -t 2 -c 200 -d "${BENCH_WRK_SECONDS:-2}s" --latency -H "$auth" "$status_url" > "$work/wrk.txt" 2>&1 || true
-  backup_during="$(job_status)"
-  api_errors="$(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt" | tr -s ' ' | tr '\n' ';' || true)"
-  line="round $round: gwbackup (backup ${backup_during}) p50 $(wrk_ms "$work/wrk.txt" 50%) p99 $(wrk_ms "$work/wrk.txt" 99%) ms, $(wrk_rate "$work/wrk.txt")/s ${api_errors}"
-  api_p99s+=("$(wrk_ms "$work/wrk.txt" 99%)")
-  if [ "$round" = 1 ]; then
-    # The same with 20 connections, for scale (by Little's law the wait grows with the requests in flight).
-    wrk -t 2 -c 20 -d 1s --latency -H "$auth" "$status_url" > "$work/wrk20.txt" 2>&1 || true
-    backup_during20="$(job_status)"
-  fi
-  wait_for_job_end
-  if [ -n "$nginx_pid" ]; then
-    rm -rf "$work/nginx-backups"
-    sync
-    nice -n "$job_niceness" \
-      "$bin" backup --manifest "$work/bench.json" --root "$work/app" --path "$work/nginx-backups" --state-dir "$work/nginx-state" --security-pwd-file "$work/pwd" >/dev/null 2>&1 &
-    cli_backup_pid=$!
-    wrk -t 2 -c 200 -d "${BENCH_WRK_SECONDS:-2}s" --latency "https://127.0.0.1:$nginx_port/" > "$work/wrk-nginx.txt" 2>&1 || true
-    cli_state="$(kill -0 "$cli_backup_pid" 2>/dev/null && echo EXECUTING || echo ended)"
-    wait "$cli_backup_pid" || { echo "the reference's CLI backup failed"; exit 1; }
-    line="$line | nginx (backup ${cli_state}) p50 $(wrk_ms "$work/wrk-nginx.txt" 50%) p99 $(wrk_ms "$work/wrk-nginx.txt" 99%) ms, $(wrk_rate "$work/wrk-nginx.txt")/s"
-    nginx_p99s+=("$(wrk_ms "$work/wrk-nginx.txt" 99%)")
-  fi
-  api_round_lines+=("$line")
-done
-api_p99="$(python3 -c 'import statistics, sys; print(round(statistics.median(float(v) for v in sys.argv[1:]), 2))' "${api_p99s[@]}")"
-nginx_p99=""
-if [ "${#nginx_p99s[@]}" -gt 0 ]; then
-  nginx_p99="$(python3 -c 'import statistics, sys; print(round(statistics.median(float(v) for v in sys.argv[1:]), 2))' "${nginx_p99s[@]}")"
-fi
-if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; nginx_pid=""; fi
-kill "$serve_pid" 2>/dev/null || true
-wait "$serve_pid" 2>/dev/null || true
 echo "filesystem of the data: $bench_fs; of the SFTP files: $sftp_fs"
 echo "mixed appliance, each round (gwbackup / baseline): ${round_ratios[*]/%/;}"
 echo "mixed appliance rounds (s): backup $(seconds_of "${backup_runs[@]}")| tar|gpg $(seconds_of "${baseline_backup_runs[@]}")| restore $(seconds_of "${restore_runs[@]}")| gpg|tar $(seconds_of "${baseline_restore_runs[@]}")"
@@ -321,15 +184,6 @@ if [ "${#scale_rows[@]}" -gt 0 ]; then
     awk -v m="$size" -v bs="$bs" -v br="$brss" -v rs="$rs" -v rr="$rrss" 'BEGIN { printf "  %6d %8.2f %7.1f %8.1f %8.2f %7.1f %8.1f\n", m, bs, m / (bs > 0.01 ? bs : 0.01), br / 1024, rs, m / (rs > 0.01 ? rs : 0.01), rr / 1024 }'
   done
 fi
-echo "status GET under wrk (200 connections, ${BENCH_WRK_SECONDS:-2} s) with no job running: $idle_line"
-echo "status GET under wrk (200 connections, ${BENCH_WRK_SECONDS:-2} s) during a backup, each round:"
-for line in "${api_round_lines[@]}"; do echo "  $line"; done
-if [ -n "$nginx_p99" ]; then
-  echo "status GET p99 (median of ${api_rounds}): gwbackup ${api_p99} ms; nginx, a static body of the same size, ${nginx_p99} ms; ratio $(python3 -c 'import sys; print(f"{float(sys.argv[1]) / max(float(sys.argv[2]), 0.01):.2f}")' "$api_p99" "$nginx_p99")"
-else
-  echo "status GET p99 (median of ${api_rounds}): gwbackup ${api_p99} ms (nginx not installed: no reference; apt-get install nginx-light)"
-fi
-echo "status GET under wrk (20 connections, 1 s) while a backup ran (status then: ${backup_during20}): p50 $(wrk_ms "$work/wrk20.txt" 50%) ms, p99 $(wrk_ms "$work/wrk20.txt" 99%) ms, $(wrk_rate "$work/wrk20.txt") requests/s"
 python3 - "$mib" "$total_mib" "$size_baseline" "$size_ours" "$baseline_backup" "$ours_backup" "$baseline_restore" "$ours_restore" "$sftp_openssh" "$sftp_ours" "$sftp_get" "$sftp_download" "$sftp_put_f" <<'PY'
 import sys
 flows_mib, mib = int(sys.argv[1]), int(sys.argv[2])
@@ -354,5 +208,7 @@ PY
 BENCH_CONFIGURATION="$configuration" scripts/bench-catalog.sh
 # What the plugin sandbox costs a backup and a restore of the demo appliance (scripts/bench-sandbox.sh).
 BENCH_CONFIGURATION="$configuration" scripts/bench-sandbox.sh
+# The status GET under wrk during a backup, against nginx (scripts/bench-api.sh).
+BENCH_CONFIGURATION="$configuration" scripts/bench-api.sh
 # A server's memory over 10,000 jobs (scripts/bench-soak.sh).
 BENCH_CONFIGURATION="$configuration" scripts/bench-soak.sh

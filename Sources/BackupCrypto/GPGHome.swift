@@ -112,22 +112,36 @@ final class GPGHome {
 
     /// Stops the agent GPGME started for `home` (it would otherwise outlive us).
     static func stopAgent(home: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/gpgconf")
-        process.arguments = ["--homedir", home, "--kill", "gpg-agent"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-            process.waitUntilExit()
-        } catch {
-            // No gpgconf: nothing more we can do; the agent exits when its home disappears.
-            return
+        // posix_spawn and waitpid, not Foundation's `Process`: that one watches the child through
+        // libdispatch, and a job's thread runs this at a lowered priority; the dispatch threads it
+        // made kept that priority and later ran the API's requests (issue 23).
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let arguments = ["/usr/bin/gpgconf", "--homedir", home, "--kill", "gpg-agent"]
+        var pid: pid_t = 0
+        let spawned = withCStrings(arguments) { argv in
+            posix_spawn(&pid, "/usr/bin/gpgconf", &actions, nil, argv, environ)
         }
+        // No gpgconf: nothing more we can do; the agent exits when its home disappears.
+        guard spawned == 0 else { return }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         // gpgconf only asks the agent to stop; it removes its socket as it exits. Wait for that (a
         // second at most), so the home is not removed under a still running agent.
         for _ in 0..<40 where (try? FileStatus.of(home + "/S.gpg-agent")) != nil {
             usleep(25_000)
         }
+    }
+
+    /// Calls `body` with `strings` as a NULL-terminated array of C strings.
+    private static func withCStrings<Result>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> Result) -> Result {
+        var pointers = strings.map { strdup($0) }
+        pointers.append(nil)
+        defer { for pointer in pointers { free(pointer) } }
+        return body(pointers)
     }
 }

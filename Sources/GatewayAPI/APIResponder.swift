@@ -1,4 +1,5 @@
 import BackupCore
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -15,13 +16,21 @@ struct APIResponder: HTTPResponder {
     func respond(to request: Request, context: APIRequestContext) async throws -> Response {
         let response = await self.answer(request, context: context)
         // The path is the client's: escaped and quoted, so it cannot forge lines or fields.
-        let metadata: Logger.Metadata = ["method": "\(request.method)", "path": "\(SafeText.field(request.uri.path))", "status": "\(response.status.code)"]
-        if response.status.code < 400 {
-            context.logger.info("request", metadata: metadata)
-        } else {
-            context.logger.notice("request", metadata: metadata)
-        }
+        Self.logAnswer(method: request.method, escapedPath: SafeText.field(request.uri.path), status: response.status.code, logger: context.logger)
         return response
+    }
+
+    /// The request's line: method, path, status (`StatusFastPath` logs its answers the same way).
+    /// `escapedPath` as `SafeText.field` makes it; `requestID` is for a logger without one (the
+    /// router's loggers carry `hb.request.id` already).
+    static func logAnswer(method: HTTPRequest.Method, escapedPath: String, status: Int, logger: Logger, requestID: RequestID? = nil) {
+        var metadata: Logger.Metadata = ["method": "\(method)", "path": "\(escapedPath)", "status": "\(status)"]
+        if let requestID { metadata["hb.request.id"] = "\(requestID)" }
+        if status < 400 {
+            logger.info("request", metadata: metadata)
+        } else {
+            logger.notice("request", metadata: metadata)
+        }
     }
 
     private func answer(_ request: Request, context: APIRequestContext) async -> Response {

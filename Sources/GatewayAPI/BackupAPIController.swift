@@ -34,11 +34,11 @@ struct BackupAPIController: Sendable {
         let api = router.group("/api/mgmt.gateway_backup/1.0")
         api.get("backup") { request, context in
             _ = try await self.authenticate(request, context)
-            return Self.json(try self.statusAnswers.answer("backup") { try self.backupStatus() })
+            return Self.json(try await self.statusAnswers.answer("backup") { try self.backupStatus() })
         }
         api.get("restore") { request, context in
             _ = try await self.authenticate(request, context)
-            return Self.json(try self.statusAnswers.answer("restore") {
+            return Self.json(try await self.statusAnswers.answer("restore") {
                 try self.runtime.status.recoverInterrupted()
                 let record = try self.runtime.status.restoreStatus()
                 return (try Self.encodedBody(WireJobRecord(record)), record.status == .executing)

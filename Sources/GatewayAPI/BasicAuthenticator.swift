@@ -38,7 +38,10 @@ actor BasicAuthenticator {
     private var known: Set<String> = []
     private var waitingCount = 0
     private var stopping = false
-    private var cache = CredentialCache()
+    /// Credentials verified in the last minute; shared with the status GETs answered on the event loop.
+    nonisolated let verified = CredentialCache()
+    /// The users file's identity (a credential verified against another version is checked again).
+    private nonisolated let usersFile: RecentFileIdentities
     /// Addresses with a check in progress, and the attempts waiting behind it.
     private var checking: Set<String> = []
     private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
@@ -49,6 +52,7 @@ actor BasicAuthenticator {
 
     init(users: UserStore, threads: Int = 2) {
         self.users = users
+        self.usersFile = RecentFileIdentities([users.path])
         self.pool = NIOThreadPool(numberOfThreads: threads)
         self.pool.start()
     }
@@ -61,29 +65,38 @@ actor BasicAuthenticator {
     /// 503). A request runs in the HTTP server's task tree, which hears of a shutdown first (the server
     /// stops before the other services): then every attempt still waiting is answered at once, so
     /// that the server's wait for its open requests is short whatever crowd is queued.
-    func authenticate(_ request: Request, address: SocketAddress?, logger: Logger) async throws -> String {
-        try await withGracefulShutdownHandler {
+    nonisolated func authenticate(_ request: Request, address: SocketAddress?, logger: Logger) async throws -> String {
+        // Most requests carry credentials verified a moment ago: answered without the actor's turn.
+        if let user = self.recentlyVerifiedUser(request.headers[.authorization]) { return user }
+        return try await withGracefulShutdownHandler {
             try await self.check(request, address: address, logger: logger)
         } onGracefulShutdown: {
             Task { await self.shutDown() }
         }
     }
 
+    /// The users file's identity now (at most a millisecond old).
+    nonisolated func currentUsersFile() -> FileIdentity? {
+        self.usersFile.current()[0]
+    }
+
+    /// The user of credentials verified in the last minute against the users file as it is now, or
+    /// nil. Takes a lock and a `stat`, never the actor's turn: most requests end here.
+    nonisolated func recentlyVerifiedUser(_ header: String?) -> String? {
+        guard let credentials = try? BasicCredentials.parse(header) else { return nil }
+        guard self.verified.contains(user: credentials.user, password: credentials.password, usersFile: self.usersFile.current()[0]) else { return nil }
+        return credentials.user
+    }
+
     private func check(_ request: Request, address: SocketAddress?, logger: Logger) async throws -> String {
-        guard let header = request.headers[.authorization] else { throw APIError.authRequired }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "basic", parts[1].utf8.count <= 4096 else { throw APIError.authRequired }
-        guard let decoded = Data(base64Encoded: String(parts[1])).map({ String(decoding: $0, as: UTF8.self) }),
-              let colon = decoded.firstIndex(of: ":")
-        else { throw APIError.invalidCredentials }
-        let name = String(decoded[..<colon])
-        let password = String(decoded[decoded.index(after: colon)...])
-        let stamp = self.users.stamp()
-        if self.cache.contains(user: name, password: password, stamp: stamp) { return name }
+        let credentials = try BasicCredentials.parse(request.headers[.authorization])
+        let (name, password) = (credentials.user, credentials.password)
+        let usersFile = self.usersFile.current()[0]
+        if self.verified.contains(user: name, password: password, usersFile: usersFile) { return name }
         let key = address?.ipAddress ?? "unknown"
         // Shared only with requests from the same address: a check from another address may wait
         // behind that address's throttle, or be refused unchecked, neither of which is this one's.
-        let digest = self.cache.digest(name, password) + Data(key.utf8)
+        let digest = self.verified.digest(name, password) + Data(key.utf8)
         if self.inFlight[digest] != nil {
             // The same credentials are being checked: their answer is this request's answer too.
             let valid = await withCheckedContinuation { self.inFlight[digest, default: []].append($0) }
@@ -127,7 +140,7 @@ actor BasicAuthenticator {
         self.userThrottle.recordSuccess(from: name)
         if self.known.count >= 10_000 { self.known.removeAll(keepingCapacity: true) }
         self.known.insert(pair)
-        self.cache.remember(user: name, password: password, stamp: stamp)
+        self.verified.remember(user: name, password: password, usersFile: usersFile)
         verified = true
         return name
     }

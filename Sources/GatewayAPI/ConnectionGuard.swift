@@ -20,15 +20,18 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let headTimeout: TimeAmount
     private let slots: ConnectionSlots
     private let refusals: RefusalLog
+    /// Installed on each admitted connection: the status GETs answered on the event loop.
+    private let fastPath: StatusFastPath.Shared?
     private var counted = false
     /// Whether a request head came on this connection (a timeout after an answer is keep-alive's).
     private var sawHead = false
     private var timer: Scheduled<Void>?
 
-    init(headTimeout: TimeAmount, slots: ConnectionSlots, refusals: RefusalLog) {
+    init(headTimeout: TimeAmount, slots: ConnectionSlots, refusals: RefusalLog, fastPath: StatusFastPath.Shared? = nil) {
         self.headTimeout = headTimeout
         self.slots = slots
         self.refusals = refusals
+        self.fastPath = fastPath
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -48,6 +51,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         self.counted = true
         self.startTimer(context)
+        if let fastPath = self.fastPath {
+            // Hummingbird adds its connection state handler after this one, in the same turn.
+            let pipeline = context.pipeline
+            context.eventLoop.execute { StatusFastPath.install(fastPath, in: pipeline) }
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

@@ -18,6 +18,16 @@ public enum GatewayServer {
         configuration: APIConfiguration, runtime: BackupRuntime, logger: Logger, scheduleClock: any ScheduleClock = SystemScheduleClock(),
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
+        try self.buildApplication(
+            configuration: configuration, runtime: runtime, logger: logger, scheduleClock: scheduleClock,
+            countingFastAnswersIn: StatusFastPath.AnswerCount(), onServerRunning: onServerRunning)
+    }
+
+    /// The same, counting the status GETs answered on the event loop in `fastAnswers` (for tests).
+    static func buildApplication(
+        configuration: APIConfiguration, runtime: BackupRuntime, logger: Logger, scheduleClock: any ScheduleClock,
+        countingFastAnswersIn fastAnswers: StatusFastPath.AnswerCount, onServerRunning: @escaping @Sendable (Int) async -> Void
+    ) throws -> some ApplicationProtocol {
         try runtime.status.prepare()
         try Self.checkOwnership(of: configuration.stateDirectory, what: "state directory")
         if try FileStatus.of(configuration.resolvedUsersFile) != nil {
@@ -39,21 +49,24 @@ public enum GatewayServer {
         let slots = ConnectionSlots(limits: .init(
             total: configuration.maxConnections, perAddress: configuration.maxConnectionsPerAddress, perNetwork: configuration.maxConnectionsPerNetwork))
         let schedules = try ScheduleService(configuration: configuration, runtime: runtime, supervisor: supervisor, logger: logger, clock: scheduleClock)
+        let statusAnswers = StatusResponseCache(status: runtime.status, jobRunsHere: { supervisor.hasRunningJob })
         BackupAPIController(
             runtime: runtime, configuration: configuration,
             authenticator: authenticator, slots: slots,
-            supervisor: supervisor, statusAnswers: StatusResponseCache(status: runtime.status)
+            supervisor: supervisor, statusAnswers: statusAnswers
         ).addRoutes(to: router)
+        let serverName = "gwbackup"
+        let fastPath = StatusFastPath.Shared(authenticator: authenticator, statusAnswers: statusAnswers, slots: slots, logger: logger, serverName: serverName, answered: fastAnswers)
         let (host, port) = try configuration.address()
         let headTimeout = TimeAmount.seconds(Int64(configuration.requestHeadTimeoutSeconds))
         let refusals = RefusalLog(logger: logger)
         let http1 = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [ConnectionGuard(headTimeout: headTimeout, slots: slots, refusals: refusals)],
+            additionalChannelHandlers: [ConnectionGuard(headTimeout: headTimeout, slots: slots, refusals: refusals, fastPath: fastPath)],
             idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))
         return Application(
             responder: APIResponder(router: router.buildResponder()),
             server: try .tls(.http1(configuration: http1), tlsConfiguration: tls),
-            configuration: .init(address: .hostname(host, port: port), serverName: "gwbackup"),
+            configuration: .init(address: .hostname(host, port: port), serverName: serverName),
             // Shut down after the HTTP server: no new job can start while the running one stops.
             // The schedules stop first (services stop in reverse order), then the running job; before
             // them, login attempts waiting for a check are answered, so no flood holds the stop up.

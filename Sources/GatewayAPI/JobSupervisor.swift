@@ -23,6 +23,11 @@ public final class JobSupervisor: Service, @unchecked Sendable {
         self.logger = logger
     }
 
+    /// True while a job this supervisor started runs (it holds the job lock until just before it ends).
+    var hasRunningJob: Bool {
+        self.lock.withLock { self.running != nil }
+    }
+
     /// Starts `job` in the background. The caller holds the job lock, so at most one runs.
     func launch(cancellation: JobCancellation, _ job: @escaping @Sendable () async -> JobRecord) {
         // Under the lock, so that a job that ends at once cannot clear its entry before it is made.

@@ -22,26 +22,6 @@ final class StatusResponseCache: Sendable {
         var files: [FileIdentity?]
     }
 
-    /// What `stat` tells apart of one version of a file.
-    struct FileIdentity: Equatable {
-        var inode: UInt64
-        var size: Int64
-        var modified: timespec
-        var changed: timespec
-
-        static func of(_ path: String) -> FileIdentity? {
-            var info = stat()
-            guard lstat(path, &info) == 0 else { return nil }
-            return FileIdentity(inode: UInt64(info.st_ino), size: Int64(info.st_size), modified: info.st_mtim, changed: info.st_ctim)
-        }
-
-        static func == (lhs: FileIdentity, rhs: FileIdentity) -> Bool {
-            lhs.inode == rhs.inode && lhs.size == rhs.size
-                && lhs.modified.tv_sec == rhs.modified.tv_sec && lhs.modified.tv_nsec == rhs.modified.tv_nsec
-                && lhs.changed.tv_sec == rhs.changed.tv_sec && lhs.changed.tv_nsec == rhs.changed.tv_nsec
-        }
-    }
-
     /// A kept answer.
     struct Entry: @unchecked Sendable {
         var key: Key
@@ -50,27 +30,80 @@ final class StatusResponseCache: Sendable {
         var reportsRunningJob: Bool
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
-    private let status: StatusStore
-    let maxAge: Duration
+    private struct State {
+        var entries: [String: Entry] = [:]
+        /// Answers being made, and the requests waiting for them: one request makes an answer and
+        /// the others take it (a thousand requests arriving while it changed made it a thousand
+        /// times, tens of milliseconds of work for the two threads that answer, the long tail of
+        /// the latency under load).
+        var making: [String: [CheckedContinuation<Void, Never>]] = [:]
+    }
 
-    init(status: StatusStore, maxAge: Duration = .seconds(1)) {
+    private let state = Mutex(State())
+    private let status: StatusStore
+    private let statusFiles: RecentFileIdentities
+    let maxAge: Duration
+    /// True while this process runs a job: then the job lock is held, and no `/proc/locks` read
+    /// (4 MiB at most, per request while a job runs) is needed to tell.
+    private let jobRunsHere: @Sendable () -> Bool
+
+    /// `fileCheckInterval`: how old the status files' identities may be (`RecentFileIdentities`).
+    init(status: StatusStore, maxAge: Duration = .seconds(1), fileCheckInterval: Duration = .milliseconds(1), jobRunsHere: @escaping @Sendable () -> Bool = { false }) {
         self.status = status
+        self.statusFiles = RecentFileIdentities(status.statusFiles, reuse: fileCheckInterval)
         self.maxAge = maxAge
+        self.jobRunsHere = jobRunsHere
     }
 
     /// The answer kept under `name`, or the one `make` returns (with whether it reports a job as
-    /// running), which is then kept.
-    func answer(_ name: String, make: () throws -> (body: ByteBuffer, reportsRunningJob: Bool)) throws -> ByteBuffer {
-        // The key is taken before the answer is made: a write meanwhile makes the next request miss.
-        let key = Key(generation: StateGeneration.current(in: self.status.directory), files: self.status.statusFiles.map(FileIdentity.of))
-        let now = ContinuousClock.now
-        if let kept = self.entries.withLock({ $0[name] }), kept.key == key, now - kept.made < self.maxAge,
-           !kept.reportsRunningJob || JobLock.isHeld(stateDirectory: self.status.directory) {
-            return kept.body
+    /// running), which is then kept. While one request makes it, others wait for it.
+    func answer(_ name: String, make: () throws -> (body: ByteBuffer, reportsRunningJob: Bool)) async throws -> ByteBuffer {
+        while true {
+            // The key is taken before the answer is made: a write meanwhile makes the next request miss.
+            let key = self.currentKey()
+            let now = ContinuousClock.now
+            if let body = self.kept(name, key: key, now: now) { return body }
+            let makesIt = self.state.withLock { state -> Bool in
+                guard state.making[name] == nil else { return false }
+                state.making[name] = []
+                return true
+            }
+            guard makesIt else {
+                await withCheckedContinuation { continuation in
+                    let waits = self.state.withLock { state -> Bool in
+                        guard state.making[name] != nil else { return false }
+                        state.making[name, default: []].append(continuation)
+                        return true
+                    }
+                    if !waits { continuation.resume() }
+                }
+                continue
+            }
+            let made = Result { try make() }
+            let waiting = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                if case .success(let (body, running)) = made {
+                    state.entries[name] = Entry(key: key, body: body, made: now, reportsRunningJob: running)
+                }
+                return state.making.removeValue(forKey: name) ?? []
+            }
+            for waiter in waiting { waiter.resume() }
+            return try made.get().body
         }
-        let (body, running) = try make()
-        self.entries.withLock { $0[name] = Entry(key: key, body: body, made: now, reportsRunningJob: running) }
-        return body
+    }
+
+    /// The answer kept under `name` if it is still right, or nil (then `answer` makes it). Cheap
+    /// enough for the event loop: a lock, a few `stat`s a millisecond, never a read.
+    func kept(_ name: String) -> ByteBuffer? {
+        self.kept(name, key: self.currentKey(), now: .now)
+    }
+
+    private func currentKey() -> Key {
+        Key(generation: StateGeneration.current(in: self.status.directory), files: self.statusFiles.current())
+    }
+
+    private func kept(_ name: String, key: Key, now: ContinuousClock.Instant) -> ByteBuffer? {
+        guard let kept = self.state.withLock({ $0.entries[name] }), kept.key == key, now - kept.made < self.maxAge else { return nil }
+        guard !kept.reportsRunningJob || self.jobRunsHere() || JobLock.isHeld(stateDirectory: self.status.directory) else { return nil }
+        return kept.body
     }
 }

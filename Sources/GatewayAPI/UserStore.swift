@@ -66,13 +66,10 @@ public struct UserStore: Sendable {
         try self.save(file)
     }
 
-    /// What identifies the users file's current version: its inode, size, and change and
-    /// modification times. `set` and `remove` replace the file (a new inode); an edit in place
-    /// changes the ctime, which, unlike the mtime, no one can set back.
-    public func stamp() -> String {
-        var info = stat()
-        guard lstat(self.path, &info) == 0 else { return errno == ENOENT ? "absent" : "unreadable" }
-        return "\(info.st_ino) \(info.st_size) \(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+    /// The users file's current version (nil when there is none): `set` and `remove` replace the
+    /// file (a new inode); an edit in place changes its ctime.
+    public func identity() -> FileIdentity? {
+        FileIdentity.of(self.path)
     }
 
     /// True when `password` is `name`'s. Slow on purpose (bcrypt); call it off the event loop.

@@ -14,6 +14,8 @@ final class APIServer: @unchecked Sendable {
     private let task: Task<Void, any Error>
     private let group: ServiceGroup
     var configuration: APIConfiguration
+    /// The status GETs answered on the event loop (`StatusFastPath`), not by the router.
+    let fastAnswers: StatusFastPath.AnswerCount
 
     static func start(_ fixture: Fixture, configure: (inout APIConfiguration) -> Void = { _ in }) async throws -> APIServer {
         var configuration = APIConfiguration()
@@ -24,18 +26,21 @@ final class APIServer: @unchecked Sendable {
         configuration.pluginDirectories = fixture.pluginDirectories
         configure(&configuration)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let fastAnswers = StatusFastPath.AnswerCount()
         let application = try GatewayServer.buildApplication(
-            configuration: configuration, runtime: fixture.runtime, logger: RecordingLogHandler.logger(fixture.logLines)
+            configuration: configuration, runtime: fixture.runtime, logger: RecordingLogHandler.logger(fixture.logLines),
+            scheduleClock: SystemScheduleClock(), countingFastAnswersIn: fastAnswers
         ) { port in continuation.yield(port) }
         // Stopped as `gwbackup serve` is on SIGTERM: a graceful shutdown of its service group.
         let group = ServiceGroup(configuration: .init(services: [application], logger: RecordingLogHandler.logger(fixture.logLines)))
         let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw BackupError(.system, "the server did not start") }
-        return APIServer(fixture: fixture, port: port, task: task, group: group, configuration: configuration)
+        return APIServer(fixture: fixture, port: port, task: task, group: group, configuration: configuration, fastAnswers: fastAnswers)
     }
 
-    private init(fixture: Fixture, port: Int, task: Task<Void, any Error>, group: ServiceGroup, configuration: APIConfiguration) {
+    private init(fixture: Fixture, port: Int, task: Task<Void, any Error>, group: ServiceGroup, configuration: APIConfiguration, fastAnswers: StatusFastPath.AnswerCount) {
+        self.fastAnswers = fastAnswers
         self.fixture = fixture
         self.port = port
         self.task = task
@@ -423,16 +428,20 @@ struct LoginThrottleTests {
     }
 
     @Test func verifiedCredentialsAreCachedForAMinuteAndDroppedWhenTheUsersFileChanges() {
-        var cache = CredentialCache()
+        let cache = CredentialCache()
         let now = ContinuousClock.now
-        cache.remember(user: "operator", password: "pw-1", stamp: "a", now: now)
-        #expect(cache.contains(user: "operator", password: "pw-1", stamp: "a", now: now + .seconds(59)))
-        #expect(!cache.contains(user: "operator", password: "pw-1", stamp: "a", now: now + .seconds(61)), "expired")
-        #expect(!cache.contains(user: "operator", password: "pw-2", stamp: "a", now: now), "another password")
-        #expect(!cache.contains(user: "other", password: "pw-1", stamp: "a", now: now), "another user")
-        #expect(!cache.contains(user: "operator", password: "pw-1", stamp: "b", now: now), "the users file changed")
-        var full = CredentialCache(capacity: 2)
-        for index in 0..<5 { full.remember(user: "u\(index)", password: "p", stamp: "a", now: now) }
+        let a = FileIdentity(inode: 1, size: 10, modified: (5, 0), changed: (5, 0))
+        var b = a
+        b.changed = (5, 1)
+        cache.remember(user: "operator", password: "pw-1", usersFile: a, now: now)
+        #expect(cache.contains(user: "operator", password: "pw-1", usersFile: a, now: now + .seconds(59)))
+        #expect(!cache.contains(user: "operator", password: "pw-1", usersFile: a, now: now + .seconds(61)), "expired")
+        #expect(!cache.contains(user: "operator", password: "pw-2", usersFile: a, now: now), "another password")
+        #expect(!cache.contains(user: "other", password: "pw-1", usersFile: a, now: now), "another user")
+        #expect(!cache.contains(user: "operator", password: "pw-1", usersFile: b, now: now), "the users file changed (its ctime)")
+        #expect(!cache.contains(user: "operator", password: "pw-1", usersFile: nil, now: now), "the users file is gone")
+        let full = CredentialCache(capacity: 2)
+        for index in 0..<5 { full.remember(user: "u\(index)", password: "p", usersFile: a, now: now) }
         #expect(full.count <= 2, "bounded")
     }
 

@@ -17,10 +17,18 @@ public enum Blocking {
     /// Runs `work` on a new thread and returns its result.
     public static func run<T: Sendable>(_ name: String = "gwbackup.blocking", _ work: @escaping @Sendable () throws -> T) async throws -> T {
         let niceness = Self.niceness
+        // Made (if it is the first) from this task's thread, not from a lowered one.
+        let resumer = niceness > 0 ? PriorityNeutralResumer.shared : nil
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let thread = Thread {
-                if niceness > 0 { Self.lowerPriority(to: niceness) }
-                continuation.resume(with: Result { try work() })
+                guard let resumer else {
+                    continuation.resume(with: Result { try work() })
+                    return
+                }
+                Self.lowerPriority(to: niceness)
+                let result = Result { try work() }
+                // Not from this thread: a cooperative thread it made would inherit its nice value.
+                resumer.resume { continuation.resume(with: result) }
             }
             thread.name = name
             thread.stackSize = 1 << 22

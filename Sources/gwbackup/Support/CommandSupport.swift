@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupCore
 import BackupRuntime
 import Foundation
+import GatewayAPI
 import Logging
 
 /// What every command does the same way: logging, the runtime, and errors as exit codes.
@@ -10,8 +11,12 @@ enum CommandSupport {
     /// `writer`, queued to that writer's own thread (a server must not stop when its stderr does).
     static func bootstrapLogging(_ level: Logger.Level, writer: LogLineWriter? = nil) -> Logger {
         LoggingSystem.bootstrap { label in
-            var handler = writer.map { StreamLogHandler(label: label, stream: $0.stream, metadataProvider: LoggingSystem.metadataProvider) }
-                ?? StreamLogHandler.standardError(label: label)
+            if let writer {
+                var handler = ServerLogHandler(label: label, writer: writer, metadataProvider: LoggingSystem.metadataProvider)
+                handler.logLevel = level
+                return handler
+            }
+            var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
