@@ -4,32 +4,39 @@ import Prometheus
 
 /// The Prometheus metrics of an appliance, made from what the state directory holds (the job
 /// statistics, the status records, the schedules): the same text for `GET /metrics` and for
-/// `--metrics-file` (node_exporter's textfile collector). Labels are bounded: `job` (backup,
+/// `--metrics-file` (node_exporter's textfile collector). Labels are bounded: `operation` (backup,
 /// restore), `result` (completed, error), `component` (the manifest's names, at most 64) and
-/// `schedule` (configured names); never a backup name or a job id.
+/// `schedule` (configured names); never a backup name or a job id. None is a label Prometheus sets
+/// on its targets (`job`, `instance`): a scrape would rename it (`exported_job`) and the shipped
+/// rules would select nothing (issue 24).
 public struct MetricsExposition: Sendable {
     /// A schedule as the metrics show it.
     public struct ScheduleView: Sendable {
         public var name: String
         /// As the scheduler planned it (its saved state): a scheduler that stopped leaves it in the past.
         public var nextRun: Int64?
+        /// When the schedule was last due (whether or not it ran): "overdue" is a due run not
+        /// followed by a success, whatever the expression and the time zone.
+        public var previousRun: Int64?
         public var lastSkipped: Int64?
         /// Seconds between two runs (for "no success within 1.5 intervals").
         public var intervalSeconds: Int64?
 
-        public init(name: String, nextRun: Int64?, lastSkipped: Int64?, intervalSeconds: Int64?) {
+        public init(name: String, nextRun: Int64?, previousRun: Int64? = nil, lastSkipped: Int64?, intervalSeconds: Int64?) {
             self.name = name
             self.nextRun = nextRun
+            self.previousRun = previousRun
             self.lastSkipped = lastSkipped
             self.intervalSeconds = intervalSeconds
         }
 
         /// The views of `schedules`: the next run the scheduler saved (else the expression's), the
-        /// last skipped run, and the interval between the next two runs.
+        /// last time it was due, the last skipped run, and the interval between the next two runs.
         public static func views(_ schedules: [ScheduleConfiguration], state: ScheduleState, now: Date = Date()) -> [ScheduleView] {
             schedules.map { schedule in
                 ScheduleView(
                     name: schedule.name, nextRun: state.nextRun(of: schedule, now: now),
+                    previousRun: schedule.previous(atOrBefore: now).map { Int64($0.timeIntervalSince1970) },
                     lastSkipped: state.schedules[schedule.name]?.lastSkipped?.at,
                     intervalSeconds: schedule.upcoming(after: now)?.interval.map { Int64($0) })
             }
@@ -62,7 +69,7 @@ public struct MetricsExposition: Sendable {
             (.backup, self.statistics.backup, self.backup.running), (.restore, self.statistics.restore, self.restore),
         ]
         for (name, kind, latest) in kinds {
-            let job = [("job", name.rawValue)]
+            let job = [("operation", name.rawValue)]
             // 0 = never: an alert on the age of the last success fires for an appliance never backed up.
             registry.makeGauge(descriptor: Self.descriptor("gwbackup_last_success_timestamp_seconds", help: "When the last successful job ended (epoch seconds; 0: never)."), labels: job)
                 .set(Double(kind.lastSuccess ?? 0))
@@ -88,6 +95,8 @@ public struct MetricsExposition: Sendable {
         for schedule in self.schedules {
             registry.makeGauge(descriptor: Self.descriptor("gwbackup_schedule_next_run_timestamp_seconds", help: "When each schedule runs next (epoch seconds; 0: never again)."), labels: [("schedule", schedule.name)])
                 .set(Double(schedule.nextRun ?? 0))
+            registry.makeGauge(descriptor: Self.descriptor("gwbackup_schedule_previous_run_timestamp_seconds", help: "When each schedule was last due, run or not (epoch seconds; 0: never)."), labels: [("schedule", schedule.name)])
+                .set(Double(schedule.previousRun ?? 0))
             registry.makeGauge(descriptor: Self.descriptor("gwbackup_schedule_last_skipped_timestamp_seconds", help: "When each schedule last skipped a run (epoch seconds; 0: never)."), labels: [("schedule", schedule.name)])
                 .set(Double(schedule.lastSkipped ?? 0))
             registry.makeGauge(descriptor: Self.descriptor("gwbackup_schedule_interval_seconds", help: "Seconds between a schedule's next two runs."), labels: [("schedule", schedule.name)])

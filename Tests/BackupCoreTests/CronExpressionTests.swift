@@ -54,8 +54,14 @@ struct CronExpressionTests {
     }
 
     @Test func aTimeZoneIsHonouredAcrossDaylightSavingChanges() throws {
-        // Paris: 02:30 local; on 2027-03-28 the clock jumps from 02:00 to 03:00, so 02:30 does not exist.
-        #expect(try Self.runs("30 2 * * *", after: "2027-03-26 12:00", count: 3, zone: Self.paris) == ["2027-03-27 02:30 Sat", "2027-03-29 02:30 Mon", "2027-03-30 02:30 Tue"])
+        // Paris: 02:30 local; on 2027-03-28 the clock jumps from 02:00 to 03:00, so 02:30 does not
+        // exist: that night's run is at 03:00, the first minute after the gap (issue 24: a nightly
+        // backup lost once a year to the change).
+        #expect(try Self.runs("30 2 * * *", after: "2027-03-26 12:00", count: 4, zone: Self.paris) == ["2027-03-27 02:30 Sat", "2027-03-28 03:00 Sun", "2027-03-29 02:30 Mon", "2027-03-30 02:30 Tue"])
+        // Several times in the gap, and one right after it: 03:00 runs once.
+        #expect(try Self.runs("0,15,45 2-3 * * *", after: "2027-03-28 01:50", count: 4, zone: Self.paris) == ["2027-03-28 03:00 Sun", "2027-03-28 03:15 Sun", "2027-03-28 03:45 Sun", "2027-03-29 02:00 Mon"])
+        // The README's 02:15 on a weekdays-only schedule: the change falls on a Sunday, nothing runs.
+        #expect(try Self.runs("15 2 * * 1-5", after: "2027-03-26 12:00", count: 1, zone: Self.paris) == ["2027-03-29 02:15 Mon"])
         // On 2026-10-25 02:30 happens twice (03:00 goes back to 02:00): one run.
         let expression = try CronExpression("30 2 * * *")
         let first = try #require(expression.nextRun(after: Self.at("2026-10-24 12:00", Self.paris), in: Self.paris))

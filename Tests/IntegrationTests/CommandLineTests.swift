@@ -56,7 +56,7 @@ struct CommandLineTests {
         let backup = try await self.gwbackup(["backup", "--metrics-file", metrics, "--run-id", "nightly-42"] + self.common(fixture), environment: environment)
         #expect(backup.status == 0, "\(backup.stderr)")
         let text = String(decoding: try FileTree.readFile(metrics), as: UTF8.self)
-        #expect(text.contains(#"gwbackup_job_runs_total{job="backup",result="completed"} 1"#), "\(text)")
+        #expect(text.contains(#"gwbackup_job_runs_total{operation="backup",result="completed"} 1"#), "\(text)")
         #expect(try FileStatus.of(metrics)?.mode == 0o644)
         #expect(try shell("promtool check metrics < \(metrics) 2>&1; echo rc=$?").output.contains("rc=0"))
         let status = try await self.gwbackup(["status", "--json", "--state-dir", fixture.state])
@@ -65,7 +65,7 @@ struct CommandLineTests {
         // A restore updates the same file; a bad run id is refused before anything runs.
         let restore = try await self.gwbackup(["restore", "--metrics-file", metrics] + self.common(fixture), environment: environment)
         #expect(restore.status == 0, "\(restore.stderr)")
-        #expect(String(decoding: try FileTree.readFile(metrics), as: UTF8.self).contains(#"gwbackup_job_runs_total{job="restore",result="completed"} 1"#))
+        #expect(String(decoding: try FileTree.readFile(metrics), as: UTF8.self).contains(#"gwbackup_job_runs_total{operation="restore",result="completed"} 1"#))
         let badID = try await self.gwbackup(["backup", "--run-id", "a b"] + self.common(fixture), environment: environment)
         #expect(badID.status != 0 && badID.stderr.contains("--run-id"), "\(badID.stderr)")
 

@@ -39,9 +39,9 @@ struct MetricsTests {
         #expect(try await server.call("GET", "/metrics", password: "wrong").status == 401)
 
         var samples = try await self.scrape(server)
-        #expect(samples[#"gwbackup_job_runs_total{job="backup",result="completed"}"#] == 0)
-        #expect(samples[#"gwbackup_last_success_timestamp_seconds{job="backup"}"#] == 0, "0: never")
-        #expect(samples[#"gwbackup_job_in_progress{job="backup"}"#] == 0)
+        #expect(samples[#"gwbackup_job_runs_total{operation="backup",result="completed"}"#] == 0)
+        #expect(samples[#"gwbackup_last_success_timestamp_seconds{operation="backup"}"#] == 0, "0: never")
+        #expect(samples[#"gwbackup_job_in_progress{operation="backup"}"#] == 0)
         #expect(samples["gwbackup_backup_size_bytes"] == 0)
         #expect(!samples.keys.contains { $0.contains("component=") })
 
@@ -50,10 +50,10 @@ struct MetricsTests {
         let done = try await server.waitForJob("\(Self.base)/backup")
         #expect(done["status"] as? String == "COMPLETED")
         samples = try await self.scrape(server)
-        #expect(samples[#"gwbackup_job_runs_total{job="backup",result="completed"}"#] == 1)
-        #expect(samples[#"gwbackup_job_runs_total{job="backup",result="error"}"#] == 0)
-        #expect((samples[#"gwbackup_last_success_timestamp_seconds{job="backup"}"#] ?? 0) >= before.rounded(.down))
-        #expect(samples[#"gwbackup_job_duration_seconds_count{job="backup"}"#] == 1)
+        #expect(samples[#"gwbackup_job_runs_total{operation="backup",result="completed"}"#] == 1)
+        #expect(samples[#"gwbackup_job_runs_total{operation="backup",result="error"}"#] == 0)
+        #expect((samples[#"gwbackup_last_success_timestamp_seconds{operation="backup"}"#] ?? 0) >= before.rounded(.down))
+        #expect(samples[#"gwbackup_job_duration_seconds_count{operation="backup"}"#] == 1)
         #expect((samples["gwbackup_backup_size_bytes"] ?? 0) > 1000)
         for component in ["config", "cloak_key", "snmp", "ntp", "certificates"] {
             #expect((samples[#"gwbackup_component_last_success_timestamp_seconds{component="\#(component)"}"#] ?? 0) > 0, "\(component)")
@@ -73,17 +73,17 @@ struct MetricsTests {
         }
         #expect(failed["status"] as? String == "ERROR", "\(failed)")
         samples = try await self.scrape(server)
-        #expect(samples[#"gwbackup_job_runs_total{job="backup",result="error"}"#] == 1)
-        #expect(samples[#"gwbackup_job_runs_total{job="backup",result="completed"}"#] == 1)
-        #expect((samples[#"gwbackup_last_attempt_timestamp_seconds{job="backup"}"#] ?? 0) > (samples[#"gwbackup_last_success_timestamp_seconds{job="backup"}"#] ?? 0) - 2)
-        #expect(samples[#"gwbackup_job_duration_seconds_count{job="backup"}"#] == 2)
+        #expect(samples[#"gwbackup_job_runs_total{operation="backup",result="error"}"#] == 1)
+        #expect(samples[#"gwbackup_job_runs_total{operation="backup",result="completed"}"#] == 1)
+        #expect((samples[#"gwbackup_last_attempt_timestamp_seconds{operation="backup"}"#] ?? 0) > (samples[#"gwbackup_last_success_timestamp_seconds{operation="backup"}"#] ?? 0) - 2)
+        #expect(samples[#"gwbackup_job_duration_seconds_count{operation="backup"}"#] == 2)
 
         // A restart: the counters and times are read back from the state directory.
         await server.stop()
         server = try await APIServer.start(fixture)
         let again = try await self.scrape(server)
-        for key in [#"gwbackup_job_runs_total{job="backup",result="error"}"#, #"gwbackup_job_runs_total{job="backup",result="completed"}"#,
-                    #"gwbackup_last_success_timestamp_seconds{job="backup"}"#, #"gwbackup_job_duration_seconds_sum{job="backup"}"#, "gwbackup_backup_size_bytes"] {
+        for key in [#"gwbackup_job_runs_total{operation="backup",result="error"}"#, #"gwbackup_job_runs_total{operation="backup",result="completed"}"#,
+                    #"gwbackup_last_success_timestamp_seconds{operation="backup"}"#, #"gwbackup_job_duration_seconds_sum{operation="backup"}"#, "gwbackup_backup_size_bytes"] {
             #expect(again[key] == samples[key], "\(key)")
         }
         await server.stop()

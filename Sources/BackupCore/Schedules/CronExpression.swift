@@ -87,8 +87,9 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
 
     /// The first time strictly after `date` that the expression names, in `timeZone`; nil when there
     /// is none within eight years (`0 0 31 2 *`). A local time that the time zone skips (the hour a
-    /// clock springs forward) does not occur, so it does not run; a local time that occurs twice (the
-    /// hour a clock falls back) runs once, at its first occurrence.
+    /// clock springs forward) runs at the first minute after the gap, once however many of its times
+    /// fell in it (as cronie and systemd timers do: a nightly run is never lost to the change); a
+    /// local time that occurs twice (the hour a clock falls back) runs once, at its first occurrence.
     public func nextRun(after date: Date, in timeZone: TimeZone) -> Date? {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
@@ -106,8 +107,15 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
                         (wanted.year, wanted.month, wanted.day, wanted.hour, wanted.minute, wanted.second) = (parts.year, month, dayOfMonth, hour, minute, 0)
                         guard let candidate = calendar.date(from: wanted), candidate > date else { continue }
                         // A skipped local time comes back as another hour: it does not exist that day.
+                        // It runs when the gap ends (the transition), if that is still to come.
                         let check = calendar.dateComponents([.day, .hour, .minute], from: candidate)
-                        guard check.day == dayOfMonth, check.hour == hour, check.minute == minute else { continue }
+                        guard check.day == dayOfMonth, check.hour == hour, check.minute == minute else {
+                            if let gapEnd = timeZone.nextDaylightSavingTimeTransition(after: day), gapEnd > date,
+                               calendar.isDate(gapEnd, inSameDayAs: day) {
+                                return gapEnd
+                            }
+                            continue
+                        }
                         return candidate
                     }
                 }

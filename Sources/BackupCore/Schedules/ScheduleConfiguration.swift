@@ -83,6 +83,25 @@ public struct ScheduleConfiguration: Codable, Sendable, Equatable {
         return (next, expression.nextRun(after: next, in: zone).map { $0.timeIntervalSince(next) })
     }
 
+    /// The last planned time at or before `date` (when the schedule was last due), or nil when it
+    /// names none in the eight years before. Looked for in growing windows (two minutes, an hour, a day, a week,
+    /// a month, a year, eight years), so a frequent schedule costs a few steps and a rare one a few
+    /// more.
+    public func previous(atOrBefore date: Date) -> Date? {
+        guard let expression = try? self.expression(), let zone = try? self.zone() else { return nil }
+        let windows: [TimeInterval] = [120, 3_600, 86_400, 8 * 86_400, 32 * 86_400, 367 * 86_400, 8 * 367 * 86_400]
+        for window in windows {
+            var last: Date?
+            var cursor = date.addingTimeInterval(-window)
+            while let next = expression.nextRun(after: cursor, in: zone), next <= date {
+                last = next
+                cursor = next
+            }
+            if let last { return last }
+        }
+        return nil
+    }
+
     /// The parsed expression.
     public func expression() throws -> CronExpression { try CronExpression(self.cron) }
 
