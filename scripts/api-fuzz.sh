@@ -22,7 +22,7 @@ ip netns add "$namespace"
 ip -n "$namespace" link set lo up
 "$bin" demo --root "$work/appliance" >/dev/null
 password="$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
-echo "$password" | "$bin" user add fuzz --password-stdin --state-dir "$work/state" >/dev/null
+echo "$password" | "$bin" user add fuzz --role admin --password-stdin --state-dir "$work/state" >/dev/null
 # A schedule, so that the backup status carries its extra field.
 (umask 077; printf '{"security_pwd": "%s"}' "$password" > "$work/nightly.credentials")
 printf '{"schedules": [{"name": "nightly", "cron": "0 3 * * *", "timeZone": "Europe/Paris", "destination": {"hostname": "localhost"}, "credentialsFile": "%s", "retention": {"keepDaily": 7}}]}' \

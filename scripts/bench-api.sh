@@ -31,7 +31,7 @@ json.dump(manifest, open(f"{sys.argv[1]}/bench.json", "w"))
 PY
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 api_password="bench-api-$(head -c 6 /dev/urandom | base64 | tr -d '/+=')"
-printf '%s\n' "$api_password" | "$bin" user add bench --password-stdin --state-dir "$work/state" >/dev/null
+printf '%s\n' "$api_password" | "$bin" user add bench --role admin --password-stdin --state-dir "$work/state" >/dev/null
 port="$(free_port)"
 # The jobs' niceness (the server's default, written out: nginx's reference backup runs at it too).
 # wrk's 200 connections all come from 127.0.0.1: the per-address and per-network caps are raised

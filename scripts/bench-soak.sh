@@ -14,7 +14,7 @@ bin="$(swift build -c "$configuration" --show-bin-path)/gwbackup"
 work="$(mktemp -d /tmp/gwb-bench-soak.XXXXXX)"
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-echo "soak-operator-password" | "$bin" user add soak --state-dir "$work/state" --password-stdin >/dev/null
+echo "soak-operator-password" | "$bin" user add soak --role admin --state-dir "$work/state" --password-stdin >/dev/null
 "$bin" demo --root "$work/root" >/dev/null
 mkdir -p "$work/backups"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

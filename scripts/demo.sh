@@ -54,7 +54,7 @@ TXT
 port="${PORT:-8443}"
 api_password="$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
 "$bin" user remove demo --state-dir "$demo/state" >/dev/null 2>&1 || true
-echo "$api_password" | "$bin" user add demo --password-stdin --state-dir "$demo/state" >/dev/null
+echo "$api_password" | "$bin" user add demo --role admin --password-stdin --state-dir "$demo/state" >/dev/null
 (umask 077; printf '{"hostname":"localhost","security_pwd":"%s"}\n' "$(cat "$demo/security.pwd")" > "$demo/backup-request.json")
 client="$bin --server https://localhost:$port --api-user demo --ca-cert $demo/state/tls/server.crt"
 cat <<TXT

@@ -82,7 +82,7 @@ start_appliance() {
   port="$(free_port)"
   mkdir -p "$dir"
   "$bin" demo --root "$dir/appliance" >/dev/null
-  printf '%s\n' "$api_password" | "$bin" user add fleet --password-stdin --state-dir "$dir/state" >/dev/null
+  printf '%s\n' "$api_password" | "$bin" user add fleet --role admin --password-stdin --state-dir "$dir/state" >/dev/null
   cat > "$dir/config.json" <<JSON
 {"listen": "127.0.0.1:$port", "certificate": "$work/tls.crt", "privateKey": "$work/tls.key",
  "stateDirectory": "$dir/state", "applianceRoot": "$dir/appliance", "backupDirectory": "$dir/local-backups",

@@ -40,6 +40,9 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
     public var maxConnectionsPerAddress: Int = 32
     /// Connections open at once from one network (an IPv4 /24, an IPv6 /64).
     public var maxConnectionsPerNetwork: Int = 64
+    /// The destinations users with the `operator` role may start jobs to (hostname, and optionally
+    /// username, path (it and what lies under it) and port); admins may use any.
+    public var operatorDestinations: [ScheduleConfiguration.Destination] = []
     /// Backups the server starts by itself (see `ScheduleConfiguration` and docs/api.md).
     public var schedules: [ScheduleConfiguration] = []
     /// Components a job works on at once (1-64); default one per core.
@@ -55,7 +58,7 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         case backupDirectory, defaultUser, hostKeyPolicy, maxBodyBytes
         case localBackupDirectories, idleTimeoutSeconds, requestHeadTimeoutSeconds, maxConnections, schedules
         case maxConnectionsPerAddress, maxConnectionsPerNetwork, requestBodyTimeoutSeconds
-        case jobs, jobNiceness
+        case jobs, jobNiceness, operatorDestinations
     }
 
     public init(from decoder: any Decoder) throws {
@@ -84,6 +87,12 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         try ScheduleConfiguration.validate(self.schedules)
         self.jobs = try container.decodeIfPresent(Int.self, forKey: .jobs)
         self.jobNiceness = try container.decodeIfPresent(Int32.self, forKey: .jobNiceness) ?? defaults.jobNiceness
+        self.operatorDestinations = try container.decodeIfPresent([ScheduleConfiguration.Destination].self, forKey: .operatorDestinations) ?? []
+        for destination in self.operatorDestinations {
+            guard !destination.hostname.isEmpty, destination.path.map({ $0.hasPrefix("/") }) ?? true, destination.port.map({ (1...65535).contains($0) }) ?? true else {
+                throw BackupError(.invalidInput, "operatorDestinations: each needs a hostname, an absolute path if any, a port in 1-65535 if any (not \(SafeText.escaped(destination.hostname, limit: 80)))")
+            }
+        }
         if let jobs = self.jobs, !(1...64).contains(jobs) { throw BackupError(.invalidInput, "jobs must be between 1 and 64") }
         if !(0...19).contains(self.jobNiceness) { throw BackupError(.invalidInput, "jobNiceness must be between 0 and 19") }
         for (key, value, range) in [("idleTimeoutSeconds", self.idleTimeoutSeconds, 1...86400), ("requestHeadTimeoutSeconds", self.requestHeadTimeoutSeconds, 1...3600), ("requestBodyTimeoutSeconds", self.requestBodyTimeoutSeconds, 1...3600), ("maxConnections", self.maxConnections, 1...100_000), ("maxConnectionsPerAddress", self.maxConnectionsPerAddress, 1...100_000), ("maxConnectionsPerNetwork", self.maxConnectionsPerNetwork, 1...100_000), ("maxBodyBytes", self.maxBodyBytes, 1024...(16 << 20))] where !range.contains(value) {
@@ -106,6 +115,21 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         return self.allowedLocalDirectories.contains { allowed in
             let base = "/" + allowed.split(separator: "/").joined(separator: "/")
             return normalized == base || normalized.hasPrefix(base == "/" ? "/" : base + "/")
+        }
+    }
+
+    /// Whether an `operator` may start a job to `target`: one of `operatorDestinations` names its host
+    /// (`localhost` or empty for a local one) and port (22 when unnamed), its user if it names
+    /// one, and the target's path or a directory above it if it names one.
+    public func allowsOperator(_ target: StorageTarget) -> Bool {
+        let path = "/" + target.path.split(separator: "/").joined(separator: "/")
+        return self.operatorDestinations.contains { allowed in
+            let sameHost = target.isLocal
+                ? StorageTarget.isLocalHost(allowed.hostname)
+                : allowed.hostname.lowercased() == target.host.lowercased() && (allowed.port ?? 22) == (target.port ?? 22)
+            guard sameHost, allowed.username.map({ $0 == target.username }) ?? true else { return false }
+            guard let base = allowed.path.map({ "/" + $0.split(separator: "/").joined(separator: "/") }) else { return true }
+            return path == base || path.hasPrefix(base == "/" ? "/" : base + "/")
         }
     }
 

@@ -25,6 +25,8 @@ public struct APIError: Error, Sendable {
         error.retryAfterSeconds = retryAfterSeconds
         return error
     }
+    /// The user's role does not allow the request: 403. An extension of the document's table.
+    public static func forbidden(_ text: String) -> APIError { APIError(status: .forbidden, id: "AUTH_FORBIDDEN", text: text) }
     /// The server is shutting down and checks no more credentials: 503 with `Retry-After`.
     public static let shuttingDown: APIError = {
         var error = APIError(status: .serviceUnavailable, id: "SERVICE_UNAVAILABLE", text: "The server is shutting down.")

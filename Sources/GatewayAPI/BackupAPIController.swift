@@ -101,6 +101,15 @@ struct BackupAPIController: Sendable {
             throw APIError.badRequest("fields 'backup', 'components' and 'appliance' choose what a restore takes; a backup has no use for them")
         }
         let target = self.configuration.storageDefaults.target(host: body.hostname, username: body.username, path: body.path, port: body.port)
+        // What the user's role allows (read per request: `gwbackup user role` takes effect at once).
+        switch try self.authenticator.users.role(of: user) ?? .viewer {
+        case .viewer:
+            throw APIError.forbidden("user '\(user)' has the role viewer: it may read the status and the metrics, not start jobs")
+        case .operator where !self.configuration.allowsOperator(target):
+            throw APIError.forbidden("user '\(user)' has the role operator: \(target.isLocal ? "local" : "host \(SafeText.escaped(target.host, limit: 100))") path \(SafeText.escaped(target.path, limit: 200)) is not among the server's operatorDestinations")
+        case .operator, .admin:
+            break
+        }
         var logger = context.logger
         logger[metadataKey: "api_user"] = "\(user)"
         logger[metadataKey: "job"] = "\(restore ? "restore" : "backup")"

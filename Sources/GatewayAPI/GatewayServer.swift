@@ -40,6 +40,10 @@ public enum GatewayServer {
         for directory in configuration.pluginDirectories where try FileStatus.of(directory) != nil {
             try TrustedPath.check(directory, what: "plugin directory")
         }
+        // Users made before roles keep every right; said once, at start-up.
+        for user in (try? UserStore(path: configuration.resolvedUsersFile).roles()) ?? [] where !user.set {
+            logger.notice("user \(user.name) has no role: admin, as users made before roles (any destination); give it one with gwbackup user role \(user.name) --role viewer|operator|admin")
+        }
         // A job left EXECUTING by a previous run of the server was interrupted.
         try runtime.status.recoverInterrupted()
         let tls = try self.tlsConfiguration(configuration)

@@ -17,6 +17,8 @@ public struct UserStore: Sendable {
 
     struct File: Codable {
         var users: [String: String]
+        /// Each user's role; a user missing here was made before roles existed: an admin.
+        var roles: [String: UserRole]?
     }
 
     private func load() throws -> File {
@@ -40,8 +42,34 @@ public struct UserStore: Sendable {
         try self.load().users.keys.sorted()
     }
 
-    /// Adds a user or replaces a user's password.
-    public func set(_ name: String, password: Secret, mustExist: Bool? = nil) throws {
+    /// The users, each with its role and whether that role was set (false: a user made before roles,
+    /// an admin by default).
+    public func roles() throws -> [(name: String, role: UserRole, set: Bool)] {
+        let file = try self.load()
+        return file.users.keys.sorted().map { name in
+            let role = file.roles?[name]
+            return (name, role ?? .admin, role != nil)
+        }
+    }
+
+    /// `name`'s role: as set, or `admin` for a user made before roles; nil for no such user.
+    public func role(of name: String) throws -> UserRole? {
+        let file = try self.load()
+        guard file.users[name] != nil else { return nil }
+        return file.roles?[name] ?? .admin
+    }
+
+    /// Sets an existing user's role.
+    public func setRole(_ name: String, _ role: UserRole) throws {
+        var file = try self.load()
+        guard file.users[name] != nil else { throw BackupError(.notFound, "no user \(name)") }
+        file.roles = (file.roles ?? [:]).merging([name: role]) { $1 }
+        try self.save(file)
+    }
+
+    /// Adds a user or replaces a user's password; `role` is set when given (a new user without one
+    /// is an admin, as users were before roles: the CLI always gives one).
+    public func set(_ name: String, password: Secret, role: UserRole? = nil, mustExist: Bool? = nil) throws {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@".contains($0) }), !name.contains(":") else {
             throw BackupError(.invalidInput, "a user name is letters, digits, '-', '_', '.' or '@'")
         }
@@ -56,6 +84,7 @@ public struct UserStore: Sendable {
         if mustExist == true && file.users[name] == nil { throw BackupError(.notFound, "no user \(name)") }
         if mustExist == false && file.users[name] != nil { throw BackupError(.invalidInput, "user \(name) exists already (use passwd)") }
         file.users[name] = Bcrypt.hash(password.revealed, cost: Self.cost)
+        if let role { file.roles = (file.roles ?? [:]).merging([name: role]) { $1 } }
         try self.save(file)
     }
 
@@ -63,6 +92,7 @@ public struct UserStore: Sendable {
     public func remove(_ name: String) throws {
         var file = try self.load()
         guard file.users.removeValue(forKey: name) != nil else { throw BackupError(.notFound, "no user \(name)") }
+        file.roles?.removeValue(forKey: name)
         try self.save(file)
     }
 

@@ -90,9 +90,9 @@ final class APIServer: @unchecked Sendable {
     }
 
     /// Polls `GET path` until its status leaves EXECUTING.
-    func waitForJob(_ path: String) async throws -> [String: Any] {
+    func waitForJob(_ path: String, user: String = "operator", password: String = "operator-password") async throws -> [String: Any] {
         for _ in 0..<600 {
-            let answer = try await self.call("GET", path)
+            let answer = try await self.call("GET", path, user: user, password: password)
             let record = (path.hasSuffix("backup") ? ((answer.json as? [[String: Any]])?.first?["running"] as? [String: Any]) : answer.object) ?? [:]
             if let status = record["status"] as? String, status != "EXECUTING", status != "NONE" { return record }
             try await Task.sleep(for: .milliseconds(200))

@@ -3,10 +3,11 @@ import BackupCore
 import Foundation
 import GatewayAPI
 
-/// `gwbackup user add|passwd|remove|list`: the API's users (bcrypt hashes in the state directory).
+/// `gwbackup user add|passwd|role|remove|list`: the API's users (bcrypt hashes and roles in the state
+/// directory).
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "user", abstract: "Manage the API's users.", subcommands: [Add.self, Passwd.self, Remove.self, List.self])
+        commandName: "user", abstract: "Manage the API's users.", subcommands: [Add.self, Passwd.self, Role.self, Remove.self, List.self])
 
     /// Where the users file is.
     struct Location: ParsableArguments {
@@ -34,14 +35,32 @@ struct UserCommand: AsyncParsableCommand {
     }
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a user.")
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a user with a role.")
         @Argument var name: String
+        @Option(help: "viewer (status and metrics), operator (jobs to the server's operatorDestinations) or admin (jobs anywhere).")
+        var role: String
         @OptionGroup var location: Location
         @OptionGroup var password: PasswordInput
         func run() async throws {
             try await CommandSupport.run {
-                try self.location.store.set(self.name, password: try self.password.read(), mustExist: false)
-                print("user \(self.name) added")
+                let role = try UserRole.named(self.role)
+                try self.location.store.set(self.name, password: try self.password.read(), role: role, mustExist: false)
+                print("user \(self.name) added (role \(role.rawValue))")
+            }
+        }
+    }
+
+    struct Role: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "role", abstract: "Change a user's role.")
+        @Argument var name: String
+        @Option(help: "viewer, operator or admin.")
+        var role: String
+        @OptionGroup var location: Location
+        func run() async throws {
+            try await CommandSupport.run {
+                let role = try UserRole.named(self.role)
+                try self.location.store.setRole(self.name, role)
+                print("user \(self.name) now has the role \(role.rawValue)")
             }
         }
     }
@@ -76,7 +95,9 @@ struct UserCommand: AsyncParsableCommand {
         @OptionGroup var location: Location
         func run() async throws {
             try await CommandSupport.run {
-                for name in try self.location.store.names() { print(name) }
+                for user in try self.location.store.roles() {
+                    print("\(user.name) \(user.role.rawValue)\(user.set ? "" : " (no role set: an admin, as users made before roles)")")
+                }
             }
         }
     }
