@@ -171,6 +171,13 @@ for name in gw01 gw$(printf '%02d' "$size"); do
 done
 echo "the first and the last appliance's backups verify (every component decrypted)"
 
+step "a restore without -l refuses to touch the whole group"
+if playbook "$repo/ansible/playbooks/restore-appliance.yml" -e no_cert=true > "$work/restore-all.log" 2>&1; then
+  fail "restore-appliance.yml ran on the whole group without -l"
+fi
+grep -q "restore_all=true" "$work/restore-all.log" || { tail -20 "$work/restore-all.log"; fail "the refusal does not say how to restore the whole group"; }
+echo "refused without -l, saying how to ask for the whole group"
+
 step "restore gw07 with no_cert through the collection (-vvv)"
 app="$work/gw07/appliance"
 conf="$(ls "$app"/etc/flowgateway/*.conf | head -1)"
@@ -195,10 +202,12 @@ echo "config restored from $name07; the other components were not selected"
 
 step "check mode and diff: nothing is started"
 before="$(ls "$dest/gw01" | wc -l)"
-playbook -l gw01 --check --diff "$repo/ansible/playbooks/backup-fleet.yml" -e fleet_summary_file="$work/summary-check.json" > "$work/check.log" 2>&1 \
+summary_before="$(sha256sum < "$work/summary-1.json")"
+playbook -l gw01 --check --diff "$repo/ansible/playbooks/backup-fleet.yml" -e fleet_summary_file="$work/summary-1.json" > "$work/check.log" 2>&1 \
   || { tail -30 "$work/check.log"; fail "the check-mode run failed"; }
 grep -q "check mode: 1 appliances answered, nothing was started" "$work/check.log" || fail "check mode did not say what it did"
-[ "$(summary "$work/summary-check.json" 'f"{backed_up} {checked_only} {appliances}"')" = "0 1 1" ] || fail "the check-mode summary counts a backup"
+[ "$(sha256sum < "$work/summary-1.json")" = "$summary_before" ] || fail "check mode replaced the last real run's summary"
+[ "$(summary "$work/summary-1.check.json" 'f"{backed_up} {checked_only} {appliances}"')" = "0 1 1" ] || fail "the check-mode summary counts a backup"
 [ "$(ls "$dest/gw01" | wc -l)" = "$before" ] || fail "check mode made a backup"
 echo "check mode reported, made nothing"
 

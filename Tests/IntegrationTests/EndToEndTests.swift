@@ -322,9 +322,13 @@ struct EndToEndTests {
         #expect(try await fixture.backup().status == .completed)
         try fixture.mutateAppliance()
         let before = try fixture.snapshot()
+        let restoredBefore = try fixture.runtime.status.restoreStatus()
         let record = try await fixture.restore(dryRun: true)
         #expect(record.status == .completed && record.message.hasPrefix("dry run: 5 component(s)"), "\(record.message)")
         #expect(try fixture.snapshot() == before)
+        // A dry run restored nothing: no restore in the status, none counted for the metrics.
+        #expect(try fixture.runtime.status.restoreStatus() == restoredBefore)
+        #expect(try fixture.runtime.status.statistics().restore.completed == 0)
 
         let verifier = fixture.runtime.verifier(store: fixture.store)
         #expect(try await verifier.verify(backup: nil, passphrase: fixture.password).ok)

@@ -44,7 +44,9 @@ public struct RestoreJob: Sendable {
         _ = try? await Blocking.run { cipher.releaseResources() }
         // The final record is written last, once the job let go of everything it held (staging, the
         // gpg-agent), and only the lock is released after it: a client that sees COMPLETED or ERROR
-        // can start the next job at once, rather than being told one is still running.
+        // can start the next job at once, rather than being told one is still running. A dry run
+        // restored nothing: it is no restore in the status or the metrics (issue 24), only its report.
+        guard !self.request.dryRun else { return record }
         do { try self.orchestrator.status.saveRestore(record) } catch {
             self.orchestrator.logger.error("cannot save restore status", metadata: ["job_id": "\(self.id)", "error": "\(error)"])
         }
@@ -69,7 +71,9 @@ public struct RestoreJob: Sendable {
         logger[metadataKey: "job"] = "restore"
         logger[metadataKey: "job_id"] = "\(self.id)"
         let statusStore = self.orchestrator.status
+        let dryRun = self.request.dryRun
         func save() {
+            guard !dryRun else { return }
             do { try statusStore.saveRestore(record) } catch {
                 logger.error("cannot save restore status", metadata: ["error": "\(error)"])
             }
@@ -122,7 +126,6 @@ public struct RestoreJob: Sendable {
         var failure: BackupError?
         let backupName = chosen.name
         let items = selected
-        let dryRun = self.request.dryRun
         // The largest first (the authenticated index gives the sizes); applied in order all the same.
         let order = ComponentTasks.largestFirst(items.map(\.record.size))
         await ComponentTasks.run(

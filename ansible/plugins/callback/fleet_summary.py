@@ -119,6 +119,11 @@ class CallbackModule(CallbackBase):
         if slowest:
             self._display.display("  slowest: " + ", ".join("%s %.1f s" % (item["appliance"], item["seconds"]) for item in slowest))
         path = run.get("summary_file")
+        if path and checked and not ok and not failed:
+            # A check-mode run started nothing: it must not replace the last real run's summary,
+            # which monitoring reads. Its own goes beside it.
+            root, extension = os.path.splitext(path)
+            path = root + ".check" + (extension or ".json")
         if path:
             self._write(path, summary)
             self._display.display("  summary (JSON): %s" % path)
