@@ -17,8 +17,11 @@ public final class JobSupervisor: Service, @unchecked Sendable {
     private let lock = NSLock()
     private var running: (cancellation: JobCancellation, task: Task<JobRecord, Never>)?
 
-    /// 20 s by default: within the shipped unit's `TimeoutStopSec=30`, with room for the rest of the stop.
-    public init(shutdownGrace: Duration = .seconds(20), logger: Logger) {
+    /// 20 s by default: within the shipped unit's `TimeoutStopSec=45`, with room for the rest of the stop.
+    /// The shutdown grace by default.
+    public static let defaultShutdownGrace: Duration = .seconds(20)
+
+    public init(shutdownGrace: Duration = JobSupervisor.defaultShutdownGrace, logger: Logger) {
         self.shutdownGrace = shutdownGrace
         self.logger = logger
     }

@@ -1,6 +1,7 @@
 @testable import BackupCertificates
 import BackupCore
 import BackupRuntime
+import GatewayAPI
 import Foundation
 import GatewayBackupTestSupport
 import Testing
@@ -12,6 +13,25 @@ struct ShippedFilesTests {
         let docs = Fixture.repository + "/docs"
         let check = try shell("cd \(docs) && promtool check rules alerts.yml 2>&1 && promtool test rules alerts.test.yml 2>&1; echo \"rc=$?\"").output
         #expect(check.contains("SUCCESS: 7 rules found") && check.hasSuffix("rc=0\n"), "\(check)")
+    }
+
+    /// docs/gwbackup.service is hardened (issue 24: it rated 9.1 UNSAFE): `systemd-analyze security`
+    /// at most 4.0 (the figure is printed), a stop timeout above the server's grace for a running
+    /// job, and the configuration file the docs' schedules live in.
+    @Test func theShippedUnitIsHardenedAndStopsAfterTheServersGrace() throws {
+        let unit = Fixture.repository + "/docs/gwbackup.service"
+        let text = String(decoding: try FileTree.readFile(unit), as: UTF8.self)
+        // systemd-analyze names the unit after its file: a copy named as installed.
+        let directory = try TemporaryDirectory("unit")
+        try directory.write("gwbackup.service", text)
+        let report = try shell("systemd-analyze security --offline=true \(directory.sub("gwbackup.service")) 2>&1").output
+        let level = report.split(separator: "\n").first { $0.contains("Overall exposure level") }
+            .flatMap { line in line.split(separator: " ").compactMap { Double($0) }.first }
+        print("systemd-analyze security docs/gwbackup.service: \(level.map { String($0) } ?? "?")")
+        #expect((level ?? 10) <= 4.0, "\(report)")
+        let stop = text.split(separator: "\n").first { $0.hasPrefix("TimeoutStopSec=") }.flatMap { Int($0.dropFirst("TimeoutStopSec=".count)) }
+        #expect((stop ?? 0) > Int(JobSupervisor.defaultShutdownGrace.components.seconds) + 2, "TimeoutStopSec must leave the server its grace and its log's drain")
+        #expect(text.contains("serve --config /etc/gwbackup/serve.json"))
     }
 
     @Test func theEmbeddedManifestIsTheShippedOne() throws {
