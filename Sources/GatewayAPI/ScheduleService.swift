@@ -55,7 +55,7 @@ final class ScheduleService: Service, Sendable {
         do {
             job = try await orchestrator.beginBackup(request)
         } catch let error as BackupError where error.code == .busy {
-            return .skipped("another job was running (\(error.message))")
+            return .busy("another job was running (\(error.message))")
         } catch {
             return .failed("cannot start: \(error)")
         }

@@ -117,6 +117,59 @@ struct ScheduleTests {
         #expect(entry.lastRun?.message.contains("retention kept 2, deleted 1") == true, "\(String(describing: entry.lastRun))")
     }
 
+    /// Issue 24: a run skipped because another job held the lock was never run; now it is tried
+    /// every minute and runs once the lock is free, within its schedule's period.
+    @Test func aRunSkippedBecauseAJobHeldTheLockRunsOnceWhenItFrees() async throws {
+        let fixture = try Fixture("schedule-busy")
+        let clock = ManualClock(Self.parisTime("2026-11-29 10:00:00"))
+        let (driver, _) = try self.driver(fixture, clock: clock)
+        let due = await driver.tick()
+        // Its time comes while a restore holds the lock: skipped, to be tried again in a minute.
+        let lock = try JobLock.acquire(stateDirectory: fixture.state, description: "restore from somewhere")
+        clock.set(due.addingTimeInterval(1))
+        var wake = await driver.tick()
+        #expect(wake == due.addingTimeInterval(61), "tried again a minute later")
+        #expect(try self.backups(fixture).isEmpty)
+        // Still held a minute later: skipped again, still waiting.
+        clock.set(wake)
+        wake = await driver.tick()
+        #expect(wake == due.addingTimeInterval(121))
+        #expect(try ScheduleState.load(from: fixture.state).schedules["nightly"]?.retry == Int64(due.timeIntervalSince1970))
+        // The restore ends: the next try runs the backup, for the planned time, and says it was late.
+        lock.release()
+        clock.set(wake)
+        wake = await driver.tick()
+        #expect(try self.backups(fixture).count == 1)
+        let entry = try #require(try ScheduleState.load(from: fixture.state).schedules["nightly"])
+        #expect(entry.retry == nil)
+        #expect(entry.lastRun?.result == "COMPLETED" && entry.lastRun?.planned == Int64(due.timeIntervalSince1970), "\(String(describing: entry.lastRun))")
+        #expect(entry.lastRun?.message.contains("another job held the lock") == true)
+        #expect(wake == Self.parisTime("2026-12-01 02:00:00"), "then the next night, not another try")
+        // Once: a later look runs nothing more.
+        clock.set(wake.addingTimeInterval(-3600))
+        await driver.tick()
+        #expect(try self.backups(fixture).count == 1)
+    }
+
+    /// A run still waiting for the lock gives way to the schedule's next run: never two for one night.
+    @Test func aRetryStopsWhenTheNextRunIsDue() async throws {
+        let fixture = try Fixture("schedule-busy-long")
+        let clock = ManualClock(Self.parisTime("2026-11-29 10:00:00"))
+        let (driver, _) = try self.driver(fixture, clock: clock)
+        let due = await driver.tick()
+        let lock = try JobLock.acquire(stateDirectory: fixture.state, description: "a very long restore")
+        clock.set(due.addingTimeInterval(1))
+        await driver.tick()
+        // Held until the next night's run is due: that one runs, the old one is dropped.
+        lock.release()
+        clock.set(Self.parisTime("2026-12-01 02:00:30"))
+        await driver.tick()
+        #expect(try self.backups(fixture).count == 1)
+        let entry = try #require(try ScheduleState.load(from: fixture.state).schedules["nightly"])
+        #expect(entry.retry == nil)
+        #expect(entry.lastRun?.planned == Int64(Self.parisTime("2026-12-01 02:00:00").timeIntervalSince1970), "\(String(describing: entry.lastRun))")
+    }
+
     @Test func aRandomDelayIsWaitedAndAFailedRunIsRecorded() async throws {
         let fixture = try Fixture("schedule-delay")
         let clock = ManualClock(Self.parisTime("2026-11-29 10:00:00"))

@@ -5,13 +5,17 @@ import Logging
 public enum ScheduledRunOutcome: Sendable, Equatable {
     case completed(String)
     case failed(String)
-    /// Not run: another job was running (a run never overlaps one), or it could not start.
+    /// Not run: it could not start.
     case skipped(String)
+    /// Not run yet: another job held the lock (a run never overlaps one). Tried again every minute
+    /// until it runs or the schedule's next run is due.
+    case busy(String)
 }
 
 /// Runs schedules: wakes at the next planned time, runs what is due, remembers what it did.
 ///
-/// - A run that comes due while another job runs is skipped, and recorded with the reason.
+/// - A run that comes due while another job runs is skipped, recorded with the reason, and tried
+///   again every minute until that job ends (then it runs, once) or the schedule's next run is due.
 /// - After downtime the missed runs of a schedule are caught up by one run, at once; a schedule
 ///   seen for the first time runs at its next time, not at start-up.
 /// - What has been handled is saved before a run starts, so a server killed during a run does not
@@ -34,6 +38,8 @@ public final class ScheduleDriver: Sendable {
     let runner: Runner
     /// A run more than this late is a catch-up.
     static let lateness: TimeInterval = 120
+    /// How often a run skipped because another job held the lock is tried again.
+    static let retryInterval: TimeInterval = 60
 
     /// Checks every schedule (an invalid one is an error here, at start-up, not a silent no-op at night).
     public init(
@@ -74,41 +80,57 @@ public final class ScheduleDriver: Sendable {
             let name = schedule.configuration.name
             let now = self.clock.now()
             var entry = state.schedules[name] ?? ScheduleState.Entry(handledUntil: Int64(now.timeIntervalSince1970))
+            var logger = self.logger
+            logger[metadataKey: "schedule"] = "\(name)"
             if let planned = schedule.expression.nextRun(after: Date(timeIntervalSince1970: TimeInterval(entry.handledUntil)), in: schedule.zone), planned <= now {
                 let catchUp = now.timeIntervalSince(planned) > Self.lateness
                 entry.handledUntil = Int64(now.timeIntervalSince1970)
+                // A run still waiting for the lock gives way to the one due now.
+                entry.retry = nil
                 state.schedules[name] = entry
                 self.save(state)
-                var logger = self.logger
-                logger[metadataKey: "schedule"] = "\(name)"
                 let delay = self.randomDelay(schedule.configuration.randomDelaySeconds ?? 0)
                 if delay > 0 {
                     logger.info("scheduled run waits its random delay", metadata: ["seconds": "\(delay)"])
                     do { try await self.clock.sleep(until: now.addingTimeInterval(TimeInterval(delay))) } catch { break }
                 }
-                let started = Int64(self.clock.now().timeIntervalSince1970)
                 logger.info(catchUp ? "scheduled run (catching up a run missed while the server was down)" : "scheduled run", metadata: ["planned": "\(Int64(planned.timeIntervalSince1970))"])
-                let outcome = await self.runner(schedule.configuration, catchUp)
                 let plannedSeconds = Int64(planned.timeIntervalSince1970)
-                let note = catchUp ? "catch-up of the run planned at \(plannedSeconds)" : ""
-                switch outcome {
-                case .completed(let message):
-                    entry.lastRun = .init(planned: plannedSeconds, at: started, result: "COMPLETED", message: [note, message].filter { !$0.isEmpty }.joined(separator: "; "))
-                case .failed(let message):
-                    entry.lastRun = .init(planned: plannedSeconds, at: started, result: "ERROR", message: [note, message].filter { !$0.isEmpty }.joined(separator: "; "))
-                    logger.error("scheduled run failed", metadata: ["error": "\(message)"])
-                case .skipped(let reason):
-                    entry.lastSkipped = .init(planned: plannedSeconds, at: started, result: "SKIPPED", message: reason)
-                    logger.warning("scheduled run skipped", metadata: ["reason": "\(reason)"])
-                }
+                await self.run(schedule, planned: plannedSeconds, note: catchUp ? "catch-up of the run planned at \(plannedSeconds)" : "", catchUp: catchUp, entry: &entry, logger: logger)
+            } else if let retry = entry.retry {
+                // The run skipped while another job held the lock, tried again.
+                logger.info("scheduled run tried again (another job held the lock when it was due)", metadata: ["planned": "\(retry)"])
+                await self.run(schedule, planned: retry, note: "run late: another job held the lock at its time", catchUp: true, entry: &entry, logger: logger)
             }
             let after = max(self.clock.now(), Date(timeIntervalSince1970: TimeInterval(entry.handledUntil)))
             entry.nextRun = schedule.expression.nextRun(after: after, in: schedule.zone).map { Int64($0.timeIntervalSince1970) }
             state.schedules[name] = entry
         }
         self.save(state)
-        let nexts = state.schedules.values.compactMap(\.nextRun)
-        return nexts.min().map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? self.clock.now().addingTimeInterval(3600)
+        var wakes = state.schedules.values.compactMap(\.nextRun).map { Date(timeIntervalSince1970: TimeInterval($0)) }
+        if state.schedules.values.contains(where: { $0.retry != nil }) { wakes.append(self.clock.now().addingTimeInterval(Self.retryInterval)) }
+        return wakes.min() ?? self.clock.now().addingTimeInterval(3600)
+    }
+
+    /// Runs `schedule` for its planned time `planned` and records how it ended in `entry`.
+    private func run(_ schedule: Planned, planned: Int64, note: String, catchUp: Bool, entry: inout ScheduleState.Entry, logger: Logger) async {
+        let started = Int64(self.clock.now().timeIntervalSince1970)
+        let outcome = await self.runner(schedule.configuration, catchUp)
+        entry.retry = nil
+        switch outcome {
+        case .completed(let message):
+            entry.lastRun = .init(planned: planned, at: started, result: "COMPLETED", message: [note, message].filter { !$0.isEmpty }.joined(separator: "; "))
+        case .failed(let message):
+            entry.lastRun = .init(planned: planned, at: started, result: "ERROR", message: [note, message].filter { !$0.isEmpty }.joined(separator: "; "))
+            logger.error("scheduled run failed", metadata: ["error": "\(message)"])
+        case .skipped(let reason):
+            entry.lastSkipped = .init(planned: planned, at: started, result: "SKIPPED", message: reason)
+            logger.warning("scheduled run skipped", metadata: ["reason": "\(reason)"])
+        case .busy(let reason):
+            entry.retry = planned
+            entry.lastSkipped = .init(planned: planned, at: started, result: "SKIPPED", message: reason + "; tried again every minute until it can run")
+            logger.warning("scheduled run skipped, to be tried again", metadata: ["reason": "\(reason)"])
+        }
     }
 
     private func save(_ state: ScheduleState) {

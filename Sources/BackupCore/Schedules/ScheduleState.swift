@@ -14,12 +14,17 @@ public struct ScheduleState: Codable, Sendable, Equatable {
         public var lastSkipped: Run?
         /// When the next run is planned (epoch seconds), as of the last look.
         public var nextRun: Int64?
+        /// The planned time (epoch seconds) of a run skipped because another job held the lock: it is
+        /// tried again every minute until it runs, or until the schedule's next run is due (kept
+        /// here, so a restart keeps trying).
+        public var retry: Int64?
 
-        public init(handledUntil: Int64, lastRun: Run? = nil, lastSkipped: Run? = nil, nextRun: Int64? = nil) {
+        public init(handledUntil: Int64, lastRun: Run? = nil, lastSkipped: Run? = nil, nextRun: Int64? = nil, retry: Int64? = nil) {
             self.handledUntil = handledUntil
             self.lastRun = lastRun
             self.lastSkipped = lastSkipped
             self.nextRun = nextRun
+            self.retry = retry
         }
     }
 
