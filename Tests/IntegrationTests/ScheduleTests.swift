@@ -174,20 +174,61 @@ struct ScheduleTests {
         let fixture = try Fixture("schedule-delay")
         let clock = ManualClock(Self.parisTime("2026-11-29 10:00:00"))
         let (driver, schedule) = try self.driver(fixture, clock: clock, delay: 300)
-        let wake = await driver.tick()
-        clock.set(wake)
-        await driver.tick()
-        #expect(clock.sleeps.contains(wake.addingTimeInterval(300)), "\(clock.sleeps)")
+        let due = await driver.tick()
+        clock.set(due)
+        // Due: the run waits its delay, in the state (the driver does not sleep on it).
+        let delayed = await driver.tick()
+        #expect(delayed == due.addingTimeInterval(300))
+        #expect(try self.backups(fixture).isEmpty)
+        #expect(try ScheduleState.load(from: fixture.state).schedules["nightly"]?.delayed?.starts == Int64(due.timeIntervalSince1970) + 300)
+        // The server restarts during the delay (a new driver on the same state): the run still happens.
+        let (restarted, _) = try self.driver(fixture, clock: clock, delay: 300)
+        clock.set(delayed)
+        let next = await restarted.tick()
+        #expect(try self.backups(fixture).count == 1)
         var entry = try #require(try ScheduleState.load(from: fixture.state).schedules["nightly"])
         #expect(entry.lastRun.map { $0.at - $0.planned } == 300)
+        #expect(entry.delayed == nil && next == Self.parisTime("2026-12-01 02:00:00"))
 
         // The credentials file loses its security password: the run fails, says why, and the next is planned.
         try FileTree.writeAtomically(Data(#"{"password": "x"}"#.utf8), to: schedule.credentialsFile, mode: 0o600)
         clock.set(Self.parisTime("2026-12-01 02:00:00"))
-        await driver.tick()
+        await restarted.tick()
+        clock.set(Self.parisTime("2026-12-01 02:05:00"))
+        await restarted.tick()
         entry = try #require(try ScheduleState.load(from: fixture.state).schedules["nightly"])
         #expect(entry.lastRun?.result == "ERROR" && entry.lastRun?.message.contains("security_pwd") == true, "\(String(describing: entry.lastRun))")
         #expect(entry.nextRun == Int64(Self.parisTime("2026-12-02 02:00:00").timeIntervalSince1970))
+    }
+
+    /// A schedule's random delay delays only that schedule (it used to hold every other back).
+    @Test func aRandomDelayDelaysOnlyItsOwnSchedule() async throws {
+        let fixture = try Fixture("schedule-two")
+        let clock = ManualClock(Self.parisTime("2026-11-29 01:59:00"))
+        final class Runs: @unchecked Sendable {
+            let lock = NSLock()
+            var names: [String] = []
+        }
+        let runs = Runs()
+        let destination = ScheduleConfiguration.Destination(hostname: "localhost")
+        let schedules = [
+            ScheduleConfiguration(name: "slow", cron: "0 2 * * *", timeZone: "Europe/Paris", destination: destination, credentialsFile: "/nonexistent", randomDelaySeconds: 3600),
+            ScheduleConfiguration(name: "prompt", cron: "0 2 * * *", timeZone: "Europe/Paris", destination: destination, credentialsFile: "/nonexistent"),
+        ]
+        let driver = try ScheduleDriver(
+            schedules: schedules, stateDirectory: fixture.state, clock: clock, logger: RecordingLogHandler.logger(fixture.logLines), randomDelay: { $0 }
+        ) { schedule, _ in
+            runs.lock.withLock { runs.names.append(schedule.name) }
+            return .completed("")
+        }
+        let due = await driver.tick()
+        clock.set(due)
+        let wake = await driver.tick()
+        #expect(runs.lock.withLock { runs.names } == ["prompt"], "the schedule without a delay ran at its time")
+        #expect(wake == due.addingTimeInterval(3600))
+        clock.set(wake)
+        await driver.tick()
+        #expect(runs.lock.withLock { runs.names } == ["prompt", "slow"])
     }
 
     @Test func anUnreadableScheduleStateStopsTheStartRatherThanDroppingAMissedRun() throws {

@@ -16,6 +16,7 @@ public enum ScheduledRunOutcome: Sendable, Equatable {
 ///
 /// - A run that comes due while another job runs is skipped, recorded with the reason, and tried
 ///   again every minute until that job ends (then it runs, once) or the schedule's next run is due.
+/// - A random delay is kept in the state: it delays only its own schedule, and survives a restart.
 /// - After downtime the missed runs of a schedule are caught up by one run, at once; a schedule
 ///   seen for the first time runs at its next time, not at start-up.
 /// - What has been handled is saved before a run starts, so a server killed during a run does not
@@ -87,16 +88,26 @@ public final class ScheduleDriver: Sendable {
                 entry.handledUntil = Int64(now.timeIntervalSince1970)
                 // A run still waiting for the lock gives way to the one due now.
                 entry.retry = nil
+                let plannedSeconds = Int64(planned.timeIntervalSince1970)
+                let delay = self.randomDelay(schedule.configuration.randomDelaySeconds ?? 0)
+                // Waited for in the state, not here: the other schedules go on meanwhile, and a
+                // restart during the delay still runs it (issue 24: a stop during the delay lost it).
+                // Saved with the handled time, so no crash between the two can lose the run.
+                entry.delayed = delay > 0 ? .init(planned: plannedSeconds, starts: Int64(now.timeIntervalSince1970) + Int64(delay), catchUp: catchUp) : nil
                 state.schedules[name] = entry
                 self.save(state)
-                let delay = self.randomDelay(schedule.configuration.randomDelaySeconds ?? 0)
                 if delay > 0 {
                     logger.info("scheduled run waits its random delay", metadata: ["seconds": "\(delay)"])
-                    do { try await self.clock.sleep(until: now.addingTimeInterval(TimeInterval(delay))) } catch { break }
+                } else {
+                    logger.info(catchUp ? "scheduled run (catching up a run missed while the server was down)" : "scheduled run", metadata: ["planned": "\(plannedSeconds)"])
+                    await self.run(schedule, planned: plannedSeconds, note: catchUp ? "catch-up of the run planned at \(plannedSeconds)" : "", catchUp: catchUp, entry: &entry, logger: logger)
                 }
-                logger.info(catchUp ? "scheduled run (catching up a run missed while the server was down)" : "scheduled run", metadata: ["planned": "\(Int64(planned.timeIntervalSince1970))"])
-                let plannedSeconds = Int64(planned.timeIntervalSince1970)
-                await self.run(schedule, planned: plannedSeconds, note: catchUp ? "catch-up of the run planned at \(plannedSeconds)" : "", catchUp: catchUp, entry: &entry, logger: logger)
+            } else if let delayed = entry.delayed, delayed.starts <= Int64(now.timeIntervalSince1970) {
+                entry.delayed = nil
+                state.schedules[name] = entry
+                self.save(state)
+                logger.info(delayed.catchUp ? "scheduled run (catching up a run missed while the server was down)" : "scheduled run", metadata: ["planned": "\(delayed.planned)"])
+                await self.run(schedule, planned: delayed.planned, note: delayed.catchUp ? "catch-up of the run planned at \(delayed.planned)" : "", catchUp: delayed.catchUp, entry: &entry, logger: logger)
             } else if let retry = entry.retry {
                 // The run skipped while another job held the lock, tried again.
                 logger.info("scheduled run tried again (another job held the lock when it was due)", metadata: ["planned": "\(retry)"])
@@ -108,6 +119,7 @@ public final class ScheduleDriver: Sendable {
         }
         self.save(state)
         var wakes = state.schedules.values.compactMap(\.nextRun).map { Date(timeIntervalSince1970: TimeInterval($0)) }
+        wakes += state.schedules.values.compactMap { $0.delayed.map { Date(timeIntervalSince1970: TimeInterval($0.starts)) } }
         if state.schedules.values.contains(where: { $0.retry != nil }) { wakes.append(self.clock.now().addingTimeInterval(Self.retryInterval)) }
         return wakes.min() ?? self.clock.now().addingTimeInterval(3600)
     }

@@ -18,13 +18,30 @@ public struct ScheduleState: Codable, Sendable, Equatable {
         /// tried again every minute until it runs, or until the schedule's next run is due (kept
         /// here, so a restart keeps trying).
         public var retry: Int64?
+        /// A run that came due and waits its random delay: its planned time and when it starts
+        /// (epoch seconds). Kept here, so a restart during the delay still runs it.
+        public var delayed: Delayed?
 
-        public init(handledUntil: Int64, lastRun: Run? = nil, lastSkipped: Run? = nil, nextRun: Int64? = nil, retry: Int64? = nil) {
+        public init(handledUntil: Int64, lastRun: Run? = nil, lastSkipped: Run? = nil, nextRun: Int64? = nil, retry: Int64? = nil, delayed: Delayed? = nil) {
             self.handledUntil = handledUntil
             self.lastRun = lastRun
             self.lastSkipped = lastSkipped
             self.nextRun = nextRun
             self.retry = retry
+            self.delayed = delayed
+        }
+    }
+
+    /// A run waiting for its random delay.
+    public struct Delayed: Codable, Sendable, Equatable {
+        public var planned: Int64
+        public var starts: Int64
+        public var catchUp: Bool
+
+        public init(planned: Int64, starts: Int64, catchUp: Bool) {
+            self.planned = planned
+            self.starts = starts
+            self.catchUp = catchUp
         }
     }
 
