@@ -48,7 +48,10 @@ public enum GatewayServer {
         try runtime.status.recoverInterrupted()
         let tls = try self.tlsConfiguration(configuration)
         let router = Router(context: APIRequestContext.self)
-        let supervisor = JobSupervisor(logger: logger)
+        // A job that does not stop within the shutdown's grace is marked interrupted there and then
+        // (the in-process server of the tests too, not only `gwbackup serve` as it exits).
+        let status = runtime.status
+        let supervisor = JobSupervisor(logger: logger, markAbandoned: { _ = try? status.recoverOwnInterruptedJob() })
         let authenticator = BasicAuthenticator(users: UserStore(path: configuration.resolvedUsersFile))
         let slots = ConnectionSlots(limits: .init(
             total: configuration.maxConnections, perAddress: configuration.maxConnectionsPerAddress, perNetwork: configuration.maxConnectionsPerNetwork))

@@ -9,7 +9,7 @@ public import ServiceLifecycle
 /// server stops first, then this service fires the running job's cancellation: its plugin is
 /// killed, a restore rolls back what it changed, and the job records `ERROR` "interrupted: the
 /// server is shutting down". It waits up to `shutdownGrace` for that; a job still running after it
-/// is marked interrupted by `gwbackup serve` as the process ends.
+/// is marked interrupted (`markAbandoned`) at once: the status never stays `EXECUTING`.
 public final class JobSupervisor: Service, @unchecked Sendable {
     /// How long a shutdown waits for the running job to wind down (below systemd's 90 s stop timeout).
     public let shutdownGrace: Duration
@@ -21,9 +21,14 @@ public final class JobSupervisor: Service, @unchecked Sendable {
     /// The shutdown grace by default.
     public static let defaultShutdownGrace: Duration = .seconds(20)
 
-    public init(shutdownGrace: Duration = JobSupervisor.defaultShutdownGrace, logger: Logger) {
+    /// Marks a job that did not stop within the grace as interrupted in the status (it will not
+    /// finish: the process is about to end).
+    private let markAbandoned: @Sendable () -> Void
+
+    public init(shutdownGrace: Duration = JobSupervisor.defaultShutdownGrace, logger: Logger, markAbandoned: @escaping @Sendable () -> Void = {}) {
         self.shutdownGrace = shutdownGrace
         self.logger = logger
+        self.markAbandoned = markAbandoned
     }
 
     /// True while a job this supervisor started runs (it holds the job lock until just before it ends).
@@ -85,6 +90,7 @@ public final class JobSupervisor: Service, @unchecked Sendable {
         if ended {
             self.logger.notice("the running job was stopped for the shutdown")
         } else {
+            self.markAbandoned()
             self.logger.warning("the running job did not stop within \(self.shutdownGrace); it is marked interrupted")
         }
     }

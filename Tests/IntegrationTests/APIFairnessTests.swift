@@ -238,6 +238,31 @@ struct APIFairnessTests {
         #expect(result.output.hasPrefix("500 []"), "\(result.output)")
     }
 
+    /// A job that does not stop within the shutdown's grace is marked interrupted at once, by the
+    /// server itself (the status never stays EXECUTING, in-process servers included), and the stop
+    /// does not wait for it.
+    @Test func aJobThatOutlivesTheGraceIsMarkedInterruptedAndNotWaitedFor() async throws {
+        final class Marks: @unchecked Sendable {
+            let lock = NSLock()
+            var count = 0
+        }
+        let marks = Marks()
+        let supervisor = JobSupervisor(shutdownGrace: .milliseconds(200), logger: RecordingLogHandler.logger(.init())) {
+            marks.lock.withLock { marks.count += 1 }
+        }
+        let cancellation = JobCancellation()
+        // A job deaf to its cancellation for 3 s.
+        supervisor.launch(cancellation: cancellation) {
+            try? await Blocking.run { Thread.sleep(forTimeInterval: 3) }
+            return JobRecord(host: "h", username: "u", path: "/p", timeStamp: 1, status: .error, id: "deaf")
+        }
+        let start = ContinuousClock.now
+        await supervisor.stopRunningJob(reason: "the server is shutting down")
+        #expect(ContinuousClock.now - start < .seconds(2), "the stop waited for the job")
+        #expect(marks.lock.withLock { marks.count } == 1)
+        #expect(cancellation.isCancelled)
+    }
+
     /// A backup whose store cannot be reached (nothing listens on the port) leaves nothing behind:
     /// no staging directory and no `backup-in-progress.json` until some later job.
     @Test func aBackupThatCannotReachItsStoreLeavesNothingBehind() async throws {
