@@ -102,11 +102,12 @@ struct BackupAPIController: Sendable {
         }
         let target = self.configuration.storageDefaults.target(host: body.hostname, username: body.username, path: body.path, port: body.port)
         // What the user's role allows (read per request: `gwbackup user role` takes effect at once).
+        let named = SafeText.escaped(user, limit: 64)
         switch try self.authenticator.users.role(of: user) ?? .viewer {
         case .viewer:
-            throw APIError.forbidden("user '\(user)' has the role viewer: it may read the status and the metrics, not start jobs")
+            throw APIError.forbidden("user '\(named)' has the role viewer: it may read the status and the metrics, not start jobs")
         case .operator where !self.configuration.allowsOperator(target):
-            throw APIError.forbidden("user '\(user)' has the role operator: \(target.isLocal ? "local" : "host \(SafeText.escaped(target.host, limit: 100))") path \(SafeText.escaped(target.path, limit: 200)) is not among the server's operatorDestinations")
+            throw APIError.forbidden("user '\(named)' has the role operator: \(target.isLocal ? "local" : "host \(SafeText.escaped(target.host, limit: 100))") path \(SafeText.escaped(target.path, limit: 200)) is not among the server's operatorDestinations")
         case .operator, .admin:
             break
         }

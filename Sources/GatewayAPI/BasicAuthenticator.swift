@@ -67,7 +67,7 @@ actor BasicAuthenticator {
     /// that the server's wait for its open requests is short whatever crowd is queued.
     nonisolated func authenticate(_ request: Request, address: SocketAddress?, logger: Logger) async throws -> String {
         // Most requests carry credentials verified a moment ago: answered without the actor's turn.
-        if let user = self.recentlyVerifiedUser(request.headers[.authorization]) { return user }
+        if let user = self.recentlyVerifiedUser(request.headers[.authorization], usersFile: self.currentUsersFile()) { return user }
         return try await withGracefulShutdownHandler {
             try await self.check(request, address: address, logger: logger)
         } onGracefulShutdown: {
@@ -82,9 +82,10 @@ actor BasicAuthenticator {
 
     /// The user of credentials verified in the last minute against the users file as it is now, or
     /// nil. Takes a lock and a `stat`, never the actor's turn: most requests end here.
-    nonisolated func recentlyVerifiedUser(_ header: String?) -> String? {
+    /// `usersFile`: the users file's identity as `currentUsersFile()` says now.
+    nonisolated func recentlyVerifiedUser(_ header: String?, usersFile: FileIdentity?) -> String? {
         guard let credentials = try? BasicCredentials.parse(header) else { return nil }
-        guard self.verified.contains(user: credentials.user, password: credentials.password, usersFile: self.usersFile.current()[0]) else { return nil }
+        guard self.verified.contains(user: credentials.user, password: credentials.password, usersFile: usersFile) else { return nil }
         return credentials.user
     }
 

@@ -41,8 +41,11 @@ public enum GatewayServer {
             try TrustedPath.check(directory, what: "plugin directory")
         }
         // Users made before roles keep every right; said once, at start-up.
-        for user in (try? UserStore(path: configuration.resolvedUsersFile).roles()) ?? [] where !user.set {
-            logger.notice("user \(user.name) has no role: admin, as users made before roles (any destination); give it one with gwbackup user role \(user.name) --role viewer|operator|admin")
+        // Read whole now: a users file that does not parse (a role no one knows) is a start-up error,
+        // not a failure of every later login.
+        for user in try UserStore(path: configuration.resolvedUsersFile).roles() where !user.set {
+            // The name as the users file says it (a hand-edited file may hold anything): escaped.
+            logger.notice("a user has no role: admin, as users made before roles (any destination); give it one with gwbackup user role NAME --role viewer|operator|admin", metadata: ["user": "\(SafeText.field(user.name, limit: 64))"])
         }
         // A job left EXECUTING by a previous run of the server was interrupted.
         try runtime.status.recoverInterrupted()

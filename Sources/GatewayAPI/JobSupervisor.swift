@@ -17,14 +17,15 @@ public final class JobSupervisor: Service, @unchecked Sendable {
     private let lock = NSLock()
     private var running: (cancellation: JobCancellation, task: Task<JobRecord, Never>)?
 
-    /// 20 s by default: within the shipped unit's `TimeoutStopSec=45`, with room for the rest of the stop.
-    /// The shutdown grace by default.
+    /// The shutdown grace by default, 20 s: within the shipped unit's `TimeoutStopSec=45`, with room
+    /// for the rest of the stop.
     public static let defaultShutdownGrace: Duration = .seconds(20)
 
     /// Marks a job that did not stop within the grace as interrupted in the status (it will not
     /// finish: the process is about to end).
     private let markAbandoned: @Sendable () -> Void
 
+    /// A supervisor waiting up to `shutdownGrace` for a job to stop at shutdown.
     public init(shutdownGrace: Duration = JobSupervisor.defaultShutdownGrace, logger: Logger, markAbandoned: @escaping @Sendable () -> Void = {}) {
         self.shutdownGrace = shutdownGrace
         self.logger = logger

@@ -1,14 +1,13 @@
 public import BackupCore
 import Foundation
 public import Logging
-import Synchronization
 
 /// The server's log lines, in `StreamLogHandler`'s format (`2026-12-07T11:20:00+0000 info gwbackup:
 /// key=value … [Source] message`, metadata sorted by key), queued to a `LogLineWriter`, and cheaper:
 /// a server logs a line per request, and `StreamLogHandler` formats the time for each one with
 /// glibc's `localtime`, which takes a process-wide lock and `stat`s /etc/localtime on every call
 /// (issue 23: a `stat` and a contended lock per request on the two threads that answer them). Here
-/// the timestamp is made once a second; a change of the machine's time zone shows from the next second.
+/// the timestamp is `LogLineWriter.timestamp()`, made once a second.
 public struct ServerLogHandler: LogHandler {
     let label: String
     let writer: LogLineWriter
@@ -48,7 +47,7 @@ public struct ServerLogHandler: LogHandler {
             pretty = Self.prettify(merged)
         }
         let label = self.label.isEmpty ? "" : " " + self.label
-        self.writer.write("\(Self.timestamp()) \(event.level)\(label):\(pretty.map { " " + $0 } ?? "") [\(event.source)] \(event.message)\n")
+        self.writer.write("\(LogLineWriter.timestamp()) \(event.level)\(label):\(pretty.map { " " + $0 } ?? "") [\(event.source)] \(event.message)\n")
     }
 
     private static func prettify(_ metadata: Logger.Metadata) -> String? {
@@ -60,21 +59,6 @@ public struct ServerLogHandler: LogHandler {
             text += "="
             text += value.description
         }
-        return text
-    }
-
-    private static let kept = Mutex<(second: Int, text: String)>((-1, ""))
-
-    /// The local time as `StreamLogHandler` writes it, made once a second.
-    static func timestamp(now: Int = time(nil)) -> String {
-        if let text = Self.kept.withLock({ $0.second == now ? $0.text : nil }) { return text }
-        var clock = now
-        var parts = tm()
-        guard localtime_r(&clock, &parts) != nil else { return "<unknown>" }
-        var buffer = [CChar](repeating: 0, count: 64)
-        let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
-        let text = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        Self.kept.withLock { $0 = (now, text) }
         return text
     }
 }

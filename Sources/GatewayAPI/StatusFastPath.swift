@@ -123,7 +123,7 @@ final class StatusFastPath: ChannelInboundHandler, RemovableChannelHandler {
         let usersFile = self.shared.authenticator.currentUsersFile()
         let header = authorization.hashValue
         if let memo = self.verifiedHere, memo.header == header, memo.usersFile == usersFile, now < memo.until { return true }
-        guard self.shared.authenticator.recentlyVerifiedUser(authorization) != nil else { return false }
+        guard self.shared.authenticator.recentlyVerifiedUser(authorization, usersFile: usersFile) != nil else { return false }
         // For a minute, as long as the shared cache keeps an entry; a changed users file ends it sooner.
         self.verifiedHere = (header, usersFile, now + CredentialCache.lifetime)
         return true

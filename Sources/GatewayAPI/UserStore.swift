@@ -96,12 +96,6 @@ public struct UserStore: Sendable {
         try self.save(file)
     }
 
-    /// The users file's current version (nil when there is none): `set` and `remove` replace the
-    /// file (a new inode); an edit in place changes its ctime.
-    public func identity() -> FileIdentity? {
-        FileIdentity.of(self.path)
-    }
-
     /// True when `password` is `name`'s. Slow on purpose (bcrypt); call it off the event loop.
     public func verify(_ name: String, password: String) throws -> Bool {
         // No stored password has these (see `set`): bcrypt would compare only a prefix.

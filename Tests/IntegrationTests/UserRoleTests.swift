@@ -59,7 +59,7 @@ struct UserRoleTests {
         // Any destination: accepted (the job then fails on the refused connection).
         #expect(try await server.call("POST", Self.base + "/backup", body: Self.remote, user: "old", password: "old-password").status == 204)
         _ = try await server.waitForJob(Self.base + "/backup", user: "old", password: "old-password")
-        let notes = fixture.logLines.all.filter { $0.contains("user old has no role: admin") }
+        let notes = fixture.logLines.all.filter { $0.contains("has no role: admin") && $0.contains(#""user": old"#) }
         #expect(notes.count == 1, "\(fixture.logLines.all.prefix(5))")
     }
 
@@ -87,6 +87,28 @@ struct UserRoleTests {
             #expect(configuration.allowsOperator(target) == expected, "\(why): \(target)")
         }
         #expect(!APIConfiguration().allowsOperator(StorageTarget(host: "localhost", username: "root", path: "/x", port: nil)), "no list: nothing")
+    }
+
+    @Test func badOperatorDestinationsAndUnknownRolesAreStartUpErrors() async throws {
+        for (destinations, why) in [
+            (#"[{"hostname": ""}]"#, "no hostname"), (#"[{"hostname": "h", "path": "srv/backups"}]"#, "a relative path"),
+            (#"[{"hostname": "h", "port": 0}]"#, "port 0"), (#"[{"hostname": "h", "port": 70000}]"#, "port 70000"),
+        ] {
+            #expect(throws: BackupError.self, "\(why)") {
+                try JSONDecoder().decode(APIConfiguration.self, from: Data(#"{"operatorDestinations": \#(destinations)}"#.utf8))
+            }
+        }
+        // A users file naming a role no one knows (a hand edit): the server does not start, saying why.
+        let fixture = try Fixture("roles-unknown")
+        try UserStore(path: fixture.state + "/users.json").set("ops", password: Secret("ops-password"), role: .operator)
+        let path = fixture.state + "/users.json"
+        let edited = String(decoding: try FileTree.readFile(path), as: UTF8.self).replacingOccurrences(of: "\"operator\"", with: "\"superuser\"")
+        try FileTree.writeAtomically(Data(edited.utf8), to: path, mode: 0o600)
+        await #expect {
+            _ = try await APIServer.start(fixture)
+        } throws: { error in
+            (error as? BackupError)?.message.contains("users file") == true
+        }
     }
 
     @Test func theCommandLineAddsUsersWithARoleAndChangesIt() async throws {

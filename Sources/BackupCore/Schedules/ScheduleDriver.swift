@@ -99,15 +99,13 @@ public final class ScheduleDriver: Sendable {
                 if delay > 0 {
                     logger.info("scheduled run waits its random delay", metadata: ["seconds": "\(delay)"])
                 } else {
-                    logger.info(catchUp ? "scheduled run (catching up a run missed while the server was down)" : "scheduled run", metadata: ["planned": "\(plannedSeconds)"])
-                    await self.run(schedule, planned: plannedSeconds, note: catchUp ? "catch-up of the run planned at \(plannedSeconds)" : "", catchUp: catchUp, entry: &entry, logger: logger)
+                    await self.runPlanned(schedule, planned: plannedSeconds, catchUp: catchUp, entry: &entry, logger: logger)
                 }
             } else if let delayed = entry.delayed, delayed.starts <= Int64(now.timeIntervalSince1970) {
                 entry.delayed = nil
                 state.schedules[name] = entry
                 self.save(state)
-                logger.info(delayed.catchUp ? "scheduled run (catching up a run missed while the server was down)" : "scheduled run", metadata: ["planned": "\(delayed.planned)"])
-                await self.run(schedule, planned: delayed.planned, note: delayed.catchUp ? "catch-up of the run planned at \(delayed.planned)" : "", catchUp: delayed.catchUp, entry: &entry, logger: logger)
+                await self.runPlanned(schedule, planned: delayed.planned, catchUp: delayed.catchUp, entry: &entry, logger: logger)
             } else if let retry = entry.retry {
                 // The run skipped while another job held the lock, tried again.
                 logger.info("scheduled run tried again (another job held the lock when it was due)", metadata: ["planned": "\(retry)"])
@@ -122,6 +120,12 @@ public final class ScheduleDriver: Sendable {
         wakes += state.schedules.values.compactMap { $0.delayed.map { Date(timeIntervalSince1970: TimeInterval($0.starts)) } }
         if state.schedules.values.contains(where: { $0.retry != nil }) { wakes.append(self.clock.now().addingTimeInterval(Self.retryInterval)) }
         return wakes.min() ?? self.clock.now().addingTimeInterval(3600)
+    }
+
+    /// Runs `schedule` for the time it was planned at (now, after its delay, or late after downtime).
+    private func runPlanned(_ schedule: Planned, planned: Int64, catchUp: Bool, entry: inout ScheduleState.Entry, logger: Logger) async {
+        logger.info(catchUp ? "scheduled run (catching up a run missed while the server was down)" : "scheduled run", metadata: ["planned": "\(planned)"])
+        await self.run(schedule, planned: planned, note: catchUp ? "catch-up of the run planned at \(planned)" : "", catchUp: catchUp, entry: &entry, logger: logger)
     }
 
     /// Runs `schedule` for its planned time `planned` and records how it ended in `entry`.

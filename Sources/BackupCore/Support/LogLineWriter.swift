@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -152,12 +153,23 @@ public final class LogLineWriter: @unchecked Sendable {
 
     /// The line that reports `count` dropped lines, in `StreamLogHandler`'s format.
     static func droppedReport(_ count: Int) -> String {
-        var now = time(nil)
+        "\(Self.timestamp()) warning gwbackup: dropped=\(count) [BackupCore] the log output did not keep up; lines were dropped\n"
+    }
+
+    private static let keptTimestamp = Mutex<(second: Int, text: String)>((-1, ""))
+
+    /// The local time as `StreamLogHandler` writes it (`2026-12-07T11:20:00+0000`), made once a
+    /// second: glibc's `localtime` takes a process-wide lock and `stat`s /etc/localtime on every
+    /// call, which a server logging a line per request paid per request (issue 23).
+    public static func timestamp(now: Int = time(nil)) -> String {
+        if let text = Self.keptTimestamp.withLock({ $0.second == now ? $0.text : nil }) { return text }
+        var clock = now
         var parts = tm()
-        localtime_r(&now, &parts)
-        var buffer = [Int8](repeating: 0, count: 64)
-        strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
-        let timestamp = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        return "\(timestamp) warning gwbackup: dropped=\(count) [BackupCore] the log output did not keep up; lines were dropped\n"
+        guard localtime_r(&clock, &parts) != nil else { return "<unknown>" }
+        var buffer = [CChar](repeating: 0, count: 64)
+        let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
+        let text = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        Self.keptTimestamp.withLock { $0 = (now, text) }
+        return text
     }
 }
