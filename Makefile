@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PREFIX ?= /usr/local
 
-.PHONY: all deps build run test bench fuzz crash-test fleet-test install format clean
+.PHONY: all deps build run test bench fuzz crash-test fleet-test install deb format clean
 
 all: build
 
@@ -40,13 +40,17 @@ fleet-test: deps
 
 ## install: release build installed under $(PREFIX) (binary, manifests, plugins)
 install: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 	install -D -m 0755 .build/release/gwbackup $(PREFIX)/bin/gwbackup
 	install -D -m 0755 .build/release/gwbackup-plugin-guard $(PREFIX)/libexec/gwbackup/gwbackup-plugin-guard
 	mkdir -p $(PREFIX)/share/gwbackup
 	cp -R manifests plugins $(PREFIX)/share/gwbackup/
 	rm -rf $(PREFIX)/share/gwbackup/plugins/sdk
 	install -m 0755 .build/release/ntp-plugin $(PREFIX)/share/gwbackup/plugins/ntp/ntp-plugin
+
+## deb: the Debian package (.build/deb/gwbackup_VERSION_ARCH.deb): binary, guard, manifests, plugins, man pages, completions, hardened units
+deb: deps
+	@scripts/build-deb.sh
 
 ## format: apply the checked-in swift-format configuration
 format:

@@ -11,9 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 configuration="${BENCH_CONFIGURATION:-release}"
-swift build -c "$configuration" --product gwbackup >/dev/null
-swift build -c "$configuration" --product gwbackup-plugin-guard >/dev/null
-bin="$(swift build -c "$configuration" --show-bin-path)/gwbackup"
+# Release builds link the Swift runtime statically, as the package ships it (scripts/build-deb.sh).
+static=(); [ "$configuration" = release ] && static=(--static-swift-stdlib)
+swift build -c "$configuration" "${static[@]}" --product gwbackup >/dev/null
+swift build -c "$configuration" "${static[@]}" --product gwbackup-plugin-guard >/dev/null
+bin="$(swift build -c "$configuration" "${static[@]}" --show-bin-path)/gwbackup"
 # The data lives on a fresh ext4 with a journal, as an appliance's (scripts/bench-fs.sh says why).
 source scripts/bench-fs.sh
 work="$(mktemp -d "$work_base/gwb-bench-api-XXXXXX")"

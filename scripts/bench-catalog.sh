@@ -12,9 +12,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 configuration="${BENCH_CONFIGURATION:-release}"
+# Release builds link the Swift runtime statically, as the package ships it (scripts/build-deb.sh).
+static=(); [ "$configuration" = release ] && static=(--static-swift-stdlib)
 count="${BENCH_CATALOG_BACKUPS:-500}"
-swift build -c "$configuration" --product gwbackup >/dev/null
-bin="$(swift build -c "$configuration" --show-bin-path)/gwbackup"
+swift build -c "$configuration" "${static[@]}" --product gwbackup >/dev/null
+bin="$(swift build -c "$configuration" "${static[@]}" --show-bin-path)/gwbackup"
 work="$(mktemp -d /tmp/gwb-bench-catalog.XXXXXX)"
 trap 'gpgconf --homedir "$work/gnupg" --kill gpg-agent 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -m 700 "$work/gnupg"

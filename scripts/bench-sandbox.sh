@@ -7,11 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 configuration="${BENCH_CONFIGURATION:-release}"
+# Release builds link the Swift runtime statically, as the package ships it (scripts/build-deb.sh).
+static=(); [ "$configuration" = release ] && static=(--static-swift-stdlib)
 rounds="${BENCH_SANDBOX_ROUNDS:-9}"
 for product in gwbackup gwbackup-plugin-guard ntp-plugin; do
-  swift build -c "$configuration" --product "$product" >/dev/null
+  swift build -c "$configuration" "${static[@]}" --product "$product" >/dev/null
 done
-bin="$(swift build -c "$configuration" --show-bin-path)/gwbackup"
+bin="$(swift build -c "$configuration" "${static[@]}" --show-bin-path)/gwbackup"
 # On a fresh ext4 with a journal (a loop device), as scripts/bench.sh does and for its reason: this
 # machine's /tmp (ext4 without a journal) makes each file created scan past every inode freed in the
 # last minutes, and a restore here creates and removes more (the overlays) than without the sandbox.

@@ -8,9 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 configuration="${BENCH_CONFIGURATION:-release}"
+# Release builds link the Swift runtime statically, as the package ships it (scripts/build-deb.sh).
+static=(); [ "$configuration" = release ] && static=(--static-swift-stdlib)
 jobs="${BENCH_SOAK_JOBS:-10000}"
-swift build -c "$configuration" --product gwbackup >/dev/null
-bin="$(swift build -c "$configuration" --show-bin-path)/gwbackup"
+swift build -c "$configuration" "${static[@]}" --product gwbackup >/dev/null
+bin="$(swift build -c "$configuration" "${static[@]}" --show-bin-path)/gwbackup"
 work="$(mktemp -d /tmp/gwb-bench-soak.XXXXXX)"
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT

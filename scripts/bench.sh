@@ -10,11 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mib="${BENCH_MIB:-1024}"
 configuration="${BENCH_CONFIGURATION:-release}"
+# Release builds link the Swift runtime statically, as the package ships it (scripts/build-deb.sh).
+static=(); [ "$configuration" = release ] && static=(--static-swift-stdlib)
 # gwbackup, the programs it runs (the plugin guard, the C ntp plugin) and the SFTP upload bench.
 for product in gwbackup gwbackup-plugin-guard ntp-plugin sftp-upload-bench; do
-  swift build -c "$configuration" --product "$product" >/dev/null
+  swift build -c "$configuration" "${static[@]}" --product "$product" >/dev/null
 done
-bin="$(swift build -c "$configuration" --show-bin-path)/gwbackup"
+bin="$(swift build -c "$configuration" "${static[@]}" --show-bin-path)/gwbackup"
 # The data lives on a fresh ext4 with a journal, as an appliance's (scripts/bench-fs.sh says why).
 source scripts/bench-fs.sh
 work="$(mktemp -d "$work_base/gwb-bench-XXXXXX")"
@@ -121,7 +123,7 @@ sftp_rounds="${BENCH_SFTP_ROUNDS:-5}"
 upload_runs=(); put_runs=(); put_f_runs=(); download_runs=(); get_runs=()
 for round in $(seq "$sftp_rounds"); do
   rm -rf "$bench_dir"/bench-* "$bench_dir"/openssh.bin "$bench_dir"/openssh-f.bin
-  upload_runs+=("$(measure sftp-store-upload "$(swift build -c "$configuration" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data")")
+  upload_runs+=("$(measure sftp-store-upload "$(swift build -c "$configuration" "${static[@]}" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data")")
   put_runs+=("$(measure openssh-sftp-put bash -c "echo 'put $data $bench_dir/openssh.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")")
   put_f_runs+=("$(measure openssh-sftp-put-f bash -c "echo 'put -f $data $bench_dir/openssh-f.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")")
 done
@@ -130,7 +132,7 @@ seconds_of() { local run; for run in "$@"; do printf '%s ' "$(cut -d' ' -f2 <<< 
 # Downloads: the store reading its copy back, and OpenSSH's sftp get of its own copy.
 uploaded="$(cd "$bench_dir" && ls -d bench-* | head -1)"
 for round in $(seq "$sftp_rounds"); do
-  download_runs+=("$(measure sftp-store-download "$(swift build -c "$configuration" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data" download-only "$uploaded")")
+  download_runs+=("$(measure sftp-store-download "$(swift build -c "$configuration" "${static[@]}" --show-bin-path)/sftp-upload-bench" 127.0.0.1 "$GWB_SSHD_PORT" "$GWB_SSHD_USER" "$GWB_SSHD_DIR/password" "$bench_dir" "$data" download-only "$uploaded")")
   get_runs+=("$(measure openssh-sftp-get bash -c "echo 'get $bench_dir/openssh.bin $work/openssh-get.bin' | sftp -q -i '$GWB_SSHD_DIR/client_ed25519' -P '$GWB_SSHD_PORT' -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -b - '$GWB_SSHD_USER@127.0.0.1'")")
   rm -f "$work/openssh-get.bin"
 done

@@ -1,8 +1,10 @@
 #!/bin/bash
 # Installs the Debian packages GatewayBackup needs, only those missing.
 set -euo pipefail
-# systemd: systemd-analyze, which rates the shipped unit (nothing is started).
-packages=(libgpgme-dev gnupg libssh2-1-dev libzstd-dev zstd openssh-server openssh-client sqlite3 python3 python3-venv time pkg-config curl iproute2 openssl prometheus libjansson-dev wrk systemd)
+# systemd: systemd-analyze, which rates the shipped units (nothing is started); dpkg-dev (dpkg-shlibdeps),
+# lintian and man-db: `make deb` and its test; python3-jsonschema: the --json outputs checked against
+# their documented schemas.
+packages=(libgpgme-dev gnupg libssh2-1-dev libzstd-dev zstd openssh-server openssh-client sqlite3 python3 python3-venv time pkg-config curl iproute2 openssl prometheus libjansson-dev wrk systemd dpkg-dev fakeroot lintian man-db python3-jsonschema)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

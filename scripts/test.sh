@@ -40,6 +40,12 @@ if [ "$status" -eq 0 ] && [ "${RELEASE_SMOKE:-1}" = "1" ]; then
   echo "== release build smoke test"
   scripts/release-smoke.sh || status=$?
 fi
+# The Debian package (make deb) from that release build: lintian, then install, use, upgrade, remove
+# and purge in a container of this machine (DEB_TEST=0 skips it).
+if [ "$status" -eq 0 ] && [ "${RELEASE_SMOKE:-1}" = "1" ] && [ "${DEB_TEST:-1}" = "1" ]; then
+  echo "== Debian package (build, lintian, install/upgrade/purge)"
+  scripts/deb-test.sh || status=$?
+fi
 # The OpenAPI description checked against the real server (schemathesis, in its own network namespace).
 if [ "$status" -eq 0 ] && [ "${API_FUZZ:-1}" = "1" ]; then
   echo "== API schema check (schemathesis)"

@@ -12,9 +12,17 @@ public struct ShippedResources: Sendable {
         self.directory.map { $0 + "/manifests/flowgateway.json" }
     }
 
-    /// The shipped plugin directory, when found.
+    /// The shipped plugin directory, when found: `PREFIX/lib/gwbackup/plugins` beside a
+    /// `PREFIX/share/gwbackup` when it exists (the Debian package's layout: plugins hold compiled
+    /// executables, which belong under lib), else `plugins/` beside the manifests.
     public var pluginDirectory: String? {
-        self.directory.map { $0 + "/plugins" }
+        guard let directory = self.directory else { return nil }
+        let share = "/share/gwbackup"
+        if directory.hasSuffix(share) {
+            let lib = String(directory.dropLast(share.count)) + "/lib/gwbackup/plugins"
+            if FileManager.default.fileExists(atPath: lib) { return lib }
+        }
+        return directory + "/plugins"
     }
 
     public init(directory: String?) {
