@@ -24,7 +24,7 @@ final class ScheduleService: Service, Sendable {
     }
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown { await self.driver.run() }
+        await cancelWhenGracefulShutdown { await self.driver.run() }
         // Without schedules the driver returns at once; a service that ends would end the server.
         try? await gracefulShutdown()
     }

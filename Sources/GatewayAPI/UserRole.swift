@@ -1,4 +1,4 @@
-public import BackupCore
+import BackupCore
 
 /// What an API user may do (issue 24; as Vault's policies and Velero's roles, kept to three):
 ///

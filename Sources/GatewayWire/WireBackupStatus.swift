@@ -68,8 +68,31 @@ public struct WireSchedule: Codable, Sendable, Equatable {
         case name, cron
         case timeZone = "time_zone"
         case nextRun = "next_run"
+        case nextRunTime = "next_run_time"
         case lastRun = "last_run"
         case lastSkipped = "last_skipped"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.name = try container.decode(String.self, forKey: .name)
+        self.cron = try container.decode(String.self, forKey: .cron)
+        self.timeZone = try container.decode(String.self, forKey: .timeZone)
+        self.nextRun = try container.decodeIfPresent(Int64.self, forKey: .nextRun)
+        self.lastRun = try container.decodeIfPresent(ScheduleState.Run.self, forKey: .lastRun)
+        self.lastSkipped = try container.decodeIfPresent(ScheduleState.Run.self, forKey: .lastSkipped)
+    }
+
+    /// As decoded, with the next run's time also as ISO 8601 UTC text (`next_run_time`).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.name, forKey: .name)
+        try container.encode(self.cron, forKey: .cron)
+        try container.encode(self.timeZone, forKey: .timeZone)
+        try container.encodeIfPresent(self.nextRun, forKey: .nextRun)
+        try container.encodeIfPresent(self.nextRun.map(ScheduleState.readableTime), forKey: .nextRunTime)
+        try container.encodeIfPresent(self.lastRun, forKey: .lastRun)
+        try container.encodeIfPresent(self.lastSkipped, forKey: .lastSkipped)
     }
 
     public init(name: String, cron: String, timeZone: String, nextRun: Int64?, lastRun: ScheduleState.Run?, lastSkipped: ScheduleState.Run?) {

@@ -86,7 +86,7 @@ struct PluginKitTests {
     /// and names it. Either way the canary is not changed by a byte.
     @Test(arguments: [("staging", true), ("root", true), ("staging", false), ("root", false)])
     func aPluginThatSwapsItsTreeForASymlinkCannotTurnTheKitAgainstItsHost(swapped: String, sandboxed: Bool) async throws {
-        var fixture = try Fixture("kit-symlink")
+        let fixture = try Fixture("kit-symlink")
         fixture.sandbox = sandboxed
         let canary = fixture.directory.sub("canary")
         try fixture.directory.write("canary/passwd", "root:x:0:0:canary\n", mode: 0o644)
@@ -161,7 +161,7 @@ struct PluginKitTests {
     func parse(_ text: String) -> (request: OpaquePointer?, error: String) {
         var error = [CChar](repeating: 0, count: 512)
         let request = text.withCString { gwb_parse_request($0, strlen($0), &error, error.count) }
-        return (request, String(cString: error))
+        return (request, String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 
     @Test(arguments: [

@@ -34,6 +34,22 @@ struct ShippedFilesTests {
         #expect(text.contains("serve --config /etc/gwbackup/serve.json"))
     }
 
+    /// The Debian package's nightly backup service is hardened like the server (at most 4.0), and
+    /// runs prune only after the backup (a failed ExecStart stops the unit before the next).
+    @Test func thePackagedNightlyBackupUnitIsHardened() throws {
+        let text = String(decoding: try FileTree.readFile(Fixture.repository + "/packaging/deb/gwbackup-backup.service"), as: UTF8.self)
+        let directory = try TemporaryDirectory("unit")
+        try directory.write("gwbackup-backup.service", text)
+        let report = try shell("systemd-analyze security --offline=true \(directory.sub("gwbackup-backup.service")) 2>&1").output
+        let level = report.split(separator: "\n").first { $0.contains("Overall exposure level") }
+            .flatMap { line in line.split(separator: " ").compactMap { Double($0) }.first }
+        print("systemd-analyze security packaging/deb/gwbackup-backup.service: \(level.map { String($0) } ?? "?")")
+        #expect((level ?? 10) <= 4.0, "\(report)")
+        let starts = text.split(separator: "\n").filter { $0.hasPrefix("ExecStart=") }
+        #expect(starts.count == 2 && starts[0].contains(" backup ") && starts[1].contains(" prune "), "\(starts)")
+        #expect(text.contains("Type=oneshot"))
+    }
+
     @Test func theEmbeddedManifestIsTheShippedOne() throws {
         let shipped = try FileTree.readFile(Fixture.repository + "/manifests/flowgateway.json")
         #expect(String(decoding: shipped, as: UTF8.self) == EmbeddedManifest.flowgateway)

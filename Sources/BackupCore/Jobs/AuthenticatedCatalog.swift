@@ -25,6 +25,13 @@ public struct AuthenticatedCatalog: Sendable {
         /// not decrypt): restore then refuses to fall back silently to an older backup behind it. False
         /// for a backup under another password, or a renamed copy of another backup.
         public var mayBeDamaged: Bool
+
+        // snake_case, as `gwbackup prune --json` prints it (docs/json/prune.schema.json).
+        enum CodingKeys: String, CodingKey {
+            case name, reason
+            case mayBeDamaged = "may_be_damaged"
+        }
+
         /// Names come from the store: escaped, so they cannot forge lines or move a terminal's cursor.
         public var description: String { "\(SafeText.escaped(self.name, limit: 200)) (\(SafeText.escaped(self.reason)))" }
     }

@@ -25,6 +25,13 @@ public struct Pruner: Sendable {
         public var otherAppliances: [String]
         /// Entries that are not backups.
         public var untouched: [String]
+
+        // snake_case, as every `--json` output (docs/json/).
+        enum CodingKeys: String, CodingKey {
+            case location, appliance, decisions, leftovers, unverified, untouched
+            case dryRun = "dry_run"
+            case otherAppliances = "other_appliances"
+        }
     }
 
     /// Leftovers younger than this may belong to a backup still being written elsewhere.

@@ -62,6 +62,40 @@ public struct ScheduleState: Codable, Sendable, Equatable {
             self.result = result
             self.message = message
         }
+
+        // Each time also as ISO 8601 UTC text, for people reading the state file, the API's
+        // schedules and `gwbackup schedules --json`; the epoch seconds are what is read back.
+        enum CodingKeys: String, CodingKey {
+            case planned, at, result, message
+            case plannedTime = "planned_time"
+            case atTime = "at_time"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.planned = try container.decode(Int64.self, forKey: .planned)
+            self.at = try container.decode(Int64.self, forKey: .at)
+            self.result = try container.decode(String.self, forKey: .result)
+            self.message = try container.decode(String.self, forKey: .message)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(self.planned, forKey: .planned)
+            try container.encode(ScheduleState.readableTime(self.planned), forKey: .plannedTime)
+            try container.encode(self.at, forKey: .at)
+            try container.encode(ScheduleState.readableTime(self.at), forKey: .atTime)
+            try container.encode(self.result, forKey: .result)
+            try container.encode(self.message, forKey: .message)
+        }
+    }
+
+    /// `seconds` since the epoch as ISO 8601 UTC text (`2026-12-07T02:15:00Z`).
+    public static func readableTime(_ seconds: Int64) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        guard gmtime_r(&time, &parts) != nil else { return "" }
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
     }
 
     public var schedules: [String: Entry] = [:]

@@ -65,7 +65,9 @@ struct BackupCommand: AsyncParsableCommand {
             let store = try self.storage.store(runtime: runtime)
             defer { store.close() }
             let secret = try self.password.read(confirm: true)
-            let progress = ProgressLine()
+            // The last backup's sizes: the share done grows while a large component is written.
+            let sizes = (try? runtime.status.backupStatus().lastSuccessful?.components) ?? []
+            let progress = ProgressLine(expectedBytes: Dictionary(sizes.compactMap { c in c.bytes.map { (c.name, $0) } }, uniquingKeysWith: { a, _ in a }))
             var orchestrator = runtime.orchestrator { progress.show($0) }
             self.concurrency.apply(to: &orchestrator)
             let job = try await orchestrator.beginBackup(BackupRequest(target: self.storage.target, store: store, manifest: manifest, securityPassword: secret, verifyAfterCommit: self.verify, runID: self.runID, jobs: self.concurrency.jobs))

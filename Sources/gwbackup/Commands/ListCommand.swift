@@ -39,6 +39,14 @@ struct ListCommand: AsyncParsableCommand {
         var hostname: String?
         /// True when it is this appliance's own backup (authenticated listings only).
         var own: Bool?
+
+        // snake_case, as every `--json` output (docs/json/list.schema.json).
+        enum CodingKeys: String, CodingKey {
+            case name, location, created, appliance, components, bytes, authenticated, hostname, own
+            case toolVersion = "tool_version"
+            case failedComponents = "failed_components"
+            case applianceID = "appliance_id"
+        }
     }
 
     /// A directory that did not authenticate.
