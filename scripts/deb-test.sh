@@ -1,8 +1,8 @@
 #!/bin/bash
-# The Debian package, installed, upgraded, removed and purged in a container of this machine: a
-# private mount namespace whose / is an overlay of the real / with a throw-away upper layer (tmpfs),
-# entered with chroot (/srv and /var/lib/gwbackup on tmpfs mounts of their own). dpkg, its database and the maintainer scripts act there; nothing reaches the
-# machine (its /run, hence systemd, is not visible: the scripts' systemctl branches stay off).
+# The Debian package, installed, upgraded, removed and purged in a container of this machine
+# (scripts/in-container.sh: an overlay of / with a throw-away upper layer, chroot). dpkg, its
+# database and the maintainer scripts act there; nothing reaches the machine (its /run, hence
+# systemd, is not visible: the scripts' systemctl branches stay off).
 # Builds two packages of this tree (VERSION~rc1-1 and VERSION-1) with scripts/build-deb.sh, runs
 # lintian on the newer one (clean: no error or warning), then in the container: install the older,
 # use it (demo appliance, backup, verify, restore with the installed plugins), edit the conffile,
@@ -37,9 +37,9 @@ step() { echo "-- $*"; }
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 [ ! -e /usr/bin/gwbackup ] || fail "/usr/bin/gwbackup exists before the install: not a clean container"
 
-step "install $(dpkg-deb -f /tmp/debtest/old.deb Version)"
-dpkg -i /tmp/debtest/old.deb > /tmp/debtest/dpkg.log 2>&1 || { cat /tmp/debtest/dpkg.log; fail "dpkg -i of the older package failed"; }
-[ "$(dpkg-query -W -f='${Status} ${Version}' gwbackup)" = "install ok installed $(dpkg-deb -f /tmp/debtest/old.deb Version)" ] || fail "not installed"
+step "install $(dpkg-deb -f /tmp/container/old.deb Version)"
+dpkg -i /tmp/container/old.deb > /tmp/container/dpkg.log 2>&1 || { cat /tmp/container/dpkg.log; fail "dpkg -i of the older package failed"; }
+[ "$(dpkg-query -W -f='${Status} ${Version}' gwbackup)" = "install ok installed $(dpkg-deb -f /tmp/container/old.deb Version)" ] || fail "not installed"
 gwbackup --version
 for file in /usr/libexec/gwbackup/gwbackup-plugin-guard /usr/share/gwbackup/manifests/flowgateway.json /usr/lib/gwbackup/plugins/ntp/ntp-plugin \
   /lib/systemd/system/gwbackup.service /lib/systemd/system/gwbackup-backup.timer /etc/gwbackup/serve.json; do
@@ -60,9 +60,9 @@ step "use the installed package: demo appliance, backup, verify, restore (instal
 (umask 077; echo "deb test security password" > /root/security.pwd)
 gwbackup demo --root /srv/app >/dev/null
 cp -a /srv/app /srv/before
-gwbackup backup --root /srv/app --path /srv/backups --security-pwd-file /root/security.pwd > /tmp/debtest/backup.txt \
-  || { cat /tmp/debtest/backup.txt; fail "backup with the installed package failed"; }
-grep -q "ntp" /tmp/debtest/backup.txt || fail "the ntp component (the installed C plugin) was not backed up"
+gwbackup backup --root /srv/app --path /srv/backups --security-pwd-file /root/security.pwd > /tmp/container/backup.txt \
+  || { cat /tmp/container/backup.txt; fail "backup with the installed package failed"; }
+grep -q "ntp" /tmp/container/backup.txt || fail "the ntp component (the installed C plugin) was not backed up"
 gwbackup verify --path /srv/backups --security-pwd-file /root/security.pwd >/dev/null || fail "verify failed"
 rm /srv/app/etc/ntp.conf
 gwbackup restore --root /srv/app --path /srv/backups --security-pwd-file /root/security.pwd >/dev/null || fail "restore failed"
@@ -71,32 +71,54 @@ cmp -s /srv/before/etc/ntp.conf /srv/app/etc/ntp.conf || fail "ntp.conf was not 
 id="$(cat /var/lib/gwbackup/appliance-id)"
 echo "backup, verify, restore: passed (appliance $id)"
 
-step "upgrade to $(dpkg-deb -f /tmp/debtest/new.deb Version), with an edited conffile"
+step "upgrade to $(dpkg-deb -f /tmp/container/new.deb Version), with an edited conffile"
 sed -i 's/"listen": "0.0.0.0:8443"/"listen": "0.0.0.0:9443"/' /etc/gwbackup/serve.json
-dpkg -i /tmp/debtest/new.deb > /tmp/debtest/dpkg.log 2>&1 || { cat /tmp/debtest/dpkg.log; fail "the upgrade failed"; }
-[ "$(dpkg-query -W -f='${Version}' gwbackup)" = "$(dpkg-deb -f /tmp/debtest/new.deb Version)" ] || fail "not upgraded"
+dpkg -i /tmp/container/new.deb > /tmp/container/dpkg.log 2>&1 || { cat /tmp/container/dpkg.log; fail "the upgrade failed"; }
+[ "$(dpkg-query -W -f='${Version}' gwbackup)" = "$(dpkg-deb -f /tmp/container/new.deb Version)" ] || fail "not upgraded"
 grep -q '9443' /etc/gwbackup/serve.json || fail "the upgrade replaced the operator's serve.json"
 gwbackup list --path /srv/backups --security-pwd-file /root/security.pwd | grep -q "$(ls /srv/backups | grep -v '^\.' | head -1)" || fail "the upgraded package does not list the backup"
 echo "upgraded; serve.json kept the operator's edit"
 
 step "remove: binaries gone, configuration and state kept"
-dpkg -r gwbackup > /tmp/debtest/dpkg.log 2>&1 || { cat /tmp/debtest/dpkg.log; fail "dpkg -r failed"; }
+dpkg -r gwbackup > /tmp/container/dpkg.log 2>&1 || { cat /tmp/container/dpkg.log; fail "dpkg -r failed"; }
 [ ! -e /usr/bin/gwbackup ] && [ ! -e /usr/lib/gwbackup ] && [ ! -e /usr/share/gwbackup ] || fail "files left after remove"
 [ -f /etc/gwbackup/serve.json ] && [ -s /var/lib/gwbackup/appliance-id ] || fail "remove deleted the configuration or the state"
 
 step "purge: configuration gone; appliance-id and the backups kept"
 backups_before="$(find /srv/backups -type f | sort | xargs md5sum)"
-dpkg -P gwbackup > /tmp/debtest/dpkg.log 2>&1 || { cat /tmp/debtest/dpkg.log; fail "dpkg -P failed"; }
+dpkg -P gwbackup > /tmp/container/dpkg.log 2>&1 || { cat /tmp/container/dpkg.log; fail "dpkg -P failed"; }
 [ ! -e /etc/gwbackup ] || fail "/etc/gwbackup left after purge"
 [ "$(ls -A /var/lib/gwbackup)" = "appliance-id" ] || fail "purge left $(ls -A /var/lib/gwbackup | tr '\n' ' ')in /var/lib/gwbackup, or took appliance-id"
 [ "$(find /srv/backups -type f | sort | xargs md5sum)" = "$backups_before" ] || fail "purge touched the backups"
 dpkg-query -W -f='${Status}' gwbackup 2>/dev/null | grep -q "not-installed\|^$" || [ -z "$(dpkg-query -W -f='${Status}' gwbackup 2>/dev/null)" ] || fail "dpkg still knows gwbackup: $(dpkg-query -W -f='${Status}' gwbackup)"
 
 step "reinstall: the backups are still this appliance's own"
-dpkg -i /tmp/debtest/new.deb > /tmp/debtest/dpkg.log 2>&1 || { cat /tmp/debtest/dpkg.log; fail "reinstall failed"; }
+dpkg -i /tmp/container/new.deb > /tmp/container/dpkg.log 2>&1 || { cat /tmp/container/dpkg.log; fail "reinstall failed"; }
 [ "$(cat /var/lib/gwbackup/appliance-id)" = "$id" ] || fail "the appliance identity changed"
-gwbackup list --json --path /srv/backups --security-pwd-file /root/security.pwd > /tmp/debtest/list.json
-python3 -c 'import json,sys; l=json.load(open(sys.argv[1])); b=l["backups"]; assert b and all(x["own"] for x in b), l' /tmp/debtest/list.json \
+gwbackup list --json --path /srv/backups --security-pwd-file /root/security.pwd > /tmp/container/list.json
+python3 -c 'import json,sys; l=json.load(open(sys.argv[1])); b=l["backups"]; assert b and all(x["own"] for x in b), l' /tmp/container/list.json \
+  || fail "after purge and reinstall the backups are not this appliance's own"
+echo "purge kept appliance-id and $(find /srv/backups -type f | wc -l) backup files; the reinstalled package owns its backups"
+INSIDE
+chmod 755 "$work/inside.sh"
+
+scripts/in-container.sh "$work/inside.sh" "$work/old.deb" "$work/new.deb" || fail "see above"
+[ ! -e /usr/lib/gwbackup ] && [ ! -e /usr/share/gwbackup ] || fail "files left after remove"
+[ -f /etc/gwbackup/serve.json ] && [ -s /var/lib/gwbackup/appliance-id ] || fail "remove deleted the configuration or the state"
+
+step "purge: configuration gone; appliance-id and the backups kept"
+backups_before="$(find /srv/backups -type f | sort | xargs md5sum)"
+dpkg -P gwbackup > /tmp/container/dpkg.log 2>&1 || { cat /tmp/container/dpkg.log; fail "dpkg -P failed"; }
+[ ! -e /etc/gwbackup ] || fail "/etc/gwbackup left after purge"
+[ "$(ls -A /var/lib/gwbackup)" = "appliance-id" ] || fail "purge left $(ls -A /var/lib/gwbackup | tr '\n' ' ')in /var/lib/gwbackup, or took appliance-id"
+[ "$(find /srv/backups -type f | sort | xargs md5sum)" = "$backups_before" ] || fail "purge touched the backups"
+dpkg-query -W -f='${Status}' gwbackup 2>/dev/null | grep -q "not-installed\|^$" || [ -z "$(dpkg-query -W -f='${Status}' gwbackup 2>/dev/null)" ] || fail "dpkg still knows gwbackup: $(dpkg-query -W -f='${Status}' gwbackup)"
+
+step "reinstall: the backups are still this appliance's own"
+dpkg -i /tmp/container/new.deb > /tmp/container/dpkg.log 2>&1 || { cat /tmp/container/dpkg.log; fail "reinstall failed"; }
+[ "$(cat /var/lib/gwbackup/appliance-id)" = "$id" ] || fail "the appliance identity changed"
+gwbackup list --json --path /srv/backups --security-pwd-file /root/security.pwd > /tmp/container/list.json
+python3 -c 'import json,sys; l=json.load(open(sys.argv[1])); b=l["backups"]; assert b and all(x["own"] for x in b), l' /tmp/container/list.json \
   || fail "after purge and reinstall the backups are not this appliance's own"
 echo "purge kept appliance-id and $(find /srv/backups -type f | wc -l) backup files; the reinstalled package owns its backups"
 INSIDE
@@ -120,8 +142,8 @@ unshare --mount --propagation private bash -euc '
   mkdir -p "$work/root/var/lib/gwbackup"
   mount -t tmpfs -o mode=0755 tmpfs "$work/root/var/lib/gwbackup"
   mkdir -p "$work/root/tmp/debtest"
-  cp "$work/old.deb" "$work/new.deb" "$work/inside.sh" "$work/root/tmp/debtest/"
-  chroot "$work/root" /tmp/debtest/inside.sh
+  cp "$work/old.deb" "$work/new.deb" "$work/inside.sh" "$work/root/tmp/container/"
+  chroot "$work/root" /tmp/container/inside.sh
 ' _ "$work" || fail "see above"
 [ ! -e /usr/lib/gwbackup ] && ! dpkg-query -W gwbackup >/dev/null 2>&1 || echo "note: gwbackup is installed on this machine itself (not by this test)"
 echo "DEB TEST PASSED: lintian clean, install, use, upgrade, remove, purge and reinstall in a container"

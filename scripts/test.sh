@@ -46,6 +46,11 @@ if [ "$status" -eq 0 ] && [ "${RELEASE_SMOKE:-1}" = "1" ] && [ "${DEB_TEST:-1}" 
   echo "== Debian package (build, lintian, install/upgrade/purge)"
   scripts/deb-test.sh || status=$?
 fi
+# Every shell example of README.md and docs/ as written, in a container with the package installed.
+if [ "$status" -eq 0 ] && [ "${RELEASE_SMOKE:-1}" = "1" ] && [ "${DOCS_TEST:-1}" = "1" ]; then
+  echo "== the docs' shell examples"
+  scripts/docs-examples.sh || status=$?
+fi
 # The OpenAPI description checked against the real server (schemathesis, in its own network namespace).
 if [ "$status" -eq 0 ] && [ "${API_FUZZ:-1}" = "1" ]; then
   echo "== API schema check (schemathesis)"
