@@ -161,7 +161,10 @@ struct LyingSFTPStoreTests {
         let start = clock.now
         await api.stop()
         let took = clock.now - start
-        #expect(took < .seconds(25), "the stop took \(took); its grace is 20 s")
+        // The bound that matters is the unit's TimeoutStopSec (45 s), past which systemd kills the
+        // server: the grace (20 s) plus a loaded machine's slack (25.07 s once in a full run). A
+        // stop that waited for the job would wait for the dripping index much longer.
+        #expect(took < .seconds(45), "the stop took \(took); its grace is 20 s, the unit's stop timeout 45 s")
         let record = try fixture.runtime.status.restoreStatus()
         #expect(record.status == .error && record.message.contains("interrupted"), "\(record.status) \(record.message)")
     }
