@@ -18,4 +18,4 @@ dpkg -i /tmp/container/gwbackup.deb > /tmp/container/dpkg.log 2>&1 || { cat /tmp
 DOCS_ONLY="${DOCS_ONLY:-}" DOCS_VERBOSE="${DOCS_VERBOSE:-}" exec /usr/bin/python3 /tmp/container/docs-examples.py "$PWD"
 INSIDE
 chmod 755 "$work/docs-inside.sh"
-CONTAINER_NET=1 scripts/in-container.sh "$work/docs-inside.sh" "$work/gwbackup.deb" scripts/docs-examples.py
+CONTAINER_NET=1 CONTAINER_REPO="$PWD" scripts/in-container.sh "$work/docs-inside.sh" "$work/gwbackup.deb" scripts/docs-examples.py

@@ -5,7 +5,8 @@
 # /srv and /var/lib/gwbackup (the plugin sandbox makes overlays with upper layers there, which
 # overlayfs refuses on top of the container's own overlay). With CONTAINER_NET=1 also a network
 # namespace of its own with only loopback up: nothing it sends can leave the container.
-# Files named after SCRIPT are copied into the container's /tmp/container/ first.
+# Files named after SCRIPT are copied into the container's /tmp/container/ first. CONTAINER_REPO: a
+# directory (the repository) shown at its own path through an overlay (writes stay in the container).
 #   scripts/in-container.sh SCRIPT [FILE...]       (the exit status is SCRIPT's)
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 SCRIPT [FILE...]" >&2; exit 64; }
@@ -32,6 +33,12 @@ unshare --mount --propagation private "${net[@]}" bash -euc '
   mount -t tmpfs -o mode=0755 tmpfs "$work/root/srv"
   mkdir -p "$work/root/var/lib/gwbackup"
   mount -t tmpfs -o mode=0755 tmpfs "$work/root/var/lib/gwbackup"
+  # The repository (CONTAINER_REPO) at its own path, writable through an overlay of its own: a
+  # clone under /tmp would be hidden by the fresh /tmp, and what the examples build stays here.
+  if [ -n "${CONTAINER_REPO:-}" ]; then
+    mkdir -p "$work/layer/repo-upper" "$work/layer/repo-work" "$work/root$CONTAINER_REPO"
+    mount -t overlay overlay -o "lowerdir=$CONTAINER_REPO,upperdir=$work/layer/repo-upper,workdir=$work/layer/repo-work" "$work/root$CONTAINER_REPO"
+  fi
   mkdir -p "$work/root/tmp/container"
   cp "$work/files/"* "$work/root/tmp/container/"
   chroot "$work/root" "/tmp/container/$script"
