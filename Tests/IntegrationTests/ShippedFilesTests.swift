@@ -50,6 +50,35 @@ struct ShippedFilesTests {
         #expect(text.contains("Type=oneshot"))
     }
 
+    /// The Debian layout: plugins under PREFIX/lib/gwbackup beside PREFIX/share/gwbackup; without
+    /// that directory, plugins/ beside the manifests as in a checkout.
+    @Test func pluginsAreFoundUnderLibBesideAShareDirectory() throws {
+        let prefix = try TemporaryDirectory("prefix")
+        try prefix.write("share/gwbackup/manifests/flowgateway.json", "{}")
+        let share = ShippedResources(directory: prefix.sub("share/gwbackup"))
+        #expect(share.pluginDirectory == prefix.sub("share/gwbackup/plugins"))
+        try FileTree.makeDirectories(prefix.sub("lib/gwbackup/plugins"))
+        #expect(share.pluginDirectory == prefix.sub("lib/gwbackup/plugins"))
+        #expect(ShippedResources(directory: Fixture.repository).pluginDirectory == Fixture.repository + "/plugins")
+    }
+
+    /// docs/fleet-ca.sh: a certificate that names the appliance's address and verifies against the
+    /// CA; a second CA over the first, a bad appliance name and a missing address are refused.
+    @Test func theFleetCAIssuesCertificatesThatNameTheAddressesAndRefusesMisuse() throws {
+        let directory = try TemporaryDirectory("fleet-ca")
+        let script = Fixture.repository + "/docs/fleet-ca.sh"
+        let ca = directory.sub("ca")
+        #expect(try shell("\(script) \(ca) init >/dev/null 2>&1; echo rc=$?").output == "rc=0\n")
+        let issued = try shell("\(script) \(ca) issue gw01 10.1.0.11 ::1 gw01.example.net 2>&1 && openssl verify -CAfile \(ca)/ca.crt \(ca)/gw01.crt && openssl x509 -in \(ca)/gw01.crt -noout -ext subjectAltName; echo rc=$?").output
+        #expect(issued.contains("gw01.crt: OK") && issued.contains("IP Address:10.1.0.11") && issued.contains("DNS:gw01.example.net") && issued.hasSuffix("rc=0\n"), "\(issued)")
+        #expect(try FileStatus.of(ca + "/gw01.key")?.mode == 0o600)
+        let again = try shell("\(script) \(ca) init 2>&1; echo rc=$?").output
+        #expect(again.contains("the fleet CA is made once") && again.hasSuffix("rc=1\n"), "\(again)")
+        #expect(try shell("\(script) \(ca) issue '../evil' 10.0.0.1 2>&1; echo rc=$?").output.hasSuffix("rc=64\n"))
+        #expect(try shell("\(script) \(ca) issue gw02 2>&1; echo rc=$?").output.hasSuffix("rc=64\n"))
+        #expect(try FileStatus.of(directory.sub("evil.crt")) == nil)
+    }
+
     @Test func theEmbeddedManifestIsTheShippedOne() throws {
         let shipped = try FileTree.readFile(Fixture.repository + "/manifests/flowgateway.json")
         #expect(String(decoding: shipped, as: UTF8.self) == EmbeddedManifest.flowgateway)

@@ -65,7 +65,8 @@ struct BackupCommand: AsyncParsableCommand {
             let store = try self.storage.store(runtime: runtime)
             defer { store.close() }
             let secret = try self.password.read(confirm: true)
-            // The last backup's sizes: the share done grows while a large component is written.
+            // The last backup's sizes: the share done grows while a large component is written. An
+            // unreadable status is the job's to report; the estimate then counts components only.
             let sizes = (try? runtime.status.backupStatus().lastSuccessful?.components) ?? []
             let progress = ProgressLine(expectedBytes: Dictionary(sizes.compactMap { c in c.bytes.map { (c.name, $0) } }, uniquingKeysWith: { a, _ in a }))
             var orchestrator = runtime.orchestrator { progress.show($0) }
