@@ -49,6 +49,7 @@ struct JSONOutputSchemaTests {
             ("verify", "verify", ["verify", "--json"] + store, password, 0),
             ("prune", "prune", ["prune", "--json", "--dry-run", "--keep-last", "1"] + store, password, 0),
             ("job-record", "restore-dry-run", ["restore", "--json", "--dry-run"] + common, password, 0),
+            ("diff", "diff", ["diff", "--json"] + common, password, 0),
             ("job-record", "restore", ["restore", "--json"] + common, password, 0),
             ("status", "status", ["status", "--json", "--state-dir", fixture.state], [:], 0),
             ("plugins-list", "plugins-list", ["plugins", "list", "--json"], [:], 0),
@@ -56,6 +57,8 @@ struct JSONOutputSchemaTests {
             ("plugins-test", "plugins-test", ["plugins", "test", "ntp", "--json", "--root", fixture.root], [:], 0),
             ("schedules", "schedules", ["schedules", "--json", "--config", config], [:], 0),
         ]
+        // A change since the backups: the preview and the diff then list a file.
+        try fixture.directory.write("appliance/etc/snmp/snmpd.conf", "rocommunity changed\n", mode: 0o600)
         var documents: [(schema: String, path: String, text: String)] = []
         for output in local {
             let result = try await self.gwbackup(output.arguments, environment: output.environment)
@@ -80,6 +83,7 @@ struct JSONOutputSchemaTests {
         #expect(byLabel["list-authenticated.json"]?.contains("\"own\"") == true)
         #expect(byLabel["schedules.json"]?.contains("\"planned_time\"") == true && byLabel["schedules.json"]?.contains("\"next_run_time\"") == true)
         #expect(byLabel["manifest-check.json"]?.contains("unknown plugin") == true)
+        #expect(byLabel["restore-dry-run.json"]?.contains("etc/snmp/snmpd.conf") == true && byLabel["diff.json"]?.contains("etc/snmp/snmpd.conf") == true)
 
         let arguments = documents.map { "\($0.schema) \($0.path)" }.joined(separator: " ")
         let check = try shell("/usr/bin/python3 \(Fixture.repository)/scripts/check-json-schema.py \(Self.schemas) \(arguments) 2>&1; echo rc=$?")

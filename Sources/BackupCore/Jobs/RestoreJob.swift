@@ -24,10 +24,12 @@ public struct RestoreJob: Sendable {
         var rollback: String = ""
     }
 
-    /// A component decrypted, unpacked and verified in staging.
+    /// A component decrypted, unpacked and verified in staging; for a dry run, with what a restore
+    /// would change.
     struct UnpackedComponent: Sendable {
         var bytes: UInt64
         var report: PluginReport
+        var changes: ComponentChanges?
     }
 
     /// Runs the restore to its end and returns the final record. Never throws. Releases the job lock.
@@ -139,16 +141,32 @@ public struct RestoreJob: Sendable {
                 let item = items[index]
                 let bytes: UInt64
                 let report: PluginReport
+                var staged: TreeInventory?
                 do {
                     bytes = try await self.unpack(item, backup: backupName, into: item.data, finishedBefore: finishedBefore, total: total)
+                    // A preview compares the backup as it was unpacked: a plugin's verify may leave
+                    // files of its own in staging (sqlite's -wal and -shm beside a database it opened).
+                    if dryRun {
+                        let data = item.data
+                        staged = try await Blocking.run("gwbackup.preview") { try TreeInventory(data, ignoring: TreeComparison.isPluginRecord) }
+                    }
                     report = try await item.plugin.verify(self.orchestrator.context(for: item.component, staging: item.data))
                 } catch {
                     return .failure(BackupError.wrap(error, component: item.component.name))
                 }
                 // 3. Save the component's current state for a rollback, while the others still
                 // decrypt: nothing changes before every task has finished, so the copy a rollback
-                // returns to is still the appliance as it was before the restore.
-                guard !dryRun else { return .success(UnpackedComponent(bytes: bytes, report: report)) }
+                // returns to is still the appliance as it was before the restore. A dry run collects
+                // it too, to compare it with the backup: the preview is the difference.
+                if let staged {
+                    do {
+                        let changes = try await self.preview(item, backup: staged)
+                        return .success(UnpackedComponent(bytes: bytes, report: report, changes: changes))
+                    } catch {
+                        let failure = BackupError.wrap(error, component: item.component.name)
+                        return .failure(BackupError(failure.code, "could not read the current state to compare: \(failure.message)", component: item.component.name))
+                    }
+                }
                 do {
                     _ = try await item.plugin.collect(self.orchestrator.context(for: item.component, staging: item.rollback, rollback: true))
                 } catch {
@@ -165,6 +183,7 @@ public struct RestoreJob: Sendable {
                     record.components[item.position].bytes = unpacked.bytes
                     record.components[item.position].message = unpacked.report.warnings.joined(separator: "; ")
                     record.components[item.position].status = .pending
+                    record.components[item.position].changes = unpacked.changes
                 case .failure(let error):
                     record.components[item.position].status = .failed
                     record.components[item.position].message = error.message
@@ -182,8 +201,15 @@ public struct RestoreJob: Sendable {
             notes += (reports[index]?.warnings ?? []).map { "\(item.component.name): \($0)" }
         }
         if self.request.dryRun {
-            for item in selected { record.components[item.position].status = .ok }
-            notes.insert("dry run: \(selected.count) component(s) decrypted and verified; nothing was restored", at: 0)
+            var changing = 0
+            for item in selected {
+                record.components[item.position].status = .ok
+                if let changes = record.components[item.position].changes {
+                    if !changes.isEmpty { changing += 1 }
+                    record.components[item.position].message = ([changes.summary] + [record.components[item.position].message].filter { !$0.isEmpty }).joined(separator: "; ")
+                }
+            }
+            notes.insert("dry run: \(selected.count) component(s) decrypted and verified, \(changing) would change; nothing was restored", at: 0)
             return self.finish(&record, error: nil, notes: notes, logger: logger)
         }
 
@@ -327,40 +353,21 @@ public struct RestoreJob: Sendable {
 
     /// Decrypts one component straight into the archive extractor, inside staging. Returns bytes read.
     private func unpack(_ item: Selected, backup: String, into directory: String, finishedBefore: Int, total: Int) async throws -> UInt64 {
-        let decryptor = ComponentDecryptor(store: self.request.store, cipher: self.orchestrator.cipher, passphrase: self.request.securityPassword)
-        let archive = self.orchestrator.archive
-        let component = item.record
-        let decompression = try self.orchestrator.decompression(for: component)
-        // Beside the component's data, in its private staging: the authenticated plaintext waits there.
-        let spool = (directory as NSString).deletingLastPathComponent + "/plaintext.spool"
-        try Self.checkSpace(for: component, in: directory)
-        self.orchestrator.onProgress(JobProgress(job: "restore", phase: "decrypting", component: component.name, completedComponents: finishedBefore, totalComponents: total, bytes: 0))
-        let summary = try await Blocking.run("gwbackup.decrypt") { () -> ArchiveSummary in
-            let (_, summary) = try StreamPipe.run(
-                produce: { pipe in try decryptor.decrypt(backup: backup, component: component, into: pipe, decompression: decompression, spool: spool) },
-                consume: { source in
-                    try archive.extract(from: source, into: URL(fileURLWithPath: directory), limits: ArchiveLimits(entries: component.entries, contentBytes: component.contentBytes))
-                })
-            return summary
-        }
-        if let expected = component.entries, expected != summary.entryCount {
-            throw BackupError(.corrupted, "the archive holds \(summary.entryCount) entries but the backup recorded \(expected)")
-        }
-        return component.size ?? 0
+        self.orchestrator.onProgress(JobProgress(job: "restore", phase: "decrypting", component: item.record.name, completedComponents: finishedBefore, totalComponents: total, bytes: 0))
+        return try await self.orchestrator.unpacker(store: self.request.store, passphrase: self.request.securityPassword)
+            .unpack(item.record, backup: backup, into: directory)
     }
 
-    /// Throws unless staging can take `component` (its spooled plaintext and its authenticated content)
-    /// and still leave a reserve: a component never fills the disk the appliance runs on.
-    static func checkSpace(for component: SealedIndex.Component, in directory: String) throws {
-        let reserve: UInt64 = 64 << 20
-        let needed = (component.size ?? 0).addingReportingOverflow(component.contentBytes ?? 0)
-        let free = try FileTree.freeBytes(at: directory)
-        guard !needed.overflow, needed.partialValue <= free - min(free, reserve) else {
-            throw BackupError(
-                .storage,
-                "staging has \(free) bytes free; this component needs \(needed.overflow ? UInt64.max : needed.partialValue) (its file and its content) and \(reserve) are kept in reserve",
-                component: component.name)
-        }
+    /// What restoring `item` would change: the appliance's current state, collected as a rollback
+    /// would save it, compared with the backup's staged tree (plugin records left out); or, with
+    /// `previewSinceBackup`, what changed on the appliance since the backup.
+    private func preview(_ item: Selected, backup: TreeInventory) async throws -> ComponentChanges {
+        _ = try await item.plugin.collect(self.orchestrator.context(for: item.component, staging: item.rollback))
+        let collected = item.rollback
+        let current = try await Blocking.run("gwbackup.preview") { try TreeInventory(collected, ignoring: TreeComparison.isPluginRecord) }
+        return self.request.previewSinceBackup
+            ? TreeComparison.changes(from: backup, to: current)
+            : TreeComparison.changes(from: current, to: backup)
     }
 
     /// Puts back every applied component, newest first. Returns notes for the message.

@@ -10,8 +10,12 @@ public struct RestoreRequest: Sendable {
     public var noCert: Bool
     /// Restore only these components (all when empty).
     public var components: [String]
-    /// Decrypt and verify everything, change nothing.
+    /// Decrypt and verify everything, change nothing; each component's record says what a restore
+    /// would change (`ComponentResult.changes`).
     public var dryRun: Bool
+    /// For a dry run: report the changes from the backup to the appliance as it is now (what changed
+    /// since the backup, as `gwbackup diff` shows them) rather than what a restore would change.
+    public var previewSinceBackup = false
     /// A backup by name, instead of the newest authenticated one of the appliance.
     public var backup: String?
     /// Whose backups to restore (an `ApplianceIdentity` identifier): by default this appliance's own,

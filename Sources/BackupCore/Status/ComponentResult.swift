@@ -10,6 +10,8 @@ public struct ComponentResult: Codable, Sendable, Equatable {
     public var message: String
     /// Encrypted bytes written or read.
     public var bytes: UInt64?
+    /// A restore's preview (`--dry-run`) and `gwbackup diff`: what differs, path by path.
+    public var changes: ComponentChanges?
 
     public init(name: String, status: Outcome, message: String = "", bytes: UInt64? = nil) {
         self.name = name

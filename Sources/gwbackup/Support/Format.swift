@@ -34,8 +34,21 @@ enum Format {
             lines.append("  " + SafeText.escaped(component.name, limit: 64).padding(toLength: 14, withPad: " ", startingAt: 0)
                 + component.status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
                 + size.padding(toLength: 11, withPad: " ", startingAt: 0) + message)
+            if let changes = component.changes { lines += Self.describe(changes, indent: "      ") }
         }
         if !record.message.isEmpty { lines.append(SafeText.escaped(record.message, limit: 8000)) }
         return lines.joined(separator: "\n")
+    }
+
+    /// The changed paths of a preview or a diff, one a line (`updated  etc/ntp.conf  (content)`), at
+    /// most `limit` of them: the rest are counted, and `--json` has them all.
+    static func describe(_ changes: ComponentChanges, indent: String, limit: Int = 200) -> [String] {
+        var lines = changes.files.prefix(limit).map { file in
+            indent + file.change.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0) + SafeText.escaped(file.path, limit: 4096)
+                + (file.details.isEmpty ? "" : "  (\(file.details.joined(separator: ", ")))")
+        }
+        let more = changes.updated + changes.added + changes.removed - min(changes.files.count, limit)
+        if more > 0 { lines.append(indent + "… and \(more) more (--json lists up to \(TreeComparison.listLimit))") }
+        return lines
     }
 }
