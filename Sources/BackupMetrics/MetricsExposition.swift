@@ -88,6 +88,17 @@ public struct MetricsExposition: Sendable {
         }
         registry.makeGauge(descriptor: Self.descriptor("gwbackup_backup_size_bytes", help: "Stored bytes of the last successful backup (0: none yet)."))
             .set(Double(self.statistics.lastBackupBytes ?? 0))
+        // Proofs that backups restore (0: never): a verification that decrypted every component, and
+        // a drill that restored every component into a scratch root and read it back unchanged.
+        let proofs = self.statistics.proofs
+        registry.makeGauge(descriptor: Self.descriptor("gwbackup_last_verified_timestamp_seconds", help: "When a verification last decrypted and read a whole backup (epoch seconds; 0: never)."))
+            .set(Double(proofs.lastVerified ?? 0))
+        registry.makeGauge(descriptor: Self.descriptor("gwbackup_last_verify_attempt_timestamp_seconds", help: "When a verification with the password was last tried (epoch seconds; 0: never)."))
+            .set(Double(proofs.lastVerifyAttempt ?? 0))
+        registry.makeGauge(descriptor: Self.descriptor("gwbackup_last_drill_success_timestamp_seconds", help: "When a restore drill last passed (epoch seconds; 0: never)."))
+            .set(Double(proofs.lastDrillSuccess ?? 0))
+        registry.makeGauge(descriptor: Self.descriptor("gwbackup_last_drill_attempt_timestamp_seconds", help: "When a restore drill was last tried (epoch seconds; 0: never)."))
+            .set(Double(proofs.lastDrillAttempt ?? 0))
         for (component, seconds) in self.statistics.componentLastSuccess.sorted(by: { $0.key < $1.key }) {
             registry.makeGauge(descriptor: Self.descriptor("gwbackup_component_last_success_timestamp_seconds", help: "When each component was last backed up successfully (epoch seconds)."), labels: [("component", component)])
                 .set(Double(seconds))

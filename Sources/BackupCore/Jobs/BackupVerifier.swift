@@ -99,6 +99,11 @@ public struct BackupVerifier: Sendable {
             }
         }
         let mode = passphrase == nil ? "checksum" : (authenticated.isAuthenticated ? "decrypt" : "decrypt (unauthenticated)")
+        // A whole authenticated backup decrypted and read is a proof monitoring counts (checksums
+        // alone find damage, not a wrong password or tampering: they do not count).
+        if passphrase != nil, authenticated.isAuthenticated, let stateDirectory = self.stateDirectory {
+            StatusStore(directory: stateDirectory).recordVerification(ok: !results.contains { $0.status == .failed }, at: Int64(Date().timeIntervalSince1970))
+        }
         return Report(
             backup: authenticated.name, location: store.location(of: authenticated.name), mode: mode,
             ok: !results.contains { $0.status == .failed }, components: results, ignored: ignored)

@@ -93,7 +93,7 @@ public struct Orchestrator: Sendable {
         String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12))
     }
 
-    private func lockForJob(_ description: String) async throws -> JobLock {
+    func lockForJob(_ description: String) async throws -> JobLock {
         try self.status.prepare()
         let lock = try await self.acquireJobLock(description)
         // With the lock held, no other process runs a job here: a record still EXECUTING is a dead
@@ -108,7 +108,7 @@ public struct Orchestrator: Sendable {
     /// Returns a note for the new job's log.
     func recoverAfterInterruption(logger: Logger) async -> String? {
         let note = await RestoreRecovery(orchestrator: self).run(logger: logger)
-        StagingArea.removeLeftovers(base: self.stagingBase, kinds: ["backup", "restore", "verify", "diff"])
+        StagingArea.removeLeftovers(base: self.stagingBase, kinds: ["backup", "restore", "verify", "diff", "drill"])
         self.cipher.removeAbandonedResources()
         return note
     }

@@ -80,8 +80,41 @@ public struct JobStatistics: Codable, Sendable, Equatable {
     /// names: the label set stays bounded whatever manifests come and go).
     public var componentLastSuccess: [String: Int64] = [:]
     public static let componentLimit = 64
+    /// When backups were last proven readable and restorable.
+    public var proofs = Proofs()
+
+    /// Verifications that decrypted a whole backup, and restore drills (`RestoreDrill`): when each
+    /// last passed and was last tried, in epoch seconds.
+    public struct Proofs: Codable, Sendable, Equatable {
+        public var lastVerified: Int64?
+        public var lastVerifyAttempt: Int64?
+        public var lastDrillSuccess: Int64?
+        public var lastDrillAttempt: Int64?
+
+        public init() {}
+
+        public mutating func recordVerification(ok: Bool, at time: Int64) {
+            self.lastVerifyAttempt = time
+            if ok { self.lastVerified = time }
+        }
+
+        public mutating func recordDrill(ok: Bool, at time: Int64) {
+            self.lastDrillAttempt = time
+            if ok { self.lastDrillSuccess = time }
+        }
+    }
 
     public init() {}
+
+    /// Statistics written before `proofs` existed read with none recorded.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.backup = try container.decode(Kind.self, forKey: .backup)
+        self.restore = try container.decode(Kind.self, forKey: .restore)
+        self.lastBackupBytes = try container.decodeIfPresent(UInt64.self, forKey: .lastBackupBytes)
+        self.componentLastSuccess = try container.decodeIfPresent([String: Int64].self, forKey: .componentLastSuccess) ?? [:]
+        self.proofs = try container.decodeIfPresent(Proofs.self, forKey: .proofs) ?? Proofs()
+    }
 
     /// Counts a job whose record has just reached its final state; a record counted already, or
     /// not final yet, changes nothing. Returns whether it counted.

@@ -65,10 +65,11 @@ public struct ExternalPlugin: ComponentPlugin {
 
     /// The restore step, then `activate` when the plugin implements it: a sandboxed restore's changes
     /// reach the appliance only after the step, so whatever makes services take them up (a reload)
-    /// runs as a step of its own, after they are in place.
+    /// runs as a step of its own, after they are in place; never for a drill's scratch root, whose
+    /// files no service reads.
     public func restore(_ context: PluginContext) async throws -> PluginReport {
         var report = try await self.run("restore", context)
-        if self.descriptor.implements("activate") {
+        if self.descriptor.implements("activate") && !context.isScratchRoot {
             report.warnings += try await self.run("activate", context).warnings
         }
         return report

@@ -17,6 +17,9 @@ public struct PluginContext: Sendable {
     /// Set while the step may be interrupted (a server shutting down); nil for a rollback, which
     /// must run to its end. An external plugin's process group is killed when it fires.
     public var cancellation: JobCancellation?
+    /// True when `applianceRoot` is a drill's scratch root (`RestoreDrill`), not the appliance: a
+    /// restore there makes no service take anything up (an external plugin's `activate` is not run).
+    public var isScratchRoot = false
 
     public init(component: String, applianceRoot: String, stagingDirectory: String, parameters: [String: JSONValue], isRollback: Bool = false, logger: Logger, cancellation: JobCancellation? = nil) {
         self.component = component

@@ -57,6 +57,26 @@ public struct StatusStore: Sendable {
         try self.load(JobStatistics.self, from: self.statisticsPath) ?? JobStatistics()
     }
 
+    /// Records a verification that decrypted a whole backup (`ok`: every component read), for
+    /// `gwbackup_last_verified_timestamp_seconds`. Monitoring only: a failure to write is ignored.
+    public func recordVerification(ok: Bool, at time: Int64) {
+        self.updateStatistics { $0.proofs.recordVerification(ok: ok, at: time) }
+    }
+
+    /// Records a drill's outcome (`RestoreDrill`), for `gwbackup_last_drill_*_timestamp_seconds`.
+    public func recordDrill(_ outcome: JobState, at time: Int64) {
+        self.updateStatistics { $0.proofs.recordDrill(ok: outcome == .completed, at: time) }
+    }
+
+    private func updateStatistics(_ change: (inout JobStatistics) -> Void) {
+        guard (try? self.prepare()) != nil else { return }
+        var statistics = (try? self.statistics()) ?? JobStatistics()
+        change(&statistics)
+        guard let data = try? JSONCoding.encoder().encode(statistics) else { return }
+        try? FileTree.writeAtomically(data, to: self.statisticsPath)
+        StateGeneration.advance(in: self.directory)
+    }
+
     /// Counts a final record once. Statistics serve monitoring, not the job: a statistics file that
     /// cannot be read is started afresh, and one that cannot be written leaves the job's record as it is.
     private func count(_ record: JobRecord, job: JobStatistics.JobKindName) {
