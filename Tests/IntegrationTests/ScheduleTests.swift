@@ -269,3 +269,95 @@ struct ScheduleTests {
         #expect(throws: BackupError.self) { try ScheduleCredentials.load(path) }
     }
 }
+
+/// Schedules that prove backups rather than make them: a verification of the newest and older
+/// backups drawn at random, and a restore drill.
+@Suite("Scheduled verifications and drills")
+struct ScheduledProofTests {
+    @Test func verifyAndDrillSchedulesRunRecordTheirProofsAndReportADamagedBackup() async throws {
+        let fixture = try Fixture("schedule-proofs")
+        for _ in 0..<3 { #expect(try await fixture.backup().status == .completed) }
+        let credentials = try fixture.directory.write("proofs.credentials", #"{"security_pwd": "\#(fixture.password.revealed)"}"#, mode: 0o600)
+        let destination = ScheduleConfiguration.Destination(hostname: "localhost", path: fixture.backups)
+        var verify = ScheduleConfiguration(name: "verify", cron: "0 3 * * *", destination: destination, credentialsFile: credentials)
+        verify.job = .verify
+        verify.verify = .init(older: 1)
+        var drill = ScheduleConfiguration(name: "drill", cron: "0 4 * * 0", destination: destination, credentialsFile: credentials)
+        drill.job = .drill
+        var configuration = APIConfiguration()
+        configuration.stateDirectory = fixture.state
+        configuration.schedules = [verify, drill]
+        try ScheduleConfiguration.validate(configuration.schedules)
+        let logger = RecordingLogHandler.logger(fixture.logLines)
+        let supervisor = JobSupervisor(logger: logger)
+        let (runtime, settings) = (fixture.runtime, configuration)
+        func run(_ schedule: ScheduleConfiguration) async -> ScheduledRunOutcome {
+            await ScheduleService.run(schedule, catchUp: false, configuration: settings, runtime: runtime, supervisor: supervisor, logger: logger)
+        }
+        let backups = try FileTree.names(in: fixture.backups).filter { !$0.hasPrefix(".") }.sorted()
+        #expect(backups.count == 3)
+
+        // The newest and one older backup, each decrypted: a proof for monitoring.
+        let verified = await run(verify)
+        guard case .completed(let message) = verified else { Issue.record("\(verified)"); return }
+        #expect(message.hasPrefix("verified \(backups[2]), "), "\(message)")
+        #expect(message.split(separator: ",").count == 2)
+        let afterVerify = try fixture.runtime.status.statistics().proofs
+        #expect(afterVerify.lastVerified != nil && afterVerify.lastVerified == afterVerify.lastVerifyAttempt)
+
+        // A drill of the newest passes; a drill on a damaged newest backup fails and names the component.
+        #expect(await run(drill) == .completed("drill of \(backups[2]) passed"))
+        #expect(try fixture.runtime.status.statistics().proofs.lastDrillSuccess != nil)
+        let file = fixture.backups + "/" + backups[2] + "/ntp.tar.zst.gpg"
+        var data = try FileTree.readFile(file)
+        data[data.count / 2] ^= 0x10
+        try FileTree.remove(file)
+        try FileTree.writeAtomically(data, to: file)
+        let failed = await run(drill)
+        guard case .failed(let why) = failed else { Issue.record("\(failed)"); return }
+        #expect(why.contains("drill of \(backups[2]) failed") && why.contains("ntp:") && why.contains("SHA-256"), "\(why)")
+        let proofs = try fixture.runtime.status.statistics().proofs
+        #expect(proofs.lastDrillAttempt ?? 0 >= proofs.lastDrillSuccess ?? 0)
+
+        // A verification without reading data still finds it (checksums against the authenticated
+        // index), and does not count as a proof.
+        verify.verify = .init(older: 0, readData: false)
+        let checked = await run(verify)
+        guard case .failed(let damage) = checked else { Issue.record("\(checked)"); return }
+        #expect(damage.contains(backups[2]) && damage.contains("ntp") && damage.contains("SHA-256"), "\(damage)")
+        #expect(try fixture.runtime.status.statistics().proofs.lastVerified == afterVerify.lastVerified)
+
+        // While another job holds the lock, a drill is skipped, not run beside it.
+        let lock = try JobLock.acquire(stateDirectory: fixture.state, description: "restore from somewhere")
+        let busy = await run(drill)
+        lock.release()
+        guard case .busy = busy else { Issue.record("\(busy)"); return }
+    }
+
+    @Test func proofSchedulesAreCheckedAtLoad() throws {
+        let destination = ScheduleConfiguration.Destination(hostname: "localhost", path: "/b")
+        var drill = ScheduleConfiguration(name: "drill", cron: "0 4 * * 0", destination: destination, credentialsFile: "/c", retention: RetentionPolicy(keepLast: 1))
+        drill.job = .drill
+        #expect(throws: BackupError.self) { try drill.validate() }
+        drill.retention = nil
+        drill.verify = .init(older: 1)
+        #expect(throws: BackupError.self) { try drill.validate() }
+        var verify = ScheduleConfiguration(name: "verify", cron: "0 4 * * 0", destination: destination, credentialsFile: "/c")
+        verify.job = .verify
+        verify.verify = .init(older: 101)
+        #expect(throws: BackupError.self) { try verify.validate() }
+        let unknown = #"{"name": "x", "cron": "0 4 * * 0", "destination": {"hostname": "localhost"}, "credentialsFile": "/c", "job": "restore"}"#
+        #expect { try JSONDecoder().decode(ScheduleConfiguration.self, from: Data(unknown.utf8)) } throws: { error in
+            (error as? BackupError)?.message.contains("job 'restore' is not one of backup, verify, drill") == true
+        }
+        // The draw: the newest first, then distinct older ones, never more than there are.
+        var random = SystemRandomNumberGenerator()
+        let names = ["a", "b", "c", "d"]
+        for _ in 0..<20 {
+            let chosen = ScheduledVerification.choose(names, older: 2, using: &random)
+            #expect(chosen.first == "d" && chosen.count == 3 && Set(chosen).count == 3)
+        }
+        #expect(ScheduledVerification.choose(names, older: 10, using: &random) == ["d", "c", "b", "a"])
+        #expect(ScheduledVerification.choose([], older: 1, using: &random).isEmpty)
+    }
+}

@@ -31,6 +31,10 @@ public struct BackupVerifier: Sendable {
     public var stateDirectory: String?
     /// Whose backups to choose from (see `RestoreRequest.appliance`); nil: this appliance's.
     public var appliance: String?
+    /// With the password: decrypt every component and read its archive (true), or only compare each
+    /// component file with the authenticated index's size and SHA-256 (false: finds damage and
+    /// tampering, proves less than a decryption; a schedule's `readData: false`).
+    public var readData = true
 
     public init(store: any BackupStore, cipher: any PayloadCipher, archive: any ArchiveFormat, decompressors: [String: any PayloadCompression] = [:], jobs: Int? = nil, cancellation: JobCancellation? = nil) {
         self.store = store
@@ -98,10 +102,10 @@ public struct BackupVerifier: Sendable {
                 results[index].message = "not checked: \(stopped.message)"
             }
         }
-        let mode = passphrase == nil ? "checksum" : (authenticated.isAuthenticated ? "decrypt" : "decrypt (unauthenticated)")
+        let mode = passphrase == nil ? "checksum" : !self.readData ? "checksum (authenticated)" : (authenticated.isAuthenticated ? "decrypt" : "decrypt (unauthenticated)")
         // A whole authenticated backup decrypted and read is a proof monitoring counts (checksums
         // alone find damage, not a wrong password or tampering: they do not count).
-        if passphrase != nil, authenticated.isAuthenticated, let stateDirectory = self.stateDirectory {
+        if passphrase != nil, self.readData, authenticated.isAuthenticated, let stateDirectory = self.stateDirectory {
             StatusStore(directory: stateDirectory).recordVerification(ok: !results.contains { $0.status == .failed }, at: Int64(Date().timeIntervalSince1970))
         }
         return Report(
@@ -121,7 +125,7 @@ public struct BackupVerifier: Sendable {
 
     private func check(_ component: SealedIndex.Component, backup: String, passphrase: Secret?) async throws {
         let decryptor = ComponentDecryptor(store: self.store, cipher: self.cipher, passphrase: passphrase ?? Secret(""))
-        guard passphrase != nil else {
+        guard passphrase != nil, self.readData else {
             try await Blocking.run { try decryptor.checksum(backup: backup, component: component) }
             return
         }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// One backup schedule of `gwbackup serve`, from its configuration file (`"schedules": [...]`).
+/// One schedule of `gwbackup serve`, from its configuration file (`"schedules": [...]`): a backup
+/// (with retention), a verification or a restore drill.
 /// It names no secret: the SSH password and the security password are read from `credentialsFile`.
 public struct ScheduleConfiguration: Codable, Sendable, Equatable {
     /// A short name (letters, digits, `-`, `_`; at most 64): shown by `gwbackup schedules`, used as
@@ -19,6 +20,33 @@ public struct ScheduleConfiguration: Codable, Sendable, Equatable {
     public var retention: RetentionPolicy?
     /// A run waits a random 0…N seconds after its time (spreads many appliances' load); at most a day.
     public var randomDelaySeconds: Int?
+    /// What the schedule runs: `backup` (the default), `verify` (see `verify`) or `drill` (a restore
+    /// drill of the newest backup, `RestoreDrill`).
+    public var job: Job?
+    /// For `job: verify`: which backups, and how deeply.
+    public var verify: VerifyOptions?
+
+    /// What a schedule runs.
+    public enum Job: String, Codable, Sendable, CaseIterable {
+        case backup, verify, drill
+    }
+
+    /// A scheduled verification: the newest backup of this appliance and `older` others chosen at
+    /// random among its older authenticated backups (so that, night after night, every backup is read
+    /// now and then); with `readData` (the default) every component is decrypted and its archive read,
+    /// without it the component files are checked against the authenticated index's SHA-256.
+    public struct VerifyOptions: Codable, Sendable, Equatable {
+        public var older: Int?
+        public var readData: Bool?
+
+        public init(older: Int? = nil, readData: Bool? = nil) {
+            self.older = older
+            self.readData = readData
+        }
+    }
+
+    /// The job, `backup` when the configuration names none.
+    public var runs: Job { self.job ?? .backup }
 
     /// A schedule's destination, with the API's field names.
     public struct Destination: Codable, Sendable, Equatable {
@@ -46,7 +74,7 @@ public struct ScheduleConfiguration: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, cron, timeZone, destination, credentialsFile, retention, randomDelaySeconds
+        case name, cron, timeZone, destination, credentialsFile, retention, randomDelaySeconds, job, verify
     }
 
     /// Any key this type does not know: a typo would otherwise be ignored, and a password written
@@ -74,6 +102,13 @@ public struct ScheduleConfiguration: Codable, Sendable, Equatable {
         self.credentialsFile = try container.decode(String.self, forKey: .credentialsFile)
         self.retention = try container.decodeIfPresent(RetentionPolicy.self, forKey: .retention)
         self.randomDelaySeconds = try container.decodeIfPresent(Int.self, forKey: .randomDelaySeconds)
+        if let job = try container.decodeIfPresent(String.self, forKey: .job) {
+            guard let known = Job(rawValue: job) else {
+                throw BackupError(.invalidInput, "schedule '\(SafeText.escaped(self.name))': job '\(SafeText.escaped(job, limit: 40))' is not one of \(Job.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            self.job = known
+        }
+        self.verify = try container.decodeIfPresent(VerifyOptions.self, forKey: .verify)
     }
 
     /// The first planned time after `date` and the gap to the one after it; nil when the schedule is
@@ -128,6 +163,15 @@ public struct ScheduleConfiguration: Codable, Sendable, Equatable {
             do { try retention.validate() } catch let error as BackupError {
                 throw BackupError(.invalidInput, "schedule '\(self.name)': retention: \(error.message)")
             }
+        }
+        if self.retention != nil && self.runs != .backup {
+            throw BackupError(.invalidInput, "schedule '\(self.name)': retention applies after a backup; a \(self.runs.rawValue) schedule deletes nothing")
+        }
+        if self.verify != nil && self.runs != .verify {
+            throw BackupError(.invalidInput, "schedule '\(self.name)': verify options need \"job\": \"verify\"")
+        }
+        if let older = self.verify?.older, !(0...100).contains(older) {
+            throw BackupError(.invalidInput, "schedule '\(self.name)': verify.older must be 0-100")
         }
         if let delay = self.randomDelaySeconds, !(0...86400).contains(delay) {
             throw BackupError(.invalidInput, "schedule '\(self.name)': randomDelaySeconds must be 0-86400")

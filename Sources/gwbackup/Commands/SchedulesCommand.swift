@@ -37,7 +37,8 @@ struct SchedulesCommand: AsyncParsableCommand {
             } else {
                 for view in views {
                     let zone = TimeZone(identifier: view.timeZone) ?? .gmt
-                    print("\(view.name)  \(view.cron)  (\(view.timeZone))")
+                    let job = configuration.schedules.first { $0.name == view.name }?.runs ?? .backup
+                    print("\(view.name)  \(job == .backup ? "" : job.rawValue + "  ")\(view.cron)  (\(view.timeZone))")
                     print("  next run:     \(view.nextRun.map { Self.describe($0, zone) } ?? "never")")
                     if let run = view.lastRun {
                         print("  last run:     \(Self.describe(run.at, zone))  \(run.result)\(run.message.isEmpty ? "" : "  \(SafeText.escaped(run.message))")")
