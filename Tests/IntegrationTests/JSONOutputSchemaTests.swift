@@ -50,6 +50,7 @@ struct JSONOutputSchemaTests {
             ("prune", "prune", ["prune", "--json", "--dry-run", "--keep-last", "1"] + store, password, 0),
             ("job-record", "restore-dry-run", ["restore", "--json", "--dry-run"] + common, password, 0),
             ("diff", "diff", ["diff", "--json"] + common, password, 0),
+            ("drill", "drill", ["drill", "--json"] + common, password, 0),
             ("job-record", "restore", ["restore", "--json"] + common, password, 0),
             ("status", "status", ["status", "--json", "--state-dir", fixture.state], [:], 0),
             ("plugins-list", "plugins-list", ["plugins", "list", "--json"], [:], 0),
