@@ -28,6 +28,8 @@ let package = Package(
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // PBKDF2 for key identifiers (BoringSSL's, through swift-crypto).
+                .product(name: "CryptoExtras", package: "swift-crypto"),
             ]
         ),
         // Child processes: posix_spawn, process groups, the guard; the core's ProcessLauncher.

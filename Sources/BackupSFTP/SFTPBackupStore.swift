@@ -164,7 +164,11 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
             return try client.list(self.path).map { entry in
                 if let kind = StoredEntry.hiddenKind(of: entry.name) { return StoredEntry(name: entry.name, kind: kind, modified: entry.modified) }
                 guard entry.isDirectory else { return StoredEntry(name: entry.name, kind: .foreign, modified: entry.modified) }
-                let index = try client.stat(self.path + "/" + entry.name + "/" + BackupIndex.fileName)
+                var index = try client.stat(self.path + "/" + entry.name + "/" + BackupIndex.fileName)
+                if index == nil {
+                    // A rotation between removing the old plain manifest and renaming the new one into place.
+                    index = try client.stat(self.path + "/" + entry.name + "/" + BackupIndex.pendingFileName)
+                }
                 return StoredEntry(name: entry.name, kind: index?.isRegularFile == true ? .complete : .incomplete, modified: entry.modified)
             }
         }
@@ -184,7 +188,11 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
 
     public func readIndex(backup: String) throws -> [UInt8] {
         try self.withClient { client in
-            let path = self.location(of: backup) + "/" + BackupIndex.fileName
+            var path = self.location(of: backup) + "/" + BackupIndex.fileName
+            if try client.stat(path) == nil, try client.stat(self.location(of: backup) + "/" + BackupIndex.pendingFileName) != nil {
+                // A rotation between removing the old plain manifest and renaming the new one into place.
+                path = self.location(of: backup) + "/" + BackupIndex.pendingFileName
+            }
             // Through the transfer's deadline: a manifest that drips holds nothing past it.
             let stream = LimitedSource(LockedSource(store: self, client: client, stream: try self.openRegular(client, path, backup: backup)), limit: UInt64(SealedIndex.sizeLimit) + 1)
             let sink = ByteCollector(limit: SealedIndex.sizeLimit)
@@ -209,6 +217,37 @@ public final class SFTPBackupStore: BackupStore, @unchecked Sendable {
     public func removeLeftover(entry: String) throws {
         guard StoredEntry.hiddenKind(of: entry) == .temporary, !entry.contains("/") else { return }
         try self.withClient { client in try client.removeTree(self.path + "/" + entry) }
+    }
+
+    public func createFile(backup: String, file: String) throws -> any ByteSink {
+        try Self.checkFileName(file, backup: backup)
+        let path = self.location(of: backup) + "/" + file
+        return try self.withClient { client in
+            // Created anew (exclusive): never written through a link planted under the name.
+            if try client.stat(path) != nil { try client.removeTree(path) }
+            return LockedSink(store: self, client: client, stream: try client.create(path))
+        }
+    }
+
+    public func removeFile(backup: String, file: String) throws {
+        try Self.checkFileName(file, backup: backup)
+        let path = self.location(of: backup) + "/" + file
+        try self.withClient { client in
+            guard let entry = try client.stat(path) else { return }
+            guard !entry.isDirectory else { throw BackupError(.storage, "\(SafeText.escaped(file)) in backup \(SafeText.escaped(backup)) on \(self.endpoint.host) is a directory; not removed") }
+            try client.removeTree(path)
+        }
+    }
+
+    public func renameFile(backup: String, file: String, to newName: String) throws {
+        try Self.checkFileName(file, backup: backup)
+        try Self.checkFileName(newName, backup: backup)
+        try self.withClient { client in try client.rename(self.location(of: backup) + "/" + file, to: self.location(of: backup) + "/" + newName) }
+    }
+
+    public func fileNames(backup: String) throws -> [String] {
+        try Self.checkFileName(BackupIndex.fileName, backup: backup)
+        return try self.withClient { client in try client.list(self.location(of: backup)).map(\.name).filter { $0 != "." && $0 != ".." } }
     }
 
     public func openComponent(backup: String, file: String) throws -> any ByteSource {

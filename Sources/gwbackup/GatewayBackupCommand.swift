@@ -19,7 +19,7 @@ struct GatewayBackupCommand: AsyncParsableCommand {
         version: GatewayBackupVersion.current,
         subcommands: [
             BackupCommand.self, RestoreCommand.self, ListCommand.self, VerifyCommand.self, StatusCommand.self,
-            DiffCommand.self, DrillCommand.self, PruneCommand.self, SchedulesCommand.self, PluginsCommand.self, ManifestCommand.self, DemoCommand.self, ServeCommand.self, UserCommand.self, CompletionsCommand.self,
+            DiffCommand.self, DrillCommand.self, RekeyCommand.self, PruneCommand.self, SchedulesCommand.self, PluginsCommand.self, ManifestCommand.self, DemoCommand.self, ServeCommand.self, UserCommand.self, CompletionsCommand.self,
         ])
 
     @OptionGroup var server: ServerOptions

@@ -195,7 +195,7 @@ public struct AuthenticatedCatalog: Sendable {
     static func authenticate(_ entry: StoredEntry, store: any BackupStore, cipher: any PayloadCipher, passphrase: Secret, cache: CatalogCache?) -> Outcome {
         let encrypted: [UInt8]
         do {
-            let source = LimitedSource(try store.openComponent(backup: entry.name, file: SealedIndex.fileName), limit: UInt64(Self.encryptedIndexLimit))
+            let source = LimitedSource(try store.openSealedIndex(backup: entry.name), limit: UInt64(Self.encryptedIndexLimit))
             let sink = BoundedMemorySink(limit: Self.encryptedIndexLimit, what: "its \(SealedIndex.fileName)")
             _ = try source.copy(to: sink)
             if source.exceeded { return .unverified("its \(SealedIndex.fileName) is larger than \(Self.encryptedIndexLimit) bytes", mayBeDamaged: true, wrongPassword: false) }

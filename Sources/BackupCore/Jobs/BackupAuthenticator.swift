@@ -31,7 +31,7 @@ public struct BackupAuthenticator: Sendable {
         let name = SafeText.escaped(entry.name)
         let source: any ByteSource
         do {
-            source = try self.store.openComponent(backup: entry.name, file: SealedIndex.fileName)
+            source = try self.store.openSealedIndex(backup: entry.name)
         } catch let error as BackupError where error.code == .notFound {
             guard allowUnauthenticated else {
                 let why = entry.index.hasSealedIndex
@@ -58,7 +58,7 @@ public struct BackupAuthenticator: Sendable {
             throw BackupError(.unauthenticated, "backup \(name): its authenticated index does not authenticate (\(failure.message)); the store's copy was altered or damaged")
         }
         let index = try SealedIndex.decode(sink.bytes, backup: entry.name)
-        try index.check(agreesWith: entry.index)
-        return AuthenticatedBackup(name: entry.name, index: index, plain: entry.index, isAuthenticated: true)
+        let plain = try self.store.plainManifest(agreeingWith: index, backup: entry.name, first: entry.index)
+        return AuthenticatedBackup(name: entry.name, index: index, plain: plain, isAuthenticated: true)
     }
 }

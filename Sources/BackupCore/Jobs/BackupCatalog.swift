@@ -21,6 +21,8 @@ public struct BackupCatalog: Sendable {
         public var components: [String]
         public var failedComponents: [String]
         public var bytes: UInt64
+        /// The key the plain manifest says the backup needs (a hint: unauthenticated).
+        public var keyID: String? = nil
     }
 
     /// An entry under the backup path that is not a usable backup.
@@ -66,7 +68,7 @@ public struct BackupCatalog: Sendable {
                         appliance: String(index.manifest.appliance.prefix(80)), toolVersion: String(index.toolVersion.prefix(40)),
                         components: ok.prefix(Self.componentsShown).map(\.name),
                         failedComponents: index.components.filter { $0.outcome != "ok" }.prefix(Self.componentsShown).map(\.name),
-                        bytes: ok.compactMap(\.size).reduce(0) { $0.addingReportingOverflow($1).overflow ? $0 : $0 + $1 }))
+                        bytes: ok.compactMap(\.size).reduce(0) { $0.addingReportingOverflow($1).overflow ? $0 : $0 + $1 }, keyID: index.keyID))
                 } catch {
                     ignored.append(Ignored(name: entry.name, reason: "unreadable \(BackupIndex.fileName): \(BackupError.wrap(error).message)"))
                 }

@@ -218,10 +218,13 @@ public struct BackupJob: Sendable {
         }
 
         let created = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(started)))
-        let index = BackupIndex(
+        var index = BackupIndex(
             formatVersion: BackupIndex.currentFormat, tool: "gwbackup", toolVersion: GatewayBackupVersion.current, name: name,
             created: created, createdEpoch: started, sourceHost: ProcessInfo.processInfo.hostName, applianceRoot: self.orchestrator.applianceRoot,
             encryption: .openPGPSymmetric, manifest: manifest, components: indexComponents)
+        // Which password this backup needs, in both indexes (a derivation: off the cooperative pool).
+        let secret = passphrase
+        index.keyID = try? await Blocking.run { KeyIdentifier.of(secret) }
         // Whose backup this is, authenticated: appliances sharing a destination each act on their own.
         let sealed: SealedIndex
         do {

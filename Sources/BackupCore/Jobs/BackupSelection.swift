@@ -45,8 +45,10 @@ struct BackupSelection {
         }
         let chosen = choice.backup.name
         // The plain manifest serves stock tools; one that disagrees with the index was altered.
-        let plain = try await Blocking.run { try BackupIndex.decode(try store.readIndex(backup: chosen), backup: chosen) }
-        try choice.backup.index.check(agreesWith: plain)
+        let sealed = choice.backup.index
+        let plain = try await Blocking.run {
+            try store.plainManifest(agreeingWith: sealed, backup: chosen, first: try BackupIndex.decode(try store.readIndex(backup: chosen), backup: chosen))
+        }
         return Outcome(backup: AuthenticatedBackup(name: chosen, index: choice.backup.index, plain: plain, isAuthenticated: true), catalog: catalog, note: choice.note)
     }
 }

@@ -108,7 +108,7 @@ public struct Orchestrator: Sendable {
     /// Returns a note for the new job's log.
     func recoverAfterInterruption(logger: Logger) async -> String? {
         let note = await RestoreRecovery(orchestrator: self).run(logger: logger)
-        StagingArea.removeLeftovers(base: self.stagingBase, kinds: ["backup", "restore", "verify", "diff", "drill"])
+        StagingArea.removeLeftovers(base: self.stagingBase, kinds: ["backup", "restore", "verify", "diff", "drill", "rekey"])
         self.cipher.removeAbandonedResources()
         return note
     }

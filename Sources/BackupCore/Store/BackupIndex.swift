@@ -78,6 +78,11 @@ public struct BackupIndex: Codable, Sendable, Equatable {
     /// appliance's own manifest decides which plugin restores a component, with which parameters.
     public var manifest: Manifest
     public var components: [Component]
+    /// The key identifier the authenticated index records (`KeyIdentifier`), repeated here as a hint
+    /// for `list` without the password; nil before 0.3.0.
+    public var keyID: String?
+    /// The file name of a rotation's new plain manifest, before it takes the place of `fileName`.
+    public static let pendingFileName = "manifest.next.json"
 
     /// Decodes and checks a plain manifest read from a store: a known format, component names by
     /// the manifest's rule, safe file names.
@@ -91,7 +96,10 @@ public struct BackupIndex: Codable, Sendable, Equatable {
         guard readableFormats.contains(index.formatVersion) else {
             throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)) has format \(index.formatVersion); this build reads formats \(readableFormats.lowerBound)-\(readableFormats.upperBound)")
         }
-        try SealedIndex.check(index.components.map(SealedIndex.Component.init), backup: backup)
+        if let keyID = index.keyID, !KeyIdentifier.isValid(keyID) {
+            throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): \(fileName) names the key '\(SafeText.escaped(keyID, limit: 40))', which is not a key identifier")
+        }
+        try SealedIndex.check(index.components.map(SealedIndex.Component.init), backup: backup, keyID: index.keyID)
         return index
     }
 

@@ -21,6 +21,15 @@ public protocol BackupStore: Sendable {
     func deleteBackup(name: String) throws
     /// Removes a hidden leftover entry (`.partial-…`, `.deleting-…`) by its full name.
     func removeLeftover(entry: String) throws
+    /// Creates (or empties) `file` in the committed backup `backup` and returns it for writing: a
+    /// rotation's new files (`BackupRekey`). Never through a symlink.
+    func createFile(backup: String, file: String) throws -> any ByteSink
+    /// Removes `file` of `backup`; nothing when it is not there.
+    func removeFile(backup: String, file: String) throws
+    /// Renames `file` of `backup` to `newName`, which must not exist.
+    func renameFile(backup: String, file: String, to newName: String) throws
+    /// The names of the entries in the directory of `backup`.
+    func fileNames(backup: String) throws -> [String]
     /// Ends every call under way and refuses every later one with `.interrupted` (`reason` says why):
     /// a job past its deadline, or a server shutting down, must not wait on a store that stalls.
     /// Safe from any thread, while another thread is blocked in a call.
@@ -43,6 +52,49 @@ extension BackupStore {
         let timer = stop.stop(after: seconds)
         defer { timer.cancel() }
         return try body()
+    }
+
+    /// Throws unless `file` is a plain name a backup may hold (no path, no `.` or `..`).
+    public static func checkFileName(_ file: String, backup: String) throws {
+        guard !file.isEmpty, !file.contains("/"), file != ".", file != "..", !file.utf8.contains(0), !backup.isEmpty, !backup.contains("/"), !backup.hasPrefix(".") else {
+            throw BackupError(.invalidInput, "'\(SafeText.escaped(file))' in '\(SafeText.escaped(backup))' is not a file of a backup")
+        }
+    }
+
+    /// Opens the authenticated index of `backup`: `index.json.gpg`, or, while a rotation is committed
+    /// but not finished, the new index that replaces it (`SealedIndex.pendingFileName`).
+    public func openSealedIndex(backup: String) throws -> any ByteSource {
+        do {
+            return try self.openComponent(backup: backup, file: SealedIndex.fileName)
+        } catch let error as BackupError where error.code == .notFound {
+            do { return try self.openComponent(backup: backup, file: SealedIndex.pendingFileName) } catch let pending as BackupError where pending.code == .notFound {
+                throw error
+            }
+        }
+    }
+
+    /// Reads a small file of `backup` (at most `limit` bytes) into memory.
+    public func readSmallFile(backup: String, file: String, limit: Int = SealedIndex.sizeLimit) throws -> [UInt8] {
+        let source = LimitedSource(try self.openComponent(backup: backup, file: file), limit: UInt64(limit))
+        let sink = BoundedMemorySink(limit: limit, what: "\(SafeText.escaped(file)) of \(SafeText.escaped(backup))")
+        _ = try source.copy(to: sink)
+        if source.exceeded { throw BackupError(.corrupted, "\(SafeText.escaped(file)) of \(SafeText.escaped(backup)) is larger than \(limit) bytes") }
+        return sink.bytes
+    }
+
+    /// The plain manifest of `backup` that agrees with its authenticated index: `manifest.json`
+    /// (`first`, already read), or, while a rotation is unfinished, the new one beside it. Throws the
+    /// disagreement when neither agrees.
+    public func plainManifest(agreeingWith sealed: SealedIndex, backup: String, first: BackupIndex) throws -> BackupIndex {
+        do {
+            try sealed.check(agreesWith: first)
+            return first
+        } catch let disagreement {
+            guard let bytes = try? self.readSmallFile(backup: backup, file: BackupIndex.pendingFileName),
+                  let pending = try? BackupIndex.decode(bytes, backup: backup), (try? sealed.check(agreesWith: pending)) != nil
+            else { throw disagreement }
+            return pending
+        }
     }
 
     /// Removes what an interrupted backup called `name` left (its `.partial-` directory), if anything.

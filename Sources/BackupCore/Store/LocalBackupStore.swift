@@ -28,7 +28,9 @@ public struct LocalBackupStore: BackupStore {
             let status = try FileStatus.of(entry)
             if let kind = StoredEntry.hiddenKind(of: name) { return StoredEntry(name: name, kind: kind, modified: status?.mtimeSeconds) }
             guard status?.kind == .directory else { return StoredEntry(name: name, kind: .foreign, modified: status?.mtimeSeconds) }
+            // A rotation replacing `manifest.json` leaves its new one beside it for a moment.
             let hasIndex = try FileStatus.of(entry + "/" + BackupIndex.fileName)?.kind == .regular
+                || FileStatus.of(entry + "/" + BackupIndex.pendingFileName)?.kind == .regular
             return StoredEntry(name: name, kind: hasIndex ? .complete : .incomplete, modified: status?.mtimeSeconds)
         }
     }
@@ -44,10 +46,45 @@ public struct LocalBackupStore: BackupStore {
     }
 
     public func readIndex(backup: String) throws -> [UInt8] {
-        let source = try self.openRegular(self.location(of: backup) + "/" + BackupIndex.fileName, backup: backup)
+        let source: FileDescriptorStream
+        do {
+            source = try self.openRegular(self.location(of: backup) + "/" + BackupIndex.fileName, backup: backup)
+        } catch let error as BackupError where error.code == .notFound {
+            // A rotation between removing the old plain manifest and renaming the new one into place.
+            guard let pending = try? self.openRegular(self.location(of: backup) + "/" + BackupIndex.pendingFileName, backup: backup) else { throw error }
+            source = pending
+        }
         let sink = BoundedMemorySink(limit: SealedIndex.sizeLimit, what: "\(BackupIndex.fileName) of \(SafeText.escaped(backup))")
-        _ = try source.copy(to: sink)
+        _ = try LimitedSource(source, limit: UInt64(SealedIndex.sizeLimit) + 1).copy(to: sink)
         return sink.bytes
+    }
+
+    public func createFile(backup: String, file: String) throws -> any ByteSink {
+        try Self.checkFileName(file, backup: backup)
+        let path = self.location(of: backup) + "/" + file
+        // Never through a link a store's owner planted under the new name.
+        if try FileStatus.of(path) != nil { try FileTree.remove(path) }
+        return try FileDescriptorStream.create(path, mode: 0o600)
+    }
+
+    public func removeFile(backup: String, file: String) throws {
+        try Self.checkFileName(file, backup: backup)
+        let path = self.location(of: backup) + "/" + file
+        guard try FileStatus.of(path) != nil else { return }
+        guard unlink(path) == 0 else { throw SystemCall.error("unlink", path) }
+        try FileTree.syncDirectory(self.location(of: backup))
+    }
+
+    public func renameFile(backup: String, file: String, to newName: String) throws {
+        try Self.checkFileName(file, backup: backup)
+        try Self.checkFileName(newName, backup: backup)
+        try FileTree.rename(self.location(of: backup) + "/" + file, to: self.location(of: backup) + "/" + newName)
+        try FileTree.syncDirectory(self.location(of: backup))
+    }
+
+    public func fileNames(backup: String) throws -> [String] {
+        try Self.checkFileName(BackupIndex.fileName, backup: backup)
+        return try FileTree.names(in: self.location(of: backup))
     }
 
     public func deleteBackup(name: String) throws {

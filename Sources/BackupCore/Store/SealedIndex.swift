@@ -68,6 +68,12 @@ public struct SealedIndex: Codable, Sendable, Equatable {
     public var applianceID: String?
     /// That appliance's hostname when it took the backup, for people.
     public var hostname: String?
+    /// Which security password encrypts this backup (`KeyIdentifier`); nil in backups written before
+    /// 0.3.0. A rotation (`gwbackup rekey`) changes it with the password.
+    public var keyID: String?
+    /// The file name of a rotation's new index, before it takes the place of `fileName`: while a
+    /// rotation is committed but not finished, `fileName` is missing and this one is the index.
+    public static let pendingFileName = "index.next.json.gpg"
 
     public init(format: Int = BackupIndex.currentFormat, name: String, created: String, createdEpoch: Int64, appliance: String, components: [Component], applianceID: String? = nil, hostname: String? = nil) {
         self.format = format
@@ -86,6 +92,7 @@ public struct SealedIndex: Codable, Sendable, Equatable {
         self.init(
             format: plain.formatVersion, name: plain.name, created: plain.created, createdEpoch: plain.createdEpoch,
             appliance: plain.manifest.appliance, components: plain.components.map(Component.init))
+        self.keyID = plain.keyID
     }
 
     /// Decodes a decrypted index and checks it: known format, the expected backup name, component
@@ -105,7 +112,10 @@ public struct SealedIndex: Codable, Sendable, Equatable {
                 .unauthenticated,
                 "backup \(SafeText.escaped(backup)) carries the authenticated index of backup \(SafeText.escaped(index.name)): it was renamed or copied; refusing it")
         }
-        try Self.check(index.components, backup: backup)
+        if let keyID = index.keyID, !KeyIdentifier.isValid(keyID) {
+            throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): its index names the key '\(SafeText.escaped(keyID, limit: 40))', which is not a key identifier")
+        }
+        try Self.check(index.components, backup: backup, keyID: index.keyID)
         if let id = index.applianceID, !ApplianceIdentity.isValid(id) {
             throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): its index names the appliance '\(SafeText.escaped(id, limit: 80))', which is not an appliance identifier")
         }
@@ -116,7 +126,7 @@ public struct SealedIndex: Codable, Sendable, Equatable {
     }
 
     /// Checks component records from either index: names, files, counts.
-    static func check(_ components: [Component], backup: String) throws {
+    static func check(_ components: [Component], backup: String, keyID: String?) throws {
         guard components.count <= componentLimit else {
             throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)) lists \(components.count) components (at most \(componentLimit))")
         }
@@ -135,7 +145,8 @@ public struct SealedIndex: Codable, Sendable, Equatable {
             guard let suffix = suffixes[component.compression] else {
                 throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): component \(component.name) uses compression '\(SafeText.escaped(component.compression, limit: 40))', which this build cannot read")
             }
-            if let file = component.file, file != component.name + suffix {
+            // `<name>.tar.zst.gpg`, or, once rotated, `<name>.<key>.tar.zst.gpg` (the new file beside the old).
+            if let file = component.file, file != component.name + suffix, keyID.map({ file != component.name + "." + $0 + suffix }) ?? true {
                 throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): component \(component.name) names the file '\(SafeText.escaped(file, limit: 80))' instead of \(component.name + suffix)")
             }
             if let entries = component.entries, entries < 0 {
@@ -156,6 +167,7 @@ public struct SealedIndex: Codable, Sendable, Equatable {
         guard plain.name == self.name else { throw disagree("name") }
         guard plain.createdEpoch == self.createdEpoch else { throw disagree("creation time") }
         guard plain.components.map(\.name) == self.components.map(\.name) else { throw disagree("component list") }
+        guard plain.keyID == self.keyID else { throw disagree("key") }
         for (plainComponent, sealed) in zip(plain.components, self.components) where Component(plainComponent) != sealed {
             throw disagree("component \(sealed.name)")
         }

@@ -39,6 +39,9 @@ struct ListCommand: AsyncParsableCommand {
         var hostname: String?
         /// True when it is this appliance's own backup (authenticated listings only).
         var own: Bool?
+        /// The key identifier of the password it needs (`KeyIdentifier`): authenticated in an
+        /// authenticated listing, the plain manifest's word otherwise; nil for backups before 0.3.0.
+        var keyID: String?
 
         // snake_case, as every `--json` output (docs/json/list.schema.json).
         enum CodingKeys: String, CodingKey {
@@ -46,6 +49,7 @@ struct ListCommand: AsyncParsableCommand {
             case toolVersion = "tool_version"
             case failedComponents = "failed_components"
             case applianceID = "appliance_id"
+            case keyID = "key_id"
         }
     }
 
@@ -75,7 +79,17 @@ struct ListCommand: AsyncParsableCommand {
             let listing: Listing
             if let passphrase {
                 let own = try ApplianceIdentity.read(stateDirectory: self.state.resolvedStateDirectory)?.id
-                let catalog = try await Blocking.run { try runtime.catalog(store: store, passphrase: passphrase) }
+                let catalog: AuthenticatedCatalog
+                do {
+                    catalog = try await Blocking.run { try runtime.catalog(store: store, passphrase: passphrase) }
+                } catch let error as BackupError where error.code == .wrongPassword {
+                    // Say which password the backups need, by key (a rotation, or another appliance's).
+                    let key = try await Blocking.run { KeyIdentifier.of(passphrase) }
+                    let needed = (try? await Blocking.run { try BackupCatalog.read(store) })?.backups.compactMap(\.keyID) ?? []
+                    let counts = Dictionary(needed.map { ($0, 1) }, uniquingKeysWith: +).sorted { $0.key < $1.key }
+                    let hint = counts.isEmpty ? "" : "; their plain manifests name \(counts.map { "key \(SafeText.escaped($0.key, limit: 40)) (\($0.value) backup\($0.value == 1 ? "" : "s"))" }.joined(separator: ", "))"
+                    throw BackupError(.wrongPassword, "\(error.message); this password is key \(key)\(hint)")
+                }
                 let mine = Set(catalog.backups(of: own).map(\.name))
                 listing = Listing(
                     authenticated: true, appliance: own,
@@ -85,7 +99,7 @@ struct ListCommand: AsyncParsableCommand {
                             name: backup.name, location: store.location(of: backup.name), created: backup.index.created, appliance: backup.index.appliance,
                             toolVersion: nil, components: ok.map(\.name), failedComponents: backup.index.components.filter { $0.outcome != "ok" }.map(\.name),
                             bytes: ok.compactMap(\.size).reduce(0, +), authenticated: true, applianceID: backup.applianceID, hostname: backup.index.hostname,
-                            own: mine.contains(backup.name))
+                            own: mine.contains(backup.name), keyID: backup.index.keyID)
                     },
                     unverified: catalog.unverified.map { Unverified(name: SafeText.escaped($0.name, limit: 200), reason: SafeText.escaped($0.reason)) },
                     ignored: catalog.notBackups.map(\.description))
@@ -99,13 +113,17 @@ struct ListCommand: AsyncParsableCommand {
                         Listed(
                             name: backup.name, location: store.location(of: backup.name), created: backup.created, appliance: backup.appliance,
                             toolVersion: backup.toolVersion, components: backup.components, failedComponents: backup.failedComponents, bytes: backup.bytes,
-                            authenticated: false)
+                            authenticated: false, keyID: backup.keyID)
                     },
                     unverified: [], ignored: catalog.ignored.map(\.description))
             }
             if self.output.json {
                 try Format.printJSON(listing)
                 return
+            }
+            if let passphrase, listing.authenticated {
+                let key = try await Blocking.run { KeyIdentifier.of(passphrase) }
+                print("this password: key \(key)")
             }
             if !listing.authenticated {
                 print("(no security password: what the plain manifests say, unauthenticated; give --security-pwd-file to list what it vouches for)")
@@ -116,7 +134,8 @@ struct ListCommand: AsyncParsableCommand {
             for backup in listing.backups.reversed() {
                 let failed = backup.failedComponents.isEmpty ? "" : "  (not backed up: \(backup.failedComponents.joined(separator: ", ")))"
                 let owner = backup.own == false ? "  [appliance \(backup.applianceID ?? "not recorded")\(backup.hostname.map { ", \($0)" } ?? "")]" : ""
-                print("\(SafeText.escaped(backup.name))  \(SafeText.escaped(backup.created, limit: 40))  \(Format.bytes(backup.bytes))  \(SafeText.escaped(backup.components.joined(separator: ",")))\(SafeText.escaped(failed))\(SafeText.escaped(owner))")
+                let key = backup.keyID.map { "  key \(SafeText.escaped($0, limit: 40))" } ?? ""
+                print("\(SafeText.escaped(backup.name))  \(SafeText.escaped(backup.created, limit: 40))  \(Format.bytes(backup.bytes))  \(SafeText.escaped(backup.components.joined(separator: ",")))\(SafeText.escaped(failed))\(SafeText.escaped(owner))\(key)")
             }
             for unverified in listing.unverified { print("unverified: \(unverified.name) (\(unverified.reason))") }
             for ignored in listing.ignored { print("ignored: \(ignored)") }

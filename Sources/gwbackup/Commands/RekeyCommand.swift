@@ -1,0 +1,53 @@
+import ArgumentParser
+import BackupCore
+import BackupRuntime
+
+/// `gwbackup rekey`: rotate the security password of stored backups.
+struct RekeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rekey",
+        abstract: "Re-encrypt backups under a new security password (rotation).",
+        discussion: """
+            Every chosen backup (default: every backup of this appliance that opens with either \
+            password) is re-encrypted so that it opens with the new password and no longer with the \
+            old one. A crash or a lost connection at any point leaves each backup readable with exactly \
+            one of the two; running the command again finishes the work. 'gwbackup list' shows the key \
+            each backup needs. Back up with the new password from now on.
+            """)
+
+    @OptionGroup var storage: StorageOptions
+    @OptionGroup var password: SecurityPasswordOptions
+    @OptionGroup var state: StateOptions
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var deadlines: DeadlineOptions
+
+    @Option(name: .customLong("new-security-pwd-file"), help: "File holding the new security password (or set GWBACKUP_NEW_SECURITY_PWD, or type it twice at the prompt).")
+    var newSecurityPasswordFile: String?
+
+    @Option(name: .customLong("backup"), help: "Rotate only this backup (repeatable).")
+    var backups: [String] = []
+
+    func run() async throws {
+        try await CommandSupport.run {
+            let runtime = CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines)
+            let store = try self.storage.store(runtime: runtime)
+            defer { store.close() }
+            let old = try self.password.read(confirm: false)
+            let new = try SecretInput.read(file: self.newSecurityPasswordFile, environment: "GWBACKUP_NEW_SECURITY_PWD", prompt: "New security password: ", confirm: true)
+            let progress = ProgressLine()
+            let orchestrator = runtime.orchestrator { progress.show($0) }
+            let report = try await BackupRekey(orchestrator: orchestrator, store: store, oldPassphrase: old, newPassphrase: new, backups: self.backups).run()
+            progress.end()
+            if self.output.json {
+                try Format.printJSON(report)
+            } else {
+                print("rekey \(report.ok ? "OK" : "FAILED"): \(report.location), key \(report.oldKeyID) -> \(report.newKeyID)")
+                for outcome in report.backups {
+                    print("  " + SafeText.escaped(outcome.backup, limit: 200) + "  " + outcome.result.rawValue + "  " + SafeText.escaped(outcome.message, limit: 2000))
+                }
+                if report.ok { print("Back up with the new password from now on (key \(report.newKeyID)).") }
+            }
+            if !report.ok { throw ExitCode(1) }
+        }
+    }
+}
