@@ -23,6 +23,13 @@ if [ "$status" -eq 0 ]; then
   GWBACKUP_TIMED_TESTS=1 swift test --skip-build --filter "APIFairnessTests" 2>&1 | grep -vE '^(◇|↳)|started\.$'
   status=${PIPESTATUS[0]}
 fi
+# The rotation's kill-point campaigns (issue 26: every step of `gwbackup rekey`, locally and over
+# SFTP, killed and rerun): minutes of key derivations, so a pass of their own.
+if [ "$status" -eq 0 ]; then
+  echo "== rotation kill-point campaigns"
+  GWBACKUP_CAMPAIGN_TESTS=1 swift test --skip-build --filter "RekeyTests" 2>&1 | grep -vE '^(◇|↳)|started\.$'
+  status=${PIPESTATUS[0]}
+fi
 # The fuzz corpora (seeds and regressions) replayed through the parsers: a crash here fails the run.
 if [ "$status" -eq 0 ]; then
   bin="$(swift build --show-bin-path)"

@@ -263,6 +263,10 @@ final class ReadCountingStore: BackupStore, @unchecked Sendable {
     func sizeOfComponent(backup: String, file: String) throws -> UInt64 { try self.store.sizeOfComponent(backup: backup, file: file) }
     func deleteBackup(name: String) throws { try self.store.deleteBackup(name: name) }
     func removeLeftover(entry: String) throws { try self.store.removeLeftover(entry: entry) }
+    func createFile(backup: String, file: String) throws -> any ByteSink { try self.store.createFile(backup: backup, file: file) }
+    func removeFile(backup: String, file: String) throws { try self.store.removeFile(backup: backup, file: file) }
+    func renameFile(backup: String, file: String, to newName: String) throws { try self.store.renameFile(backup: backup, file: file, to: newName) }
+    func fileNames(backup: String) throws -> [String] { try self.store.fileNames(backup: backup) }
     func close() { self.store.close() }
 
     func openComponent(backup: String, file: String) throws -> any ByteSource {
