@@ -208,6 +208,8 @@ PY
 # The authenticated catalog: 500 backups' indexes opened cold and warm beside gpg, and the peak RSS of
 # list, prune and restore beside 1,000 planted directories (scripts/bench-catalog.sh).
 BENCH_CONFIGURATION="$configuration" scripts/bench-catalog.sh
+# What a password rotation costs per GiB, beside stock gpg re-encrypting (scripts/bench-rekey.sh).
+BENCH_CONFIGURATION="$configuration" scripts/bench-rekey.sh
 # What the plugin sandbox costs a backup and a restore of the demo appliance (scripts/bench-sandbox.sh).
 BENCH_CONFIGURATION="$configuration" scripts/bench-sandbox.sh
 # The status GET under wrk during a backup, against nginx (scripts/bench-api.sh).

@@ -51,6 +51,7 @@ struct JSONOutputSchemaTests {
             ("job-record", "restore-dry-run", ["restore", "--json", "--dry-run"] + common, password, 0),
             ("diff", "diff", ["diff", "--json"] + common, password, 0),
             ("drill", "drill", ["drill", "--json"] + common, password, 0),
+            ("rekey", "rekey", ["rekey", "--json", "--backup", "flowgateway-20200101T000000Z"] + store, password.merging(["GWBACKUP_NEW_SECURITY_PWD": "the next password"]) { $1 }, 1),
             ("job-record", "restore", ["restore", "--json"] + common, password, 0),
             ("status", "status", ["status", "--json", "--state-dir", fixture.state], [:], 0),
             ("plugins-list", "plugins-list", ["plugins", "list", "--json"], [:], 0),

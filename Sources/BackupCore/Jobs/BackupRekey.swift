@@ -38,6 +38,11 @@ public struct BackupRekey: Sendable {
         public var message: String
         /// The key it needs now (`KeyIdentifier`), when known.
         public var keyID: String?
+
+        enum CodingKeys: String, CodingKey {
+            case backup, result, message
+            case keyID = "key_id"
+        }
     }
 
     /// What a rotation did.
@@ -47,6 +52,13 @@ public struct BackupRekey: Sendable {
         public var newKeyID: String
         public var backups: [Outcome]
         public var ok: Bool { !self.backups.contains { $0.result == .failed } }
+
+        // snake_case, as every `--json` output (docs/json/rekey.schema.json).
+        enum CodingKeys: String, CodingKey {
+            case location, backups
+            case oldKeyID = "old_key_id"
+            case newKeyID = "new_key_id"
+        }
     }
 
     var orchestrator: Orchestrator

@@ -38,12 +38,9 @@ struct DrillCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await CommandSupport.run {
-            let runtime = CommandSupport.runtime(state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines)
-            let store = try self.storage.store(runtime: runtime)
-            defer { store.close() }
-            let secret = try self.password.read(confirm: false)
-            let progress = ProgressLine()
-            let orchestrator = runtime.orchestrator { progress.show($0) }
+            let job = try LocalJobSetup(storage: self.storage, password: self.password, state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines)
+            defer { job.store.close() }
+            let (runtime, store, secret, progress, orchestrator) = (job.runtime, job.store, job.secret, job.progress, job.orchestrator)
             let drill = RestoreDrill(
                 orchestrator: orchestrator, store: store, passphrase: secret, manifest: try runtime.manifest(path: self.appliance.manifest),
                 backup: self.backup, appliance: self.applianceID)

@@ -70,12 +70,10 @@ struct RestoreCommand: AsyncParsableCommand {
                 try await RemoteJob.run(.restore, request, server: self.root.server, wait: self.wait, output: self.output)
                 return
             }
-            let runtime = CommandSupport.runtime(state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines)
-            let store = try self.storage.store(runtime: runtime)
-            defer { store.close() }
-            let secret = try self.password.read(confirm: false)
-            let progress = ProgressLine()
-            var orchestrator = runtime.orchestrator { progress.show($0) }
+            let job = try LocalJobSetup(storage: self.storage, password: self.password, state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines)
+            defer { job.store.close() }
+            let (runtime, store, secret, progress) = (job.runtime, job.store, job.secret, job.progress)
+            var orchestrator = job.orchestrator
             self.concurrency.apply(to: &orchestrator)
             // The appliance's manifest decides what is restored and how; the backup only carries data.
             let manifest = try runtime.manifest(path: self.appliance.manifest)
