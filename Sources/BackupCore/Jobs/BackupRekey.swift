@@ -196,11 +196,12 @@ public struct BackupRekey: Sendable {
             if let stopped = self.orchestrator.cancellation.error { throw stopped }
             let suffix = component.compression == "none" ? ".tar.gpg" : ".tar.zst.gpg"
             let file = component.name + "." + newKey + suffix
-            let spool = staging.path + "/" + component.name + ".spool"
             let (size, digest) = try await Blocking.run("gwbackup.rekey") { () -> (UInt64, String) in
                 let sink = HashingSink(try store.createFile(backup: name, file: file))
+                // Decryption and encryption at once, no spool: the new file counts only once the old
+                // one authenticated in full (this throws otherwise) and the index names it.
                 _ = try StreamPipe.run(
-                    produce: { pipe in try decryptor.decrypt(backup: name, component: component, into: pipe, spool: spool) },
+                    produce: { pipe in try decryptor.decryptUnauthenticatedStream(backup: name, component: component, into: pipe) },
                     consume: { source in try cipher.encrypt(from: source, to: sink, passphrase: newPassphrase) })
                 try sink.finish()
                 // The store's word is not taken: its size of the new file, before the commit.

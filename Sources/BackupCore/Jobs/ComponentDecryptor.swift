@@ -45,6 +45,27 @@ public struct ComponentDecryptor: Sendable {
         try target?.finish()
     }
 
+    /// Decrypts `component` of `backup` straight into `sink`, with no spool: the plaintext reaches
+    /// `sink` before it is authenticated, and the file's size, SHA-256 and gpg's integrity check are
+    /// judged at the end. Only for a consumer that throws its output away unless this returns: a
+    /// rotation re-encrypting into a file no index names yet (`BackupRekey`), where the spool would
+    /// only serialise the decryption and the encryption. Blocking.
+    public func decryptUnauthenticatedStream(backup: String, component: SealedIndex.Component, into sink: any ByteSink) throws {
+        let (file, expectedSize, expectedDigest) = try Self.recorded(component, backup: backup)
+        let limited = try self.open(backup: backup, file: file, size: expectedSize)
+        let hashing = HashingSource(limited)
+        let bounded = BoundedSink(sink, limit: Self.plaintextLimit(component), what: "the plaintext of \(file)")
+        var cipherError: (any Error)?
+        do {
+            try self.cipher.decrypt(from: hashing, to: bounded, passphrase: self.passphrase)
+        } catch {
+            cipherError = error
+        }
+        _ = try hashing.copy(to: NullSink())
+        try Self.check(size: hashing.byteCount, longer: limited.exceeded, digest: hashing.hexDigest(), expectedSize: expectedSize, expectedDigest: expectedDigest, file: file)
+        if let cipherError { throw BackupError.wrap(cipherError, as: .cryptoFailed) }
+    }
+
     /// The most plaintext `component`'s file may decrypt to. gpg's own compression is off in format 2,
     /// so a zstd archive's OpenPGP plaintext is smaller than the file; an uncompressed tar (format 1, gpg
     /// compressing) is bounded by its recorded content and entries (headers, padding), or, without
@@ -122,6 +143,30 @@ final class BoundedFileSink: ByteSink {
     }
 
     func finish() throws {}
+}
+
+/// A sink that refuses more than `limit` bytes, passing the rest on.
+final class BoundedSink: ByteSink {
+    private let sink: any ByteSink
+    private let limit: UInt64
+    private let what: String
+    private var written: UInt64 = 0
+
+    init(_ sink: any ByteSink, limit: UInt64, what: String) {
+        self.sink = sink
+        self.limit = limit
+        self.what = what
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard UInt64(bytes.count) <= self.limit - min(self.limit, self.written) else {
+            throw BackupError(.corrupted, "\(self.what) is larger than the \(self.limit) bytes its record allows")
+        }
+        try self.sink.write(bytes)
+        self.written += UInt64(bytes.count)
+    }
+
+    func finish() throws { try self.sink.finish() }
 }
 
 /// A sink that discards everything.
