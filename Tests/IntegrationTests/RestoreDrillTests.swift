@@ -36,7 +36,8 @@ struct RestoreDrillTests {
         let verify = try await CommandLineTests().gwbackup(["verify", "--path", fixture.backups, "--state-dir", fixture.state, "--security-pwd-file", fixture.passwordFile])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         #expect(try fixture.runtime.status.statistics().proofs.lastVerified ?? 0 >= report.started)
-        #expect(try await CommandLineTests().gwbackup(["status", "--state-dir", fixture.state, "--metrics-file", metrics]).status == 0)
+        let status = try await CommandLineTests().gwbackup(["status", "--state-dir", fixture.state, "--metrics-file", metrics])
+        #expect(status.status == 0 && status.stdout.contains("last drill: passed ") && status.stdout.contains("last full verification: passed "), "\(status.stdout)")
         #expect(try self.gauge("gwbackup_last_verified_timestamp_seconds", in: metrics) ?? 0 >= Double(report.started))
     }
 
@@ -58,6 +59,8 @@ struct RestoreDrillTests {
         #expect(try self.gauge("gwbackup_last_drill_success_timestamp_seconds", in: metrics) == 0)
         #expect(try self.gauge("gwbackup_last_drill_attempt_timestamp_seconds", in: metrics) ?? 0 > 0)
         #expect(try FileTree.names(in: fixture.state + "/staging").isEmpty)
+        let status = try await CommandLineTests().gwbackup(["status", "--state-dir", fixture.state])
+        #expect(status.stdout.contains("last drill: never passed; FAILED "), "\(status.stdout)")
         // A wrong password starts nothing.
         let wrong = try await CommandLineTests().gwbackup(["drill", "--path", fixture.backups, "--root", fixture.root, "--state-dir", fixture.state], environment: ["GWBACKUP_SECURITY_PWD": "wrong"])
         #expect(wrong.status != 0 && wrong.stdout.isEmpty && wrong.stderr.contains("password"), "\(wrong.stderr)")

@@ -26,6 +26,7 @@ struct StatusCommand: AsyncParsableCommand {
             let backup: BackupStatus
             let restore: JobRecord
             var recovery: String?
+            var proofs: JobStatistics.Proofs?
             if self.root.server.isRemote {
                 try self.state.refuseForServer()
                 try self.metrics.refuseForServer()
@@ -39,9 +40,10 @@ struct StatusCommand: AsyncParsableCommand {
                 backup = try runtime.status.backupStatus()
                 restore = try runtime.status.restoreStatus()
                 recovery = Self.recoveryNote(stateDirectory: runtime.status.directory)
+                proofs = (try? runtime.status.statistics())?.proofs
                 self.metrics.write(status: runtime.status)
             }
-            try self.show(backup: backup, restore: restore, recovery: recovery)
+            try self.show(backup: backup, restore: restore, recovery: recovery, proofs: proofs)
         }
     }
 
@@ -56,7 +58,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
     }
 
-    private func show(backup: BackupStatus, restore: JobRecord, recovery: String?) throws {
+    private func show(backup: BackupStatus, restore: JobRecord, recovery: String?, proofs: JobStatistics.Proofs?) throws {
         if self.output.json {
             try Format.printJSON(Both(backup: WireBackupStatus(backup), restore: WireJobRecord(restore), recovery: recovery))
             return
@@ -69,5 +71,14 @@ struct StatusCommand: AsyncParsableCommand {
         }
         print(backup.running.status == .none ? "backup: NONE" : Format.describe(backup.running, job: "backup"))
         print(restore.status == .none ? "restore: NONE" : Format.describe(restore, job: "restore"))
+        // When backups were last proven to restore (this machine's drills and verifications).
+        if let proofs {
+            func line(_ passed: Int64?, _ tried: Int64?) -> String {
+                guard let tried else { return "never" }
+                let last = passed.map { "passed \(Format.time($0))" } ?? "never passed"
+                return passed == tried ? last : "\(last); FAILED \(Format.time(tried))"
+            }
+            print("last drill: \(line(proofs.lastDrillSuccess, proofs.lastDrillAttempt)); last full verification: \(line(proofs.lastVerified, proofs.lastVerifyAttempt))")
+        }
     }
 }
