@@ -9,11 +9,27 @@ import Glibc
 final class GPGHome {
     let path: String
 
-    /// Creates `/tmp/gwb-gpg-XXXXXX` (short: the agent's socket path has a length limit) with a
-    /// gpg.conf that makes symmetric encryption AES-256 with a strong key derivation.
-    init(compress: Bool = true) throws {
-        var template = Array("/tmp/gwb-gpg-XXXXXX".utf8CString)
-        guard let created = mkdtemp(&template) else { throw SystemCall.error("mkdtemp", "/tmp/gwb-gpg-XXXXXX") }
+    /// Where homes are made: `/tmp`, and `/dev/shm` (memory) for a home that will hold a secret key.
+    static let bases = ["/tmp", "/dev/shm"]
+
+    /// Creates `BASE/gwb-gpg-XXXXXX` (short: the agent's socket path has a length limit) with a
+    /// gpg.conf that makes symmetric encryption AES-256 with a strong key derivation. `inMemory` puts
+    /// it on /dev/shm: a recovery key's secret part must never reach the appliance's disk.
+    init(compress: Bool = true, inMemory: Bool = false) throws {
+        let base = inMemory ? Self.bases[1] : Self.bases[0]
+        if inMemory {
+            // /dev/shm must be memory (tmpfs), or the secret key would reach a disk after all.
+            let mounts = (try? FileTree.readFile("/proc/self/mounts", limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            let memory = mounts.split(separator: "\n").contains { line in
+                let fields = line.split(separator: " ")
+                return fields.count > 2 && fields[1] == base && fields[2] == "tmpfs"
+            }
+            guard memory else {
+                throw BackupError(.system, "\(base) is not a tmpfs: a recovery key is imported only into memory, never onto a disk")
+            }
+        }
+        var template = Array("\(base)/gwb-gpg-XXXXXX".utf8CString)
+        guard let created = mkdtemp(&template) else { throw SystemCall.error("mkdtemp", "\(base)/gwb-gpg-XXXXXX") }
         self.path = String(cString: created)
         let configuration = """
             s2k-cipher-algo AES256
@@ -47,9 +63,15 @@ final class GPGHome {
     /// SIGKILL cannot stop its own. Homes of live processes, and of other users, are left alone.
     static func removeAbandoned(now: Date = Date()) {
         defer { Self.killOrphanedAgents() }
-        guard let names = try? FileTree.names(in: "/tmp") else { return }
+        for base in Self.bases {
+            Self.removeAbandoned(in: base, now: now)
+        }
+    }
+
+    private static func removeAbandoned(in base: String, now: Date) {
+        guard let names = try? FileTree.names(in: base) else { return }
         for name in names where name.hasPrefix(prefix) {
-            let path = "/tmp/" + name
+            let path = base + "/" + name
             guard let status = try? FileStatus.of(path), status.kind == .directory, status.uid == geteuid() else { continue }
             if let owner = try? FileTree.readFile(path + "/" + ownerFile, limit: 256) {
                 let identity = String(decoding: owner, as: UTF8.self)
@@ -95,7 +117,7 @@ final class GPGHome {
             guard let program = arguments.first, program.hasSuffix("gpg-agent"),
                   let flag = arguments.firstIndex(of: "--homedir"), flag + 1 < arguments.count else { continue }
             let home = arguments[flag + 1]
-            guard home.hasPrefix("/tmp/" + prefix), !home.dropFirst(5).contains("/") else { continue }
+            guard Self.bases.contains(where: { home.hasPrefix($0 + "/" + prefix) && !home.dropFirst($0.count + 1).contains("/") }) else { continue }
             var info = stat()
             guard stat("/proc/\(entry)", &info) == 0, info.st_uid == geteuid() else { continue }
             let orphaned: Bool

@@ -6,9 +6,11 @@ final class GPGHomeProvider: @unchecked Sendable {
     private let lock = NSLock()
     private var made: GPGHome?
     private let compress: Bool
+    private let inMemory: Bool
 
-    init(compress: Bool) {
+    init(compress: Bool, inMemory: Bool = false) {
         self.compress = compress
+        self.inMemory = inMemory
     }
 
     /// Stops the agent and removes the home now (the next operation makes a new one).
@@ -24,7 +26,7 @@ final class GPGHomeProvider: @unchecked Sendable {
     func home() throws -> GPGHome {
         try self.lock.withLock {
             if let made = self.made { return made }
-            let home = try GPGHome(compress: self.compress)
+            let home = try GPGHome(compress: self.compress, inMemory: self.inMemory)
             self.made = home
             return home
         }

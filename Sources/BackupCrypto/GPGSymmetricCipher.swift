@@ -6,15 +6,25 @@ import CGPGME
 public struct GPGSymmetricCipher: PayloadCipher {
     /// Whether gpg compresses (its zlib, one core): off when the archive was compressed before.
     public let compress: Bool
+    /// Public keys every message is also encrypted to (recovery keys): their secret keys open it
+    /// without the password.
+    public let recipients: [GPGRecipientKey]
+    /// A secret key that decryption uses instead of the password (`--recovery-key`); its home is in
+    /// memory (/dev/shm), never on disk.
+    public let recoveryKey: GPGRecoveryKey?
     /// One private home, so one gpg-agent, for every operation of this cipher (a job's): starting an
     /// agent costs about 0.3 s. Safe to share: the symmetric-key cache is off in every context.
     /// (Internal, not private: tests find this cipher's own gpg by its home.)
     let homes: GPGHomeProvider
 
-    public init(compress: Bool = true) {
+    public init(compress: Bool = true, recipients: [GPGRecipientKey] = [], recoveryKey: GPGRecoveryKey? = nil) {
         self.compress = compress
-        self.homes = GPGHomeProvider(compress: compress)
+        self.recipients = recipients
+        self.recoveryKey = recoveryKey
+        self.homes = GPGHomeProvider(compress: compress, inMemory: recoveryKey != nil)
     }
+
+    public var recipientFingerprints: [String] { self.recipients.map(\.fingerprint) }
 
     /// Stops this cipher's gpg-agent and removes its home now.
     public func releaseResources() {
@@ -48,8 +58,26 @@ public struct GPGSymmetricCipher: PayloadCipher {
         let output = WriteBehindSink(sink)
         let plain = try GPGDataStream(source: source)
         let cipher = try GPGDataStream(sink: output)
-        let status = try self.operate(passphrase: passphrase, input: plain, output: cipher, finishedWhen: "END_ENCRYPTION", holdingInputUntil: release, passphraseHandedOver: passphraseHandedOver) { context in
-            gpgme_op_encrypt_start(context, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
+        let recipients = self.recipients
+        let status = try self.operate(passphrase: passphrase, input: plain, output: cipher, finishedWhen: "END_ENCRYPTION", holdingInputUntil: release, passphraseHandedOver: passphraseHandedOver, prepare: { context in
+            // The recovery keys, imported into this job's home for this operation.
+            var keys: [gpgme_key_t?] = []
+            for recipient in recipients {
+                for fingerprint in try GPGRecipientKey.importKeys(recipient.data, into: context, what: "recipient key \(SafeText.escaped(recipient.path))") {
+                    var key: gpgme_key_t?
+                    try GPGME.check(gpgme_get_key(context, fingerprint, &key, 0), "gpgme_get_key")
+                    keys.append(key)
+                }
+            }
+            return keys
+        }) { context, keys in
+            if keys.isEmpty {
+                return gpgme_op_encrypt_start(context, nil, GPGME_ENCRYPT_SYMMETRIC, plain.handle, cipher.handle)
+            }
+            // Symmetric (the security password) and to each recovery key, trusted as given.
+            var list = keys + [nil]
+            let flags = gpgme_encrypt_flags_t(rawValue: GPGME_ENCRYPT_SYMMETRIC.rawValue | GPGME_ENCRYPT_ALWAYS_TRUST.rawValue)
+            return list.withUnsafeMutableBufferPointer { gpgme_op_encrypt_start(context, $0.baseAddress, flags, plain.handle, cipher.handle) }
         }
         // An error of our own stream (a full disk, a dropped connection) explains GPGME's better.
         if let error = plain.endpoint.error ?? cipher.endpoint.error { throw error }
@@ -61,7 +89,12 @@ public struct GPGSymmetricCipher: PayloadCipher {
         let output = WriteBehindSink(sink)
         let cipher = try GPGDataStream(source: ReadAheadSource(source))
         let plain = try GPGDataStream(sink: output)
-        let status = try self.operate(passphrase: passphrase, input: cipher, output: plain, finishedWhen: "DECRYPTION_OKAY") { context in
+        let recoveryKey = self.recoveryKey
+        let status = try self.operate(passphrase: passphrase, input: cipher, output: plain, finishedWhen: "DECRYPTION_OKAY", prepare: { context in
+            // The recovery key's secret part, into this job's home in memory.
+            if let recoveryKey { _ = try GPGRecipientKey.importKeys(recoveryKey.data, into: context, what: "recovery key \(SafeText.escaped(recoveryKey.path))") }
+            return []
+        }) { context, _ in
             gpgme_op_decrypt_start(context, cipher.handle, plain.handle)
         }
         if let error = cipher.endpoint.error ?? plain.endpoint.error { throw error }
@@ -71,6 +104,9 @@ public struct GPGSymmetricCipher: PayloadCipher {
         }
         switch cgpgme_err_code(status) {
         case cgpgme_code_canceled(), cgpgme_code_bad_passphrase(), cgpgme_code_no_seckey():
+            if let recoveryKey {
+                throw BackupError(.wrongPassword, "the recovery key \(recoveryKey.fingerprint) does not open this backup (it was not encrypted to it, or the key's passphrase is wrong)")
+            }
             throw BackupError(.wrongPassword, "the security password does not open this backup")
         case cgpgme_code_decrypt_failed():
             throw BackupError(.corrupted, "decryption failed: the data is damaged, altered, or the security password is wrong (\(GPGME.message(status)))")
@@ -89,15 +125,19 @@ public struct GPGSymmetricCipher: PayloadCipher {
     private func operate(
         passphrase: Secret, input: GPGDataStream, output: GPGDataStream, finishedWhen: String,
         holdingInputUntil release: () -> Bool = { true }, passphraseHandedOver: (() -> Void)? = nil,
-        start: (gpgme_ctx_t) -> gpgme_error_t
+        prepare: (gpgme_ctx_t) throws -> [gpgme_key_t?] = { _ in [] },
+        start: (gpgme_ctx_t, [gpgme_key_t?]) -> gpgme_error_t
     ) throws -> gpgme_error_t {
         let home = try self.homes.home()
         // The loop outlives the context: GPGME hands the loop's tags back until the context is released.
         let loop = GPGEventLoop(input: input.endpoint, output: output.endpoint)
         return try withExtendedLifetime(loop) { () throws -> gpgme_error_t in
             let context = try GPGContext(passphrase: passphrase, home: home, passphraseHandedOver: passphraseHandedOver)
+            // Synchronous key work (imports, look-ups) before the loop takes the context's I/O over.
+            let keys = try prepare(context.handle)
+            defer { for key in keys { if let key { gpgme_key_unref(key) } } }
             loop.install(on: context.handle)
-            let started = start(context.handle)
+            let started = start(context.handle, keys)
             guard started == 0 else { return started }
             let outcome = loop.run(holdingInputUntil: release)
             if outcome == 0 && input.endpoint.error == nil && output.endpoint.error == nil && !context.reported(finishedWhen) {

@@ -27,6 +27,10 @@ public struct BackupRuntime: Sendable {
         /// True (the default) to run every external plugin step in the sandbox (docs/plugins.md);
         /// false is `--no-sandbox`.
         public var sandboxPluginSteps: Bool
+        /// Public keys every backup is also encrypted to (`--recipient-key`, recovery keys).
+        public var recipientKeys: [GPGRecipientKey] = []
+        /// A secret key that opens backups instead of the security password (`--recovery-key`).
+        public var recoveryKey: GPGRecoveryKey?
 
         public init(stateDirectory: String, applianceRoot: String, pluginDirectories: [String] = [], resources: ShippedResources = .locate(), jobDeadlineSeconds: Double = 6 * 3600, transferDeadlineSeconds: Double = 3600, compressionLevel: Int32? = BackupRuntime.defaultCompressionLevel, sandboxPluginSteps: Bool = true) {
             self.stateDirectory = stateDirectory
@@ -77,12 +81,28 @@ public struct BackupRuntime: Sendable {
     /// The status store in the state directory.
     public var status: StatusStore { StatusStore(directory: self.settings.stateDirectory) }
 
+    /// This runtime encrypting every backup also to the public keys in `files` (recovery keys),
+    /// each loaded and checked (`GPGRecipientKey.load`).
+    public func with(recipientKeyFiles files: [String]) throws -> BackupRuntime {
+        var settings = self.settings
+        settings.recipientKeys = try files.map { try GPGRecipientKey.load($0) }
+        return BackupRuntime(settings: settings, logger: self.logger)
+    }
+
+    /// This runtime reading backups with the secret recovery key in `file` instead of the security
+    /// password (`GPGRecoveryKey`).
+    public func with(recoveryKeyFile file: String) throws -> BackupRuntime {
+        var settings = self.settings
+        settings.recoveryKey = try GPGRecoveryKey.load(file)
+        return BackupRuntime(settings: settings, logger: self.logger)
+    }
+
     /// An orchestrator that reports progress to `onProgress`.
     public func orchestrator(onProgress: @escaping @Sendable (JobProgress) -> Void = { _ in }) -> Orchestrator {
         let level = self.settings.compressionLevel
         // zstd before gpg, on every core, and gpg's own (single-threaded zlib) compression off.
         var orchestrator = Orchestrator(
-            registry: self.registry, cipher: GPGSymmetricCipher(compress: level == nil), archive: TarArchive(), status: self.status,
+            registry: self.registry, cipher: GPGSymmetricCipher(compress: level == nil, recipients: self.settings.recipientKeys, recoveryKey: self.settings.recoveryKey), archive: TarArchive(), status: self.status,
             applianceRoot: self.settings.applianceRoot, logger: self.logger, onProgress: onProgress)
         orchestrator.compression = level.map { ZstdCompression(level: $0, workers: Int32(max(1, ProcessInfo.processInfo.activeProcessorCount))) }
         orchestrator.decompressors = Self.decompressors
@@ -92,7 +112,7 @@ public struct BackupRuntime: Sendable {
 
     /// A pruner for `store` that authenticates with `passphrase` (retention acts only on what it opens).
     public func pruner(store: any BackupStore, policy: RetentionPolicy, passphrase: Secret, logger: Logger? = nil) -> Pruner {
-        var pruner = Pruner(store: store, policy: policy, status: self.status, cipher: GPGSymmetricCipher(), passphrase: passphrase, logger: logger ?? self.logger)
+        var pruner = Pruner(store: store, policy: policy, status: self.status, cipher: GPGSymmetricCipher(recoveryKey: self.settings.recoveryKey), passphrase: passphrase, logger: logger ?? self.logger)
         pruner.deadlineSeconds = self.settings.jobDeadlineSeconds
         return pruner
     }
@@ -100,7 +120,7 @@ public struct BackupRuntime: Sendable {
     /// The authenticated catalog of `store` (see `AuthenticatedCatalog`), read within the job deadline.
     /// Blocking.
     public func catalog(store: any BackupStore, passphrase: Secret) throws -> AuthenticatedCatalog {
-        let cipher = GPGSymmetricCipher()
+        let cipher = GPGSymmetricCipher(recoveryKey: self.settings.recoveryKey)
         defer { cipher.releaseResources() }
         return try store.withinDeadline(self.settings.jobDeadlineSeconds) {
             try AuthenticatedCatalog.open(store: store, cipher: cipher, passphrase: passphrase, stateDirectory: self.settings.stateDirectory)
@@ -109,7 +129,7 @@ public struct BackupRuntime: Sendable {
 
     /// A verifier for `store`, stopped at the job deadline.
     public func verifier(store: any BackupStore) -> BackupVerifier {
-        var verifier = BackupVerifier(store: store, cipher: GPGSymmetricCipher(), archive: TarArchive(), decompressors: Self.decompressors)
+        var verifier = BackupVerifier(store: store, cipher: GPGSymmetricCipher(recoveryKey: self.settings.recoveryKey), archive: TarArchive(), decompressors: Self.decompressors)
         verifier.deadlineSeconds = self.settings.jobDeadlineSeconds
         verifier.stateDirectory = self.settings.stateDirectory
         return verifier

@@ -232,6 +232,8 @@ public struct BackupJob: Sendable {
             var withIdentity = SealedIndex(unauthenticated: index)
             withIdentity.applianceID = identity.id
             withIdentity.hostname = identity.hostname
+            let recipients = self.orchestrator.cipher.recipientFingerprints
+            withIdentity.recipients = recipients.isEmpty ? nil : recipients
             sealed = withIdentity
         } catch {
             await abandonIndex(BackupError.wrap(error))

@@ -223,6 +223,9 @@ public struct BackupRekey: Sendable {
         }
         sealed.keyID = newKey
         manifest.keyID = newKey
+        // The new files are encrypted to this run's recovery keys (none unless given again).
+        let recipients = cipher.recipientFingerprints
+        sealed.recipients = recipients.isEmpty ? nil : recipients
         try sealed.check(agreesWith: manifest)
         let sealedBytes = [UInt8](try JSONCoding.encoder().encode(sealed))
         let plainBytes = [UInt8](try JSONCoding.encoder().encode(manifest))

@@ -17,6 +17,9 @@ public protocol PayloadCipher: Sendable {
     /// verification ends: a process may exit before it would be released otherwise. A later
     /// operation starts afresh.
     func releaseResources()
+    /// The fingerprints of the public keys every message is also encrypted to (recovery keys),
+    /// recorded in each backup's authenticated index; none by default.
+    var recipientFingerprints: [String] { get }
 }
 
 extension PayloadCipher {
@@ -27,4 +30,5 @@ extension PayloadCipher {
 
     public func removeAbandonedResources() {}
     public func releaseResources() {}
+    public var recipientFingerprints: [String] { [] }
 }

@@ -71,6 +71,9 @@ public struct SealedIndex: Codable, Sendable, Equatable {
     /// Which security password encrypts this backup (`KeyIdentifier`); nil in backups written before
     /// 0.3.0. A rotation (`gwbackup rekey`) changes it with the password.
     public var keyID: String?
+    /// The fingerprints of the recovery keys every file of the backup is also encrypted to
+    /// (`--recipient-key`); nil when none.
+    public var recipients: [String]?
     /// The file name of a rotation's new index, before it takes the place of `fileName`: while a
     /// rotation is committed but not finished, `fileName` is missing and this one is the index.
     public static let pendingFileName = "index.next.json.gpg"
@@ -114,6 +117,9 @@ public struct SealedIndex: Codable, Sendable, Equatable {
         }
         if let keyID = index.keyID, !KeyIdentifier.isValid(keyID) {
             throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): its index names the key '\(SafeText.escaped(keyID, limit: 40))', which is not a key identifier")
+        }
+        if let recipients = index.recipients, recipients.count > 64 || recipients.contains(where: { $0.utf8.count > 64 || !$0.utf8.allSatisfy { (48...57).contains($0) || (65...70).contains($0) } }) {
+            throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)): its index names recipients that are not key fingerprints")
         }
         try Self.check(index.components, backup: backup, keyID: index.keyID)
         if let id = index.applianceID, !ApplianceIdentity.isValid(id) {

@@ -8,6 +8,7 @@ struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup", abstract: "Take an encrypted backup of the appliance.")
 
+    @OptionGroup var recipients: RecipientKeyOptions
     @OptionGroup var storage: StorageOptions
     @OptionGroup var password: SecurityPasswordOptions
     @OptionGroup var appliance: ApplianceOptions
@@ -59,8 +60,8 @@ struct BackupCommand: AsyncParsableCommand {
                 try await RemoteJob.run(.backup, request, server: self.root.server, wait: self.wait, output: self.output)
                 return
             }
-            let runtime = CommandSupport.runtime(
-                state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines, compressionLevel: try self.compressionLevel())
+            let runtime = try self.recipients.apply(to: CommandSupport.runtime(
+                state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines, compressionLevel: try self.compressionLevel()))
             let manifest = try runtime.manifest(path: self.appliance.manifest.map(Paths.absolute))
             let store = try self.storage.store(runtime: runtime)
             defer { store.close() }

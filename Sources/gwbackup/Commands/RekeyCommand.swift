@@ -20,6 +20,7 @@ struct RekeyCommand: AsyncParsableCommand {
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
     @OptionGroup var deadlines: DeadlineOptions
+    @OptionGroup var recipients: RecipientKeyOptions
 
     @Option(name: .customLong("new-security-pwd-file"), help: "File holding the new security password (or set GWBACKUP_NEW_SECURITY_PWD, or type it twice at the prompt).")
     var newSecurityPasswordFile: String?
@@ -29,7 +30,8 @@ struct RekeyCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await CommandSupport.run {
-            let runtime = CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines)
+            // The rotated files are encrypted to the recovery keys given here (as a backup's are).
+            let runtime = try self.recipients.apply(to: CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines))
             let store = try self.storage.store(runtime: runtime)
             defer { store.close() }
             let old = try self.password.read(confirm: false)

@@ -18,6 +18,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @OptionGroup var deadlines: DeadlineOptions
     @OptionGroup var metrics: MetricsOptions
     @OptionGroup var concurrency: ConcurrencyOptions
+    @OptionGroup var recovery: RecoveryKeyOptions
 
     @Flag(name: .customLong("no-cert"), help: "Skip certificate-bound components (tagged 'cert'): for replacement hardware.")
     var noCert = false
@@ -46,6 +47,9 @@ struct RestoreCommand: AsyncParsableCommand {
         if let applianceID, !ApplianceIdentity.isValid(applianceID) {
             throw ValidationError("--appliance takes an appliance identifier (gw- and 32 hex digits, as 'gwbackup list' shows it)")
         }
+        if self.recovery.isSet && self.backup == nil {
+            throw ValidationError("--recovery-key restores one backup on purpose: name it with --backup NAME (gwbackup list shows the names); whoever holds the public key could have written any other")
+        }
         if self.allowUnauthenticated && self.backup == nil {
             throw ValidationError("--allow-unauthenticated restores one backup on purpose: name it with --backup NAME")
         }
@@ -60,8 +64,8 @@ struct RestoreCommand: AsyncParsableCommand {
                 try self.concurrency.refuseForServer()
                 try self.deadlines.refuseForServer()
                 // The API's extension fields carry --backup, --component and --appliance; never these two.
-                if self.dryRun || self.allowUnauthenticated {
-                    throw ValidationError("--dry-run and --allow-unauthenticated work on this machine only; the API restores authenticated backups, for real")
+                if self.dryRun || self.allowUnauthenticated || self.recovery.isSet {
+                    throw ValidationError("--dry-run, --allow-unauthenticated and --recovery-key work on this machine only; the API restores authenticated backups, for real")
                 }
                 var request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: false), noCert: self.noCert)
                 request.backup = self.backup
@@ -70,7 +74,7 @@ struct RestoreCommand: AsyncParsableCommand {
                 try await RemoteJob.run(.restore, request, server: self.root.server, wait: self.wait, output: self.output)
                 return
             }
-            let job = try LocalJobSetup(storage: self.storage, password: self.password, state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines)
+            let job = try LocalJobSetup(storage: self.storage, password: self.password, state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines, recovery: self.recovery)
             defer { job.store.close() }
             let (runtime, store, secret, progress) = (job.runtime, job.store, job.secret, job.progress)
             var orchestrator = job.orchestrator

@@ -11,11 +11,14 @@ struct LocalJobSetup {
     let progress: ProgressLine
     var orchestrator: Orchestrator
 
-    init(storage: StorageOptions, password: SecurityPasswordOptions, state: StateOptions, appliance: ApplianceOptions, output: OutputOptions, deadlines: DeadlineOptions) throws {
-        self.runtime = CommandSupport.runtime(state: state, appliance: appliance, output: output, deadlines: deadlines)
+    init(storage: StorageOptions, password: SecurityPasswordOptions, state: StateOptions, appliance: ApplianceOptions, output: OutputOptions, deadlines: DeadlineOptions, recovery: RecoveryKeyOptions? = nil) throws {
+        let runtime = CommandSupport.runtime(state: state, appliance: appliance, output: output, deadlines: deadlines)
+        // With a recovery key, its secret part opens the backup and the security password is not asked.
+        let recovered = try recovery?.apply(to: runtime)
+        self.runtime = recovered?.0 ?? runtime
         self.store = try storage.store(runtime: self.runtime)
         do {
-            self.secret = try password.read(confirm: false)
+            self.secret = try recovered?.1 ?? password.read(confirm: false)
         } catch {
             self.store.close()
             throw error

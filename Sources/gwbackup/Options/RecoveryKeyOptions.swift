@@ -1,0 +1,31 @@
+import ArgumentParser
+import BackupCore
+import BackupRuntime
+
+/// `--recipient-key`: the public recovery keys every backup is also encrypted to (docs/keys.md).
+struct RecipientKeyOptions: ParsableArguments {
+    @Option(name: .customLong("recipient-key"), help: "Also encrypt every file of the backup to this OpenPGP public key (repeatable): its secret key then reads the backup with stock gpg, without the security password. Expired, revoked and sign-only keys are refused.")
+    var recipientKeys: [String] = []
+
+    /// `runtime` with the keys loaded and checked; unchanged without any.
+    func apply(to runtime: BackupRuntime) throws -> BackupRuntime {
+        guard !self.recipientKeys.isEmpty else { return runtime }
+        return try runtime.with(recipientKeyFiles: self.recipientKeys.map(Paths.absolute))
+    }
+}
+
+/// `--recovery-key`: read backups with a recovery key's secret part instead of the security password.
+struct RecoveryKeyOptions: ParsableArguments {
+    @Option(name: .customLong("recovery-key"), help: "Open the backup with this OpenPGP secret key (a recovery key it was encrypted to) instead of the security password; its passphrase, if any, from GWBACKUP_RECOVERY_KEY_PWD. Imported into memory only. Needs --backup NAME.")
+    var recoveryKey: String?
+
+    var isSet: Bool { self.recoveryKey != nil }
+
+    /// `runtime` reading with the recovery key, and the secret that stands for the password (the
+    /// key's passphrase); nil when no key was given.
+    func apply(to runtime: BackupRuntime) throws -> (BackupRuntime, Secret)? {
+        guard let path = self.recoveryKey else { return nil }
+        let passphrase = SecretInput.environmentValue("GWBACKUP_RECOVERY_KEY_PWD") ?? "no passphrase"
+        return (try runtime.with(recoveryKeyFile: Paths.absolute(path)), Secret(passphrase))
+    }
+}
