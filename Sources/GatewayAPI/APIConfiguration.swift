@@ -50,6 +50,9 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
     /// Nice value (0-19) of a job's work and of the processes it starts: the API and the appliance's
     /// services keep the CPU while a job runs. Default 10.
     public var jobNiceness: Int32 = Orchestrator.defaultJobNiceness
+    /// OpenPGP public keys (files) every backup the server makes is also encrypted to: recovery keys
+    /// (docs/keys.md). Checked at start-up: an expired, revoked or sign-only key stops it.
+    public var recipientKeys: [String] = []
 
     public init() {}
 
@@ -58,7 +61,7 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         case backupDirectory, defaultUser, hostKeyPolicy, maxBodyBytes
         case localBackupDirectories, idleTimeoutSeconds, requestHeadTimeoutSeconds, maxConnections, schedules
         case maxConnectionsPerAddress, maxConnectionsPerNetwork, requestBodyTimeoutSeconds
-        case jobs, jobNiceness, operatorDestinations
+        case jobs, jobNiceness, operatorDestinations, recipientKeys
     }
 
     public init(from decoder: any Decoder) throws {
@@ -88,6 +91,10 @@ public struct APIConfiguration: Codable, Sendable, Equatable {
         self.jobs = try container.decodeIfPresent(Int.self, forKey: .jobs)
         self.jobNiceness = try container.decodeIfPresent(Int32.self, forKey: .jobNiceness) ?? defaults.jobNiceness
         self.operatorDestinations = try container.decodeIfPresent([ScheduleConfiguration.Destination].self, forKey: .operatorDestinations) ?? []
+        self.recipientKeys = try container.decodeIfPresent([String].self, forKey: .recipientKeys) ?? []
+        for key in self.recipientKeys where !key.hasPrefix("/") {
+            throw BackupError(.invalidInput, "recipientKeys must hold absolute paths, not '\(SafeText.escaped(key, limit: 200))'")
+        }
         for destination in self.operatorDestinations {
             guard !destination.hostname.isEmpty, destination.path.map({ $0.hasPrefix("/") }) ?? true, destination.port.map({ (1...65535).contains($0) }) ?? true else {
                 throw BackupError(.invalidInput, "operatorDestinations: each needs a hostname, an absolute path if any, a port in 1-65535 if any (not \(SafeText.escaped(destination.hostname, limit: 80)))")

@@ -115,4 +115,26 @@ struct RecoveryKeyTests {
         }
         #expect(try FileStatus.of(fixture.backups) == nil, "a refused key still let a backup be written")
     }
+
+    /// The server's `recipientKeys`: checked at start-up; an expired key stops the start, named.
+    @Test func theServersRecoveryKeysAreCheckedWhenItStarts() async throws {
+        let fixture = try Fixture("recovery-key-serve")
+        let keys = try KeyRing(fixture.directory)
+        let good = try keys.make("Recovery <recovery@example.org>", "future-default default never")
+        let expired = try keys.make("Expired <expired@example.org>", "future-default default 1d", at: "20200101T000000")
+        try keys.exportPublic(good, to: fixture.directory.sub("good.asc"))
+        try keys.exportPublic(expired, to: fixture.directory.sub("expired.asc"))
+        func configuration(_ key: String) throws -> String {
+            try fixture.directory.write("serve-\(key).json", #"{"stateDirectory": "\#(fixture.state)", "applianceRoot": "\#(fixture.root)", "backupDirectory": "\#(fixture.backups)", "recipientKeys": ["\#(fixture.directory.sub(key))"]}"#)
+        }
+        let refused = try await CommandLineTests().gwbackup(["serve", "--config", try configuration("expired.asc"), "--listen", "127.0.0.1:0"], timeout: .seconds(60))
+        #expect(refused.status == 2 && refused.stderr.contains("expired.asc") && refused.stderr.contains("is expired"), "\(refused.status) \(refused.stderr)")
+        let output = fixture.directory.sub("serve.out")
+        let pid = try startInBackground("env GWBACKUP_SHARE=\(Fixture.repository) \(CommandLineTests.binary) serve --config \(try configuration("good.asc")) --listen 127.0.0.1:0", output: output)
+        defer { signalBackground(pid, SIGKILL) }
+        let serving = try await CrashRecoveryTests().wait(seconds: 60) {
+            ((try? FileTree.readFile(output)).map { String(decoding: $0, as: UTF8.self) } ?? "").contains("gwbackup serving")
+        }
+        #expect(serving, "\((try? FileTree.readFile(output)).map { String(decoding: $0, as: UTF8.self) } ?? "")")
+    }
 }

@@ -51,9 +51,10 @@ struct ServeCommand: AsyncParsableCommand {
             let logWriter = LogLineWriter(fileDescriptor: STDERR_FILENO)
             defer { logWriter.drain(timeout: .seconds(2)) }
             let logger = CommandSupport.bootstrapLogging(self.output.debug ? .debug : .info, writer: logWriter)
-            let runtime = BackupRuntime(
+            // Recovery keys are checked now: an expired one is a start-up error, not a night of backups without it.
+            let runtime = try BackupRuntime(
                 settings: .init(stateDirectory: configuration.stateDirectory, applianceRoot: configuration.applianceRoot, pluginDirectories: configuration.pluginDirectories, sandboxPluginSteps: !self.noSandbox),
-                logger: logger)
+                logger: logger).with(recipientKeyFiles: configuration.recipientKeys)
             if self.noSandbox {
                 logger.warning("--no-sandbox: external plugin steps run unconfined; they can change any file on this machine")
             }
