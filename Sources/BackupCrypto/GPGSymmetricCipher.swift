@@ -26,6 +26,9 @@ public struct GPGSymmetricCipher: PayloadCipher {
 
     public var recipientFingerprints: [String] { self.recipients.map(\.fingerprint) }
 
+    /// Not with a recovery key: its stand-in passphrase would open (and write) the cache's key.
+    public var allowsCatalogCache: Bool { self.recoveryKey == nil }
+
     /// Stops this cipher's gpg-agent and removes its home now.
     public func releaseResources() {
         self.homes.close()

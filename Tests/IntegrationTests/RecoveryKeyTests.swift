@@ -66,6 +66,18 @@ struct RecoveryKeyTests {
             #expect(opened.status == 0, "\(file): \(opened.output)")
         }
 
+        // Listed and verified with the recovery key alone, after a listing with the password (its
+        // catalog cache must not open for the key, nor the key's runs write it).
+        #expect(try await cli.gwbackup(["list", "--path", fixture.backups, "--state-dir", fixture.state, "--security-pwd-file", fixture.passwordFile]).status == 0)
+        let cacheKey = try FileTree.readFile(fixture.state + "/catalog-key.gpg")
+        let listed = try await cli.gwbackup(["list", "--path", fixture.backups, "--state-dir", fixture.state, "--recovery-key", fixture.directory.sub("recovery.sec.asc")])
+        #expect(listed.status == 0 && listed.stdout.contains(name), "\(listed.stdout)\(listed.stderr)")
+        let verified = try await cli.gwbackup(["verify", "--path", fixture.backups, "--state-dir", fixture.state, "--recovery-key", fixture.directory.sub("recovery.sec.asc"), "--backup", name])
+        #expect(verified.status == 0 && verified.stdout.contains("verify (decrypt) OK"), "\(verified.stdout)\(verified.stderr)")
+        // Another secret key opens nothing, even after the right one was used (no cache stands in for it).
+        let notOurs = try await cli.gwbackup(["list", "--path", fixture.backups, "--state-dir", fixture.state, "--recovery-key", fixture.directory.sub("other.sec.asc")])
+        #expect(notOurs.status != 0 && notOurs.stderr.contains("the recovery key opens none of the 1 backup(s)"), "\(notOurs.stderr)")
+        #expect(try FileTree.readFile(fixture.state + "/catalog-key.gpg") == cacheKey, "a recovery key's run rewrote the catalog cache's key")
         // Restored with the recovery key, the security password unknown (none in the environment,
         // no file, no terminal to ask at).
         try fixture.mutateAppliance()

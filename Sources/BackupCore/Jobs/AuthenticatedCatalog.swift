@@ -88,7 +88,8 @@ public struct AuthenticatedCatalog: Sendable {
         guard candidates.count <= BackupCatalog.entryLimit else {
             throw BackupError(.storage, "\(store.displayName) holds more than \(BackupCatalog.entryLimit) directories; refusing to read them all")
         }
-        var cache = stateDirectory.map { CatalogCache.open(stateDirectory: $0, cipher: cipher, passphrase: passphrase) }
+        // Not for a recovery key (`PayloadCipher.allowsCatalogCache`): what it opens proves nothing of a password.
+        var cache = (cipher.allowsCatalogCache ? stateDirectory : nil).map { CatalogCache.open(stateDirectory: $0, cipher: cipher, passphrase: passphrase) }
         var fresh: [(name: String, digest: String, index: [UInt8])] = []
         var reused: [(name: String, digest: String, index: [UInt8])] = []
         var wrongPassword = 0
@@ -135,7 +136,9 @@ public struct AuthenticatedCatalog: Sendable {
         if catalog.backups.isEmpty && wrongPassword > 0 {
             throw BackupError(
                 .wrongPassword,
-                "the security password opens none of the \(wrongPassword) backup(s) in \(store.displayName): a wrong password, or backups taken under another one")
+                cipher.allowsCatalogCache
+                    ? "the security password opens none of the \(wrongPassword) backup(s) in \(store.displayName): a wrong password, or backups taken under another one"
+                    : "the recovery key opens none of the \(wrongPassword) backup(s) in \(store.displayName): none was encrypted to it, or its passphrase is wrong")
         }
         // Only what authenticated now is cached (and only when something new did: nothing to write otherwise).
         if !fresh.isEmpty { cache?.save(store: store.displayName, authenticated: reused + fresh, cipher: cipher, passphrase: passphrase) }

@@ -20,6 +20,10 @@ public protocol PayloadCipher: Sendable {
     /// The fingerprints of the public keys every message is also encrypted to (recovery keys),
     /// recorded in each backup's authenticated index; none by default.
     var recipientFingerprints: [String] { get }
+    /// False when what a decryption proves is not tied to the passphrase given (a recovery key
+    /// decrypts whatever was encrypted to it): the catalog cache, whose key the passphrase opens, is
+    /// then neither read nor written.
+    var allowsCatalogCache: Bool { get }
 }
 
 extension PayloadCipher {
@@ -31,4 +35,5 @@ extension PayloadCipher {
     public func removeAbandonedResources() {}
     public func releaseResources() {}
     public var recipientFingerprints: [String] { [] }
+    public var allowsCatalogCache: Bool { true }
 }

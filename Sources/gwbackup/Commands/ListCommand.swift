@@ -18,6 +18,7 @@ struct ListCommand: AsyncParsableCommand {
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
     @OptionGroup var deadlines: DeadlineOptions
+    @OptionGroup var recovery: RecoveryKeyOptions
 
     @Option(name: .customLong("security-pwd-file"), help: "File holding the security password: list what it authenticates. GWBACKUP_SECURITY_PWD works too.")
     var securityPasswordFile: String?
@@ -70,18 +71,23 @@ struct ListCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await CommandSupport.run {
-            let runtime = CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines)
+            // With a recovery key: what its secret part opens, the security password not needed.
+            let base = CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines)
+            let recovered = try self.recovery.apply(to: base)
+            let runtime = recovered?.0 ?? base
             let store = try self.storage.store(runtime: runtime)
             defer { store.close() }
-            let passphrase: Secret? = self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
-                ? try SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")
-                : nil
+            let passphrase: Secret? = try recovered?.1 ?? (self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
+                ? SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")
+                : nil)
             let listing: Listing
             if let passphrase {
                 let own = try ApplianceIdentity.read(stateDirectory: self.state.resolvedStateDirectory)?.id
                 let catalog: AuthenticatedCatalog
                 do {
                     catalog = try await Blocking.run { try runtime.catalog(store: store, passphrase: passphrase) }
+                } catch let error as BackupError where error.code == .wrongPassword && self.recovery.isSet {
+                    throw error
                 } catch let error as BackupError where error.code == .wrongPassword {
                     // Say which password the backups need, by key (a rotation, or another appliance's).
                     let key = try await Blocking.run { KeyIdentifier.of(passphrase) }
@@ -121,7 +127,7 @@ struct ListCommand: AsyncParsableCommand {
                 try Format.printJSON(listing)
                 return
             }
-            if let passphrase, listing.authenticated {
+            if let passphrase, listing.authenticated, !self.recovery.isSet {
                 let key = try await Blocking.run { KeyIdentifier.of(passphrase) }
                 print("this password: key \(key)")
             }

@@ -13,6 +13,7 @@ struct VerifyCommand: AsyncParsableCommand {
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
     @OptionGroup var deadlines: DeadlineOptions
+    @OptionGroup var recovery: RecoveryKeyOptions
 
     @Option(help: "The backup to check (default: the newest complete one).")
     var backup: String?
@@ -32,12 +33,15 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await CommandSupport.run {
-            let runtime = CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines)
+            // With a recovery key: decrypted with its secret part, the security password not needed.
+            let base = CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines)
+            let recovered = try self.recovery.apply(to: base)
+            let runtime = recovered?.0 ?? base
             let store = try self.storage.store(runtime: runtime)
             defer { store.close() }
-            let passphrase: Secret? = self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
-                ? try SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")
-                : nil
+            let passphrase: Secret? = try recovered?.1 ?? (self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
+                ? SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")
+                : nil)
             var verifier = runtime.verifier(store: store)
             verifier.jobs = self.jobs
             let report = try await verifier.verify(backup: self.backup, passphrase: passphrase, allowUnauthenticated: self.allowUnauthenticated)

@@ -16,7 +16,7 @@ struct RecipientKeyOptions: ParsableArguments {
 
 /// `--recovery-key`: read backups with a recovery key's secret part instead of the security password.
 struct RecoveryKeyOptions: ParsableArguments {
-    @Option(name: .customLong("recovery-key"), help: "Open the backup with this OpenPGP secret key (a recovery key it was encrypted to) instead of the security password; its passphrase, if any, from GWBACKUP_RECOVERY_KEY_PWD. Imported into memory only. Needs --backup NAME.")
+    @Option(name: .customLong("recovery-key"), help: "Open the backup with this OpenPGP secret key (a recovery key it was encrypted to) instead of the security password; its passphrase, if any, from GWBACKUP_RECOVERY_KEY_PWD. Imported into memory only. A restore with it needs --backup NAME.")
     var recoveryKey: String?
 
     var isSet: Bool { self.recoveryKey != nil }
