@@ -26,7 +26,7 @@ public struct ComponentDecryptor: Sendable {
         let limit = Self.plaintextLimit(component)
         let spooled = try FileDescriptorStream.create(spool, mode: 0o600, flush: .none)
         defer { try? FileTree.remove(spool) }
-        let bounded = BoundedFileSink(spooled, limit: limit, what: "the plaintext of \(file)")
+        let bounded = BoundedSink(spooled, limit: limit, what: "the plaintext of \(file)")
         var cipherError: (any Error)?
         do {
             try self.cipher.decrypt(from: hashing, to: bounded, passphrase: self.passphrase)
@@ -119,30 +119,6 @@ public struct ComponentDecryptor: Sendable {
             throw BackupError(.corrupted, "\(file) does not match the SHA-256 the backup recorded: the file is damaged or altered")
         }
     }
-}
-
-/// A file sink that refuses more than `limit` bytes.
-final class BoundedFileSink: ByteSink {
-    private let file: FileDescriptorStream
-    private let limit: UInt64
-    private let what: String
-    private var written: UInt64 = 0
-
-    init(_ file: FileDescriptorStream, limit: UInt64, what: String) {
-        self.file = file
-        self.limit = limit
-        self.what = what
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard UInt64(bytes.count) <= self.limit - min(self.limit, self.written) else {
-            throw BackupError(.corrupted, "\(self.what) is larger than the \(self.limit) bytes its record allows")
-        }
-        try self.file.write(bytes)
-        self.written += UInt64(bytes.count)
-    }
-
-    func finish() throws {}
 }
 
 /// A sink that refuses more than `limit` bytes, passing the rest on.
