@@ -29,6 +29,8 @@ public struct GPGSymmetricCipher: PayloadCipher {
     /// Not with a recovery key: its stand-in passphrase would open (and write) the cache's key.
     public var allowsCatalogCache: Bool { self.recoveryKey == nil }
 
+    public var secretDescription: String { self.recoveryKey == nil ? "the security password" : "the recovery key" }
+
     /// Stops this cipher's gpg-agent and removes its home now.
     public func releaseResources() {
         self.homes.close()

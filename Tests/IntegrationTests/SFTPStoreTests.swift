@@ -205,6 +205,38 @@ struct SFTPStoreTests {
         #expect(try fixture.snapshotWithoutDatabase() == before)
     }
 
+    /// A rotation between removing the old plain manifest and renaming the new one into place, and
+    /// between removing the old index and renaming the new one: the SFTP store lists the backup as
+    /// complete and reads the pending files (the rotation campaign reads the same states as a local
+    /// store; this drives the SFTP store's own fallbacks).
+    @Test func aRotationsPendingManifestAndIndexAreReadOverSFTP() async throws {
+        let fixture = try Fixture("sftp-pending")
+        let path = self.remotePath("pending")
+        let store = try self.store(fixture, path: path)
+        defer { store.close() }
+        let name = try #require(try await self.backup(fixture, store: store, path: path).backup)
+        let directory = self.bed.home + "/" + path + "/" + name
+        let plain = try FileTree.readFile(directory + "/manifest.json")
+        let sealed = try FileTree.readFile(directory + "/index.json.gpg")
+        #expect(rename(directory + "/manifest.json", directory + "/manifest.next.json") == 0)
+        #expect(rename(directory + "/index.json.gpg", directory + "/index.next.json.gpg") == 0)
+        let entries = try await Blocking.run { try store.listEntries() }
+        #expect(entries.first { $0.name == name }?.kind == .complete, "\(entries)")
+        #expect(try await Blocking.run { try store.readIndex(backup: name) } == [UInt8](plain))
+        // The index's own name is gone; the store's index read takes the pending one.
+        await #expect(throws: BackupError.self) { _ = try await Blocking.run { try store.readSmallFile(backup: name, file: "index.json.gpg") } }
+        let pending = try await Blocking.run { () -> [UInt8] in
+            let sink = BoundedMemorySink(limit: 1 << 20, what: "index")
+            _ = try store.openSealedIndex(backup: name).copy(to: sink)
+            return sink.bytes
+        }
+        #expect(pending == [UInt8](sealed))
+        // And the whole backup still restores from those files.
+        let restored = try await self.restore(fixture, store: store, path: path)
+        #expect(restored.status == .completed, "\(restored.message)")
+        _ = try shell("rm -rf \(self.bed.home)/\(path)")
+    }
+
     @Test func publicKeyAuthenticationWorks() async throws {
         let fixture = try Fixture("sftp")
         let path = self.remotePath("pubkey")

@@ -136,9 +136,7 @@ public struct AuthenticatedCatalog: Sendable {
         if catalog.backups.isEmpty && wrongPassword > 0 {
             throw BackupError(
                 .wrongPassword,
-                cipher.allowsCatalogCache
-                    ? "the security password opens none of the \(wrongPassword) backup(s) in \(store.displayName): a wrong password, or backups taken under another one"
-                    : "the recovery key opens none of the \(wrongPassword) backup(s) in \(store.displayName): none was encrypted to it, or its passphrase is wrong")
+                "\(cipher.secretDescription) opens none of the \(wrongPassword) backup(s) in \(store.displayName): the wrong one, or backups taken under another")
         }
         // Only what authenticated now is cached (and only when something new did: nothing to write otherwise).
         if !fresh.isEmpty { cache?.save(store: store.displayName, authenticated: reused + fresh, cipher: cipher, passphrase: passphrase) }

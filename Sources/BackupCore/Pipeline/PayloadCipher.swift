@@ -24,6 +24,8 @@ public protocol PayloadCipher: Sendable {
     /// decrypts whatever was encrypted to it): the catalog cache, whose key the passphrase opens, is
     /// then neither read nor written.
     var allowsCatalogCache: Bool { get }
+    /// What opens the messages, for errors: `the security password`, or `the recovery key`.
+    var secretDescription: String { get }
 }
 
 extension PayloadCipher {
@@ -36,4 +38,5 @@ extension PayloadCipher {
     public func releaseResources() {}
     public var recipientFingerprints: [String] { [] }
     public var allowsCatalogCache: Bool { true }
+    public var secretDescription: String { "the security password" }
 }

@@ -34,14 +34,10 @@ struct VerifyCommand: AsyncParsableCommand {
     func run() async throws {
         try await CommandSupport.run {
             // With a recovery key: decrypted with its secret part, the security password not needed.
-            let base = CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines)
-            let recovered = try self.recovery.apply(to: base)
-            let runtime = recovered?.0 ?? base
+            let (runtime, passphrase) = try self.recovery.openOptionally(
+                CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines), securityPasswordFile: self.securityPasswordFile)
             let store = try self.storage.store(runtime: runtime)
             defer { store.close() }
-            let passphrase: Secret? = try recovered?.1 ?? (self.securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil
-                ? SecretInput.read(file: self.securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: "")
-                : nil)
             var verifier = runtime.verifier(store: store)
             verifier.jobs = self.jobs
             let report = try await verifier.verify(backup: self.backup, passphrase: passphrase, allowUnauthenticated: self.allowUnauthenticated)

@@ -28,4 +28,13 @@ struct RecoveryKeyOptions: ParsableArguments {
         let passphrase = SecretInput.environmentValue("GWBACKUP_RECOVERY_KEY_PWD") ?? "no passphrase"
         return (try runtime.with(recoveryKeyFile: Paths.absolute(path)), Secret(passphrase))
     }
+
+    /// For a command whose password is optional (list, verify): `runtime` with the recovery key and
+    /// its stand-in secret, else `runtime` and the security password when one was given (file or
+    /// environment), else nil (checksums and plain manifests only).
+    func openOptionally(_ runtime: BackupRuntime, securityPasswordFile: String?) throws -> (BackupRuntime, Secret?) {
+        if let recovered = try self.apply(to: runtime) { return (recovered.0, recovered.1) }
+        guard securityPasswordFile != nil || SecretInput.environmentValue("GWBACKUP_SECURITY_PWD") != nil else { return (runtime, nil) }
+        return (runtime, try SecretInput.read(file: securityPasswordFile, environment: "GWBACKUP_SECURITY_PWD", prompt: ""))
+    }
 }
