@@ -199,3 +199,46 @@ extension ChildProcessTests {
         #expect(String(decoding: outcome.stdout, as: UTF8.self) == "got hello\n")
     }
 }
+
+/// A verify reply's `counts`: kept when well formed, dropped with a warning (never a failure) otherwise.
+extension ExternalPluginTests {
+    func verifyReply(_ reply: String) async throws -> PluginReport {
+        let directory = try TemporaryDirectory("counts")
+        try directory.write("reply.json", reply)
+        let registry = try self.registry(directory, script: "cat '\(directory.sub("reply.json"))'\n", descriptor: #"{"id":"probe","version":"0.1","protocol":1,"executable":"run.sh","timeoutSeconds":5,"actions":["verify"]}"#)
+        let plugin = try #require(registry.plugin(id: "probe"))
+        return try await plugin.verify(try self.context(directory))
+    }
+
+    @Test func wellFormedCountsAreKept() async throws {
+        let report = try await self.verifyReply(#"{"protocol": 1, "status": "ok", "counts": {"rows in table users": 2, "rows in table exporters": 0}}"#)
+        #expect(report.counts == ["rows in table users": 2, "rows in table exporters": 0])
+        #expect(report.warnings.isEmpty, "\(report.warnings)")
+        #expect(try await self.verifyReply(#"{"protocol": 1, "status": "ok"}"#).counts.isEmpty)
+    }
+
+    @Test func malformedCountsAreDroppedWithAWarningNotAFailure() async throws {
+        let wrongShape = try await self.verifyReply(#"{"protocol": 1, "status": "ok", "counts": [1, 2]}"#)
+        #expect(wrongShape.counts.isEmpty && wrongShape.warnings.contains { $0.contains("not a JSON object") }, "\(wrongShape)")
+        let mixed = try await self.verifyReply(#"{"protocol": 1, "status": "ok", "counts": {"ok": 3, "negative": -1, "fraction": 1.5, "text": "7", "huge": 1e300, "": 4, "esc\u001b[31m": 5}}"#)
+        #expect(mixed.counts.count == 2 && mixed.counts["ok"] == 3, "\(mixed.counts)")
+        #expect(!mixed.counts.keys.contains { $0.unicodeScalars.contains { $0.value == 0x1B } }, "a control character reached a count's name: \(mixed.counts)")
+        #expect(mixed.warnings.contains { $0.contains("5 count(s)") }, "\(mixed.warnings)")
+        let many = "{" + (0..<300).map { "\"n\($0)\": \($0)" }.joined(separator: ", ") + "}"
+        let bounded = try await self.verifyReply(#"{"protocol": 1, "status": "ok", "counts": "# + many + "}")
+        #expect(bounded.counts.count == PluginReport.countLimit && bounded.warnings.contains { $0.contains("44 count(s)") }, "\(bounded.warnings)")
+    }
+
+    @Test func onlyTheCountsThatDifferAreChanges() {
+        let changes = CountChange.changes(from: ["rows in table a": 1, "rows in table b": 2, "gone": 5], to: ["rows in table a": 1, "rows in table b": 3, "new": 0])
+        #expect(changes == [
+            CountChange(name: "gone", before: 5, after: nil), CountChange(name: "new", before: nil, after: 0),
+            CountChange(name: "rows in table b", before: 2, after: 3),
+        ])
+        var files = ComponentChanges(updated: 1)
+        files.compareCounts(from: [:], to: [:])
+        #expect(files.counts == nil && files.summary == "1 updated, 0 added, 0 removed, 0 unchanged")
+        files.compareCounts(from: ["rows in table b": 2], to: ["rows in table b": 3])
+        #expect(files.summary == "1 updated, 0 added, 0 removed, 0 unchanged; rows in table b 2 -> 3")
+    }
+}

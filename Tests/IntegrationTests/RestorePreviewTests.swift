@@ -50,6 +50,10 @@ struct RestorePreviewTests {
         #expect(reported["var/lib/flowgateway/config.db"] == .updated)
         let ntp = try #require(preview.components.first { $0.name == "ntp" }?.changes?.files.first { $0.path == "etc/ntp.conf" })
         #expect(ntp.change == .updated && ntp.details == ["mode 600 -> 644"], "\(ntp)")
+        // sqlite-config counts rows: mutateAppliance emptied `exporters`; the others kept theirs.
+        let config = try #require(preview.components.first { $0.name == "config" }?.changes)
+        #expect(config.counts == [CountChange(name: "rows in table exporters", before: 0, after: 3)], "\(config)")
+        #expect(preview.components.first { $0.name == "config" }?.message.contains("rows in table exporters 0 -> 3") == true)
         let snmp = try #require(preview.components.first { $0.name == "snmp" }?.changes)
         #expect(snmp.updated == 1 && snmp.files.first?.details.contains("content") == true, "\(snmp)")
 
@@ -69,6 +73,7 @@ struct RestorePreviewTests {
         let first = try #require(try await fixture.backup().backup)
         try fixture.directory.write("appliance/etc/snmp/snmpd.conf", "rocommunity changed\n", mode: 0o600)
         try fixture.directory.write("appliance/etc/flowgateway/extra.conf", "new = 1\n")
+        #expect(try shell("sqlite3 \(fixture.root)/var/lib/flowgateway/config.db \"INSERT INTO users VALUES ('third','viewer',1700000200);\"").status == 0)
         let second = try #require(try await fixture.backup().backup)
         #expect(first != second)
 
@@ -82,6 +87,8 @@ struct RestorePreviewTests {
         let report = try JSONDecoder().decode(BackupDiff.Report.self, from: Data(json.stdout.utf8))
         #expect(report.changed && report.from == first && report.to == second)
         #expect(report.components.first { $0.name == "ntp" }?.changes?.isEmpty == true)
+        #expect(report.components.first { $0.name == "config" }?.changes?.counts == [CountChange(name: "rows in table users", before: 2, after: 3)], "\(report)")
+        #expect(text.stdout.contains("rows in table users 2 -> 3"), "\(text.stdout)")
         #expect(report.components.first { $0.name == "snmp" }?.changes?.updated == 1)
         let same = try JSONDecoder().decode(BackupDiff.Report.self, from: Data(try await cli.gwbackup(["diff", second, second, "--json"] + options).stdout.utf8))
         #expect(!same.changed)

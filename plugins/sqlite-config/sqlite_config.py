@@ -31,8 +31,11 @@ PROTOCOL = 1
 RECORD = ".gwbackup-sqlite-config.json"
 
 
-def respond(status, message="", warnings=(), code=0):
-    json.dump({"protocol": PROTOCOL, "status": status, "message": message, "warnings": list(warnings)}, sys.stdout)
+def respond(status, message="", warnings=(), code=0, counts=None):
+    reply = {"protocol": PROTOCOL, "status": status, "message": message, "warnings": list(warnings)}
+    if counts:
+        reply["counts"] = counts
+    json.dump(reply, sys.stdout)
     sys.stdout.write("\n")
     sys.exit(code)
 
@@ -132,13 +135,25 @@ def load_record(staging):
 def verify(request):
     staging = request["stagingDirectory"]
     _, database_meta = checked_record(request)
+    counts = {}
     if database_meta is not None:
         connection = sqlite3.connect(f"file:{os.path.join(staging, 'config.db')}?mode=ro", uri=True)
-        result = connection.execute("PRAGMA integrity_check").fetchone()[0]
-        connection.close()
-        if result != "ok":
-            respond("error", f"the backed-up database fails its integrity check: {result}", code=1)
-    respond("ok")
+        try:
+            result = connection.execute("PRAGMA integrity_check").fetchone()[0]
+            if result != "ok":
+                respond("error", f"the staged database fails its integrity check: {result}", code=1)
+            counts = table_rows(connection)
+        finally:
+            connection.close()
+    respond("ok", counts=counts)
+
+
+def table_rows(connection, limit=200):
+    """Rows per table, for a preview's "tables with changed row counts" (at most `limit` tables)."""
+    names = [row[0] for row in connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT ?", (limit,))]
+    # A table name is an identifier, not a value: quoted, with its own quotes doubled.
+    return {f"rows in table {name}": connection.execute('SELECT count(*) FROM "' + name.replace('"', '""') + '"').fetchone()[0] for name in names}
 
 
 def check_meta(meta, what):

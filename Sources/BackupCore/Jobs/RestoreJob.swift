@@ -160,7 +160,7 @@ public struct RestoreJob: Sendable {
                 // it too, to compare it with the backup: the preview is the difference.
                 if let staged {
                     do {
-                        let changes = try await self.preview(item, backup: staged)
+                        let changes = try await self.preview(item, backup: staged, backupCounts: report.counts)
                         return .success(UnpackedComponent(bytes: bytes, report: report, changes: changes))
                     } catch {
                         let failure = BackupError.wrap(error, component: item.component.name)
@@ -361,13 +361,26 @@ public struct RestoreJob: Sendable {
     /// What restoring `item` would change: the appliance's current state, collected as a rollback
     /// would save it, compared with the backup's staged tree (plugin records left out); or, with
     /// `previewSinceBackup`, what changed on the appliance since the backup.
-    private func preview(_ item: Selected, backup: TreeInventory) async throws -> ComponentChanges {
+    private func preview(_ item: Selected, backup: TreeInventory, backupCounts: [String: Int64]) async throws -> ComponentChanges {
         _ = try await item.plugin.collect(self.orchestrator.context(for: item.component, staging: item.rollback))
         let collected = item.rollback
         let current = try await Blocking.run("gwbackup.preview") { try TreeInventory(collected, ignoring: TreeComparison.isPluginRecord) }
-        return self.request.previewSinceBackup
-            ? TreeComparison.changes(from: backup, to: current)
-            : TreeComparison.changes(from: current, to: backup)
+        // The plugin's counts of the current state (rows per table), from its verify of the copy just
+        // collected, after the inventory (verify may leave files of its own). A current state that
+        // fails its verify still gets its file comparison; its counts then read "none".
+        var currentCounts: [String: Int64] = [:]
+        if item.plugin.offersVerify, !backupCounts.isEmpty {
+            currentCounts = (try? await item.plugin.verify(self.orchestrator.context(for: item.component, staging: item.rollback)))?.counts ?? [:]
+        }
+        var changes: ComponentChanges
+        if self.request.previewSinceBackup {
+            changes = TreeComparison.changes(from: backup, to: current)
+            changes.compareCounts(from: backupCounts, to: currentCounts)
+        } else {
+            changes = TreeComparison.changes(from: current, to: backup)
+            changes.compareCounts(from: currentCounts, to: backupCounts)
+        }
+        return changes
     }
 
     /// Puts back every applied component, newest first. Returns notes for the message.

@@ -30,6 +30,9 @@ public struct ExternalPlugin: ComponentPlugin {
         public var status: String
         public var message: String?
         public var warnings: [String]?
+        /// What the staged data holds, by name (`PluginReport.counts`); verify only, optional.
+        /// Any JSON, checked in `interpret`: a wrong shape costs the counts, not the step.
+        public var counts: JSONValue?
     }
 
     public let descriptor: ExternalPluginDescriptor
@@ -173,8 +176,11 @@ public struct ExternalPlugin: ComponentPlugin {
         if outcome.leftoverProcesses > 0 {
             warnings.append("\(name) left \(outcome.leftoverProcesses) process\(outcome.leftoverProcesses == 1 ? "" : "es") running; killed when the step ended")
         }
+        let (counts, countWarning) = PluginReport.counts(from: response.counts, plugin: self.id)
+        if let countWarning { warnings.append(countWarning) }
         return PluginReport(
             warnings: warnings,
-            message: SafeText.escaped(response.message ?? "", limit: 500))
+            message: SafeText.escaped(response.message ?? "", limit: 500),
+            counts: counts)
     }
 }

@@ -27,11 +27,27 @@ public struct BackupDiff: Sendable {
     var orchestrator: Orchestrator
     var store: any BackupStore
     var passphrase: Secret
+    /// The appliance's manifest, when known: a component it names with the plugin both backups
+    /// used is verified on both sides, and the plugin's counts (rows per table) compared.
+    var manifest: Manifest?
 
-    public init(orchestrator: Orchestrator, store: any BackupStore, passphrase: Secret) {
+    public init(orchestrator: Orchestrator, store: any BackupStore, passphrase: Secret, manifest: Manifest? = nil) {
         self.orchestrator = orchestrator
         self.store = store
         self.passphrase = passphrase
+        self.manifest = manifest
+    }
+
+    /// The plugin's counts of both staged trees, for a component the manifest runs with the plugin
+    /// both backups used; nil when there is none to ask. After the inventories: verify may leave
+    /// files of its own.
+    private func counts(of name: String, plugin: String, left: String, right: String) async throws -> (before: [String: Int64], after: [String: Int64])? {
+        guard let component = self.manifest?.components.first(where: { $0.name == name && $0.plugin == plugin }),
+              let instance = self.orchestrator.registry.plugin(id: plugin), instance.offersVerify
+        else { return nil }
+        let before = try await instance.verify(self.orchestrator.context(for: component, staging: left)).counts
+        let after = try await instance.verify(self.orchestrator.context(for: component, staging: right)).counts
+        return (before, after)
     }
 
     /// Compares backup `from` with backup `to`.
@@ -64,10 +80,13 @@ public struct BackupDiff: Sendable {
                 let left = try staging.makeDirectory(name + "/a/data")
                 let right = try staging.makeDirectory(name + "/b/data")
                 let bytes = try await unpacker.unpack(a, backup: first.name, into: left) + (try await unpacker.unpack(b, backup: second.name, into: right))
-                let changes = try await Blocking.run("gwbackup.preview") {
+                var changes = try await Blocking.run("gwbackup.preview") {
                     TreeComparison.changes(
                         from: try TreeInventory(left, ignoring: TreeComparison.isPluginRecord),
                         to: try TreeInventory(right, ignoring: TreeComparison.isPluginRecord))
+                }
+                if a.plugin == b.plugin, let counts = try await self.counts(of: name, plugin: a.plugin, left: left, right: right) {
+                    changes.compareCounts(from: counts.before, to: counts.after)
                 }
                 try FileTree.remove(staging.path + "/" + name)
                 var result = ComponentResult(name: name, status: .ok, message: changes.summary, bytes: bytes)

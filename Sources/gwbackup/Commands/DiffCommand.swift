@@ -45,7 +45,9 @@ struct DiffCommand: AsyncParsableCommand {
             let (runtime, store, secret, progress, orchestrator) = (job.runtime, job.store, job.secret, job.progress, job.orchestrator)
             let report: BackupDiff.Report
             if let from = self.from, let to = self.to {
-                report = try await BackupDiff(orchestrator: orchestrator, store: store, passphrase: secret).run(from: from, to: to)
+                // The appliance's manifest lets each plugin count what its data holds on both sides.
+                let manifest = try runtime.manifest(path: self.appliance.manifest)
+                report = try await BackupDiff(orchestrator: orchestrator, store: store, passphrase: secret, manifest: manifest).run(from: from, to: to)
                 progress.end()
             } else {
                 // With the appliance: a restore's dry run, which takes the job lock and reads the
