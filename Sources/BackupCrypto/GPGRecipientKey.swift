@@ -1,4 +1,4 @@
-public import BackupCore
+import BackupCore
 import CGPGME
 import Foundation
 

@@ -53,11 +53,33 @@ struct BackupAPIController: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         api.post("backup") { request, context in
-            try await self.start(request, context: context, restore: false)
+            try await self.start(request, context: context, kind: .backup)
         }
         api.post("restore") { request, context in
-            try await self.start(request, context: context, restore: true)
+            try await self.start(request, context: context, kind: .restore)
         }
+        // Extensions: a restore's preview, which changes nothing, and a password rotation.
+        api.post("restore/preview") { request, context in
+            try await self.start(request, context: context, kind: .preview)
+        }
+        api.get("restore/preview") { request, context in
+            _ = try await self.authenticate(request, context)
+            try self.runtime.status.recoverInterrupted()
+            return try Self.encoded(WireJobRecord(try self.runtime.status.previewStatus()))
+        }
+        api.post("rekey") { request, context in
+            try await self.startRekey(request, context: context)
+        }
+        api.get("rekey") { request, context in
+            _ = try await self.authenticate(request, context)
+            try self.runtime.status.recoverInterrupted()
+            return try Self.encoded(try self.runtime.status.rekeyStatus())
+        }
+    }
+
+    /// The jobs a POST with a job request starts.
+    enum StartedJob: String {
+        case backup, restore, preview
     }
 
     /// `[{"last_successful": {…} or {}, "running": {…}, "schedules": […]}]`, and whether it reports
@@ -78,42 +100,54 @@ struct BackupAPIController: Sendable {
         return MetricsExposition.ScheduleView.views(self.configuration.schedules, state: try ScheduleState.load(from: self.configuration.stateDirectory), now: now)
     }
 
-    /// Validates a POST, takes the job lock, starts the job in the background, answers 204.
-    func start(_ request: Request, context: APIRequestContext, restore: Bool) async throws -> Response {
+    /// The authenticated user and the body of a job's POST: JSON only (a form another web page
+    /// makes a browser send, text/plain or urlencoded, starts nothing), bounded in size and time.
+    private func jobBody(_ request: Request, context: APIRequestContext) async throws -> (user: String, body: Data) {
         let user = try await self.authenticate(request, context)
-        // JSON only: a form another web page makes a browser send (text/plain, urlencoded) starts nothing.
         let contentType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
         guard contentType == "application/json" else {
             throw APIError.badRequest("the request body must be sent as Content-Type: application/json")
         }
         let buffer = try await Self.collectBody(of: request, upTo: self.configuration.maxBodyBytes, within: .seconds(self.configuration.requestBodyTimeoutSeconds))
-        let body: WireJobRequest
-        do {
-            body = try WireJobRequest.parse(Data(buffer.readableBytesView))
-        } catch let error as WireRequestError {
-            throw APIError.badRequest(error.message)
-        }
-        let local = StorageTarget.isLocalHost(body.hostname)
-        if local, let path = body.path, !path.isEmpty, !self.configuration.allowsLocalPath(path) {
+        return (user, Data(buffer.readableBytesView))
+    }
+
+    /// Where a job request points, once the user's role allows it there (read per request:
+    /// `gwbackup user role` takes effect at once). `adminOnly`: jobs only an admin may start.
+    private func authorizedTarget(_ body: WireJobRequest, user: String, job: String, adminOnly: Bool = false) throws -> StorageTarget {
+        if StorageTarget.isLocalHost(body.hostname), let path = body.path, !path.isEmpty, !self.configuration.allowsLocalPath(path) {
             throw APIError.badRequest("field 'path' must lie in \(self.configuration.allowedLocalDirectories.joined(separator: " or ")) (the server's localBackupDirectories)")
         }
-        if !restore, body.backup != nil || body.components != nil || body.appliance != nil {
-            throw APIError.badRequest("fields 'backup', 'components' and 'appliance' choose what a restore takes; a backup has no use for them")
-        }
         let target = self.configuration.storageDefaults.target(host: body.hostname, username: body.username, path: body.path, port: body.port)
-        // What the user's role allows (read per request: `gwbackup user role` takes effect at once).
         let named = SafeText.escaped(user, limit: 64)
         switch try self.authenticator.users.role(of: user) ?? .viewer {
         case .viewer:
             throw APIError.forbidden("user '\(named)' has the role viewer: it may read the status and the metrics, not start jobs")
+        case .operator where adminOnly:
+            throw APIError.forbidden("user '\(named)' has the role operator: only an admin may start a \(job)")
         case .operator where !self.configuration.allowsOperator(target):
             throw APIError.forbidden("user '\(named)' has the role operator: \(target.isLocal ? "local" : "host \(SafeText.escaped(target.host, limit: 100))") path \(SafeText.escaped(target.path, limit: 200)) is not among the server's operatorDestinations")
         case .operator, .admin:
-            break
+            return target
         }
+    }
+
+    /// Validates a POST, takes the job lock, starts the job in the background, answers 204.
+    func start(_ request: Request, context: APIRequestContext, kind: StartedJob) async throws -> Response {
+        let (user, data) = try await self.jobBody(request, context: context)
+        let body: WireJobRequest
+        do {
+            body = try WireJobRequest.parse(data)
+        } catch let error as WireRequestError {
+            throw APIError.badRequest(error.message)
+        }
+        if kind == .backup, body.backup != nil || body.components != nil || body.appliance != nil {
+            throw APIError.badRequest("fields 'backup', 'components' and 'appliance' choose what a restore takes; a backup has no use for them")
+        }
+        let target = try self.authorizedTarget(body, user: user, job: kind.rawValue)
         var logger = context.logger
         logger[metadataKey: "api_user"] = "\(user)"
-        logger[metadataKey: "job"] = "\(restore ? "restore" : "backup")"
+        logger[metadataKey: "job"] = "\(kind.rawValue)"
         do {
             let store = try self.runtime.store(
                 for: target,
@@ -124,25 +158,74 @@ struct BackupAPIController: Sendable {
             orchestrator.jobNiceness = self.configuration.jobNiceness
             let jobID: String
             let manifest = try self.runtime.manifest(path: self.configuration.manifest)
-            if restore {
+            switch kind {
+            case .restore, .preview:
                 // Never an unauthenticated backup through the API: its store may be anyone's.
                 let job = try await orchestrator.beginRestore(RestoreRequest(
                     target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, noCert: body.noCert ?? false,
-                    components: body.components ?? [], backup: body.backup, appliance: body.appliance, runID: body.runID, jobs: self.configuration.jobs))
+                    components: body.components ?? [], dryRun: kind == .preview, backup: body.backup, appliance: body.appliance, runID: body.runID, jobs: self.configuration.jobs))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
-            } else {
+            case .backup:
                 let job = try await orchestrator.beginBackup(BackupRequest(target: target, store: store, manifest: manifest, securityPassword: body.securityPassword, runID: body.runID, jobs: self.configuration.jobs))
                 jobID = job.id
                 self.supervisor.launch(cancellation: job.cancellation) { await job.run() }
             }
-            // The request's words: escaped and quoted, so a host or path cannot forge another field.
-            logger.info("job started", metadata: ["job_id": "\(jobID)", "host": "\(SafeText.field(target.host))", "user": "\(SafeText.field(target.username))", "path": "\(SafeText.field(target.path))", "run_id": "\(SafeText.field(body.runID ?? ""))"])
+            self.logStarted(logger, jobID: jobID, target: target, runID: body.runID)
         } catch let error as BackupError {
-            logger.notice("job refused", metadata: ["reason": "\(SafeText.field(error.description, limit: 1000))"])
-            throw APIError.badRequest(error.code == .busy ? "a job is already running: \(error.message)" : error.description)
+            throw self.refused(error, logger: logger)
         }
         return Response(status: .noContent)
+    }
+
+    /// `POST …/rekey`: an admin's password rotation, run in the background like any job; its record
+    /// is `GET …/rekey`'s.
+    func startRekey(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let (user, data) = try await self.jobBody(request, context: context)
+        let body: WireRekeyRequest
+        do {
+            body = try WireRekeyRequest.parse(data)
+        } catch let error as WireRequestError {
+            throw APIError.badRequest(error.message)
+        }
+        let target = try self.authorizedTarget(body.job, user: user, job: "rekey", adminOnly: true)
+        var logger = context.logger
+        logger[metadataKey: "api_user"] = "\(user)"
+        logger[metadataKey: "job"] = "rekey"
+        do {
+            let store = try self.runtime.store(
+                for: target,
+                credentials: RemoteCredentials(password: body.job.password, hostKeyPolicy: self.configuration.hostKeyPolicy))
+            var orchestrator = self.runtime.orchestrator()
+            orchestrator.logger = logger
+            orchestrator.jobNiceness = self.configuration.jobNiceness
+            let job = try await BackupRekey(
+                orchestrator: orchestrator, store: store, oldPassphrase: body.job.securityPassword,
+                newPassphrase: body.newSecurityPassword, backups: body.backups
+            ).begin(runID: body.job.runID)
+            // Niced like every job; the record, not the value, is what a client reads.
+            let niceness = self.configuration.jobNiceness
+            self.supervisor.launch(cancellation: job.cancellation) {
+                defer { store.close() }
+                _ = try? await Blocking.$niceness.withValue(niceness) { try await job.run() }
+                return JobRecord.none
+            }
+            self.logStarted(logger, jobID: job.id, target: target, runID: body.job.runID)
+        } catch let error as BackupError {
+            throw self.refused(error, logger: logger)
+        }
+        return Response(status: .noContent)
+    }
+
+    /// The request's words in the log: escaped and quoted, so a host or path cannot forge another field.
+    private func logStarted(_ logger: Logger, jobID: String, target: StorageTarget, runID: String?) {
+        logger.info("job started", metadata: ["job_id": "\(jobID)", "host": "\(SafeText.field(target.host))", "user": "\(SafeText.field(target.username))", "path": "\(SafeText.field(target.path))", "run_id": "\(SafeText.field(runID ?? ""))"])
+    }
+
+    /// A job that could not start, logged once and answered 400 (busy: "a job is already running").
+    private func refused(_ error: BackupError, logger: Logger) -> APIError {
+        logger.notice("job refused", metadata: ["reason": "\(SafeText.field(error.description, limit: 1000))"])
+        return APIError.badRequest(error.code == .busy ? "a job is already running: \(error.message)" : error.description)
     }
 
     /// The whole body, at most `limit` bytes, within `time`: a body that trickles in (one byte every

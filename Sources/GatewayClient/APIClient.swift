@@ -70,17 +70,43 @@ public final class APIClient: Sendable {
         }
     }
 
+    /// `GET …/restore/preview` (an extension): the latest restore preview.
+    public func previewStatus() async throws -> JobRecord {
+        let data = try await self.send(.GET, JobKind.preview.resource)
+        do {
+            return try JSONDecoder().decode(WireJobRecord.self, from: data).record
+        } catch {
+            throw self.unreadable("GET restore/preview", error)
+        }
+    }
+
     /// The latest record of `kind`.
     public func status(of kind: JobKind) async throws -> JobRecord {
         switch kind {
         case .backup: try await self.backupStatus().running
         case .restore: try await self.restoreStatus()
+        case .preview: try await self.previewStatus()
         }
     }
 
-    /// `POST …/backup` or `POST …/restore`: the server starts the job in the background.
+    /// `POST …/backup`, `…/restore` or `…/restore/preview`: the server starts the job in the background.
     public func start(_ kind: JobKind, _ request: WireJobRequest) async throws {
-        _ = try await self.send(.POST, kind.rawValue, body: try JSONEncoder().encode(request))
+        _ = try await self.send(.POST, kind.resource, body: try JSONEncoder().encode(request))
+    }
+
+    /// `GET …/rekey` (an extension): the latest password rotation.
+    public func rekeyStatus() async throws -> RekeyRecord {
+        let data = try await self.send(.GET, "rekey")
+        do {
+            return try JSONDecoder().decode(RekeyRecord.self, from: data)
+        } catch {
+            throw self.unreadable("GET rekey", error)
+        }
+    }
+
+    /// `POST …/rekey` (an extension): the server starts a rotation in the background.
+    public func startRekey(_ request: WireRekeyRequest) async throws {
+        _ = try await self.send(.POST, "rekey", body: try JSONEncoder().encode(request))
     }
 
     /// Sends one request; a non-2xx answer becomes an error carrying the server's `error_text`.

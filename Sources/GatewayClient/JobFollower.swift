@@ -28,29 +28,53 @@ public struct JobFollower: Sendable {
     /// Polls until the job that replaced `previous` has ended; `onUpdate` sees each new state.
     /// Returns the final record (`COMPLETED` or `ERROR`).
     public func wait(_ kind: JobKind, after previous: JobRecord, onUpdate: (JobRecord) -> Void = { _ in }) async throws -> JobRecord {
+        try await self.poll(
+            what: kind.rawValue, status: { try await self.client.status(of: kind) },
+            isNew: { Self.isNewJob($0, previous: previous) }, isRunning: { $0.status == .executing }, onUpdate: onUpdate)
+    }
+
+    /// Starts a rotation (`POST …/rekey`) and returns the record it replaces.
+    public func startRekey(_ request: WireRekeyRequest) async throws -> RekeyRecord {
+        let previous = try await self.client.rekeyStatus()
+        try await self.client.startRekey(request)
+        return previous
+    }
+
+    /// Polls until the rotation that replaced `previous` has ended; returns its final record.
+    public func waitForRekey(after previous: RekeyRecord, onUpdate: (RekeyRecord) -> Void = { _ in }) async throws -> RekeyRecord {
+        try await self.poll(
+            what: "rekey", status: { try await self.client.rekeyStatus() },
+            isNew: { $0.id != nil && $0.id != previous.id }, isRunning: { $0.status == .executing }, onUpdate: onUpdate)
+    }
+
+    /// The polling loop: tolerates `toleratedFailures` unreachable polls in a row, and a job that
+    /// takes up to `appearTimeout` to show.
+    private func poll<Record>(
+        what: String, status: () async throws -> Record, isNew: (Record) -> Bool, isRunning: (Record) -> Bool, onUpdate: (Record) -> Void
+    ) async throws -> Record {
         let clock = ContinuousClock()
         let appearDeadline = clock.now + self.appearTimeout
         var failures = 0
         while true {
-            let record: JobRecord
+            let record: Record
             do {
-                record = try await self.client.status(of: kind)
+                record = try await status()
                 failures = 0
             } catch let error as BackupError where error.code == .connection {
                 failures += 1
                 if failures > self.toleratedFailures {
                     throw BackupError(
                         .connection,
-                        "lost contact with the server while waiting for the \(kind.rawValue) (\(error.message)); it may still be running: ask with 'gwbackup --server \(self.client.configuration.baseURL) status'")
+                        "lost contact with the server while waiting for the \(what) (\(error.message)); it may still be running: ask with 'gwbackup --server \(self.client.configuration.baseURL) status'")
                 }
                 try await Task.sleep(for: self.pollInterval)
                 continue
             }
-            if Self.isNewJob(record, previous: previous) {
+            if isNew(record) {
                 onUpdate(record)
-                if record.status != .executing { return record }
+                if !isRunning(record) { return record }
             } else if clock.now > appearDeadline {
-                throw BackupError(.system, "the server accepted the \(kind.rawValue) but its status has not shown it for \(self.appearTimeout)")
+                throw BackupError(.system, "the server accepted the \(what) but its status has not shown it for \(self.appearTimeout)")
             }
             try await Task.sleep(for: self.pollInterval)
         }

@@ -85,6 +85,11 @@ public struct WireJobRequest: Codable, Sendable {
             case let other?: throw WireRequestError("field '\(key.stringValue)' must be a string, not \(other.typeName)")
             }
         }
+        // A preview has an endpoint of its own (`POST …/restore/preview`): a server that did not know
+        // a `dry_run` field would restore for real, so no server of this family accepts one here.
+        if object["dry_run"] != nil {
+            throw WireRequestError("field 'dry_run' is not part of a restore: POST …/restore/preview previews a restore and changes nothing")
+        }
         guard let hostname = try string(.hostname), !hostname.isEmpty else {
             throw WireRequestError("field 'hostname' is required (\"localhost\" for local storage)")
         }

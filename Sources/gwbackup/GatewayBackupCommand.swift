@@ -26,7 +26,7 @@ struct GatewayBackupCommand: AsyncParsableCommand {
 
     /// The commands that can go to a server; any other with `--server` is a usage error rather than
     /// a silent run on this machine.
-    static let serverCommands: [any ParsableCommand.Type] = [StatusCommand.self, BackupCommand.self, RestoreCommand.self]
+    static let serverCommands: [any ParsableCommand.Type] = [StatusCommand.self, BackupCommand.self, RestoreCommand.self, RekeyCommand.self]
 
     static func main() async {
         let arguments = Array(CommandLine.arguments.dropFirst())
@@ -34,7 +34,7 @@ struct GatewayBackupCommand: AsyncParsableCommand {
             var command = try self.parseAsRoot(arguments)
             let remote = arguments.contains { $0 == "--server" || $0.hasPrefix("--server=") }
             if remote && !(command is GatewayBackupCommand) && !self.serverCommands.contains(where: { type(of: command) == $0 }) {
-                throw ValidationError("--server works with status, backup and restore only")
+                throw ValidationError("--server works with status, backup, restore and rekey only")
             }
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()

@@ -64,6 +64,26 @@ struct StatusStoreTests {
         #expect(try store.recoverInterrupted() == false)
     }
 
+    /// A preview and a rotation left EXECUTING by a process that died end ERROR too, and say so.
+    @Test func anExecutingPreviewOrRotationWithoutALockHolderBecomesInterrupted() throws {
+        let directory = try TemporaryDirectory("status")
+        let store = StatusStore(directory: directory.sub("state"))
+        #expect(try store.previewStatus().status == .none && store.rekeyStatus() == .none)
+        try store.savePreview(JobRecord(host: "localhost", username: "", path: "/b", timeStamp: 300, status: .executing, components: [ComponentResult(name: "config", status: .running)]))
+        let partial = BackupRekey.Report(location: "/b", oldKeyID: "0123456789abcdef", newKeyID: "fedcba9876543210", backups: [])
+        try store.saveRekey(RekeyRecord(id: "abc", status: .executing, timeStamp: 400, location: "/b", report: partial))
+
+        #expect(try store.recoverInterrupted())
+        let preview = try store.previewStatus()
+        #expect(preview.status == .error && preview.message.hasPrefix("interrupted") && preview.components.first?.status == .failed, "\(preview)")
+        let rekey = try store.rekeyStatus()
+        #expect(rekey.status == .error && rekey.finished != nil && rekey.report == partial, "\(rekey)")
+        #expect(rekey.message.contains("interrupted") && rekey.message.contains("run the rotation again"), "\(rekey.message)")
+        // Neither is a restore or a backup.
+        #expect(try store.restoreStatus().status == .none && store.backupStatus().running.status == .none)
+        #expect(try store.recoverInterrupted() == false)
+    }
+
     @Test func aLiveLockHolderIsNotInterrupted() throws {
         let directory = try TemporaryDirectory("status")
         let store = StatusStore(directory: directory.sub("state"))

@@ -77,6 +77,15 @@ struct JSONOutputSchemaTests {
         let waited = try await self.gwbackup(remote.server(fixture, port: server.port) + ["backup", "--json", "--wait", "--security-pwd-file", fixture.passwordFile])
         #expect(waited.status == 0, "\(waited.stderr)")
         documents.append(("job-record", try fixture.directory.write("remote-waited.json", waited.stdout), waited.stdout))
+        // The extensions: a preview (of a change since the newest backup) and a rotation, followed to their ends.
+        try fixture.directory.write("appliance/etc/snmp/snmpd.conf", "rocommunity changed again\n", mode: 0o600)
+        let previewed = try await self.gwbackup(remote.server(fixture, port: server.port) + ["restore", "--dry-run", "--json", "--wait", "--security-pwd-file", fixture.passwordFile])
+        #expect(previewed.status == 0, "\(previewed.stderr)")
+        documents.append(("job-record", try fixture.directory.write("remote-preview.json", previewed.stdout), previewed.stdout))
+        let next = try fixture.directory.write("next-password", "the password after the remote rotation", mode: 0o600)
+        let rotated = try await self.gwbackup(remote.server(fixture, port: server.port) + ["rekey", "--json", "--wait", "--security-pwd-file", fixture.passwordFile, "--new-security-pwd-file", next])
+        #expect(rotated.status == 0, "\(rotated.stdout)\(rotated.stderr)")
+        documents.append(("rekey-record", try fixture.directory.write("remote-rekey.json", rotated.stdout), rotated.stdout))
         await server.stop()
 
         // What the documents hold: the arrays the schemas describe are not all empty.
@@ -86,6 +95,8 @@ struct JSONOutputSchemaTests {
         #expect(byLabel["schedules.json"]?.contains("\"planned_time\"") == true && byLabel["schedules.json"]?.contains("\"next_run_time\"") == true)
         #expect(byLabel["manifest-check.json"]?.contains("unknown plugin") == true)
         #expect(byLabel["restore-dry-run.json"]?.contains("etc/snmp/snmpd.conf") == true && byLabel["diff.json"]?.contains("etc/snmp/snmpd.conf") == true)
+        #expect(byLabel["remote-preview.json"]?.contains("etc/snmp/snmpd.conf") == true, "\(byLabel["remote-preview.json"] ?? "")")
+        #expect(byLabel["remote-rekey.json"]?.contains("\"rekeyed\"") == true, "\(byLabel["remote-rekey.json"] ?? "")")
 
         let arguments = documents.map { "\($0.schema) \($0.path)" }.joined(separator: " ")
         let check = try shell("/usr/bin/python3 \(Fixture.repository)/scripts/check-json-schema.py \(Self.schemas) \(arguments) 2>&1; echo rc=$?")

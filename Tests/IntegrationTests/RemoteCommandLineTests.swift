@@ -142,7 +142,7 @@ struct RemoteCommandLineTests {
         (["--server", "http://127.0.0.1:1", "--api-user", "u", "status"], 2, "must be an https:// URL"),
         (["--server", "https://127.0.0.1:1/api", "--api-user", "u", "status"], 2, "without a path"),
         (["--server", "https://127.0.0.1:1", "status"], 2, "needs --api-user"),
-        (["--server", "https://127.0.0.1:1", "--api-user", "u", "list"], 64, "works with status, backup and restore only"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "list"], 64, "works with status, backup, restore and rekey only"),
         (["--server", "https://127.0.0.1:1", "--api-user", "u", "--ca-cert", "/nonexistent.pem", "status"], 2, "cannot read the certificates to trust"),
         (["--insecure", "status"], 64, "go with --server"),
         (["--server", "https://127.0.0.1:1", "--api-user", "u", "--insecure", "--ca-cert", "x", "status"], 64, "contradict"),
@@ -150,7 +150,10 @@ struct RemoteCommandLineTests {
         (["--server", "https://127.0.0.1:1", "--api-user", "u", "backup", "--state-dir", "/tmp"], 64, "is the server's setting"),
         (["--server", "https://127.0.0.1:1", "--api-user", "u", "backup", "--identity", "/k"], 64, "SSH password only"),
         (["--server", "https://127.0.0.1:1", "--api-user", "u", "backup", "--host", "nas"], 64, "needs --user and --path"),
-        (["--server", "https://127.0.0.1:1", "--api-user", "u", "restore", "--dry-run"], 64, "this machine only"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "restore", "--allow-unauthenticated", "--backup", "b"], 64, "this machine only"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "backup", "--recipient-key", "/k.asc"], 64, "recipientKeys"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "rekey", "--recipient-key", "/k.asc"], 64, "recipientKeys"),
+        (["--server", "https://127.0.0.1:1", "--api-user", "u", "rekey", "--state-dir", "/tmp"], 64, "is the server's setting"),
         (["--server", "https://127.0.0.1:1", "--api-user", "u", "restore", "--appliance", "host-1"], 64, "--appliance takes an appliance identifier"),
     ])
     func badOptionsAreRefusedBeforeAnyRequest(arguments: [String], status: Int32, message: String) async throws {

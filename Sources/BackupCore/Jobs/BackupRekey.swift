@@ -53,6 +53,13 @@ public struct BackupRekey: Sendable {
         public var backups: [Outcome]
         public var ok: Bool { !self.backups.contains { $0.result == .failed } }
 
+        public init(location: String, oldKeyID: String, newKeyID: String, backups: [Outcome]) {
+            self.location = location
+            self.oldKeyID = oldKeyID
+            self.newKeyID = newKeyID
+            self.backups = backups
+        }
+
         // snake_case, as every `--json` output (docs/json/rekey.schema.json).
         enum CodingKeys: String, CodingKey {
             case location, backups
@@ -77,33 +84,51 @@ public struct BackupRekey: Sendable {
     }
 
     /// Rotates the chosen backups, one after another; a backup that fails does not stop the others.
-    /// Throws when it cannot start: the lock, the passwords, the store.
+    /// Throws when it cannot start (the lock, the passwords, the store) or was stopped.
     public func run() async throws -> Report {
+        try await self.begin().run()
+    }
+
+    /// Checks the passwords and takes the job lock; `run()` on the job does the rest. The API takes
+    /// the lock in the request, so that a second job is refused at once, and runs the job after.
+    public func begin(runID: String? = nil) async throws -> RekeyJob {
         guard !self.newPassphrase.isEmpty else { throw BackupError(.invalidInput, "the new security password must not be empty") }
+        guard !self.oldPassphrase.isEmpty else { throw BackupError(.invalidInput, "the security password must not be empty") }
+        if let runID, !JobRecord.isValidRunID(runID) {
+            throw BackupError(.invalidInput, "the run id must be 1-128 letters, digits or ._:+- characters")
+        }
         let (old, new) = (self.oldPassphrase, self.newPassphrase)
         let (oldKey, newKey) = try await Blocking.run { (KeyIdentifier.of(old), KeyIdentifier.of(new)) }
         guard oldKey != newKey else { throw BackupError(.invalidInput, "the new security password is the old one (key \(oldKey))") }
         let lock = try await self.orchestrator.lockForJob("rekey of \(self.store.displayName)")
-        defer { lock.release() }
+        return RekeyJob(rekey: self, lock: lock, id: Orchestrator.newJobID(), runID: runID, oldKey: oldKey, newKey: newKey)
+    }
+
+    /// The rotation itself, with the lock held; `record` sees every backup's outcome as it comes.
+    func perform(oldKey: String, newKey: String, record: (Report) -> Void) async throws -> Report {
+        // A stop (a shutdown, the deadline) also ends a read the store is stalling.
+        let interruptible = self.store
+        self.orchestrator.cancellation.onCancel { reason in interruptible.interrupt(reason: reason) }
         _ = await self.orchestrator.recoverAfterInterruption(logger: self.orchestrator.logger)
         defer { self.orchestrator.cipher.releaseResources() }
         let names = try await self.chooseBackups()
         let staging = try StagingArea(base: self.orchestrator.stagingBase, kind: "rekey")
         defer { staging.remove() }
-        var outcomes: [Outcome] = []
+        var report = Report(location: self.store.displayName, oldKeyID: oldKey, newKeyID: newKey, backups: [])
         for (position, name) in names.enumerated() {
             if let stopped = self.orchestrator.cancellation.error { throw stopped }
             self.orchestrator.onProgress(JobProgress(job: "rekey", phase: "re-encrypting", component: name, completedComponents: position, totalComponents: names.count, bytes: 0))
             do {
                 let (result, message) = try await self.rotate(name, newKey: newKey, staging: staging)
-                outcomes.append(Outcome(backup: name, result: result, message: message, keyID: newKey))
+                report.backups.append(Outcome(backup: name, result: result, message: message, keyID: newKey))
             } catch {
-                let failure = BackupError.wrap(error)
+                let failure = self.orchestrator.cancellation.error ?? BackupError.wrap(error)
                 self.orchestrator.logger.error("rekey failed", metadata: ["backup": "\(SafeText.escaped(name))", "error": "\(failure.description)"])
-                outcomes.append(Outcome(backup: name, result: .failed, message: failure.message, keyID: nil))
+                report.backups.append(Outcome(backup: name, result: .failed, message: failure.message, keyID: nil))
             }
+            record(report)
         }
-        return Report(location: self.store.displayName, oldKeyID: oldKey, newKeyID: newKey, backups: outcomes)
+        return report
     }
 
     /// The named backups, or this appliance's backups that open with either password.

@@ -47,12 +47,26 @@ public struct RestoreJob: Sendable {
         // The final record is written last, once the job let go of everything it held (staging, the
         // gpg-agent), and only the lock is released after it: a client that sees COMPLETED or ERROR
         // can start the next job at once, rather than being told one is still running. A dry run
-        // restored nothing: it is no restore in the status or the metrics (issue 24), only its report.
-        guard !self.request.dryRun else { return record }
-        do { try self.orchestrator.status.saveRestore(record) } catch {
+        // restored nothing: it is no restore in the status or the metrics (issue 24), only its
+        // preview's record.
+        self.save(record)
+        return record
+    }
+
+    /// Saves the record where its kind belongs: a restore's in the restore status; a preview's
+    /// (`restore --dry-run`, `POST …/restore/preview`) in the preview status, never counted as a
+    /// restore; a `diff` with the appliance (a preview seen the other way) nowhere.
+    private func save(_ record: JobRecord) {
+        let status = self.orchestrator.status
+        do {
+            if !self.request.dryRun {
+                try status.saveRestore(record)
+            } else if !self.request.previewSinceBackup {
+                try status.savePreview(record)
+            }
+        } catch {
             self.orchestrator.logger.error("cannot save restore status", metadata: ["job_id": "\(self.id)", "error": "\(error)"])
         }
-        return record
     }
 
     /// The restore itself; returns the final record to publish. Its staging and deadline are let
@@ -72,14 +86,7 @@ public struct RestoreJob: Sendable {
             timeStamp: Orchestrator.now(), status: .executing, id: self.id, runID: self.request.runID)
         logger[metadataKey: "job"] = "restore"
         logger[metadataKey: "job_id"] = "\(self.id)"
-        let statusStore = self.orchestrator.status
-        let dryRun = self.request.dryRun
-        func save() {
-            guard !dryRun else { return }
-            do { try statusStore.saveRestore(record) } catch {
-                logger.error("cannot save restore status", metadata: ["error": "\(error)"])
-            }
-        }
+        func save() { self.save(record) }
         save()
         let staging: StagingArea
         do {
@@ -146,7 +153,7 @@ public struct RestoreJob: Sendable {
                     bytes = try await self.unpack(item, backup: backupName, into: item.data, finishedBefore: finishedBefore, total: total)
                     // A preview compares the backup as it was unpacked: a plugin's verify may leave
                     // files of its own in staging (sqlite's -wal and -shm beside a database it opened).
-                    if dryRun {
+                    if self.request.dryRun {
                         let data = item.data
                         staged = try await Blocking.run("gwbackup.preview") { try TreeInventory(data, ignoring: TreeComparison.isPluginRecord) }
                     }

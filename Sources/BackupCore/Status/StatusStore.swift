@@ -13,6 +13,8 @@ public struct StatusStore: Sendable {
     private var backupPath: String { self.directory + "/backup-status.json" }
     private var restorePath: String { self.directory + "/restore-status.json" }
     private var statisticsPath: String { self.directory + "/job-statistics.json" }
+    private var previewPath: String { self.directory + "/restore-preview.json" }
+    private var rekeyPath: String { self.directory + "/rekey-status.json" }
 
     /// The files the status answers are made of (backup and restore status, schedule state): a reader
     /// that keeps what it derived from them watches these, and `StateGeneration` for this process's
@@ -50,6 +52,29 @@ public struct StatusStore: Sendable {
         try FileTree.writeAtomically(try JSONCoding.encoder().encode(record), to: self.restorePath)
         StateGeneration.advance(in: self.directory)
         self.count(record, job: .restore)
+    }
+
+    /// The latest restore preview (`restore --dry-run`, `POST …/restore/preview`); `NONE` before
+    /// the first. A preview restores nothing: it is kept apart from the restore status and not counted.
+    public func previewStatus() throws -> JobRecord {
+        try self.load(JobRecord.self, from: self.previewPath) ?? .none
+    }
+
+    /// Saves the latest restore preview.
+    public func savePreview(_ record: JobRecord) throws {
+        try self.prepare()
+        try FileTree.writeAtomically(try JSONCoding.encoder().encode(record), to: self.previewPath)
+    }
+
+    /// The latest rotation; `NONE` before the first.
+    public func rekeyStatus() throws -> RekeyRecord {
+        try self.load(RekeyRecord.self, from: self.rekeyPath) ?? .none
+    }
+
+    /// Saves the latest rotation's record.
+    public func saveRekey(_ record: RekeyRecord) throws {
+        try self.prepare()
+        try FileTree.writeAtomically(try JSONCoding.encoder().encode(record), to: self.rekeyPath)
     }
 
     /// The statistics of past jobs (counts, durations, last successes) for metrics.
@@ -105,6 +130,20 @@ public struct StatusStore: Sendable {
         if restore.status == .executing {
             Self.markInterrupted(&restore, now: now)
             try self.saveRestore(restore)
+            changed = true
+        }
+        var preview = try self.previewStatus()
+        if preview.status == .executing {
+            Self.markInterrupted(&preview, now: now)
+            try self.savePreview(preview)
+            changed = true
+        }
+        var rekey = try self.rekeyStatus()
+        if rekey.status == .executing {
+            rekey.status = .error
+            rekey.finished = now
+            rekey.message = "interrupted: the process running this rotation stopped before it finished; each backup opens with exactly one of the two passwords (gwbackup list shows which): run the rotation again to finish it"
+            try self.saveRekey(rekey)
             changed = true
         }
         return changed

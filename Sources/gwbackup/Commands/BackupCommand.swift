@@ -54,6 +54,7 @@ struct BackupCommand: AsyncParsableCommand {
                 try self.deadlines.refuseForServer()
                 try self.metrics.refuseForServer()
                 try self.concurrency.refuseForServer()
+                try self.recipients.refuseForServer()
                 if self.compression != "zstd" || self.verify { throw ValidationError("--compression and --verify are the server's settings; they do not go with --server") }
                 var request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: true))
                 request.runID = self.runID

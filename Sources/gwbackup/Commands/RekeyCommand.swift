@@ -1,6 +1,8 @@
 import ArgumentParser
 import BackupCore
 import BackupRuntime
+import GatewayClient
+import GatewayWire
 
 /// `gwbackup rekey`: rotate the security password of stored backups.
 struct RekeyCommand: AsyncParsableCommand {
@@ -28,8 +30,23 @@ struct RekeyCommand: AsyncParsableCommand {
     @Option(name: .customLong("backup"), help: "Rotate only this backup (repeatable).")
     var backups: [String] = []
 
+    @Flag(help: "With --server: follow the rotation to its end (exit code from its status).")
+    var wait = false
+
+    @ParentCommand var root: GatewayBackupCommand
+
     func run() async throws {
         try await CommandSupport.run {
+            if self.root.server.isRemote {
+                try self.state.refuseForServer()
+                try self.deadlines.refuseForServer()
+                try self.recipients.refuseForServer()
+                let old = try self.password.read(confirm: false)
+                let new = try SecretInput.read(file: self.newSecurityPasswordFile, environment: "GWBACKUP_NEW_SECURITY_PWD", prompt: "New security password: ", confirm: true)
+                let request = WireRekeyRequest(job: try self.storage.jobStartRequest(securityPassword: old), newSecurityPassword: new, backups: self.backups)
+                try await self.runOnServer(request)
+                return
+            }
             // The rotated files are encrypted to the recovery keys given here (as a backup's are).
             let runtime = try self.recipients.apply(to: CommandSupport.runtime(state: self.state, output: self.output, deadlines: self.deadlines))
             let store = try self.storage.store(runtime: runtime)
@@ -50,6 +67,33 @@ struct RekeyCommand: AsyncParsableCommand {
                 if report.ok { print("Back up with the new password from now on (key \(report.newKeyID)).") }
             }
             if !report.ok { throw ExitCode(1) }
+        }
+    }
+
+    /// `POST …/rekey`, then, with --wait, the record until the rotation ends.
+    private func runOnServer(_ request: WireRekeyRequest) async throws {
+        try await self.root.server.withClient { client in
+            let follower = JobFollower(client: client)
+            let previous = try await follower.startRekey(request)
+            let server = client.configuration.baseURL
+            guard self.wait else {
+                if self.output.json {
+                    try Format.printJSON(["job": "rekey", "server": server, "state": "started"])
+                } else {
+                    print("rekey started on \(server); follow it with --wait, or GET \(APIClient.servicePath)/rekey")
+                }
+                return
+            }
+            let record = try await follower.waitForRekey(after: previous)
+            if self.output.json {
+                try Format.printJSON(record)
+            } else {
+                print("rekey \(record.status.rawValue) on \(server): \(SafeText.escaped(record.location, limit: 500))" + (record.message.isEmpty ? "" : ": \(SafeText.escaped(record.message, limit: 2000))"))
+                for outcome in record.report?.backups ?? [] {
+                    print("  " + SafeText.escaped(outcome.backup, limit: 200) + "  " + outcome.result.rawValue + "  " + SafeText.escaped(outcome.message, limit: 2000))
+                }
+            }
+            if record.status != .completed { throw ExitCode(1) }
         }
     }
 }

@@ -63,15 +63,16 @@ struct RestoreCommand: AsyncParsableCommand {
                 try self.metrics.refuseForServer()
                 try self.concurrency.refuseForServer()
                 try self.deadlines.refuseForServer()
-                // The API's extension fields carry --backup, --component and --appliance; never these two.
-                if self.dryRun || self.allowUnauthenticated || self.recovery.isSet {
-                    throw ValidationError("--dry-run, --allow-unauthenticated and --recovery-key work on this machine only; the API restores authenticated backups, for real")
+                // The API's extension fields carry --backup, --component and --appliance, and a
+                // preview has an endpoint of its own; never these two.
+                if self.allowUnauthenticated || self.recovery.isSet {
+                    throw ValidationError("--allow-unauthenticated and --recovery-key work on this machine only; the API restores authenticated backups with the security password")
                 }
                 var request = try self.storage.jobStartRequest(securityPassword: try self.password.read(confirm: false), noCert: self.noCert)
                 request.backup = self.backup
                 request.components = self.components.isEmpty ? nil : self.components
                 request.appliance = self.applianceID
-                try await RemoteJob.run(.restore, request, server: self.root.server, wait: self.wait, output: self.output)
+                try await RemoteJob.run(self.dryRun ? .preview : .restore, request, server: self.root.server, wait: self.wait, output: self.output)
                 return
             }
             let job = try LocalJobSetup(storage: self.storage, password: self.password, state: self.state, appliance: self.appliance, output: self.output, deadlines: self.deadlines, recovery: self.recovery)

@@ -12,6 +12,14 @@ struct RecipientKeyOptions: ParsableArguments {
         guard !self.recipientKeys.isEmpty else { return runtime }
         return try runtime.with(recipientKeyFiles: self.recipientKeys.map(Paths.absolute))
     }
+
+    /// A server encrypts to the recovery keys of its own configuration: a key given here would be
+    /// silently left out, so it is refused.
+    func refuseForServer() throws {
+        if !self.recipientKeys.isEmpty {
+            throw ValidationError("--recipient-key: the server encrypts to the recovery keys of its own configuration (recipientKeys in its --config)")
+        }
+    }
 }
 
 /// `--recovery-key`: read backups with a recovery key's secret part instead of the security password.
