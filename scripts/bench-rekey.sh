@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 configuration="${BENCH_CONFIGURATION:-release}"
 static=(); [ "$configuration" = release ] && static=(--static-swift-stdlib)
 mib="${BENCH_REKEY_MIB:-256}"
-swift build -c "$configuration" "${static[@]}" --product gwbackup >/dev/null
+# gwbackup and the programs it runs (the plugin guard, the C ntp plugin): the demo manifest uses them.
+for product in gwbackup gwbackup-plugin-guard ntp-plugin; do
+  swift build -c "$configuration" "${static[@]}" --product "$product" >/dev/null
+done
 bin="$(swift build -c "$configuration" "${static[@]}" --show-bin-path)/gwbackup"
 work="$(mktemp -d /tmp/gwb-bench-rekey.XXXXXX)"
 trap 'gpgconf --homedir "$work/gnupg" --kill gpg-agent 2>/dev/null || true; rm -rf "$work"' EXIT
