@@ -201,7 +201,7 @@ struct BackupAPIController: Sendable {
             orchestrator.jobNiceness = self.configuration.jobNiceness
             let job = try await BackupRekey(
                 orchestrator: orchestrator, store: store, oldPassphrase: body.job.securityPassword,
-                newPassphrase: body.newSecurityPassword, backups: body.backups
+                newPassphrase: body.newSecurityPassword, backups: body.backups, dropRecoveryKeys: body.dropRecoveryKeys
             ).begin(runID: body.job.runID)
             // Niced like every job; the record, not the value, is what a client reads.
             let niceness = self.configuration.jobNiceness

@@ -11,16 +11,21 @@ public struct WireRekeyRequest: Codable, Sendable {
     public var newSecurityPassword: Secret
     /// The backups to rotate; empty: every backup of this appliance that opens with either password.
     public var backups: [String]
+    /// `drop_recovery_keys`: rotate backups encrypted to recovery keys the server does not encrypt
+    /// to, leaving those keys out (`BackupRekey.dropRecoveryKeys`).
+    public var dropRecoveryKeys: Bool
 
-    public init(job: WireJobRequest, newSecurityPassword: Secret, backups: [String] = []) {
+    public init(job: WireJobRequest, newSecurityPassword: Secret, backups: [String] = [], dropRecoveryKeys: Bool = false) {
         self.job = job
         self.newSecurityPassword = newSecurityPassword
         self.backups = backups
+        self.dropRecoveryKeys = dropRecoveryKeys
     }
 
     enum CodingKeys: String, CodingKey {
         case newSecurityPassword = "new_security_pwd"
         case backups
+        case dropRecoveryKeys = "drop_recovery_keys"
     }
 
     /// Parses a body: the job request's fields and rules, then the rotation's own.
@@ -52,7 +57,13 @@ public struct WireRekeyRequest: Codable, Sendable {
             }
         default: throw WireRequestError("field 'backups' must be an array of at most 1024 backup names")
         }
-        return WireRekeyRequest(job: job, newSecurityPassword: Secret(new), backups: backups)
+        var drop = false
+        switch object[CodingKeys.dropRecoveryKeys.rawValue] {
+        case nil, .null?: break
+        case .bool(let flag)?: drop = flag
+        default: throw WireRequestError("field 'drop_recovery_keys' must be true or false")
+        }
+        return WireRekeyRequest(job: job, newSecurityPassword: Secret(new), backups: backups, dropRecoveryKeys: drop)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -66,5 +77,6 @@ public struct WireRekeyRequest: Codable, Sendable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.newSecurityPassword.revealed, forKey: .newSecurityPassword)
         if !self.backups.isEmpty { try container.encode(self.backups, forKey: .backups) }
+        if self.dropRecoveryKeys { try container.encode(true, forKey: .dropRecoveryKeys) }
     }
 }

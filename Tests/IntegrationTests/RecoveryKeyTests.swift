@@ -97,6 +97,42 @@ struct RecoveryKeyTests {
         #expect(leftovers == "0", "secret keys under /tmp: \(leftovers)")
     }
 
+    /// A rotation never quietly takes a recovery key away: without the key given again (or
+    /// --drop-recovery-keys) the backup fails, named, and still opens with the old password.
+    @Test func aRotationKeepsTheRecoveryKeysOrSaysWhyNot() async throws {
+        let fixture = try Fixture("recovery-rekey")
+        let keys = try KeyRing(fixture.directory)
+        let fingerprint = try keys.make("Recovery <recovery@example.org>", "future-default default never")
+        let publicKey = fixture.directory.sub("recovery.pub.asc")
+        try keys.exportPublic(fingerprint, to: publicKey)
+        let cli = CommandLineTests()
+        let store = ["--path", fixture.backups, "--state-dir", fixture.state]
+        #expect(try await cli.gwbackup(["backup", "--root", fixture.root, "--security-pwd-file", fixture.passwordFile, "--recipient-key", publicKey] + store).status == 0)
+        let directory = try fixture.onlyBackup()
+        let next = try fixture.directory.write("next.pwd", "the next password", mode: 0o600)
+        let rotate = ["rekey", "--security-pwd-file", fixture.passwordFile, "--new-security-pwd-file", next] + store
+
+        let refused = try await cli.gwbackup(rotate)
+        #expect(refused.status == 1 && refused.stdout.contains("failed") && refused.stdout.contains(fingerprint) && refused.stdout.contains("--drop-recovery-keys"), "\(refused.stdout)\(refused.stderr)")
+        #expect(try await cli.gwbackup(["verify", "--security-pwd-file", fixture.passwordFile] + store).status == 0, "the refused backup no longer opens with the old password")
+
+        // Given again: rotated, and the key still opens every file.
+        let kept = try await cli.gwbackup(rotate + ["--recipient-key", publicKey])
+        #expect(kept.status == 0 && kept.stdout.contains("rekeyed"), "\(kept.stdout)\(kept.stderr)")
+        for file in try FileTree.names(in: directory) where file.hasSuffix(".gpg") {
+            #expect(try keys.gpg("--decrypt --output /dev/null \(directory)/\(file)").status == 0, "\(file) no longer opens with the recovery key")
+        }
+        let index = try shell("gpg --homedir \(keys.home) --batch --pinentry-mode loopback --passphrase-file \(next) --decrypt \(directory)/index.json.gpg 2>/dev/null").output
+        #expect(index.contains(fingerprint), "\(index)")
+
+        // Dropped on purpose: rotated, and the index names no recovery key any more.
+        let third = try fixture.directory.write("third.pwd", "the third password", mode: 0o600)
+        let dropped = try await cli.gwbackup(["rekey", "--security-pwd-file", next, "--new-security-pwd-file", third, "--drop-recovery-keys"] + store)
+        #expect(dropped.status == 0 && dropped.stdout.contains("rekeyed"), "\(dropped.stdout)\(dropped.stderr)")
+        let after = try shell("gpg --homedir \(keys.home) --batch --pinentry-mode loopback --passphrase-file \(third) --decrypt \(directory)/index.json.gpg 2>/dev/null").output
+        #expect(after.contains("\"components\"") && !after.contains(fingerprint), "\(after)")
+    }
+
     @Test func keysThatCannotProtectABackupAreRefusedBeforeAnythingIsWritten() async throws {
         let fixture = try Fixture("recovery-key-refusals")
         let keys = try KeyRing(fixture.directory)

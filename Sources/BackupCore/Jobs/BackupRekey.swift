@@ -74,13 +74,18 @@ public struct BackupRekey: Sendable {
     var newPassphrase: Secret
     /// The backups to rotate; empty: every backup of this appliance that opens with either password.
     var backups: [String]
+    /// Rotate a backup encrypted to recovery keys that this rotation does not encrypt to (the
+    /// cipher's recipients), and so leave those keys out. Without it such a backup fails, named,
+    /// unchanged: a rotation must not quietly take away the way in that an organisation keeps offline.
+    var dropRecoveryKeys: Bool
 
-    public init(orchestrator: Orchestrator, store: any BackupStore, oldPassphrase: Secret, newPassphrase: Secret, backups: [String] = []) {
+    public init(orchestrator: Orchestrator, store: any BackupStore, oldPassphrase: Secret, newPassphrase: Secret, backups: [String] = [], dropRecoveryKeys: Bool = false) {
         self.orchestrator = orchestrator
         self.store = store
         self.oldPassphrase = oldPassphrase
         self.newPassphrase = newPassphrase
         self.backups = backups
+        self.dropRecoveryKeys = dropRecoveryKeys
     }
 
     /// Rotates the chosen backups, one after another; a backup that fails does not stop the others.
@@ -196,6 +201,13 @@ public struct BackupRekey: Sendable {
             let leftovers = try await self.finish(name, index: index)
             return leftovers ? (.finished, "an interrupted rotation was finished") : (.unchanged, "already opened with the new password")
         case .old(let index):
+            let kept = Set(self.orchestrator.cipher.recipientFingerprints)
+            let lost = (index.recipients ?? []).filter { !kept.contains($0) }
+            if !lost.isEmpty && !self.dropRecoveryKeys {
+                throw BackupError(
+                    .invalidInput,
+                    "it is also encrypted to recovery key(s) \(lost.joined(separator: ", ")), which this rotation does not encrypt to: give their public keys (--recipient-key, or the server's recipientKeys), or rotate without them on purpose (--drop-recovery-keys); the backup was left as it was")
+            }
             try await self.reencrypt(name, index: index, newKey: newKey, staging: staging)
             _ = try await self.finish(name, index: try await self.pendingIndex(name))
             return (.rekeyed, "re-encrypted: \(index.components.filter { $0.outcome == "ok" }.count) component(s) and the index")

@@ -30,6 +30,9 @@ struct RekeyCommand: AsyncParsableCommand {
     @Option(name: .customLong("backup"), help: "Rotate only this backup (repeatable).")
     var backups: [String] = []
 
+    @Flag(name: .customLong("drop-recovery-keys"), help: "Rotate backups encrypted to recovery keys not given with --recipient-key, leaving those keys out (without it, such a backup fails and stays as it was).")
+    var dropRecoveryKeys = false
+
     @Flag(help: "With --server: follow the rotation to its end (exit code from its status).")
     var wait = false
 
@@ -43,7 +46,7 @@ struct RekeyCommand: AsyncParsableCommand {
                 try self.recipients.refuseForServer()
                 let old = try self.password.read(confirm: false)
                 let new = try SecretInput.read(file: self.newSecurityPasswordFile, environment: "GWBACKUP_NEW_SECURITY_PWD", prompt: "New security password: ", confirm: true)
-                let request = WireRekeyRequest(job: try self.storage.jobStartRequest(securityPassword: old), newSecurityPassword: new, backups: self.backups)
+                let request = WireRekeyRequest(job: try self.storage.jobStartRequest(securityPassword: old), newSecurityPassword: new, backups: self.backups, dropRecoveryKeys: self.dropRecoveryKeys)
                 try await self.runOnServer(request)
                 return
             }
@@ -55,7 +58,7 @@ struct RekeyCommand: AsyncParsableCommand {
             let new = try SecretInput.read(file: self.newSecurityPasswordFile, environment: "GWBACKUP_NEW_SECURITY_PWD", prompt: "New security password: ", confirm: true)
             let progress = ProgressLine()
             let orchestrator = runtime.orchestrator { progress.show($0) }
-            let report = try await BackupRekey(orchestrator: orchestrator, store: store, oldPassphrase: old, newPassphrase: new, backups: self.backups).run()
+            let report = try await BackupRekey(orchestrator: orchestrator, store: store, oldPassphrase: old, newPassphrase: new, backups: self.backups, dropRecoveryKeys: self.dropRecoveryKeys).run()
             progress.end()
             if self.output.json {
                 try Format.printJSON(report)
