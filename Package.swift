@@ -3,7 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "GatewayBackup",
-    platforms: [.macOS(.v14)],
+    // Linux only: the code uses glibc, /proc, Linux namespaces and `st_mtim`; no other platform is
+    // built or tested, so none is declared.
     products: [
         .executable(name: "gwbackup", targets: ["gwbackup"]),
         .library(name: "BackupCore", targets: ["BackupCore"]),

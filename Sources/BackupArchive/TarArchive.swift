@@ -1,8 +1,6 @@
 public import BackupCore
 public import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The archive format of backups: POSIX tar (ustar with pax extensions), readable by stock `tar`.
 ///

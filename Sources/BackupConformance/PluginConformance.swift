@@ -1,8 +1,6 @@
 public import BackupCore
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 public import Logging
 
 /// `gwbackup plugins test`: a conformance run of one component's plugin, with the manifest's

@@ -1,9 +1,7 @@
 import BackupCore
 import CGPGME
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A `gpgme_ctx_t` set up for symmetric OpenPGP with a passphrase: a private home, no symmetric-key
 /// cache (with the cache, gpg-agent would let a *wrong* passphrase decrypt), loopback pinentry, and a

@@ -1,8 +1,6 @@
 import BackupCore
 import CGPGME
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A `gpgme_data_t` that reads from a `ByteSource` or writes to a `ByteSink` through callbacks, so
 /// data streams through GPGME without being held in memory. Owns the C object and frees it.

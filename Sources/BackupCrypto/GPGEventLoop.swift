@@ -1,8 +1,6 @@
 import BackupCore
 import CGPGME
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Runs one GPGME operation's I/O on the calling thread through user I/O callbacks
 /// (`gpgme_set_io_cbs`). Two things GPGME's own loop cannot do:

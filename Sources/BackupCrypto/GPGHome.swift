@@ -1,8 +1,6 @@
 import BackupCore
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A private, short-lived GnuPG home (0700) for one operation, so no keyring, cache or agent of the
 /// machine's is used, and the agent GPGME starts is stopped when the operation ends.

@@ -2,9 +2,7 @@ import BackupCore
 import BackupProcess
 import BackupCertificates
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Writes a realistic Flow Gateway under a root directory: the files behind the five components of
 /// `manifests/flowgateway.json`, with the modes a real appliance has.

@@ -1,8 +1,6 @@
 import BackupCore
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Runs a program with input on stdin, capturing bounded stdout and stderr, with a timeout: the
 /// `ProcessLauncher` of gwbackup (`ChildProcessLauncher`), and the tests' way to run commands.

@@ -31,15 +31,20 @@ final class SFTPClient {
     }
 
     func error(_ call: String, _ path: String) -> BackupError {
-        SSH2.sftpError(call, path: path, session: self.session.handle, sftp: self.handle)
+        self.failure(call, path).error
+    }
+
+    /// The error of a failed call with the server's SFTP status, for callers that act on it.
+    func failure(_ call: String, _ path: String) -> (error: BackupError, status: SFTPStatus?) {
+        SSH2.sftpFailure(call, path: path, session: self.session.handle, sftp: self.handle)
     }
 
     /// The entry at `path` without following a final symlink, or nil when there is none.
     func stat(_ path: String) throws -> Entry? {
         var attributes = LIBSSH2_SFTP_ATTRIBUTES()
         guard cssh2_sftp_lstat(self.handle, path, &attributes) == 0 else {
-            let error = self.error("stat", path)
-            if error.systemErrno == 2 || error.systemErrno == 10 { return nil }
+            let (error, status) = self.failure("stat", path)
+            if status?.meansMissing == true { return nil }
             throw error
         }
         return Self.entry(name: (path as NSString).lastPathComponent, attributes)

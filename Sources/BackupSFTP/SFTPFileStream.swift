@@ -51,8 +51,8 @@ final class SFTPFileStream: ByteSource, ByteSink {
         // fsync@openssh.com makes the file durable before it is committed. Only a server without the
         // extension is excused; a server that has it and fails it has not stored the file.
         if libssh2_sftp_fsync(handle) != 0 {
-            let error = self.client.error("fsync", self.path)
-            if error.systemErrno != 8 {  // SSH_FX_OP_UNSUPPORTED
+            let (error, status) = self.client.failure("fsync", self.path)
+            if status != .operationUnsupported {
                 self.handle = nil
                 libssh2_sftp_close_handle(handle)
                 throw error

@@ -22,30 +22,15 @@ enum SSH2 {
         return BackupError(code, "\(call) failed: \(message) (libssh2 error \(number))")
     }
 
-    /// The error for a failed SFTP call on `path`, classified by the SFTP status when there is one.
-    static func sftpError(_ call: String, path: String, session: OpaquePointer, sftp: OpaquePointer) -> BackupError {
+    /// The error for a failed SFTP call on `path`, classified by the SFTP status when there is one
+    /// (nil when the failure was the connection's, not the server's answer).
+    static func sftpFailure(_ call: String, path: String, session: OpaquePointer, sftp: OpaquePointer) -> (error: BackupError, status: SFTPStatus?) {
         let (number, message) = lastError(session)
         guard number == cssh2_error_sftp_protocol() else {
-            return BackupError(.connection, "\(call) \(path) failed: \(message) (libssh2 error \(number)); the connection may have dropped")
+            return (BackupError(.connection, "\(call) \(path) failed: \(message) (libssh2 error \(number)); the connection may have dropped"), nil)
         }
         // The status is the server's word: any 32-bit value, converted without trapping.
-        let status = UInt32(truncatingIfNeeded: libssh2_sftp_last_error(sftp))
-        let reason: String
-        switch status {
-        case 2: reason = "no such file or directory"
-        case 3: reason = "permission denied"
-        case 4: reason = "failure (the server gave no reason; a full disk is a common one)"
-        case 10: reason = "no such path"
-        case 11: reason = "already exists"
-        case 12: reason = "write protected"
-        case 14: reason = "no space left on the remote filesystem"
-        case 15: reason = "quota exceeded"
-        case 18: reason = "directory not empty"
-        case 19: reason = "not a directory"
-        default: reason = "SFTP status \(status)"
-        }
-        var error = BackupError(.storage, "\(call) \(path) on the remote host: \(reason) (\(message), SFTP status \(status))")
-        error.systemErrno = Int32(truncatingIfNeeded: status)
-        return error
+        let status = SFTPStatus(rawValue: UInt32(truncatingIfNeeded: libssh2_sftp_last_error(sftp)))
+        return (BackupError(.storage, "\(call) \(path) on the remote host: \(status.reason) (\(message), SFTP status \(status.rawValue))"), status)
     }
 }

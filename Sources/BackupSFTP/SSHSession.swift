@@ -2,9 +2,7 @@ import BackupCore
 import CSSH2
 import Crypto
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A TCP connection and an authenticated libssh2 session over it. Owns both and frees them.
 /// Blocking: use it from a thread of its own, never from two threads at once.

@@ -12,6 +12,13 @@ public struct APIError: Error, Sendable {
     public var text: String
 
     public static func badRequest(_ text: String) -> APIError { APIError(status: .badRequest, id: "BAD_REQUEST", text: text) }
+    /// A POST refused because a job runs: the document's `BAD_REQUEST`, with `error_info.reason`
+    /// `JOB_RUNNING` so that a client can tell it from a bad argument without reading the text.
+    public static func jobRunning(_ text: String) -> APIError {
+        var error = APIError(status: .badRequest, id: "BAD_REQUEST", text: text)
+        error.info = ["reason": WireError.jobRunningReason]
+        return error
+    }
     public static let authRequired = APIError(status: .unauthorized, id: "AUTH_REQUIRED", text: "Authentication required.")
     public static let invalidCredentials = APIError(
         status: .unauthorized, id: "AUTH_INVALID_CREDENTIALS",
@@ -36,6 +43,8 @@ public struct APIError: Error, Sendable {
 
     /// Seconds for a `Retry-After` header (429, 503).
     public var retryAfterSeconds: Int?
+    /// `error_info`, sent only when set.
+    public var info: [String: String]?
 
     /// The JSON response.
     func response() -> Response {
@@ -43,7 +52,7 @@ public struct APIError: Error, Sendable {
         headers[.contentType] = "application/json"
         if self.status == .unauthorized { headers[.wwwAuthenticate] = "Basic realm=\"gwbackup\"" }
         if let seconds = self.retryAfterSeconds { headers[.retryAfter] = "\(seconds)" }
-        let body = (try? JSONCoding.encoder().encode(WireError(errorID: self.id, errorText: self.text))) ?? Data()
+        let body = (try? JSONCoding.encoder().encode(WireError(errorID: self.id, errorText: self.text, errorInfo: self.info))) ?? Data()
         return Response(status: self.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -225,7 +225,7 @@ struct BackupAPIController: Sendable {
     /// A job that could not start, logged once and answered 400 (busy: "a job is already running").
     private func refused(_ error: BackupError, logger: Logger) -> APIError {
         logger.notice("job refused", metadata: ["reason": "\(SafeText.field(error.description, limit: 1000))"])
-        return APIError.badRequest(error.code == .busy ? "a job is already running: \(error.message)" : error.description)
+        return error.code == .busy ? APIError.jobRunning("a job is already running: \(error.message)") : APIError.badRequest(error.description)
     }
 
     /// The whole body, at most `limit` bytes, within `time`: a body that trickles in (one byte every

@@ -2,9 +2,7 @@ import BackupCore
 import Foundation
 import NIOCore
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The status GETs' answers, kept while nothing they are made of changed: polled answers cost a few
 /// `stat`s instead of reading, decoding and encoding the status files (measured: 55% of the server's

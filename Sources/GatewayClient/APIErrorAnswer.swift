@@ -16,7 +16,7 @@ enum APIErrorAnswer {
         switch envelope.errorID {
         case "AUTH_REQUIRED", "AUTH_INVALID_CREDENTIALS":
             return BackupError(.authentication, message)
-        case "BAD_REQUEST" where envelope.errorText.hasPrefix("a job is already running"):
+        case "BAD_REQUEST" where envelope.errorInfo?["reason"] == WireError.jobRunningReason:
             return BackupError(.busy, message)
         case "BAD_REQUEST":
             return BackupError(.invalidInput, message)

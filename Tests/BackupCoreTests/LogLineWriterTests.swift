@@ -3,9 +3,7 @@ import Foundation
 import GatewayBackupTestSupport
 import Synchronization
 import Testing
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A pipe whose read end the test holds and reads only when it says so.
 final class HeldPipe: Sendable {

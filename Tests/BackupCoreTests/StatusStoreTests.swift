@@ -2,9 +2,7 @@ import BackupCore
 import Foundation
 import GatewayBackupTestSupport
 import Testing
-#if canImport(Glibc)
 import Glibc
-#endif
 
 @Suite("Status store and job lock")
 struct StatusStoreTests {

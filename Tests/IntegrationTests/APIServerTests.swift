@@ -111,10 +111,12 @@ struct APIServerTests {
         return fixture
     }
 
-    func expectError(_ answer: APIServer.Answer, status: Int, id: String, _ textContains: String = "") {
+    /// `reason`: the `error_info.reason` expected (none: no `error_info` at all).
+    func expectError(_ answer: APIServer.Answer, status: Int, id: String, _ textContains: String = "", reason: String? = nil) {
         #expect(answer.status == status, "\(answer.body)")
         #expect(answer.contentType.hasPrefix("application/json"))
-        #expect(Set(answer.object.keys) == ["error_id", "error_text"], "\(answer.body)")
+        #expect(Set(answer.object.keys) == (reason == nil ? ["error_id", "error_text"] : ["error_id", "error_text", "error_info"]), "\(answer.body)")
+        if let reason { #expect((answer.object["error_info"] as? [String: Any])?["reason"] as? String == reason, "\(answer.body)") }
         #expect(answer.object["error_id"] as? String == id)
         if !textContains.isEmpty {
             #expect((answer.object["error_text"] as? String ?? "").contains(textContains), "\(answer.body)")
@@ -322,9 +324,9 @@ struct APIServerTests {
         let answers = try await [first, second]
         #expect(answers.filter { $0.status == 204 }.count == 1, "\(answers.map(\.body))")
         let refused = try #require(answers.first { $0.status == 400 })
-        self.expectError(refused, status: 400, id: "BAD_REQUEST", "a job is already running")
+        self.expectError(refused, status: 400, id: "BAD_REQUEST", "a job is already running", reason: "JOB_RUNNING")
         // The one job runs to its end; a restore POSTed meanwhile is refused too.
-        self.expectError(try await server.call("POST", "\(Self.base)/restore", body: body), status: 400, id: "BAD_REQUEST", "a job is already running")
+        self.expectError(try await server.call("POST", "\(Self.base)/restore", body: body), status: 400, id: "BAD_REQUEST", "a job is already running", reason: "JOB_RUNNING")
         let finished = try await server.waitForJob("\(Self.base)/backup")
         #expect(finished["status"] as? String == "COMPLETED", "\(finished)")
         #expect(try FileTree.names(in: fixture.backups).count == 1)

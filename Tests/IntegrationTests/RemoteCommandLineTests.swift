@@ -3,7 +3,7 @@ import BackupCore
 import Foundation
 import GatewayAPI
 import GatewayBackupTestSupport
-import GatewayClient
+@testable import GatewayClient
 import GatewayWire
 import Testing
 
@@ -98,6 +98,17 @@ struct RemoteCommandLineTests {
         #expect(!(outcome.stdout + outcome.stderr).contains(bed.password.revealed))
         let status = try await server.call("GET", "\(APIServerTests.base)/backup")
         #expect(status.body.contains(path) && !status.body.contains(bed.password.revealed))
+    }
+
+    /// The client tells a busy server from a bad argument by `error_info.reason`, never by the text.
+    @Test func aBusyAnswerIsRecognisedByItsReasonNotItsText() {
+        func code(_ body: String) -> BackupError.Code {
+            APIErrorAnswer.decode(Data(body.utf8), status: .badRequest, server: "https://s").code
+        }
+        #expect(code(#"{"error_id":"BAD_REQUEST","error_text":"another wording","error_info":{"reason":"JOB_RUNNING"}}"#) == .busy)
+        #expect(code(#"{"error_id":"BAD_REQUEST","error_text":"a job is already running: looks busy, is not"}"#) == .invalidInput)
+        #expect(code(#"{"error_id":"BAD_REQUEST","error_text":"x","error_info":{"reason":7,"other":[1]}}"#) == .invalidInput)
+        #expect(code(#"{"error_id":"AUTH_INVALID_CREDENTIALS","error_text":"x","error_info":{"reason":"JOB_RUNNING"}}"#) == .authentication)
     }
 
     @Test func withoutWaitTheJobIsStartedAndASecondOneIsRefusedAsBusy() async throws {

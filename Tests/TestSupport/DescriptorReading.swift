@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What the non-blocking descriptor `fd` holds now.
 public func readAvailable(from fd: Int32) -> [UInt8] {

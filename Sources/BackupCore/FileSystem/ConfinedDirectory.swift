@@ -1,9 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A directory tree changed only through descriptors: every path below it is walked one component at
 /// a time with `openat(O_NOFOLLOW)`, so a symlink in an intermediate component, wherever it came from

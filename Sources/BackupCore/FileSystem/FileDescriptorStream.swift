@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// An open file descriptor used as a `ByteSource` and `ByteSink`. It owns the descriptor and closes it.
 /// Sendable so it can be handed to the one thread that uses it; it is never used by two at once.

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What `lstat` tells apart of one version of a file: its inode, size, and modification and change
 /// times. A file replaced by a rename has a new inode; one edited in place a new ctime, which, unlike

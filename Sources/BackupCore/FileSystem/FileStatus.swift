@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// What `lstat` says of a path: the metadata a backup keeps.
 public struct FileStatus: Sendable, Equatable {

@@ -1,9 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// File-tree operations that keep what a backup must keep: modes, owners (where permitted), mtimes,
 /// and symlinks as links. No operation follows a symlink it did not mean to.

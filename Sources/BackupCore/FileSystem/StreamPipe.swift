@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Connects a producer that writes a stream (the archiver) to a consumer that reads one (the cipher)
 /// through an OS pipe, so neither holds more than a buffer of the data.

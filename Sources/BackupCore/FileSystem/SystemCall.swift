@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Turns failed system calls into `BackupError`s that name the call, the path and the reason.
 package enum SystemCall {

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The ownership rule for files that can make gwbackup run code or decide what it trusts (plugin
 /// descriptors and executables, manifests, `serve.json`, credentials and users files): the file and

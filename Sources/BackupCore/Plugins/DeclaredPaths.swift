@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The paths a component's restore may change: the values of its plugin's path parameters
 /// (`"path": true` in the schema), with the companions the schema names beside them. A sandboxed

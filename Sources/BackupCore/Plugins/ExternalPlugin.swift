@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A plugin run as a child process: `plugin.json` plus an executable in any language.
 ///

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The `plugin.json` of an external plugin. Documented in `docs/plugins.md`.
 public struct ExternalPluginDescriptor: Codable, Sendable, Equatable {

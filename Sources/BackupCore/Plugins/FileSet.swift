@@ -1,9 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Copies a set of paths and globs between an appliance root and a staging directory, keeping modes,
 /// owners (where permitted), mtimes and symlinks. The work behind the `fileset` plugin, shared by

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What a sandboxed restore changed under one overlay, read from the overlay's upper layer after
 /// every process of the step is gone, checked against the component's declared paths, and applied

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// One external plugin step's sandbox, from preparation to cleanup: the writable staging directory,
 /// and for a restore (or its rollback) an overlay over each directory the component's declared

@@ -1,21 +1,17 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Synchronization
 
 /// One job at a time, across processes: an exclusive `flock` on `STATE/job.lock`. The kernel drops
 /// the lock when its holder dies, so a killed job never blocks the next one.
-public final class JobLock: @unchecked Sendable {
-    private var fd: Int32
+public final class JobLock: Sendable {
+    /// The locked descriptor, -1 once released. In a Mutex: a release from two threads must close it
+    /// once (a second close would close another thread's descriptor that got the same number).
+    private let fd: Mutex<Int32>
     private let path: String
-    /// Guards `fd`: a release from two threads must close it once (a second close would close another
-    /// thread's descriptor that got the same number).
-    private let guardLock = NSLock()
 
     private init(fd: Int32, path: String) {
-        self.fd = fd
+        self.fd = Mutex(fd)
         self.path = path
     }
 
@@ -110,11 +106,11 @@ public final class JobLock: @unchecked Sendable {
     /// between a finished job's last record and this release must see who holds it (emptied first,
     /// the next job was refused as if a job still ran).
     public func release() {
-        self.guardLock.withLock {
-            guard self.fd >= 0 else { return }
-            flock(self.fd, LOCK_UN)
-            close(self.fd)
-            self.fd = -1
+        self.fd.withLock { fd in
+            guard fd >= 0 else { return }
+            flock(fd, LOCK_UN)
+            close(fd)
+            fd = -1
         }
     }
 }

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The restore journal, `STATE/restore-journal.json`: written (file and directory fsynced) before a
 /// restore changes the first file on the appliance, it names every component to apply, the manifest

@@ -1,9 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Backups in a directory of this machine (`hostname: "localhost"`).
 public struct LocalBackupStore: BackupStore {

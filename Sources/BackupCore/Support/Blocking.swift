@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Runs blocking work (C calls, file I/O, child processes) on a thread of its own, so that it never
 /// holds a thread of Swift's cooperative pool.

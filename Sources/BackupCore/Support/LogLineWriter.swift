@@ -1,8 +1,6 @@
 import Foundation
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Log lines written to a file descriptor by a thread of its own, so that a log output that stops
 /// draining never holds the threads that answer requests or run jobs.

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Resumes the tasks that waited for a job's lowered-priority work (`Blocking.run` with a
 /// `niceness`) from a thread at normal priority.

@@ -1,8 +1,6 @@
 import BackupCore
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Reads secrets from a file, an environment variable, or a terminal prompt without echo, never from
 /// arguments (which any user can read in the process list).
