@@ -23,10 +23,14 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        // The core: manifests, plugins, orchestrator, stores, status. No C, no HTTP, no CLI.
+        // The model: manifests, the index, job records, retention policy, cron, errors, safe text,
+        // JSON values. No Glibc, no I/O: what the wire, the client and the core share.
+        .target(name: "BackupModel"),
+        // The core: plugins, orchestrator, stores, status, file system. No C, no HTTP, no CLI.
         .target(
             name: "BackupCore",
             dependencies: [
+                "BackupModel",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 // PBKDF2 for key identifiers (BoringSSL's, through swift-crypto).
@@ -34,23 +38,23 @@ let package = Package(
             ]
         ),
         // Child processes: posix_spawn, process groups, the guard; the core's ProcessLauncher.
-        .target(name: "BackupProcess", dependencies: ["BackupCore"]),
+        .target(name: "BackupProcess", dependencies: ["BackupCore", "BackupModel"]),
         // Tar writing and secure extraction.
-        .target(name: "BackupArchive", dependencies: ["BackupCore"]),
+        .target(name: "BackupArchive", dependencies: ["BackupCore", "BackupModel"]),
         // libgpgme, and its safe Swift wrapper.
         .systemLibrary(
             name: "CGPGME",
             pkgConfig: "gpgme",
             providers: [.apt(["libgpgme-dev"])]
         ),
-        .target(name: "BackupCrypto", dependencies: ["BackupCore", "CGPGME"]),
+        .target(name: "BackupCrypto", dependencies: ["BackupCore", "BackupModel", "CGPGME"]),
         // libzstd, and the compression stage over it (format 2).
         .systemLibrary(
             name: "CZstd",
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
-        .target(name: "BackupCompression", dependencies: ["BackupCore", "CZstd"]),
+        .target(name: "BackupCompression", dependencies: ["BackupCore", "BackupModel", "CZstd"]),
         // libssh2, and the SFTP store over it.
         .systemLibrary(
             name: "CSSH2",
@@ -59,7 +63,7 @@ let package = Package(
         ),
         .target(
             name: "BackupSFTP",
-            dependencies: ["BackupCore", "CSSH2", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["BackupCore", "BackupModel", "CSSH2", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // libjansson, the C plugin SDK on it (plugins/sdk/c), and the shipped C plugin that uses it.
         .systemLibrary(
@@ -81,35 +85,35 @@ let package = Package(
         .target(
             name: "BackupCertificates",
             dependencies: [
-                "BackupCore",
+                "BackupCore", "BackupModel",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The demo appliance: realistic files for the five components.
-        .target(name: "BackupDemo", dependencies: ["BackupCore", "BackupCertificates", "BackupProcess"]),
+        .target(name: "BackupDemo", dependencies: ["BackupCore", "BackupModel", "BackupCertificates", "BackupProcess"]),
         // Wiring shared by the CLI and the API: shipped resources, plugin registry, stores, orchestrator.
         .target(
             name: "BackupRuntime",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupSFTP", "BackupCompression", "BackupProcess",
+                "BackupCore", "BackupModel", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupSFTP", "BackupCompression", "BackupProcess",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The API's bodies as Codable types, shared by the server and the client (no HTTP in it).
-        .target(name: "GatewayWire", dependencies: ["BackupCore"]),
+        .target(name: "GatewayWire", dependencies: ["BackupModel"]),
         // `gwbackup plugins test`: the conformance rules a component plugin must keep.
-        .target(name: "BackupConformance", dependencies: ["BackupCore", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")]),
+        .target(name: "BackupConformance", dependencies: ["BackupCore", "BackupModel", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")]),
         // Prometheus exposition of the job statistics and status (swift-prometheus), for /metrics and --metrics-file.
         .target(
             name: "BackupMetrics",
-            dependencies: ["BackupCore", .product(name: "Prometheus", package: "swift-prometheus")]
+            dependencies: ["BackupCore", "BackupModel", .product(name: "Prometheus", package: "swift-prometheus")]
         ),
         // The HTTPS server of the Backup/Restore API v1.0.
         .target(
             name: "GatewayAPI",
             dependencies: [
-                "BackupCore", "BackupRuntime", "BackupCertificates", "BackupMetrics", "GatewayWire",
+                "BackupCore", "BackupModel", "BackupRuntime", "BackupCertificates", "BackupMetrics", "GatewayWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -125,7 +129,7 @@ let package = Package(
         .target(
             name: "GatewayClient",
             dependencies: [
-                "BackupCore", "GatewayWire",
+                "BackupModel", "GatewayWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -135,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "gwbackup",
             dependencies: [
-                "BackupCore", "BackupRuntime", "BackupDemo", "BackupMetrics", "BackupConformance", "GatewayAPI", "GatewayClient", "GatewayWire",
+                "BackupCore", "BackupModel", "BackupRuntime", "BackupDemo", "BackupMetrics", "BackupConformance", "GatewayAPI", "GatewayClient", "GatewayWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -144,7 +148,7 @@ let package = Package(
         .target(
             name: "GatewayBackupTestSupport",
             dependencies: [
-                "BackupCore", "BackupProcess",
+                "BackupCore", "BackupModel", "BackupProcess",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -153,24 +157,24 @@ let package = Package(
         // `make bench`: SFTP upload through the store, against OpenSSH's sftp.
         .executableTarget(
             name: "sftp-upload-bench",
-            dependencies: ["BackupCore", "BackupSFTP"],
+            dependencies: ["BackupCore", "BackupModel", "BackupSFTP"],
             path: "Benchmarks/SFTPUpload"
         ),
         // `make fuzz`: libFuzzer targets (built with -sanitize=fuzzer -DFUZZING); plain builds replay a corpus.
         .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
-        .executableTarget(name: "archive-fuzz", dependencies: ["BackupCore", "BackupArchive", "FuzzSupport"], path: "Fuzz/ArchiveFuzz"),
-        .executableTarget(name: "index-fuzz", dependencies: ["BackupCore", "FuzzSupport"], path: "Fuzz/IndexFuzz"),
-        .executableTarget(name: "plugin-fuzz", dependencies: ["BackupCore", "FuzzSupport"], path: "Fuzz/PluginFuzz"),
+        .executableTarget(name: "archive-fuzz", dependencies: ["BackupCore", "BackupModel", "BackupArchive", "FuzzSupport"], path: "Fuzz/ArchiveFuzz"),
+        .executableTarget(name: "index-fuzz", dependencies: ["BackupCore", "BackupModel", "FuzzSupport"], path: "Fuzz/IndexFuzz"),
+        .executableTarget(name: "plugin-fuzz", dependencies: ["BackupCore", "BackupModel", "FuzzSupport"], path: "Fuzz/PluginFuzz"),
         .executableTarget(name: "sdk-fuzz", dependencies: ["GatewayPluginSDK", "FuzzSupport"], path: "Fuzz/SDKFuzz"),
         .executableTarget(name: "request-fuzz", dependencies: ["GatewayWire", "FuzzSupport"], path: "Fuzz/RequestFuzz"),
         .testTarget(
             name: "BackupCoreTests",
-            dependencies: ["BackupCore", "BackupArchive", "BackupProcess", "GatewayBackupTestSupport"]
+            dependencies: ["BackupCore", "BackupModel", "BackupArchive", "BackupProcess", "GatewayBackupTestSupport"]
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BackupCore", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupMetrics", "BackupConformance", "BackupProcess", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayWire", "GatewayPluginSDK", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
+                "BackupCore", "BackupModel", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupMetrics", "BackupConformance", "BackupProcess", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayWire", "GatewayPluginSDK", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -4,6 +4,7 @@
 // backup's copy (FILE gives the expected size), so `make bench` can compare each direction with
 // OpenSSH's sftp put and get on the same file.
 import BackupCore
+import BackupModel
 import BackupSFTP
 import Foundation
 

@@ -1,5 +1,6 @@
 import BackupArchive
 import BackupCore
+import BackupModel
 import Foundation
 import FuzzSupport
 

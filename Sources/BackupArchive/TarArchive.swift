@@ -1,4 +1,5 @@
 public import BackupCore
+import BackupModel
 public import Foundation
 import Glibc
 

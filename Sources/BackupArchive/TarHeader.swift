@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 
 /// One ustar header block (512 bytes), with the pax records that carry what ustar cannot hold.
 struct TarHeader: Equatable {

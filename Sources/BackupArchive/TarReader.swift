@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 
 /// Reads a tar stream entry by entry, resolving pax and GNU long-name headers.
 final class TarReader {

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 
 /// Writes a directory tree as a POSIX (ustar + pax) archive that stock `tar` reads.
 struct TarWriter {

@@ -1,4 +1,5 @@
 public import BackupCore
+import BackupModel
 import CZstd
 
 /// zstd streaming compression (libzstd), on several cores: what `zstd -d` and `tar --zstd` read.

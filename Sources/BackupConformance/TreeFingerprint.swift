@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import Foundation
 
 /// What a tree holds, path by path (`TreeInventory`: walked without following any link a plugin

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import CGPGME
 
 /// The one place C calls into GPGME are checked: every failure becomes a `BackupError` that names the

@@ -1,4 +1,5 @@
 public import BackupCore
+public import BackupModel
 import CGPGME
 
 /// Encrypts component archives as OpenPGP symmetric messages (AES-256, integrity-protected) with

@@ -1,4 +1,5 @@
 public import BackupCore
+public import BackupModel
 import BackupProcess
 import BackupArchive
 import BackupCertificates

@@ -1,4 +1,5 @@
-public import BackupCore
+import BackupCore
+public import BackupModel
 
 /// How to log in to a remote host. Secrets stay in `Secret`s.
 public struct RemoteCredentials: Sendable {

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import Foundation
 
 /// Finds what ships beside the binary (`manifests/`, `plugins/`), whether it runs from a checkout,

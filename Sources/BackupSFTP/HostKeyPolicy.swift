@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 
 /// Which SSH host keys to trust.
 public enum HostKeyPolicy: Sendable, Equatable {

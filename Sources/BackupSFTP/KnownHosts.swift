@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import Foundation
 
 /// Host keys seen before, pinned per host, port and key type, in a JSON file in the state directory.

@@ -1,4 +1,5 @@
 public import BackupCore
+public import BackupModel
 import Foundation
 import Glibc
 

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import CSSH2
 
 /// An open remote file as a `ByteSource` or `ByteSink`. Writes are gathered into 1 MiB requests:

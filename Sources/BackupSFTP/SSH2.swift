@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import CSSH2
 
 /// The one place libssh2 results are checked: every failure becomes a `BackupError` naming the call,

@@ -1,4 +1,5 @@
 public import BackupCore
+public import BackupModel
 
 /// Where and how to log in over SSH.
 public struct SSHEndpoint: Sendable {

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import CSSH2
 import Crypto
 import Foundation

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import BackupMetrics
 import BackupRuntime
 import Foundation

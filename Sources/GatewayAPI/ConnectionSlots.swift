@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import NIOConcurrencyHelpers
 import NIOCore
 

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import Synchronization
 
 /// The identities (`FileIdentity`) of a few files, taken again at most once per `reuse` (a

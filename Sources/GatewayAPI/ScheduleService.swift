@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import BackupRuntime
 import Foundation
 import Logging

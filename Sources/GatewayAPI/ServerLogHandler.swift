@@ -1,4 +1,5 @@
 public import BackupCore
+import BackupModel
 import Foundation
 public import Logging
 

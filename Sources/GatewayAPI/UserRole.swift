@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 
 /// What an API user may do (issue 24; as Vault's policies and Velero's roles, kept to three):
 ///

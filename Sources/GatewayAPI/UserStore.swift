@@ -1,4 +1,5 @@
-public import BackupCore
+import BackupCore
+public import BackupModel
 import Foundation
 import HummingbirdBcrypt
 

@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-public import BackupCore
+public import BackupModel
 import Foundation
 public import GatewayWire
 import NIOCore

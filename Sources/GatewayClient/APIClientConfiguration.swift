@@ -1,4 +1,4 @@
-public import BackupCore
+public import BackupModel
 import Foundation
 
 /// Where the API server is and how to talk to it.

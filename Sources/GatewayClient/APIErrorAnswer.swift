@@ -1,4 +1,4 @@
-import BackupCore
+import BackupModel
 import Foundation
 import GatewayWire
 import NIOHTTP1

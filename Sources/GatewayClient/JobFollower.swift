@@ -1,4 +1,4 @@
-public import BackupCore
+public import BackupModel
 public import GatewayWire
 
 /// Starts a job on the server and follows it to its end by polling its status, the way the API

@@ -1,4 +1,4 @@
-public import BackupCore
+public import BackupModel
 import Foundation
 
 /// The one element of the `GET …/backup` answer: `last_successful` (`{}` before the first backup),

@@ -1,4 +1,4 @@
-import BackupCore
+import BackupModel
 import Foundation
 
 /// The API's error envelope: `{"error_id", "error_text"}`, plus `error_info` when it has data.

@@ -1,4 +1,4 @@
-public import BackupCore
+public import BackupModel
 import Foundation
 
 /// A job's status record as the API sends it: the documented fields (`host`, `username`,

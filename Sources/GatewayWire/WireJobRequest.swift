@@ -1,4 +1,4 @@
-public import BackupCore
+public import BackupModel
 import Foundation
 
 /// A request body that breaks the API's rules; its message names the field.

@@ -1,4 +1,4 @@
-public import BackupCore
+public import BackupModel
 import Foundation
 
 /// The body of `POST …/rekey` (this server's extension): where the backups are and the current

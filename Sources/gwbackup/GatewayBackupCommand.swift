@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupModel
 import Foundation
 
 /// `gwbackup`: back up and restore a Flow Gateway.

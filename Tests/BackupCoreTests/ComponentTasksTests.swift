@@ -1,4 +1,5 @@
 @testable import BackupCore
+import BackupModel
 import Foundation
 import Testing
 

@@ -1,5 +1,6 @@
 @testable import BackupArchive
 import BackupCore
+import BackupModel
 import Foundation
 import GatewayBackupTestSupport
 import Testing

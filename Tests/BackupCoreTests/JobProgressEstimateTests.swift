@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import Testing
 
 @Suite("Progress: share done and time left")

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import Foundation
 import Testing
 

@@ -1,6 +1,7 @@
 @testable import BackupArchive
 import BackupCompression
 import BackupCore
+import BackupModel
 import BackupCrypto
 import Crypto
 import Foundation

@@ -1,6 +1,7 @@
 import BackupCompression
 import BackupProcess
 import BackupCore
+import BackupModel
 import BackupRuntime
 import Foundation
 import GatewayBackupTestSupport

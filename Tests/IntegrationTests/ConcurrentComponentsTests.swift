@@ -1,5 +1,6 @@
 import BackupArchive
 import BackupCore
+import BackupModel
 import BackupCrypto
 import BackupRuntime
 import Foundation

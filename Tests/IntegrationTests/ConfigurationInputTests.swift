@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import BackupSFTP
 import Foundation
 import GatewayAPI

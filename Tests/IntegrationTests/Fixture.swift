@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import BackupDemo
 import BackupRuntime
 import Foundation

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 @testable import BackupCrypto
 import Foundation
 import GatewayBackupTestSupport

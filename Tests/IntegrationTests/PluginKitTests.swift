@@ -1,5 +1,6 @@
 import BackupConformance
 import BackupCore
+import BackupModel
 import BackupProcess
 import BackupRuntime
 import Foundation

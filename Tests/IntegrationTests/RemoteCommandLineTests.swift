@@ -1,5 +1,6 @@
 import BackupCertificates
 import BackupCore
+import BackupModel
 import Foundation
 import GatewayAPI
 import GatewayBackupTestSupport

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import BackupRuntime
 @testable import BackupSFTP
 import Foundation

@@ -1,5 +1,6 @@
 @testable import BackupCertificates
 import BackupCore
+import BackupModel
 import BackupRuntime
 import GatewayAPI
 import Foundation

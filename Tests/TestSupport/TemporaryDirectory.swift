@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import BackupProcess
 
 import Foundation

@@ -1,3 +1,4 @@
+import BackupModel
 import Glibc
 
 /// An open file descriptor used as a `ByteSource` and `ByteSink`. It owns the descriptor and closes it.

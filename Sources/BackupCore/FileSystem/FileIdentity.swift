@@ -1,3 +1,4 @@
+import BackupModel
 import Glibc
 
 /// What `lstat` tells apart of one version of a file: its inode, size, and modification and change

@@ -1,3 +1,4 @@
+import BackupModel
 import Glibc
 
 /// What `lstat` says of a path: the metadata a backup keeps.

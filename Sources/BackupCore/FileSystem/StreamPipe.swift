@@ -1,3 +1,4 @@
+import BackupModel
 import Glibc
 
 /// Connects a producer that writes a stream (the archiver) to a consumer that reads one (the cipher)

@@ -1,3 +1,4 @@
+import BackupModel
 import Glibc
 
 /// Turns failed system calls into `BackupError`s that name the call, the path and the reason.

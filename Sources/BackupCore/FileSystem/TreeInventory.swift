@@ -1,3 +1,4 @@
+import BackupModel
 import Glibc
 
 /// What a tree holds, path by path: kind, mode, owner, size and content digest of files, the target

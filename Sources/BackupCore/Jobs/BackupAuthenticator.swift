@@ -1,3 +1,4 @@
+import BackupModel
 /// A backup that restore and verify may rely on: its authenticated index, and the plain manifest that
 /// agrees with it.
 public struct AuthenticatedBackup: Sendable {

@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 import Logging
 
@@ -21,52 +22,10 @@ import Logging
 /// Before 3 the backup opens with the old password only (the new files are ignored, and removed by
 /// the next run); from 3 on, with the new one only.
 public struct BackupRekey: Sendable {
-    /// What happened to one backup.
-    public struct Outcome: Codable, Sendable, Equatable {
-        public enum Result: String, Codable, Sendable {
-            /// Re-encrypted: it now opens with the new password only.
-            case rekeyed
-            /// An earlier, interrupted rotation of it was finished.
-            case finished
-            /// It already opened with the new password, with nothing left to do.
-            case unchanged
-            case failed
-        }
-
-        public var backup: String
-        public var result: Result
-        public var message: String
-        /// The key it needs now (`KeyIdentifier`), when known.
-        public var keyID: String?
-
-        enum CodingKeys: String, CodingKey {
-            case backup, result, message
-            case keyID = "key_id"
-        }
-    }
-
-    /// What a rotation did.
-    public struct Report: Codable, Sendable, Equatable {
-        public var location: String
-        public var oldKeyID: String
-        public var newKeyID: String
-        public var backups: [Outcome]
-        public var ok: Bool { !self.backups.contains { $0.result == .failed } }
-
-        public init(location: String, oldKeyID: String, newKeyID: String, backups: [Outcome]) {
-            self.location = location
-            self.oldKeyID = oldKeyID
-            self.newKeyID = newKeyID
-            self.backups = backups
-        }
-
-        // snake_case, as every `--json` output (docs/json/rekey.schema.json).
-        enum CodingKeys: String, CodingKey {
-            case location, backups
-            case oldKeyID = "old_key_id"
-            case newKeyID = "new_key_id"
-        }
-    }
+    /// What happened to one backup (`RekeyReport.Outcome`).
+    public typealias Outcome = RekeyReport.Outcome
+    /// What a rotation did (`RekeyReport`).
+    public typealias Report = RekeyReport
 
     var orchestrator: Orchestrator
     var store: any BackupStore

@@ -1,3 +1,4 @@
+import BackupModel
 /// What a backup needs.
 public struct BackupRequest: Sendable {
     public var target: StorageTarget

@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// Checks a stored backup without restoring anything: by checksum alone, or, given the security

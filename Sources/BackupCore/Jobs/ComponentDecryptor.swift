@@ -1,3 +1,4 @@
+import BackupModel
 /// Reads one component file of a backup, checks it against the size and SHA-256 the index recorded,
 /// and decrypts it. The file is read no further than its recorded size (a file that claims to be
 /// endless cannot hold a job), and the checksum is judged before the cipher's error, so a damaged file

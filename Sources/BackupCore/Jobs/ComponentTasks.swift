@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// What one component's task of a job that works on several at once hands back: which component

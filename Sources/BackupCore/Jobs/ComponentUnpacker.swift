@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// Decrypts a component of an authenticated backup into a staging directory, as restore, a

@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// Asks a running job to stop, for a server that is shutting down: the plugin the job is running

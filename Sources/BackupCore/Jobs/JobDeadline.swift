@@ -1,3 +1,4 @@
+import BackupModel
 import Dispatch
 import Foundation
 

@@ -1,3 +1,4 @@
+import BackupModel
 /// A progress event of a running job, for a progress line or the API.
 public struct JobProgress: Sendable, Equatable {
     /// `backup`, `restore` or `verify`.

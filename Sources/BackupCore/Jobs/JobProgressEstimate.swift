@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// How far a job has come, as a share and a time left, from its progress events: the components

@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// A rotation that holds the job lock (`BackupRekey.begin`). `run()` rotates, keeps its record in

@@ -1,3 +1,4 @@
+import BackupModel
 /// What a restore needs.
 public struct RestoreRequest: Sendable {
     public var target: StorageTarget

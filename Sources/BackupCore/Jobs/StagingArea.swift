@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// A private directory (0700) for one job's plaintext: collected components, decrypted archives and

@@ -1,3 +1,4 @@
+import BackupModel
 /// Checks a manifest against the plugins available, reporting every problem with its component and
 /// field rather than stopping at the first.
 public struct ManifestValidator: Sendable {

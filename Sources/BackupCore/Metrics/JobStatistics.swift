@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// What monitoring needs to know about past jobs, kept in the state directory beside the status

@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// What archiving a tree produced.

@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// The input of an encryption started before that input exists.

@@ -1,3 +1,4 @@
+import BackupModel
 import Crypto
 
 /// A source that passes bytes on while counting them and computing their SHA-256.

@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// Small data in memory (an index, a request) as a `ByteSource`.

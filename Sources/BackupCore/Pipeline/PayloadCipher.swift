@@ -1,3 +1,4 @@
+import BackupModel
 /// Encrypts and decrypts a component's archive as a stream. `BackupCrypto` implements it with GPGME;
 /// the core only knows this protocol, so it stays free of C.
 public protocol PayloadCipher: Sendable {

@@ -1,3 +1,4 @@
+import BackupModel
 import Logging
 
 /// A collector and restorer for one kind of component. Built-in plugins implement it in Swift;

@@ -1,3 +1,4 @@
+import BackupModel
 /// The built-in `fileset` plugin: backs up listed paths and globs, keeping modes, owners, mtimes and
 /// symlinks; restores them so the appliance matches the backup.
 ///

@@ -1,3 +1,4 @@
+import BackupModel
 import Logging
 
 /// What a plugin is asked to do with one component.

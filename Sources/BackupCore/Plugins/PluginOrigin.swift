@@ -1,3 +1,4 @@
+import BackupModel
 /// Where a plugin comes from.
 public enum PluginOrigin: Sendable, Equatable, CustomStringConvertible {
     /// Compiled into the binary.

@@ -1,3 +1,4 @@
+import BackupModel
 /// What a plugin reports after a step that did not fail.
 public struct PluginReport: Sendable, Equatable {
     /// Things the operator should know that did not stop the step.

@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// What to run: a program, its arguments and exact environment, how long it may take, and how much

@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// `gwbackup diff A B`: what differs between two authenticated backups, component by component and

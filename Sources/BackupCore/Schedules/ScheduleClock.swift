@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// Time as the scheduler sees it: the wall clock in production, a clock the test moves in tests.

@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// The secrets of a schedule, from its credentials file: a JSON object with `security_pwd` and, for

@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// `STATE/backup-in-progress.json`: which destination a running backup writes its `.partial-`

@@ -1,3 +1,4 @@
+import BackupModel
 import Synchronization
 
 /// Counts the writes this process makes to the status and schedule files of each state directory,

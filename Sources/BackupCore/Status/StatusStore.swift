@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// Keeps the backup and restore status in the state directory, written atomically so that a crash

@@ -1,3 +1,4 @@
+import BackupModel
 import Foundation
 
 /// `STATE/untrusted-backups.json`: backups this appliance committed and then could not read back as

@@ -1,3 +1,4 @@
+import BackupModel
 /// Where backups live: a local directory or a remote host. Implementations: `LocalBackupStore`,
 /// and the SFTP store in `BackupSFTP`. Methods block; call them off the cooperative pool.
 public protocol BackupStore: Sendable {

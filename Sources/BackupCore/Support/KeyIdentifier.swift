@@ -1,14 +1,10 @@
+public import BackupModel
 import CryptoExtras
 import Foundation
 import Synchronization
 
-/// Which security password a backup needs, without saying anything useful about the password: 16 hex
-/// digits of PBKDF2-HMAC-SHA512 over the password (salt `gwbackup key identifier v1`, 250,000
-/// rounds: about the work of the S2K derivation every backup file already offers a guesser). Recorded
-/// in every index (authenticated) and plain manifest (a hint, for `list` without the password), so
-/// that after a rotation (`gwbackup rekey`) `list` tells which backups need which password. Two
-/// appliances with the same password share the identifier; that is the point.
-public enum KeyIdentifier {
+/// The derivation of key identifiers (PBKDF2 through swift-crypto's BoringSSL).
+extension KeyIdentifier {
     /// PBKDF2 rounds: fixed, since the identifiers of all backups must stay comparable.
     public static let rounds = 250_000
     static let salt = Array("gwbackup key identifier v1".utf8)
@@ -27,10 +23,5 @@ public enum KeyIdentifier {
             cache[secret.revealed] = id
         }
         return id
-    }
-
-    /// True for 16 lowercase hex digits.
-    public static func isValid(_ id: String) -> Bool {
-        id.utf8.count == 16 && id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 }

@@ -1,4 +1,5 @@
 #if DEBUG
+import BackupModel
 import Glibc
 import Synchronization
 #endif

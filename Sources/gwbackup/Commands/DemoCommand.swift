@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupModel
 import BackupDemo
 
 /// `gwbackup demo --root DIR`: write a demo appliance to back up.

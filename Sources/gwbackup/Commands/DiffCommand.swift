@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupModel
 import BackupRuntime
 
 /// `gwbackup diff [A] [B]`: what differs between two backups, or between a backup and the appliance.

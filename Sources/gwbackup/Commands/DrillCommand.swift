@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupModel
 import BackupRuntime
 
 /// `gwbackup drill`: restore a backup into a scratch root and read it back, never touching the appliance.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupModel
 import BackupRuntime
 
 /// `gwbackup list`: the backups under the backup path. With the security password, what it authenticates

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupModel
 import BackupRuntime
 
 /// `gwbackup manifest`: work with manifests.

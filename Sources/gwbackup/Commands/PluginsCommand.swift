@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupModel
 import BackupRuntime
 
 /// `gwbackup plugins`: list them (the default), or test one component's plugin.

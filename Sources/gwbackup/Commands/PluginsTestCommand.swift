@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupConformance
 import BackupCore
+import BackupModel
 import BackupRuntime
 import Foundation
 

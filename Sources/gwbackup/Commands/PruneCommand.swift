@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupModel
 import BackupRuntime
 
 /// `gwbackup prune`: delete old backups by a retention policy (the newest complete one always stays).

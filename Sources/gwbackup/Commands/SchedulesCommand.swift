@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupModel
 import Foundation
 import GatewayAPI
 import GatewayWire

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import ArgumentParser
 
 /// `--jobs N`: how many components a backup or restore works on at once.

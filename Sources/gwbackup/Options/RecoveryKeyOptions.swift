@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupModel
 import BackupRuntime
 
 /// `--recipient-key`: the public recovery keys every backup is also encrypted to (docs/keys.md).

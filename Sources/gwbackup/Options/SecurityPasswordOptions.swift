@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupModel
 
 /// The security password that encrypts backups.
 struct SecurityPasswordOptions: ParsableArguments {

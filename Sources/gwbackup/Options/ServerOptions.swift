@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupModel
 import GatewayClient
 
 /// A running `gwbackup serve` to drive over the API instead of this machine.

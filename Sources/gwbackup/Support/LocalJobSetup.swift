@@ -1,4 +1,5 @@
 import BackupCore
+import BackupModel
 import BackupRuntime
 
 /// What a command that runs a job on this machine sets up first (restore, diff, drill): the runtime,

@@ -5,7 +5,7 @@
 public struct BackupError: Error, Sendable, CustomStringConvertible, Equatable {
     /// What kind of failure this is.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        let name: String
+        package let name: String
         public var description: String { self.name }
 
         /// Bad input: a request, manifest, option or file that cannot be used.

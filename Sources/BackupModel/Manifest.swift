@@ -31,17 +31,6 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
-    /// Reads and decodes a manifest file.
-    public static func load(path: String) throws -> Manifest {
-        let data: Data
-        do {
-            data = try FileTree.readFile(path, limit: 4 << 20)
-        } catch {
-            throw BackupError(.invalidManifest, "cannot read manifest \(path): \(BackupError.wrap(error).message)")
-        }
-        return try decode(data, source: path)
-    }
-
     /// The component called `name`.
     public func component(named name: String) -> ManifestComponent? {
         self.components.first { $0.name == name }

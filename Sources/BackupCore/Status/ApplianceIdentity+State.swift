@@ -1,30 +1,8 @@
+public import BackupModel
 import Foundation
 
-/// Who this appliance is, as its backups record it: a random identifier created once in the state
-/// directory (`appliance-id`), and the hostname for people. Every backup's authenticated index carries
-/// both, so appliances that share a destination each act on their own backups, and retention never
-/// touches another's. Replacement hardware gets a fresh identifier and restores another's backups on
-/// purpose (see `AuthenticatedCatalog.choose`).
-public struct ApplianceIdentity: Sendable, Equatable, Codable {
-    /// The file in the state directory.
-    public static let fileName = "appliance-id"
-
-    /// `gw-` and 32 lowercase hex digits.
-    public var id: String
-    /// The hostname when the identity was read (it may change; the identifier does not).
-    public var hostname: String
-
-    public init(id: String, hostname: String) {
-        self.id = id
-        self.hostname = hostname
-    }
-
-    /// True for an identifier of the form this build creates: `gw-` and 32 lowercase hex digits.
-    public static func isValid(_ id: String) -> Bool {
-        let hex = id.utf8.dropFirst(3)
-        return id.hasPrefix("gw-") && hex.count == 32 && hex.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
-    }
-
+/// The identity's file in the state directory: read, or created once.
+extension ApplianceIdentity {
     /// The identity recorded in `stateDirectory`, or nil when there is none yet (a read-only command
     /// does not create one). Throws when the file exists and is not an identifier: a damaged identity
     /// must not silently become a new appliance.
@@ -47,13 +25,5 @@ public struct ApplianceIdentity: Sendable, Equatable, Codable {
         try FileTree.writeAtomically(Data((id + "\n").utf8), to: stateDirectory + "/" + fileName, mode: 0o644)
         try FileTree.syncDirectory(stateDirectory)
         return ApplianceIdentity(id: id, hostname: Self.currentHostname)
-    }
-
-    /// This machine's hostname, bounded and without control characters (it is written into indexes
-    /// and shown to operators).
-    public static var currentHostname: String {
-        let name = ProcessInfo.processInfo.hostName
-        let clean = String(String.UnicodeScalarView(name.unicodeScalars.filter { $0.value > 0x20 && $0.value < 0x7f }))
-        return String(clean.prefix(253))
     }
 }

@@ -80,10 +80,10 @@ public struct ScheduleConfiguration: Codable, Sendable, Equatable {
     /// Any key this type does not know: a typo would otherwise be ignored, and a password written
     /// into the configuration would sit there unnoticed.
     struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
+        package var stringValue: String
+        package var intValue: Int? { nil }
+        package init(stringValue: String) { self.stringValue = stringValue }
+        package init?(intValue: Int) { nil }
     }
 
     public init(from decoder: any Decoder) throws {

@@ -84,6 +84,21 @@ public struct BackupIndex: Codable, Sendable, Equatable {
     /// The file name of a rotation's new plain manifest, before it takes the place of `fileName`.
     public static let pendingFileName = "manifest.next.json"
 
+    public init(formatVersion: Int, tool: String, toolVersion: String, name: String, created: String, createdEpoch: Int64, sourceHost: String, applianceRoot: String, encryption: Encryption, manifest: Manifest, components: [Component], keyID: String? = nil) {
+        self.formatVersion = formatVersion
+        self.tool = tool
+        self.toolVersion = toolVersion
+        self.name = name
+        self.created = created
+        self.createdEpoch = createdEpoch
+        self.sourceHost = sourceHost
+        self.applianceRoot = applianceRoot
+        self.encryption = encryption
+        self.manifest = manifest
+        self.components = components
+        self.keyID = keyID
+    }
+
     /// Decodes and checks a plain manifest read from a store: a known format, component names by
     /// the manifest's rule, safe file names.
     public static func decode(_ bytes: [UInt8], backup: String) throws -> BackupIndex {

@@ -14,9 +14,9 @@ public struct RekeyRecord: Codable, Sendable, Equatable {
     /// The error that stopped the rotation, or a summary, for people.
     public var message: String
     /// Per backup, what was done so far; complete once the job ended.
-    public var report: BackupRekey.Report?
+    public var report: RekeyReport?
 
-    public init(id: String?, runID: String? = nil, status: JobState, timeStamp: Int64, finished: Int64? = nil, location: String, message: String = "", report: BackupRekey.Report? = nil) {
+    public init(id: String?, runID: String? = nil, status: JobState, timeStamp: Int64, finished: Int64? = nil, location: String, message: String = "", report: RekeyReport? = nil) {
         self.id = id
         self.runID = runID
         self.status = status

@@ -46,7 +46,7 @@ public struct SealedIndex: Codable, Sendable, Equatable {
         }
 
         /// The component as the plain manifest records it (the same fields).
-        init(_ plain: BackupIndex.Component) {
+        package init(_ plain: BackupIndex.Component) {
             self.init(
                 name: plain.name, plugin: plain.plugin, pluginVersion: plain.pluginVersion, outcome: plain.outcome, file: plain.file,
                 size: plain.size, sha256: plain.sha256, entries: plain.fileCount, contentBytes: plain.contentBytes,
@@ -132,7 +132,7 @@ public struct SealedIndex: Codable, Sendable, Equatable {
     }
 
     /// Checks component records from either index: names, files, counts.
-    static func check(_ components: [Component], backup: String, keyID: String?) throws {
+    package static func check(_ components: [Component], backup: String, keyID: String?) throws {
         guard components.count <= componentLimit else {
             throw BackupError(.corrupted, "backup \(SafeText.escaped(backup)) lists \(components.count) components (at most \(componentLimit))")
         }

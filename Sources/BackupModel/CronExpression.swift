@@ -6,13 +6,13 @@ import Foundation
 /// `@yearly`. When both day fields are restricted a day matches either (as cron does).
 public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     public let description: String
-    let minutes: Set<Int>
-    let hours: Set<Int>
-    let daysOfMonth: Set<Int>
-    let months: Set<Int>
-    let daysOfWeek: Set<Int>
-    let dayOfMonthRestricted: Bool
-    let dayOfWeekRestricted: Bool
+    package let minutes: Set<Int>
+    package let hours: Set<Int>
+    package let daysOfMonth: Set<Int>
+    package let months: Set<Int>
+    package let daysOfWeek: Set<Int>
+    package let dayOfMonthRestricted: Bool
+    package let dayOfWeekRestricted: Bool
 
     /// Parses `text`; every problem is an `invalidInput` error that names the field.
     public init(_ text: String) throws {
@@ -75,7 +75,7 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether a day (in the schedule's calendar) is one the expression runs on.
-    func matchesDay(dayOfMonth: Int, month: Int, weekday: Int) -> Bool {
+    package func matchesDay(dayOfMonth: Int, month: Int, weekday: Int) -> Bool {
         guard self.months.contains(month) else { return false }
         let byMonthDay = self.daysOfMonth.contains(dayOfMonth)
         let byWeekday = self.daysOfWeek.contains(weekday)

@@ -1,0 +1,16 @@
+public import BackupModel
+import Foundation
+
+/// Manifests from files.
+extension Manifest {
+    /// Reads and decodes a manifest file.
+    public static func load(path: String) throws -> Manifest {
+        let data: Data
+        do {
+            data = try FileTree.readFile(path, limit: 4 << 20)
+        } catch {
+            throw BackupError(.invalidManifest, "cannot read manifest \(path): \(BackupError.wrap(error).message)")
+        }
+        return try decode(data, source: path)
+    }
+}
