@@ -15,8 +15,10 @@ breach; run by scripts/test.sh. Usage: check-layers.py [REPOSITORY]
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 LIMIT = 3000
 # Modules over LIMIT today, with the most lines they may have: to be split (issue 25).
@@ -32,7 +34,15 @@ KNOWN_CYCLES = {
 }
 
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-package = json.loads(subprocess.run(["swift", "package", "dump-package"], cwd=root, capture_output=True, text=True, check=True).stdout)
+# The toolchain's swift: $SWIFT, else on PATH, else where Swift's Linux packages put it.
+swift = os.environ.get("SWIFT") or shutil.which("swift") or next(
+    (path for path in ("/opt/swift/usr/bin/swift", "/usr/local/bin/swift", "/usr/bin/swift") if os.access(path, os.X_OK)), "swift")
+# A scratch path of its own: the package's .build may be locked by a build or `swift test` running now.
+scratch = tempfile.mkdtemp(prefix="gwb-layers-")
+try:
+    package = json.loads(subprocess.run([swift, "package", "--scratch-path", scratch, "dump-package"], cwd=root, capture_output=True, text=True, check=True, timeout=120).stdout)
+finally:
+    shutil.rmtree(scratch, ignore_errors=True)
 targets = {}
 for target in package["targets"]:
     if target["type"] in ("system", "binary", "plugin", "macro"):

@@ -1,4 +1,4 @@
-public import BackupCore
+import BackupCore
 public import BackupModel
 
 /// Where and how to log in over SSH.

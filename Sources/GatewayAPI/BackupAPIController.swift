@@ -150,13 +150,7 @@ struct BackupAPIController: Sendable {
         logger[metadataKey: "api_user"] = "\(user)"
         logger[metadataKey: "job"] = "\(kind.rawValue)"
         do {
-            let store = try self.runtime.store(
-                for: target,
-                credentials: RemoteCredentials(password: body.password, hostKeyPolicy: self.configuration.hostKeyPolicy))
-            // The job logs with this request's id, user and job kind, so its lines lead back to the request.
-            var orchestrator = self.runtime.orchestrator()
-            orchestrator.logger = logger
-            orchestrator.jobNiceness = self.configuration.jobNiceness
+            let (store, orchestrator) = try self.jobStore(target, sshPassword: body.password, logger: logger)
             let jobID: String
             let manifest = try self.runtime.manifest(path: self.configuration.manifest)
             switch kind {
@@ -194,12 +188,7 @@ struct BackupAPIController: Sendable {
         logger[metadataKey: "api_user"] = "\(user)"
         logger[metadataKey: "job"] = "rekey"
         do {
-            let store = try self.runtime.store(
-                for: target,
-                credentials: RemoteCredentials(password: body.job.password, hostKeyPolicy: self.configuration.hostKeyPolicy))
-            var orchestrator = self.runtime.orchestrator()
-            orchestrator.logger = logger
-            orchestrator.jobNiceness = self.configuration.jobNiceness
+            let (store, orchestrator) = try self.jobStore(target, sshPassword: body.job.password, logger: logger)
             let job = try await BackupRekey(
                 orchestrator: orchestrator, store: store, oldPassphrase: body.job.securityPassword,
                 newPassphrase: body.newSecurityPassword, backups: body.backups, dropRecoveryKeys: body.dropRecoveryKeys
@@ -216,6 +205,16 @@ struct BackupAPIController: Sendable {
             throw self.refused(error, logger: logger)
         }
         return Response(status: .noContent)
+    }
+
+    /// The store a job request points at, and an orchestrator for the job: it logs with this
+    /// request's id, user and job kind (so its lines lead back to the request), at the jobs' niceness.
+    private func jobStore(_ target: StorageTarget, sshPassword: Secret?, logger: Logger) throws -> (any BackupStore, Orchestrator) {
+        let store = try self.runtime.store(for: target, credentials: RemoteCredentials(password: sshPassword, hostKeyPolicy: self.configuration.hostKeyPolicy))
+        var orchestrator = self.runtime.orchestrator()
+        orchestrator.logger = logger
+        orchestrator.jobNiceness = self.configuration.jobNiceness
+        return (store, orchestrator)
     }
 
     /// The request's words in the log: escaped and quoted, so a host or path cannot forge another field.

@@ -194,9 +194,10 @@ static int load_staged(gwb_request *request, ntp_file *files, staged_file *stage
             return gwb_reply_error(request, "%s: entry '%s': %s", RECORD_NAME, files[index].name, entry ? problem.text : "missing"), -1;
         }
         if (strcmp(recorded, files[index].relative) != 0) {
-            int result = gwb_reply_error(request, "the backup holds %s as '%.200s', the manifest now names '%.200s'", files[index].name, recorded, files[index].relative);
+            /* The reply quotes `recorded`, which the record owns: reply first, then free. */
+            gwb_reply_error(request, "the backup holds %s as '%.200s', the manifest now names '%.200s'", files[index].name, recorded, files[index].relative);
             json_decref(record);
-            return result, -1;
+            return -1;
         }
         staged[index].present = present;
         if (present) {
@@ -266,6 +267,7 @@ int main(void) {
     case GWB_COLLECT: return collect(request, files);
     case GWB_VERIFY: return restore(request, files, 1);
     case GWB_RESTORE: return restore(request, files, 0);
+    case GWB_ACTIVATE: return gwb_reply_error(request, "this plugin has no activate step (its plugin.json does not list one)");
     }
     return gwb_reply_error(request, "unknown action");
 }
