@@ -26,11 +26,14 @@ let package = Package(
         // The model: manifests, the index, job records, retention policy, cron, errors, safe text,
         // JSON values. No Glibc, no I/O: what the wire, the client and the core share.
         .target(name: "BackupModel"),
+        // The POSIX layer: files and confinement, descriptors and pipes, byte streams, system-call
+        // retries, blocking work off the cooperative pool. Glibc lives here and in the C leaves.
+        .target(name: "BackupPOSIX", dependencies: ["BackupModel", .product(name: "Crypto", package: "swift-crypto")]),
         // The core: plugins, orchestrator, stores, status, file system. No C, no HTTP, no CLI.
         .target(
             name: "BackupCore",
             dependencies: [
-                "BackupModel",
+                "BackupModel", "BackupPOSIX",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 // PBKDF2 for key identifiers (BoringSSL's, through swift-crypto).
@@ -38,23 +41,23 @@ let package = Package(
             ]
         ),
         // Child processes: posix_spawn, process groups, the guard; the core's ProcessLauncher.
-        .target(name: "BackupProcess", dependencies: ["BackupCore", "BackupModel"]),
+        .target(name: "BackupProcess", dependencies: ["BackupCore", "BackupModel", "BackupPOSIX"]),
         // Tar writing and secure extraction.
-        .target(name: "BackupArchive", dependencies: ["BackupCore", "BackupModel"]),
+        .target(name: "BackupArchive", dependencies: ["BackupCore", "BackupModel", "BackupPOSIX"]),
         // libgpgme, and its safe Swift wrapper.
         .systemLibrary(
             name: "CGPGME",
             pkgConfig: "gpgme",
             providers: [.apt(["libgpgme-dev"])]
         ),
-        .target(name: "BackupCrypto", dependencies: ["BackupCore", "BackupModel", "CGPGME"]),
+        .target(name: "BackupCrypto", dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", "CGPGME"]),
         // libzstd, and the compression stage over it (format 2).
         .systemLibrary(
             name: "CZstd",
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
-        .target(name: "BackupCompression", dependencies: ["BackupCore", "BackupModel", "CZstd"]),
+        .target(name: "BackupCompression", dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", "CZstd"]),
         // libssh2, and the SFTP store over it.
         .systemLibrary(
             name: "CSSH2",
@@ -63,7 +66,7 @@ let package = Package(
         ),
         .target(
             name: "BackupSFTP",
-            dependencies: ["BackupCore", "BackupModel", "CSSH2", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", "CSSH2", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // libjansson, the C plugin SDK on it (plugins/sdk/c), and the shipped C plugin that uses it.
         .systemLibrary(
@@ -85,35 +88,35 @@ let package = Package(
         .target(
             name: "BackupCertificates",
             dependencies: [
-                "BackupCore", "BackupModel",
+                "BackupCore", "BackupModel", "BackupPOSIX",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The demo appliance: realistic files for the five components.
-        .target(name: "BackupDemo", dependencies: ["BackupCore", "BackupModel", "BackupCertificates", "BackupProcess"]),
+        .target(name: "BackupDemo", dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", "BackupCertificates", "BackupProcess"]),
         // Wiring shared by the CLI and the API: shipped resources, plugin registry, stores, orchestrator.
         .target(
             name: "BackupRuntime",
             dependencies: [
-                "BackupCore", "BackupModel", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupSFTP", "BackupCompression", "BackupProcess",
+                "BackupCore", "BackupModel", "BackupPOSIX", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupSFTP", "BackupCompression", "BackupProcess",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The API's bodies as Codable types, shared by the server and the client (no HTTP in it).
         .target(name: "GatewayWire", dependencies: ["BackupModel"]),
         // `gwbackup plugins test`: the conformance rules a component plugin must keep.
-        .target(name: "BackupConformance", dependencies: ["BackupCore", "BackupModel", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")]),
+        .target(name: "BackupConformance", dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")]),
         // Prometheus exposition of the job statistics and status (swift-prometheus), for /metrics and --metrics-file.
         .target(
             name: "BackupMetrics",
-            dependencies: ["BackupCore", "BackupModel", .product(name: "Prometheus", package: "swift-prometheus")]
+            dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", .product(name: "Prometheus", package: "swift-prometheus")]
         ),
         // The HTTPS server of the Backup/Restore API v1.0.
         .target(
             name: "GatewayAPI",
             dependencies: [
-                "BackupCore", "BackupModel", "BackupRuntime", "BackupCertificates", "BackupMetrics", "GatewayWire",
+                "BackupCore", "BackupModel", "BackupPOSIX", "BackupRuntime", "BackupCertificates", "BackupMetrics", "GatewayWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -139,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "gwbackup",
             dependencies: [
-                "BackupCore", "BackupModel", "BackupRuntime", "BackupDemo", "BackupMetrics", "BackupConformance", "GatewayAPI", "GatewayClient", "GatewayWire",
+                "BackupCore", "BackupModel", "BackupPOSIX", "BackupRuntime", "BackupDemo", "BackupMetrics", "BackupConformance", "GatewayAPI", "GatewayClient", "GatewayWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -148,7 +151,7 @@ let package = Package(
         .target(
             name: "GatewayBackupTestSupport",
             dependencies: [
-                "BackupCore", "BackupModel", "BackupProcess",
+                "BackupCore", "BackupModel", "BackupPOSIX", "BackupProcess",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -157,24 +160,24 @@ let package = Package(
         // `make bench`: SFTP upload through the store, against OpenSSH's sftp.
         .executableTarget(
             name: "sftp-upload-bench",
-            dependencies: ["BackupCore", "BackupModel", "BackupSFTP"],
+            dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", "BackupSFTP"],
             path: "Benchmarks/SFTPUpload"
         ),
         // `make fuzz`: libFuzzer targets (built with -sanitize=fuzzer -DFUZZING); plain builds replay a corpus.
         .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
-        .executableTarget(name: "archive-fuzz", dependencies: ["BackupCore", "BackupModel", "BackupArchive", "FuzzSupport"], path: "Fuzz/ArchiveFuzz"),
-        .executableTarget(name: "index-fuzz", dependencies: ["BackupCore", "BackupModel", "FuzzSupport"], path: "Fuzz/IndexFuzz"),
-        .executableTarget(name: "plugin-fuzz", dependencies: ["BackupCore", "BackupModel", "FuzzSupport"], path: "Fuzz/PluginFuzz"),
+        .executableTarget(name: "archive-fuzz", dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", "BackupArchive", "FuzzSupport"], path: "Fuzz/ArchiveFuzz"),
+        .executableTarget(name: "index-fuzz", dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", "FuzzSupport"], path: "Fuzz/IndexFuzz"),
+        .executableTarget(name: "plugin-fuzz", dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", "FuzzSupport"], path: "Fuzz/PluginFuzz"),
         .executableTarget(name: "sdk-fuzz", dependencies: ["GatewayPluginSDK", "FuzzSupport"], path: "Fuzz/SDKFuzz"),
         .executableTarget(name: "request-fuzz", dependencies: ["GatewayWire", "FuzzSupport"], path: "Fuzz/RequestFuzz"),
         .testTarget(
             name: "BackupCoreTests",
-            dependencies: ["BackupCore", "BackupModel", "BackupArchive", "BackupProcess", "GatewayBackupTestSupport"]
+            dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", "BackupArchive", "BackupProcess", "GatewayBackupTestSupport"]
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BackupCore", "BackupModel", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupMetrics", "BackupConformance", "BackupProcess", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayWire", "GatewayPluginSDK", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
+                "BackupCore", "BackupModel", "BackupPOSIX", "BackupArchive", "BackupCrypto", "BackupCertificates", "BackupCompression", "BackupDemo", "BackupMetrics", "BackupConformance", "BackupProcess", "BackupRuntime", "BackupSFTP", "GatewayAPI", "GatewayWire", "GatewayPluginSDK", "GatewayClient", "GatewayBackupTestSupport", "gwbackup",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -8,7 +8,7 @@
 # DEB_OUT the output directory (default .build/deb). Prints the path of the package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-upstream="$(sed -n 's/.*static let current = "\(.*\)"/\1/p' Sources/BackupCore/Support/GatewayBackupVersion.swift)"
+upstream="$(sed -n 's/.*static let current = "\(.*\)"/\1/p' Sources/BackupModel/GatewayBackupVersion.swift)"
 version="${DEB_VERSION:-$upstream-1}"
 arch="$(dpkg --print-architecture)"
 out="${DEB_OUT:-.build/deb}"

@@ -5,7 +5,8 @@ breach; run by scripts/test.sh. Usage: check-layers.py [REPOSITORY]
 1. Every module imports only the modules of this package it declares as dependencies (on Linux a
    module sees its dependencies' dependencies too, so an undeclared import builds and hides a layer
    crossing).
-2. BackupModel stays pure: it imports Foundation and nothing else (no Glibc, no C, no other module).
+2. BackupModel stays pure: it imports Foundation and nothing else (no Glibc, no C, no other module);
+   BackupPOSIX imports nothing of the engine (SwiftPM already refuses that: it is not a dependency).
 3. Module size: no module of Sources/ over LIMIT lines of Swift, but those listed in OVERSIZED with
    their current ceiling (which only goes down).
 4. No new cycle between the folders of a module: a folder uses another when it names a type declared
@@ -22,11 +23,11 @@ import tempfile
 
 LIMIT = 3000
 # Modules over LIMIT today, with the most lines they may have: to be split (issue 25).
-OVERSIZED = {"BackupCore": 8100}
+OVERSIZED = {"BackupCore": 6400}
 # Folder cycles of today, each as the set of folders in one strongly connected component.
 KNOWN_CYCLES = {
     "BackupCore": [
-        {"FileSystem", "Jobs", "Manifest", "Metrics", "Plugins", "Preview", "Status", "Store", "Support"},
+        {"Jobs", "Manifest", "Metrics", "Plugins", "Preview", "Status", "Store"},
     ],
     # The CLI: the root command names its subcommands, which name it back (@ParentCommand); options
     # and support helpers share types both ways.

@@ -14,7 +14,7 @@ repo="$PWD"
 work="$(mktemp -d /tmp/gwb-deb-test-XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 fail() { echo "DEB TEST FAILED: $*" >&2; exit 1; }
-upstream="$(sed -n 's/.*static let current = "\(.*\)"/\1/p' Sources/BackupCore/Support/GatewayBackupVersion.swift)"
+upstream="$(sed -n 's/.*static let current = "\(.*\)"/\1/p' Sources/BackupModel/GatewayBackupVersion.swift)"
 old="$(DEB_VERSION="$upstream~rc1-1" DEB_OUT="$work/debs" scripts/build-deb.sh)"
 new="$(DEB_OUT="$work/debs" scripts/build-deb.sh)"
 echo "built $(basename "$old") and $(basename "$new") ($(du -k "$new" | cut -f1) KiB)"

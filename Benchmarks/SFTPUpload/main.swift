@@ -5,6 +5,7 @@
 // OpenSSH's sftp put and get on the same file.
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupSFTP
 import Foundation
 

@@ -1,6 +1,7 @@
 import BackupArchive
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import Foundation
 import FuzzSupport
 

@@ -1,5 +1,6 @@
 public import BackupCore
 import BackupModel
+import BackupPOSIX
 public import Foundation
 import Glibc
 

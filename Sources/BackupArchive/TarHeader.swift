@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 
 /// One ustar header block (512 bytes), with the pax records that carry what ustar cannot hold.
 struct TarHeader: Equatable {

@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 
 /// Reads a tar stream entry by entry, resolving pax and GNU long-name headers.
 final class TarReader {

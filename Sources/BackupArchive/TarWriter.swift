@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 
 /// Writes a directory tree as a POSIX (ustar + pax) archive that stock `tar` reads.
 struct TarWriter {

@@ -1,5 +1,6 @@
 public import BackupCore
 import BackupModel
+import BackupPOSIX
 import CZstd
 
 /// zstd streaming compression (libzstd), on several cores: what `zstd -d` and `tar --zstd` read.

@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// What a tree holds, path by path (`TreeInventory`: walked without following any link a plugin

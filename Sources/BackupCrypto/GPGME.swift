@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import CGPGME
 
 /// The one place C calls into GPGME are checked: every failure becomes a `BackupError` that names the

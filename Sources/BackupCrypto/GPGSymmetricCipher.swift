@@ -1,5 +1,6 @@
 public import BackupCore
 public import BackupModel
+public import BackupPOSIX
 import CGPGME
 
 /// Encrypts component archives as OpenPGP symmetric messages (AES-256, integrity-protected) with

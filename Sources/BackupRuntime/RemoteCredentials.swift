@@ -1,5 +1,6 @@
 import BackupCore
 public import BackupModel
+public import BackupPOSIX
 
 /// How to log in to a remote host. Secrets stay in `Secret`s.
 public struct RemoteCredentials: Sendable {

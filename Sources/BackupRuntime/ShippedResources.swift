@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// Finds what ships beside the binary (`manifests/`, `plugins/`), whether it runs from a checkout,

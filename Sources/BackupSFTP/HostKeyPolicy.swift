@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 
 /// Which SSH host keys to trust.
 public enum HostKeyPolicy: Sendable, Equatable {

@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// Host keys seen before, pinned per host, port and key type, in a JSON file in the state directory.

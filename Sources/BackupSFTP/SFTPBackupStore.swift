@@ -1,5 +1,6 @@
 public import BackupCore
 public import BackupModel
+public import BackupPOSIX
 import Foundation
 import Glibc
 

@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import CSSH2
 
 /// An open remote file as a `ByteSource` or `ByteSink`. Writes are gathered into 1 MiB requests:

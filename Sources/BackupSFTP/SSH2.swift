@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import CSSH2
 
 /// The one place libssh2 results are checked: every failure becomes a `BackupError` naming the call,

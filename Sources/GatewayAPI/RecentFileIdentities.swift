@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import Synchronization
 
 /// The identities (`FileIdentity`) of a few files, taken again at most once per `reuse` (a

@@ -1,5 +1,6 @@
 public import BackupCore
 import BackupModel
+import BackupPOSIX
 import Foundation
 public import Logging
 

@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 
 /// What an API user may do (issue 24; as Vault's policies and Velero's roles, kept to three):
 ///

@@ -1,5 +1,6 @@
 import BackupCore
 public import BackupModel
+public import BackupPOSIX
 import Foundation
 import HummingbirdBcrypt
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// `gwbackup`: back up and restore a Flow Gateway.

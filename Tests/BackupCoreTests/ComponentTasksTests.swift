@@ -1,5 +1,6 @@
 @testable import BackupCore
 import BackupModel
+import BackupPOSIX
 import Foundation
 import Testing
 

@@ -1,6 +1,7 @@
 @testable import BackupArchive
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import Foundation
 import GatewayBackupTestSupport
 import Testing

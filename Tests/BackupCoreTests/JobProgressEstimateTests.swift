@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import Testing
 
 @Suite("Progress: share done and time left")

@@ -2,6 +2,7 @@
 import BackupCompression
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupCrypto
 import Crypto
 import Foundation

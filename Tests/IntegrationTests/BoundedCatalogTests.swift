@@ -2,6 +2,7 @@ import BackupCompression
 import BackupProcess
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupRuntime
 import Foundation
 import GatewayBackupTestSupport

@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupSFTP
 import Foundation
 import GatewayAPI

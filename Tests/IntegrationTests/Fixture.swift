@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupDemo
 import BackupRuntime
 import Foundation

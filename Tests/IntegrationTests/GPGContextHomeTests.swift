@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 @testable import BackupCrypto
 import Foundation
 import Testing

@@ -1,6 +1,7 @@
 @testable import BackupArchive
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupCrypto
 import Foundation
 import GatewayBackupTestSupport

@@ -1,6 +1,7 @@
 import BackupConformance
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupProcess
 import BackupRuntime
 import Foundation

@@ -1,6 +1,7 @@
 import BackupCertificates
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import Foundation
 import GatewayAPI
 import GatewayBackupTestSupport

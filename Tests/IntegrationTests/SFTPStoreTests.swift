@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupRuntime
 @testable import BackupSFTP
 import Foundation

@@ -1,6 +1,7 @@
 @testable import BackupCertificates
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupRuntime
 import GatewayAPI
 import Foundation

@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Crypto
 import Foundation
 

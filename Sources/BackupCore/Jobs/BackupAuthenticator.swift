@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// A backup that restore and verify may rely on: its authenticated index, and the plain manifest that
 /// agrees with it.
 public struct AuthenticatedBackup: Sendable {

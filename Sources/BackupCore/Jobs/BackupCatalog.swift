@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// The backups under a backup path as their plain `manifest.json` files describe them: nothing here is
 /// authenticated. It serves `list` and checksum-only `verify` without the security password, and
 /// the one backup restored on purpose without authentication (`--allow-unauthenticated`); everything

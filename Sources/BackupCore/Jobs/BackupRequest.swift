@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// What a backup needs.
 public struct BackupRequest: Sendable {
     public var target: StorageTarget

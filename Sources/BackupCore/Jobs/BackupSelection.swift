@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// How restore and verify come to the one backup they act on: the store's listing, the authenticated
 /// catalog, `AuthenticatedCatalog.choose`, and the plain manifest checked against the chosen index. A
 /// backup without an authenticated index is taken only by name and with `allowUnauthenticated`.

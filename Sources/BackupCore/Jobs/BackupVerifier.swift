@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// Checks a stored backup without restoring anything: by checksum alone, or, given the security

@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// Reads one component file of a backup, checks it against the size and SHA-256 the index recorded,
 /// and decrypts it. The file is read no further than its recorded size (a file that claims to be
 /// endless cannot hold a job), and the checksum is judged before the cipher's error, so a damaged file
@@ -146,9 +148,3 @@ final class BoundedSink: ByteSink {
     func finish() throws { try self.sink.finish() }
 }
 
-/// A sink that discards everything.
-public final class NullSink: ByteSink {
-    public init() {}
-    public func write(_ bytes: UnsafeRawBufferPointer) throws {}
-    public func finish() throws {}
-}

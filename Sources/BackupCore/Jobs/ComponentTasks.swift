@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// What one component's task of a job that works on several at once hands back: which component

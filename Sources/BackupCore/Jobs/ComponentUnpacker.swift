@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// Decrypts a component of an authenticated backup into a staging directory, as restore, a

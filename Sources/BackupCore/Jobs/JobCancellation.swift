@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// Asks a running job to stop, for a server that is shutting down: the plugin the job is running

@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// A progress event of a running job, for a progress line or the API.
 public struct JobProgress: Sendable, Equatable {
     /// `backup`, `restore` or `verify`.

@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// How far a job has come, as a share and a time left, from its progress events: the components

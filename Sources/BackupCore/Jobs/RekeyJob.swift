@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// A rotation that holds the job lock (`BackupRekey.begin`). `run()` rotates, keeps its record in

@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// What a restore needs.
 public struct RestoreRequest: Sendable {
     public var target: StorageTarget

@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// A schedule's verification (`"job": "verify"`): this appliance's newest authenticated backup and
 /// `older` others drawn at random from its older ones, each verified by `BackupVerifier`. Night
 /// after night the draws cover the whole history, so damage to an old backup is found before the

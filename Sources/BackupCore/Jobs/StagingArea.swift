@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// A private directory (0700) for one job's plaintext: collected components, decrypted archives and

@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// What a job's destination means when parts of it are left out, in one place: for `localhost` the
 /// user reported is `mazu` and the backups go to `/mnt/data/flowgateway-backup` (as the API document
 /// says); a server's configuration may set others. The CLI, the API and the schedules resolve their

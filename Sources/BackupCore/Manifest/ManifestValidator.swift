@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// Checks a manifest against the plugins available, reporting every problem with its component and
 /// field rather than stopping at the first.
 public struct ManifestValidator: Sendable {

@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// What monitoring needs to know about past jobs, kept in the state directory beside the status

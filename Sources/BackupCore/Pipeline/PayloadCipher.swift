@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// Encrypts and decrypts a component's archive as a stream. `BackupCrypto` implements it with GPGME;
 /// the core only knows this protocol, so it stays free of C.
 public protocol PayloadCipher: Sendable {

@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// Compresses a component's archive before it is encrypted, and undoes it after decryption.
 /// `BackupCompression` implements it with libzstd; the core only knows this protocol, so it stays
 /// free of C. The name is recorded in the backup's index (`compression`).

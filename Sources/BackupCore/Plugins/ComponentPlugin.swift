@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Logging
 
 /// A collector and restorer for one kind of component. Built-in plugins implement it in Swift;

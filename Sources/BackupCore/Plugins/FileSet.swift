@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 import Glibc
 
@@ -226,8 +227,7 @@ public struct FileSet: Sendable {
 
     /// `path` under `root`; a root of `/` gives `/path`.
     public static func join(_ root: String, _ path: String) -> String {
-        let base = root.hasSuffix("/") ? String(root.dropLast()) : root
-        return path.isEmpty ? base + "/" : base + "/" + path
+        FileTree.join(root, path)
     }
 
     /// Sorted, deduplicated paths without those already inside another.

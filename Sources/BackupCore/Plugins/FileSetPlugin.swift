@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// The built-in `fileset` plugin: backs up listed paths and globs, keeping modes, owners, mtimes and
 /// symlinks; restores them so the appliance matches the backup.
 ///

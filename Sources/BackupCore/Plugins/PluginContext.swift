@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Logging
 
 /// What a plugin is asked to do with one component.

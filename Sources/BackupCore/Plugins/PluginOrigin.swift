@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// Where a plugin comes from.
 public enum PluginOrigin: Sendable, Equatable, CustomStringConvertible {
     /// Compiled into the binary.

@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// What a plugin reports after a step that did not fail.
 public struct PluginReport: Sendable, Equatable {
     /// Things the operator should know that did not stop the step.

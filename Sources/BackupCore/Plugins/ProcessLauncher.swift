@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// What to run: a program, its arguments and exact environment, how long it may take, and how much

@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// How a plugin step is confined (docs/plugins.md, "The sandbox"). The launcher makes it real
 /// (`gwbackup-plugin-guard --sandbox`): PID, mount, IPC and network namespaces; every mount
 /// read-only except `writable` and the `overlays`; a fresh /proc, a minimal /dev, an empty /run

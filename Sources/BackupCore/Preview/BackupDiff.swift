@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// `gwbackup diff A B`: what differs between two authenticated backups, component by component and

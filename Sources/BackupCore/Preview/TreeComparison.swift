@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// Compares two inventories of a component's staged tree (`TreeInventory`): a pure decision over
 /// what the walks found, apart from the I/O that found it. Files and links are reported added,
 /// removed or updated; directories only when both sides hold them and they differ (mode, owner).

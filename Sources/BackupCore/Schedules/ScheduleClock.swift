@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// Time as the scheduler sees it: the wall clock in production, a clock the test moves in tests.

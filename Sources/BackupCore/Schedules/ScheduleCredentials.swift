@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// The secrets of a schedule, from its credentials file: a JSON object with `security_pwd` and, for

@@ -1,4 +1,5 @@
 public import BackupModel
+public import BackupPOSIX
 import Foundation
 
 /// The schedule state's file in the state directory.

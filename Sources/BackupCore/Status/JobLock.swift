@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 import Glibc
 import Synchronization

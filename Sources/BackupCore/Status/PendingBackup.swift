@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// `STATE/backup-in-progress.json`: which destination a running backup writes its `.partial-`

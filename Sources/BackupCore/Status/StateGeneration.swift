@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Synchronization
 
 /// Counts the writes this process makes to the status and schedule files of each state directory,

@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// Keeps the backup and restore status in the state directory, written atomically so that a crash

@@ -1,4 +1,5 @@
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// `STATE/untrusted-backups.json`: backups this appliance committed and then could not read back as

@@ -1,4 +1,6 @@
 import BackupModel
+import BackupPOSIX
+
 /// Where backups live: a local directory or a remote host. Implementations: `LocalBackupStore`,
 /// and the SFTP store in `BackupSFTP`. Methods block; call them off the cooperative pool.
 public protocol BackupStore: Sendable {

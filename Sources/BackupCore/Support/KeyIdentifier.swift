@@ -1,4 +1,5 @@
 public import BackupModel
+public import BackupPOSIX
 import CryptoExtras
 import Foundation
 import Synchronization

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupDemo
 
 /// `gwbackup demo --root DIR`: write a demo appliance to back up.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupRuntime
 
 /// `gwbackup diff [A] [B]`: what differs between two backups, or between a backup and the appliance.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupRuntime
 
 /// `gwbackup drill`: restore a backup into a scratch root and read it back, never touching the appliance.

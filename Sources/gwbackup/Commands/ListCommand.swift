@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupRuntime
 
 /// `gwbackup list`: the backups under the backup path. With the security password, what it authenticates

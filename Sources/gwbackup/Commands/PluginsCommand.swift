@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupRuntime
 
 /// `gwbackup plugins`: list them (the default), or test one component's plugin.

@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupConformance
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupRuntime
 import Foundation
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupRuntime
 
 /// `gwbackup prune`: delete old backups by a retention policy (the newest complete one always stays).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import Foundation
 import GatewayAPI
 import GatewayWire

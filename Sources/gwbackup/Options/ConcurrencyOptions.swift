@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import ArgumentParser
 
 /// `--jobs N`: how many components a backup or restore works on at once.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupRuntime
 
 /// `--recipient-key`: the public recovery keys every backup is also encrypted to (docs/keys.md).

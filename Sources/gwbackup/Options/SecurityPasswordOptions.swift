@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupModel
+import BackupPOSIX
 
 /// The security password that encrypts backups.
 struct SecurityPasswordOptions: ParsableArguments {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import GatewayClient
 
 /// A running `gwbackup serve` to drive over the API instead of this machine.

@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import Foundation
 
 /// Formatting for people and for `--json`.

@@ -1,5 +1,6 @@
 import BackupCore
 import BackupModel
+import BackupPOSIX
 import BackupRuntime
 
 /// What a command that runs a job on this machine sets up first (restore, diff, drill): the runtime,

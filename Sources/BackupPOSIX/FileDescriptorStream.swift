@@ -36,7 +36,7 @@ public final class FileDescriptorStream: ByteSource, ByteSink, @unchecked Sendab
 
     /// Linux's O_NOATIME (the same on x86-64 and arm64), which Glibc's module leaves out (it needs
     /// _GNU_SOURCE).
-    static let noAccessTime: Int32 = 0o1000000
+    package static let noAccessTime: Int32 = 0o1000000
 
     /// Opens `path` for reading without updating its access time where the kernel allows it (the
     /// file's owner, or root): such a read writes nothing. Under `relatime` the first read after a

@@ -30,7 +30,7 @@ public final class LogLineWriter: @unchecked Sendable {
     /// each line, it switched threads once per two requests at 18,000 requests/s).
     private var waitingForLines = false
     /// How long the writer gathers lines after the first before it writes them.
-    static let gatheringTime: TimeInterval = 0.005
+    package static let gatheringTime: TimeInterval = 0.005
 
     /// Starts the writer thread for `fileDescriptor` (which stays open for the process's life).
     public init(fileDescriptor: Int32, capacity: Int = 1 << 20) {
@@ -93,7 +93,7 @@ public final class LogLineWriter: @unchecked Sendable {
 
     /// The `TextOutputStream` face of a `LogLineWriter`.
     public struct Stream: TextOutputStream, Sendable {
-        let writer: LogLineWriter
+        package let writer: LogLineWriter
 
         public mutating func write(_ string: String) {
             self.writer.write(string)
@@ -151,7 +151,7 @@ public final class LogLineWriter: @unchecked Sendable {
     }
 
     /// The line that reports `count` dropped lines, in `StreamLogHandler`'s format.
-    static func droppedReport(_ count: Int) -> String {
+    package static func droppedReport(_ count: Int) -> String {
         "\(Self.timestamp()) warning gwbackup: dropped=\(count) [BackupCore] the log output did not keep up; lines were dropped\n"
     }
 

@@ -38,7 +38,7 @@ public enum Blocking {
     /// Gives the calling thread (alone: on Linux `who` 0 names the calling thread, not the whole
     /// process) the nice value `niceness`. Lowering a priority needs no
     /// privilege; a failure only leaves the work at the priority it had.
-    static func lowerPriority(to niceness: Int32) {
+    package static func lowerPriority(to niceness: Int32) {
         #if os(Linux)
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
         #endif

@@ -5,6 +5,12 @@ import Glibc
 /// File-tree operations that keep what a backup must keep: modes, owners (where permitted), mtimes,
 /// and symlinks as links. No operation follows a symlink it did not mean to.
 public enum FileTree {
+    /// `root` and a relative `path` joined with one slash (`root/` for an empty path).
+    public static func join(_ root: String, _ path: String) -> String {
+        let base = root.hasSuffix("/") ? String(root.dropLast()) : root
+        return path.isEmpty ? base + "/" : base + "/" + path
+    }
+
     /// True when this process may give files away (`chown`), i.e. runs as root.
     public static var canChangeOwners: Bool { geteuid() == 0 }
 
@@ -32,7 +38,7 @@ public enum FileTree {
     }
 
     /// The names an open directory stream lists, without `.` and `..`, in the order read.
-    static func names(reading handle: OpaquePointer) -> [String] {
+    package static func names(reading handle: OpaquePointer) -> [String] {
         var names: [String] = []
         while let entry = readdir(handle) {
             let name = withUnsafePointer(to: entry.pointee.d_name) {

@@ -11,8 +11,8 @@ import Glibc
 /// which then ran the API's requests, long after the job, behind everything else on the machine
 /// (issue 23: found with the status GET's latency during a backup; such threads lasted until
 /// libdispatch reaped them).
-final class PriorityNeutralResumer: @unchecked Sendable {
-    static let shared = PriorityNeutralResumer()
+package final class PriorityNeutralResumer: @unchecked Sendable {
+    package static let shared = PriorityNeutralResumer()
 
     /// Guards `queue`; the thread waits on it.
     private let condition = NSCondition()
@@ -30,7 +30,7 @@ final class PriorityNeutralResumer: @unchecked Sendable {
     }
 
     /// Runs `resume` on the resumer's thread, soon.
-    func resume(_ resume: @escaping @Sendable () -> Void) {
+    package func resume(_ resume: @escaping @Sendable () -> Void) {
         self.condition.lock()
         self.queue.append(resume)
         self.condition.signal()

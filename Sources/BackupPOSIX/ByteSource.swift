@@ -1,4 +1,5 @@
 import BackupModel
+
 /// Something bytes are read from, a buffer at a time. Used on one thread at a time.
 public protocol ByteSource: AnyObject {
     /// Reads up to `buffer.count` bytes; returns 0 at the end.

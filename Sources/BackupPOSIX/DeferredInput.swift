@@ -97,15 +97,15 @@ public final class DeferredInput: @unchecked Sendable {
 }
 
 /// Serves a `DeferredInput`, waiting for it at the first read.
-final class DeferredInputSource: ByteSource {
+package final class DeferredInputSource: ByteSource {
     private let input: DeferredInput
     private var served: MemoryByteSource?
 
-    init(_ input: DeferredInput) {
+    package init(_ input: DeferredInput) {
         self.input = input
     }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let served = try self.served ?? MemoryByteSource(Data(self.input.wait()))
         self.served = served
         return try served.read(into: buffer)

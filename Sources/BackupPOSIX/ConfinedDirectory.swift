@@ -18,7 +18,7 @@ public final class ConfinedDirectory {
     public let path: String
     private let descriptor: Descriptor
     /// How deep a removal may recurse.
-    static let depthLimit = 256
+    package static let depthLimit = 256
 
     /// Opens `path`, which must be a directory. The root itself is the operator's setting and may be
     /// reached through a symlink; nothing below it is.
@@ -186,7 +186,7 @@ public final class ConfinedDirectory {
     }
 
     private func display(_ relative: String) -> String {
-        SafeText.escaped(FileSet.join(self.path, relative), limit: 300)
+        SafeText.escaped(FileTree.join(self.path, relative), limit: 300)
     }
 
     private static func removeTree(parent: Int32, name: String, display: String, depth: Int) throws {
@@ -222,8 +222,8 @@ public final class ConfinedDirectory {
 
     /// One owner for an open descriptor.
     private final class Descriptor {
-        let fd: Int32
-        init(_ fd: Int32) { self.fd = fd }
+        package let fd: Int32
+        package init(_ fd: Int32) { self.fd = fd }
         deinit { close(self.fd) }
     }
 }

@@ -1,4 +1,5 @@
 import BackupModel
+
 /// Collects small writes into large ones before they reach its sink.
 ///
 /// GPGME hands its output over 4 KiB at a time, the tar writer its 512-byte headers; into a pipe that

@@ -31,7 +31,7 @@ public enum TrustedPath {
     }
 
     /// Why `status` breaks the rule, or nil.
-    static func problem(_ status: FileStatus) -> String? {
+    package static func problem(_ status: FileStatus) -> String? {
         if status.uid != 0 && status.uid != geteuid() {
             return "belongs to user \(status.uid), neither root nor the user gwbackup runs as (\(geteuid()))"
         }

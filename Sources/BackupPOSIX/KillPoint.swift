@@ -7,7 +7,7 @@ import Synchronization
 /// Named places where a test may SIGKILL the process, to prove that a job killed there leaves the
 /// store in a state the next run finishes (`BackupRekey`'s campaign). Compiled into debug builds
 /// only: a release build ignores `GWBACKUP_TEST_KILL_AT` entirely.
-enum KillPoint {
+package enum KillPoint {
     #if DEBUG
     private static let reached = Mutex(0)
     private static let target: Int? = getenv("GWBACKUP_TEST_KILL_AT").flatMap { Int(String(cString: $0)) }
@@ -15,7 +15,7 @@ enum KillPoint {
 
     /// Counts this point; the `GWBACKUP_TEST_KILL_AT`-th point reached kills the process, after
     /// printing its name on stderr (the test learns how many points a run has).
-    static func reach(_ name: String) {
+    package static func reach(_ name: String) {
         #if DEBUG
         guard let target = Self.target else { return }
         let count = Self.reached.withLock { count in

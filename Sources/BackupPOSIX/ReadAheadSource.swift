@@ -1,4 +1,5 @@
 import BackupModel
+
 /// Reads its source in large blocks and serves small reads from memory.
 ///
 /// GPGME pulls its input 4 KiB at a time; straight from a pipe or a file that is a system call (and,

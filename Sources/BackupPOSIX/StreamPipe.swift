@@ -59,32 +59,32 @@ public enum StreamPipe {
 import Foundation
 
 /// A one-shot box for a thread's result.
-final class ResultBox<T>: @unchecked Sendable {
+package final class ResultBox<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Result<T, any Error>?
 
-    func set(_ result: Result<T, any Error>) {
+    package func set(_ result: Result<T, any Error>) {
         self.lock.withLock { self.value = result }
     }
 
-    func get() -> Result<T, any Error> {
+    package func get() -> Result<T, any Error> {
         self.lock.withLock { self.value ?? .failure(BackupError(.system, "worker thread ended without a result")) }
     }
 }
 
 /// A minimal semaphore (Foundation's `DispatchSemaphore` without importing Dispatch into the API).
-final class DispatchSemaphoreLite: @unchecked Sendable {
+package final class DispatchSemaphoreLite: @unchecked Sendable {
     private let condition = NSCondition()
     private var signalled = false
 
-    func signal() {
+    package func signal() {
         self.condition.lock()
         self.signalled = true
         self.condition.signal()
         self.condition.unlock()
     }
 
-    func wait() {
+    package func wait() {
         self.condition.lock()
         while !self.signalled { self.condition.wait() }
         self.condition.unlock()

@@ -12,7 +12,7 @@ public final class HashingSink: ByteSink {
     private var nextReport: UInt64 = HashingSink.reportEvery
 
     /// Reports progress every 8 MiB.
-    static let reportEvery: UInt64 = 8 << 20
+    package static let reportEvery: UInt64 = 8 << 20
 
     /// Wraps `downstream`; `onProgress` hears the byte count every few MiB.
     public init(_ downstream: any ByteSink, onProgress: ((UInt64) -> Void)? = nil) {

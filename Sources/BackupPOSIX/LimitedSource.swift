@@ -1,4 +1,5 @@
 import BackupModel
+
 /// A source that yields at most `limit` bytes of another and then reports the end, so a file that
 /// claims to be endless (a symlink to `/dev/zero`, a lying server) is read no further than the size
 /// a backup recorded. `exceeded` tells whether the underlying source had more to give.
