@@ -1,6 +1,6 @@
 public import BackupCore
 public import BackupModel
-public import BackupPOSIX
+import BackupPOSIX
 import Foundation
 import Glibc
 public import Logging

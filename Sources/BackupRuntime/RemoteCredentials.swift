@@ -1,6 +1,6 @@
 import BackupCore
 public import BackupModel
-public import BackupPOSIX
+import BackupPOSIX
 
 /// How to log in to a remote host. Secrets stay in `Secret`s.
 public struct RemoteCredentials: Sendable {

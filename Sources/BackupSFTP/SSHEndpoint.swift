@@ -1,6 +1,6 @@
 import BackupCore
 public import BackupModel
-public import BackupPOSIX
+import BackupPOSIX
 
 /// Where and how to log in over SSH.
 public struct SSHEndpoint: Sendable {

@@ -1,4 +1,4 @@
-public import BackupCore
+import BackupCore
 import BackupModel
 import BackupPOSIX
 import Foundation

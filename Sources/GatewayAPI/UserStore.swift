@@ -1,6 +1,6 @@
 import BackupCore
 public import BackupModel
-public import BackupPOSIX
+import BackupPOSIX
 import Foundation
 import HummingbirdBcrypt
 

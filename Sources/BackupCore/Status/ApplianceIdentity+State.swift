@@ -1,5 +1,5 @@
 public import BackupModel
-public import BackupPOSIX
+import BackupPOSIX
 import Foundation
 
 /// The identity's file in the state directory: read, or created once.
