@@ -170,6 +170,8 @@ let package = Package(
         .executableTarget(name: "plugin-fuzz", dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", "FuzzSupport"], path: "Fuzz/PluginFuzz"),
         .executableTarget(name: "sdk-fuzz", dependencies: ["GatewayPluginSDK", "FuzzSupport"], path: "Fuzz/SDKFuzz"),
         .executableTarget(name: "request-fuzz", dependencies: ["GatewayWire", "FuzzSupport"], path: "Fuzz/RequestFuzz"),
+        // The model's tests: pure values, no file system, no processes; they run in seconds.
+        .testTarget(name: "BackupModelTests", dependencies: ["BackupModel", "GatewayBackupTestSupport"]),
         .testTarget(
             name: "BackupCoreTests",
             dependencies: ["BackupCore", "BackupModel", "BackupPOSIX", "BackupArchive", "BackupProcess", "GatewayBackupTestSupport"]

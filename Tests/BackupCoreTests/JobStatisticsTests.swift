@@ -2,6 +2,7 @@ import BackupCore
 import BackupModel
 import BackupPOSIX
 import Foundation
+import GatewayBackupTestSupport
 import Testing
 
 @Suite("Job statistics")

@@ -1,17 +1,7 @@
-import BackupCore
 import BackupModel
-import BackupPOSIX
 import Foundation
+import GatewayBackupTestSupport
 import Testing
-
-/// A small deterministic generator, so a failing case can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        self.state = self.state &* 6364136223846793005 &+ 1442695040888963407
-        return self.state
-    }
-}
 
 @Suite("Retention")
 struct RetentionTests {

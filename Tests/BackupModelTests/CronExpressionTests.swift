@@ -1,6 +1,4 @@
-import BackupCore
 import BackupModel
-import BackupPOSIX
 import Foundation
 import Testing
 
