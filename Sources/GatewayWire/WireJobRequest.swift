@@ -56,6 +56,13 @@ public struct WireJobRequest: Codable, Sendable {
         case backup, components, appliance
     }
 
+    /// Whether `name` can name a backup in a request: not empty, at most 255 bytes, no `/`, not
+    /// starting with `.`, no control character. (The store confines it again; this refuses early.)
+    public static func isBackupName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 255 && !name.hasPrefix(".") && !name.contains("/")
+            && !name.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
+    }
+
     /// Parses a body: not empty, JSON, an object, then field by field.
     public static func parse(_ data: Data) throws -> WireJobRequest {
         guard !data.isEmpty else { throw WireRequestError("the request body is empty; a JSON object is required") }
@@ -114,7 +121,7 @@ public struct WireJobRequest: Codable, Sendable {
             throw WireRequestError("field 'run_id' must be 1-128 letters, digits or ._:+- characters")
         }
         let backup = try string(.backup)
-        if let backup, backup.isEmpty || backup.utf8.count > 255 || backup.hasPrefix(".") || backup.contains("/") {
+        if let backup, !Self.isBackupName(backup) {
             throw WireRequestError("field 'backup' must be a backup's name (not empty, no '/', not starting with '.')")
         }
         self.backup = backup

@@ -3,9 +3,10 @@ import Foundation
 
 /// The body of `POST …/rekey` (this server's extension): where the backups are and the current
 /// security password, as a job request names them (`WireJobRequest`), plus `new_security_pwd` and
-/// optionally `backups` (names; all of this appliance's when absent). Encoding (the client's)
-/// reveals both passwords into the body and nowhere else.
-public struct WireRekeyRequest: Codable, Sendable {
+/// optionally `backups` (names; all of this appliance's when absent). The server reads a body with
+/// `parse`, which checks every field; encoding (the client's) reveals both passwords into the body
+/// and nowhere else.
+public struct WireRekeyRequest: Encodable, Sendable {
     /// The destination and the current password (`security_pwd`).
     public var job: WireJobRequest
     public var newSecurityPassword: Secret
@@ -48,9 +49,7 @@ public struct WireRekeyRequest: Codable, Sendable {
         case nil, .null?: break
         case .array(let items)? where items.count <= 1024:
             backups = try items.map { item in
-                guard case .string(let name) = item, !name.isEmpty, name.utf8.count <= 255, !name.hasPrefix("."), !name.contains("/"),
-                      !name.unicodeScalars.contains(where: { $0.value < 0x20 })
-                else {
+                guard case .string(let name) = item, WireJobRequest.isBackupName(name) else {
                     throw WireRequestError("field 'backups' must be an array of backup names (not empty, no '/', not starting with '.')")
                 }
                 return name
@@ -64,11 +63,6 @@ public struct WireRekeyRequest: Codable, Sendable {
         default: throw WireRequestError("field 'drop_recovery_keys' must be true or false")
         }
         return WireRekeyRequest(job: job, newSecurityPassword: Secret(new), backups: backups, dropRecoveryKeys: drop)
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let object = try decoder.singleValueContainer().decode(JSONValue.self)
-        self = try Self.parse(try JSONEncoder().encode(object))
     }
 
     /// The body. It holds both passwords: it goes to the request and nowhere else.

@@ -103,6 +103,9 @@ struct APIExtensionJobTests {
             (#"{"hostname":"localhost","security_pwd":"s","new_security_pwd":"n","backups":["../x"]}"#, "backups"),
             (#"{"hostname":"localhost","security_pwd":"s","new_security_pwd":"n","components":["config"]}"#, "belongs to a restore"),
             (#"{"hostname":"localhost","security_pwd":"s","new_security_pwd":7}"#, "new_security_pwd"),
+            (#"{"hostname":"localhost","security_pwd":"s","new_security_pwd":"n","drop_recovery_keys":"yes"}"#, "drop_recovery_keys"),
+            (#"{"hostname":"localhost","security_pwd":"s","new_security_pwd":"n","backups":["ok","\u0007bell"]}"#, "backups"),
+            (#"{"hostname":"localhost","security_pwd":"s","new_security_pwd":"n","dry_run":true}"#, "restore/preview"),
         ] {
             APIServerTests().expectError(try await server.call("POST", Self.base + "/rekey", body: bad, user: "admin", password: "admin-password"), status: 400, id: "BAD_REQUEST", says)
         }
